@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/server"
+)
+
+func serverCmd() *cobra.Command {
+	var cfg server.Config
+	var etcd string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane (all APIs on one listener; embedded etcd by default)",
+		Long: `Run the Berth control plane.
+
+With --dev it also creates the cluster "default" and runs an agent in the same
+process on the local Docker engine, with well-known credentials (override them
+with BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logger(cmd)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			if etcd != "" {
+				cfg.EtcdEndpoints = strings.Split(etcd, ",")
+			}
+			cfg.RootAccessKeyID = os.Getenv("BERTH_ROOT_ACCESS_KEY_ID")
+			cfg.RootSecretAccessKey = os.Getenv("BERTH_ROOT_SECRET_ACCESS_KEY")
+			cfg.Ready = func(addr string) { printBanner(cmd, cfg, addr) }
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&cfg.Dev, "dev", false, "all-in-one: default cluster, in-process agent on local Docker, dev credentials")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9320", "address for every API (loopback unless you ask otherwise)")
+	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "where embedded etcd and agent state live")
+	f.StringVar(&etcd, "etcd-endpoints", "", "comma-separated external etcd endpoints (default: embedded etcd)")
+	f.StringVar(&cfg.Region, "region", "us-east-1", "the AWS region this server answers as")
+	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL agents use to reach this server (default http://<listen>)")
+	f.StringVar(&cfg.AgentConfigFile, "agent-config", "", "ecs.config file for the --dev in-process agent")
+	return cmd
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("BERTH_DATA_DIR"); d != "" {
+		return d
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return home + "/.berth"
+	}
+	return ".berth"
+}
+
+func printBanner(cmd *cobra.Command, cfg server.Config, addr string) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "Berth server ready on http://%s (region %s)\n", addr, cfg.Region)
+	if cfg.Dev {
+		id, secret := cfg.RootAccessKeyID, cfg.RootSecretAccessKey
+		if id == "" {
+			id, secret = server.DevAccessKeyID, server.DevSecretAccessKey
+		}
+		fmt.Fprintf(w, "Dev credentials:\n  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n", id, secret, cfg.Region)
+	} else if cfg.RootAccessKeyID == "" {
+		fmt.Fprintf(w, "Root credentials are in %s/root-credentials.json\n", cfg.DataDir)
+	}
+	fmt.Fprintf(w, "Try: aws --endpoint-url http://%s ecs list-clusters\n", addr)
+}

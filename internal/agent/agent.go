@@ -1,0 +1,200 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/gorilla/websocket"
+
+	"github.com/berth-dev/berth/internal/agent/config"
+	"github.com/berth-dev/berth/internal/agent/engine"
+	"github.com/berth-dev/berth/internal/agent/runtime"
+)
+
+// DefaultHeartbeatInterval is how often the agent sends a heartbeat on the
+// ACS websocket; the read deadline is three intervals.
+const DefaultHeartbeatInterval = 15 * time.Second
+
+// Options configures the agent process.
+type Options struct {
+	// Endpoint is the control plane's ECS API, e.g. http://127.0.0.1:8080.
+	Endpoint string
+	Region   string
+	// Credentials sign every call and the websocket upgrade.
+	Credentials aws.CredentialsProvider
+	Config      config.Config
+	Runtime     runtime.Runtime
+	// DataDir holds state.json; default Config.DataDir.
+	DataDir           string
+	Logger            *slog.Logger
+	HeartbeatInterval time.Duration
+}
+
+// ecsAPI is every ECS call the agent makes; *ecs.Client satisfies it.
+type ecsAPI interface {
+	registerAPI
+	pollAPI
+	submitter
+}
+
+// Agent is one running agent process.
+type Agent struct {
+	opts        Options
+	api         ecsAPI
+	log         *slog.Logger
+	retry       backoff
+	callTimeout time.Duration
+}
+
+// Run registers the instance, starts the task engine and keeps the ACS
+// connection and state reporting going until ctx is done. On return the
+// containers keep running; the next Run adopts them.
+func Run(ctx context.Context, opts Options) error {
+	a, err := newAgent(opts)
+	if err != nil {
+		return err
+	}
+	return a.run(ctx)
+}
+
+func newAgent(opts Options) (*Agent, error) {
+	switch {
+	case opts.Endpoint == "":
+		return nil, errors.New("agent: Endpoint is required")
+	case opts.Region == "":
+		return nil, errors.New("agent: Region is required")
+	case opts.Credentials == nil:
+		return nil, errors.New("agent: Credentials are required")
+	case opts.Runtime == nil:
+		return nil, errors.New("agent: Runtime is required")
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = opts.Config.DataDir
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("agent: DataDir is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if _, ok := opts.Credentials.(*aws.CredentialsCache); !ok {
+		opts.Credentials = aws.NewCredentialsCache(opts.Credentials)
+	}
+	return &Agent{
+		opts:        opts,
+		api:         newECSClient(opts),
+		log:         opts.Logger,
+		retry:       backoff{min: 500 * time.Millisecond, max: 10 * time.Second},
+		callTimeout: 30 * time.Second,
+	}, nil
+}
+
+// newECSClient builds the SDK client aimed at the control plane. The SDK
+// retries a few times; the agent's own loops retry beyond that.
+func newECSClient(opts Options) *ecs.Client {
+	cfg := aws.Config{
+		Region:      opts.Region,
+		Credentials: opts.Credentials,
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 3 })
+		},
+	}
+	return ecs.NewFromConfig(cfg, func(o *ecs.Options) {
+		o.BaseEndpoint = aws.String(opts.Endpoint)
+	})
+}
+
+func (a *Agent) run(ctx context.Context) error {
+	cfg := a.opts.Config
+	for k, v := range cfg.Unknown {
+		a.log.Info("ignoring unsupported agent config key", "key", k, "value", v)
+	}
+
+	st, err := loadState(a.opts.DataDir)
+	if err != nil {
+		return err
+	}
+	reg := registration{cfg: cfg, region: a.opts.Region}
+	if st.Cluster == cfg.Cluster {
+		reg.instanceARN = st.ContainerInstanceArn
+	}
+	if v, ok := a.opts.Runtime.(dockerVersioner); ok {
+		if reg.dockerVersion, err = v.Version(ctx); err != nil {
+			a.log.Warn("cannot read the container engine's version", "err", err)
+		}
+	}
+	instanceARN, err := a.register(ctx, reg)
+	if err != nil {
+		return err
+	}
+	if instanceARN != st.ContainerInstanceArn || st.Cluster != cfg.Cluster {
+		if err := saveState(a.opts.DataDir, persistedState{Cluster: cfg.Cluster, ContainerInstanceArn: instanceARN}); err != nil {
+			return err
+		}
+	}
+	cluster := clusterARN(cfg.Cluster, instanceARN)
+	a.log.Info("registered container instance", "containerInstanceArn", instanceARN, "cluster", cluster,
+		"reregistered", reg.instanceARN == instanceARN)
+
+	rep := newReporter(reporterConfig{Cluster: cluster, API: a.api, Logger: a.log, CallTimeout: a.callTimeout})
+	eng, err := engine.New(engine.Config{
+		Runtime:      a.opts.Runtime,
+		ClusterARN:   cluster,
+		InstanceARN:  instanceARN,
+		Reporter:     rep,
+		Now:          time.Now,
+		StopTimeout:  cfg.ContainerStopTimeout,
+		PullBehavior: cfg.ImagePullBehavior,
+		CleanupWait:  cfg.TaskCleanupWait,
+		Logger:       a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("create task engine: %w", err)
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rep.run(runCtx)
+	}()
+	if err := eng.Start(runCtx); err != nil {
+		return fmt.Errorf("start task engine: %w", err)
+	}
+
+	client := &acsClient{
+		api:          a.api,
+		creds:        a.opts.Credentials,
+		region:       a.opts.Region,
+		cluster:      cfg.Cluster,
+		clusterARN:   cluster,
+		instanceARN:  instanceARN,
+		agentVersion: "berth-" + Version,
+		engine:       eng,
+		reporter:     rep,
+		heartbeat:    a.opts.HeartbeatInterval,
+		reconnect:    backoff{min: 250 * time.Millisecond, max: 10 * time.Second},
+		dialer:       &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: a.callTimeout},
+		log:          a.log.With("component", "acs"),
+		now:          time.Now,
+	}
+	client.run(runCtx) // until ctx is done
+	a.log.Info("agent stopping; containers keep running")
+	cancel()
+	eng.Wait()
+	return nil
+}

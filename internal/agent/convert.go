@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/berth-dev/berth/internal/agent/engine"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+)
+
+// submitInput turns an engine state change into the SubmitTaskStateChange
+// request. StopCode and StartedAt have no field in the call (see the package
+// doc for how the server derives them).
+func submitInput(cluster string, c engine.TaskStateChange) *ecs.SubmitTaskStateChangeInput {
+	in := &ecs.SubmitTaskStateChangeInput{
+		Cluster:            aws.String(cluster),
+		Task:               aws.String(c.TaskARN),
+		Status:             optString(c.Status),
+		Reason:             optString(c.Reason),
+		PullStartedAt:      c.PullStartedAt,
+		PullStoppedAt:      c.PullStoppedAt,
+		ExecutionStoppedAt: c.ExecutionStoppedAt,
+	}
+	for _, ct := range c.Containers {
+		sc := ecssdk.ContainerStateChange{
+			ContainerName: aws.String(ct.Name),
+			RuntimeId:     optString(ct.RuntimeID),
+			ImageDigest:   optString(ct.ImageDigest),
+			Status:        optString(ct.Status),
+			Reason:        optString(ct.Reason),
+		}
+		if ct.ExitCode != nil {
+			sc.ExitCode = aws.Int32(int32(*ct.ExitCode))
+		}
+		for _, nb := range ct.NetworkBindings {
+			sc.NetworkBindings = append(sc.NetworkBindings, networkBinding(nb))
+		}
+		in.Containers = append(in.Containers, sc)
+	}
+	return in
+}
+
+func networkBinding(nb ecstypes.NetworkBinding) ecssdk.NetworkBinding {
+	out := ecssdk.NetworkBinding{
+		BindIP:             nb.BindIP,
+		ContainerPort:      nb.ContainerPort,
+		ContainerPortRange: nb.ContainerPortRange,
+		HostPort:           nb.HostPort,
+		HostPortRange:      nb.HostPortRange,
+	}
+	if nb.Protocol != nil {
+		out.Protocol = ecssdk.TransportProtocol(*nb.Protocol)
+	}
+	return out
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,420 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/acs"
+	"github.com/berth-dev/berth/internal/agent/runtime"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+)
+
+// retryBackoff is how long a task waits before retrying a failed stop or
+// cleanup, or re-attaching a failed container wait.
+const retryBackoff = 5 * time.Second
+
+// containerState is the engine's view of one container. Only the owning
+// taskManager goroutine reads or writes it.
+type containerState struct {
+	name      string
+	def       ecstypes.ContainerDefinition
+	essential bool
+	spec      runtime.ContainerSpec // set when built, before create
+
+	known       containerStatus
+	started     bool // ran at least once (for START/COMPLETE dependencies)
+	runtimeID   string
+	imageDigest string
+	reason      string
+	exitCode    *int
+	bindings    []ecstypes.NetworkBinding
+	health      string // ECS health status; "" without a health check
+
+	adoptedStart time.Time // StartedAt of an adopted container
+}
+
+// exitEvent is a container's WaitContainer result.
+type exitEvent struct {
+	name, id string
+	code     int
+	err      error
+}
+
+// taskManager owns one task. Its goroutine (run) is the only writer of the
+// task's state; Apply talks to it through the inbox, container waits
+// through exits, and readers see the last published change.
+type taskManager struct {
+	e       *Engine
+	arn     string
+	task    acs.Task
+	log     *slog.Logger
+	mode    string // Docker network mode
+	modeErr error  // the task's network mode cannot run here
+
+	containers []*containerState // definition order
+	byName     map[string]*containerState
+	adopted    []runtime.ContainerState
+
+	known, desired   taskStatus
+	reason, stopCode string
+	pullStartedAt    *time.Time
+	pullStoppedAt    *time.Time
+	startedAt        *time.Time
+	execStoppedAt    *time.Time
+	imagesReady      map[string]bool
+	retry            <-chan time.Time
+
+	inMu     sync.Mutex
+	inTask   acs.Task
+	inAbsent bool
+	wake     chan struct{}
+
+	exits chan exitEvent
+
+	pubMu sync.Mutex
+	pub   *TaskStateChange
+}
+
+func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *taskManager {
+	m := &taskManager{
+		e:           e,
+		arn:         t.Arn,
+		task:        t,
+		log:         e.log.With("task", t.Arn),
+		byName:      map[string]*containerState{},
+		adopted:     adopted,
+		desired:     taskRunning,
+		imagesReady: map[string]bool{},
+		inTask:      t,
+		wake:        make(chan struct{}, 1),
+		exits:       make(chan exitEvent, len(t.TaskDefinition.ContainerDefinitions)+1),
+	}
+	m.mode, m.modeErr = networkMode(t.TaskDefinition)
+	for _, def := range t.TaskDefinition.ContainerDefinitions {
+		c := &containerState{
+			name:      aws.ToString(def.Name),
+			def:       def,
+			essential: def.Essential == nil || *def.Essential, // ECS default: essential
+		}
+		if def.HealthCheck != nil {
+			c.health = ecstypes.HealthStatusUNKNOWN
+		}
+		m.containers = append(m.containers, c)
+		m.byName[c.name] = c
+	}
+	return m
+}
+
+// setDesired hands the manager the task as the latest Apply saw it; absent
+// means the server no longer lists it. Safe from any goroutine.
+func (m *taskManager) setDesired(t acs.Task, absent bool) {
+	m.inMu.Lock()
+	if absent {
+		m.inAbsent = true
+	} else {
+		m.inTask, m.inAbsent = t, false
+	}
+	m.inMu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// readInbox moves the task's desired status forward (never back).
+func (m *taskManager) readInbox() {
+	m.inMu.Lock()
+	t, absent := m.inTask, m.inAbsent
+	m.inMu.Unlock()
+	if absent || t.DesiredStatus == ecstypes.DesiredStatusSTOPPED {
+		m.stopWith(t.StoppedReason, "")
+	}
+}
+
+// stopWith sets desired STOPPED; the first reason for stopping wins.
+func (m *taskManager) stopWith(reason, code string) {
+	if m.desired == taskStopped {
+		return
+	}
+	m.log.Info("stopping task", "reason", reason, "stopCode", code)
+	m.desired, m.reason, m.stopCode = taskStopped, reason, code
+}
+
+// run drives the task until it is cleaned up or ctx ends. Ending ctx leaves
+// containers as they are, so an agent restart keeps tasks running.
+func (m *taskManager) run(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel() // ends this task's container waits
+	m.adopt(ctx)
+
+	var healthC <-chan time.Time
+	if slices.ContainsFunc(m.containers, func(c *containerState) bool { return c.def.HealthCheck != nil }) {
+		t := time.NewTicker(m.e.cfg.HealthPollInterval)
+		defer t.Stop()
+		healthC = t.C
+	}
+	var cleanup *time.Timer
+	defer func() {
+		if cleanup != nil {
+			cleanup.Stop()
+		}
+	}()
+	for {
+		m.progress(ctx)
+		m.report()
+		var cleanupC <-chan time.Time
+		if m.known == taskStopped {
+			healthC = nil
+			if cleanup == nil {
+				cleanup = time.NewTimer(m.e.cfg.CleanupWait)
+			}
+			cleanupC = cleanup.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+			m.readInbox()
+		case ev := <-m.exits:
+			m.handleExit(ctx, ev)
+		case <-healthC:
+			m.pollHealth(ctx)
+		case <-m.retry:
+			m.retry = nil
+		case <-cleanupC:
+			if m.cleanup(ctx) {
+				m.e.forget(m)
+				return
+			}
+			cleanup.Reset(retryBackoff)
+		}
+	}
+}
+
+// progress takes steps toward the desired status until none is possible,
+// reporting after each.
+func (m *taskManager) progress(ctx context.Context) {
+	for ctx.Err() == nil && m.retry == nil {
+		m.readInbox()
+		if !m.step(ctx) {
+			return
+		}
+		m.report()
+	}
+}
+
+// step takes one step toward the desired status; false when there is none
+// to take until something happens.
+func (m *taskManager) step(ctx context.Context) bool {
+	switch {
+	case m.known == taskStopped:
+		return false
+	case m.desired == taskStopped:
+		return m.stopAll(ctx)
+	case m.known == taskNone:
+		m.known = taskPending
+		if m.modeErr != nil {
+			m.failStart(nil, m.modeErr.Error())
+		} else if name, ok := dependencyCycle(m.task.TaskDefinition.ContainerDefinitions); ok {
+			m.failStart(m.byName[name], "CannotStartContainerError: dependsOn of "+name+" forms a cycle")
+		}
+		return true
+	}
+	for _, c := range m.containers {
+		if c.essential && c.known == containerStopped {
+			m.stopWith(ReasonEssentialExited, StopCodeEssentialContainerExited)
+			return true
+		}
+	}
+	for _, c := range m.containers {
+		if c.known == containerNone {
+			m.pull(ctx, c)
+			return true
+		}
+	}
+	for _, c := range m.containers {
+		if c.known == containerPulled {
+			m.create(ctx, c)
+			return true
+		}
+	}
+	// Containers without dependencies start first, in definition order.
+	for _, c := range m.startOrder() {
+		if c.known != containerCreated {
+			continue
+		}
+		switch verdict, why := checkDependencies(c, m.byName); verdict {
+		case depReady:
+			m.start(ctx, c)
+			return true
+		case depNever:
+			reason := "CannotStartContainerError: " + why
+			if c.essential {
+				m.failStart(c, reason)
+			} else {
+				c.known, c.reason = containerStopped, reason
+			}
+			return true
+		}
+	}
+	if m.known == taskPending && m.essentialsRunning() {
+		m.known = taskRunning
+		m.startedAt = m.now()
+		m.log.Info("task running")
+		return true
+	}
+	return false
+}
+
+// startOrder lists containers without dependsOn, then the others, each in
+// definition order.
+func (m *taskManager) startOrder() []*containerState {
+	out := make([]*containerState, 0, len(m.containers))
+	for _, c := range m.containers {
+		if len(c.def.DependsOn) == 0 {
+			out = append(out, c)
+		}
+	}
+	for _, c := range m.containers {
+		if len(c.def.DependsOn) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// essentialsRunning reports whether every essential container runs.
+func (m *taskManager) essentialsRunning() bool {
+	found := false
+	for _, c := range m.containers {
+		if c.essential {
+			if c.known != containerRunning {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
+}
+
+// failStart stops a task that cannot start; c, if any, is the container
+// that failed and carries the reason too.
+func (m *taskManager) failStart(c *containerState, reason string) {
+	m.log.Warn("task failed to start", "container", nameOf(c), "reason", reason)
+	if c != nil {
+		c.known, c.reason = containerStopped, reason
+	}
+	m.stopWith(reason, StopCodeTaskFailedToStart)
+}
+
+func nameOf(c *containerState) string {
+	if c == nil {
+		return ""
+	}
+	return c.name
+}
+
+func (m *taskManager) now() *time.Time {
+	t := m.e.cfg.Now()
+	return &t
+}
+
+// report publishes the task's state and tells the Reporter, unless nothing
+// changed since the last report.
+func (m *taskManager) report() {
+	if m.known == taskNone {
+		return
+	}
+	change := m.build()
+	m.pubMu.Lock()
+	same := m.pub != nil && reflect.DeepEqual(*m.pub, change)
+	if !same {
+		m.pub = &change
+	}
+	m.pubMu.Unlock()
+	if !same {
+		m.e.cfg.Reporter.Report(cloneChange(change))
+	}
+}
+
+// published returns a copy of the last reported state.
+func (m *taskManager) published() (TaskStateChange, bool) {
+	m.pubMu.Lock()
+	defer m.pubMu.Unlock()
+	if m.pub == nil {
+		return TaskStateChange{}, false
+	}
+	return cloneChange(*m.pub), true
+}
+
+// build assembles the task's full current state.
+func (m *taskManager) build() TaskStateChange {
+	out := TaskStateChange{
+		TaskARN:            m.arn,
+		Status:             m.known.String(),
+		PullStartedAt:      m.pullStartedAt,
+		PullStoppedAt:      m.pullStoppedAt,
+		StartedAt:          m.startedAt,
+		ExecutionStoppedAt: m.execStoppedAt,
+	}
+	if m.known == taskStopped {
+		out.Reason, out.StopCode = m.reason, m.stopCode
+	}
+	for _, c := range m.containers {
+		out.Containers = append(out.Containers, ContainerStateChange{
+			Name:            c.name,
+			RuntimeID:       c.runtimeID,
+			ImageDigest:     c.imageDigest,
+			Status:          c.known.reported(),
+			Reason:          c.reason,
+			ExitCode:        c.exitCode,
+			NetworkBindings: c.bindings,
+			HealthStatus:    c.health,
+		})
+	}
+	return cloneChange(out)
+}
+
+// cloneChange deep-copies a change so no caller shares memory with the engine.
+func cloneChange(in TaskStateChange) TaskStateChange {
+	out := in
+	out.PullStartedAt = cloneTime(in.PullStartedAt)
+	out.PullStoppedAt = cloneTime(in.PullStoppedAt)
+	out.StartedAt = cloneTime(in.StartedAt)
+	out.ExecutionStoppedAt = cloneTime(in.ExecutionStoppedAt)
+	out.Containers = slices.Clone(in.Containers)
+	for i, c := range out.Containers {
+		if c.ExitCode != nil {
+			code := *c.ExitCode
+			out.Containers[i].ExitCode = &code
+		}
+		out.Containers[i].NetworkBindings = nil
+		for _, b := range c.NetworkBindings {
+			out.Containers[i].NetworkBindings = append(out.Containers[i].NetworkBindings, ecstypes.NetworkBinding{
+				BindIP:             cloneP(b.BindIP),
+				ContainerPort:      cloneP(b.ContainerPort),
+				ContainerPortRange: cloneP(b.ContainerPortRange),
+				HostPort:           cloneP(b.HostPort),
+				HostPortRange:      cloneP(b.HostPortRange),
+				Protocol:           cloneP(b.Protocol),
+			})
+		}
+	}
+	return out
+}
+
+func cloneTime(t *time.Time) *time.Time { return cloneP(t) }
+
+func cloneP[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

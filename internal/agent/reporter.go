@@ -1,0 +1,271 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/berth-dev/berth/internal/acs"
+	"github.com/berth-dev/berth/internal/agent/engine"
+)
+
+// submitter is the one ECS call the reporter makes; *ecs.Client satisfies it.
+type submitter interface {
+	SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskStateChangeInput, optFns ...func(*ecs.Options)) (*ecs.SubmitTaskStateChangeOutput, error)
+}
+
+var _ submitter = (*ecs.Client)(nil)
+
+// reporter receives the engine's task state changes and delivers them to the
+// control plane. Report never blocks: it records the latest change per task,
+// and a single sender goroutine (run) submits them in order of first arrival,
+// retrying each until it is accepted. It also tracks container health and
+// queues HealthMessages for the ACS connection.
+type reporter struct {
+	cluster     string
+	api         submitter
+	log         *slog.Logger
+	retry       backoff
+	callTimeout time.Duration
+
+	mu      sync.Mutex
+	pending map[string]engine.TaskStateChange // latest unsent change per task
+	order   []string                          // task ARNs in pending, oldest first
+	wake    chan struct{}                     // cap 1: pending is non-empty
+
+	health        map[string]map[string]string // task -> container -> last health
+	healthPending map[string]acs.TaskHealth    // latest unsent health per task
+	healthWake    chan struct{}                // cap 1: healthPending is non-empty
+}
+
+var _ engine.Reporter = (*reporter)(nil)
+
+// reporterConfig configures a reporter.
+type reporterConfig struct {
+	Cluster string // name or ARN sent as cluster
+	API     submitter
+	Logger  *slog.Logger
+	// RetryMin and RetryMax bound the backoff between failed submissions
+	// (defaults 500ms and 10s); CallTimeout bounds one call (default 30s).
+	RetryMin, RetryMax time.Duration
+	CallTimeout        time.Duration
+}
+
+func newReporter(cfg reporterConfig) *reporter {
+	r := &reporter{
+		cluster:       cfg.Cluster,
+		api:           cfg.API,
+		log:           cfg.Logger,
+		retry:         backoff{min: cfg.RetryMin, max: cfg.RetryMax},
+		callTimeout:   cfg.CallTimeout,
+		pending:       map[string]engine.TaskStateChange{},
+		wake:          make(chan struct{}, 1),
+		health:        map[string]map[string]string{},
+		healthPending: map[string]acs.TaskHealth{},
+		healthWake:    make(chan struct{}, 1),
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if r.retry.min <= 0 {
+		r.retry.min = 500 * time.Millisecond
+	}
+	if r.retry.max <= 0 {
+		r.retry.max = 10 * time.Second
+	}
+	if r.callTimeout <= 0 {
+		r.callTimeout = 30 * time.Second
+	}
+	return r
+}
+
+// Report implements engine.Reporter. It never blocks on the network.
+func (r *reporter) Report(c engine.TaskStateChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.enqueueLocked(c)
+	r.trackHealthLocked(c, false)
+}
+
+// Resync re-reports a full engine snapshot, health included, after the
+// connection to the control plane was (re)established.
+func (r *reporter) Resync(snapshot []engine.TaskStateChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range snapshot {
+		r.enqueueLocked(c)
+		r.trackHealthLocked(c, true)
+	}
+}
+
+func (r *reporter) enqueueLocked(c engine.TaskStateChange) {
+	if _, queued := r.pending[c.TaskARN]; !queued {
+		r.order = append(r.order, c.TaskARN)
+	}
+	r.pending[c.TaskARN] = c // latest wins, keeping its place in line
+	notify(r.wake)
+}
+
+// trackHealthLocked queues a HealthMessage entry for the task when any of its
+// containers' health changed (or always, when force is set and the task has
+// health to report).
+func (r *reporter) trackHealthLocked(c engine.TaskStateChange, force bool) {
+	if c.Status == "STOPPED" {
+		delete(r.health, c.TaskARN)
+		delete(r.healthPending, c.TaskARN)
+		return
+	}
+	last := r.health[c.TaskARN]
+	changed := false
+	th := acs.TaskHealth{TaskArn: c.TaskARN}
+	for _, ct := range c.Containers {
+		if ct.HealthStatus == "" {
+			continue
+		}
+		th.Containers = append(th.Containers, acs.ContainerHealth{Name: ct.Name, Status: ct.HealthStatus})
+		if last[ct.Name] != ct.HealthStatus {
+			if last == nil {
+				last = map[string]string{}
+				r.health[c.TaskARN] = last
+			}
+			last[ct.Name] = ct.HealthStatus
+			changed = true
+		}
+	}
+	if len(th.Containers) > 0 && (changed || force) {
+		r.healthPending[c.TaskARN] = th
+		notify(r.healthWake)
+	}
+}
+
+// healthReady is signalled when health is waiting to be sent.
+func (r *reporter) healthReady() <-chan struct{} { return r.healthWake }
+
+// takeHealth removes and returns every pending task health entry.
+func (r *reporter) takeHealth() []acs.TaskHealth {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]acs.TaskHealth, 0, len(r.healthPending))
+	for _, th := range r.healthPending {
+		out = append(out, th)
+	}
+	clear(r.healthPending)
+	slices.SortFunc(out, func(a, b acs.TaskHealth) int { return strings.Compare(a.TaskArn, b.TaskArn) })
+	return out
+}
+
+// requeueHealth puts back entries that could not be sent, unless a newer
+// entry for the same task was queued meanwhile or the task has stopped.
+func (r *reporter) requeueHealth(ths []acs.TaskHealth) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, th := range ths {
+		if _, newer := r.healthPending[th.TaskArn]; newer {
+			continue
+		}
+		if _, live := r.health[th.TaskArn]; !live {
+			continue
+		}
+		r.healthPending[th.TaskArn] = th
+	}
+	if len(r.healthPending) > 0 {
+		notify(r.healthWake)
+	}
+}
+
+// next pops the oldest pending change.
+func (r *reporter) next() (engine.TaskStateChange, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.order) == 0 {
+		return engine.TaskStateChange{}, false
+	}
+	arn := r.order[0]
+	r.order = r.order[1:]
+	c := r.pending[arn]
+	delete(r.pending, arn)
+	return c, true
+}
+
+// putBack returns a change that failed to the head of the line, unless a
+// newer change for the task arrived while it was being sent.
+func (r *reporter) putBack(c engine.TaskStateChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, newer := r.pending[c.TaskARN]; newer {
+		return
+	}
+	r.pending[c.TaskARN] = c
+	r.order = append([]string{c.TaskARN}, r.order...)
+}
+
+// run is the sender loop; it returns when ctx is done.
+func (r *reporter) run(ctx context.Context) {
+	failures := 0
+	for {
+		c, ok := r.next()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.wake:
+				continue
+			}
+		}
+		err := r.submit(ctx, c)
+		switch {
+		case err == nil:
+			failures = 0
+			continue
+		case ctx.Err() != nil:
+			return
+		case permanent(err):
+			r.log.Warn("task state change rejected; dropping it", "task", c.TaskARN, "status", c.Status, "err", err)
+			failures = 0
+			continue
+		}
+		r.putBack(c)
+		d := r.retry.delay(failures)
+		failures++
+		r.log.Warn("submit task state change failed; retrying", "task", c.TaskARN, "status", c.Status, "retryIn", d, "err", err)
+		if !sleepCtx(ctx, d) {
+			return
+		}
+	}
+}
+
+func (r *reporter) submit(ctx context.Context, c engine.TaskStateChange) error {
+	ctx, cancel := context.WithTimeout(ctx, r.callTimeout)
+	defer cancel()
+	_, err := r.api.SubmitTaskStateChange(ctx, submitInput(r.cluster, c))
+	return err
+}
+
+// permanent reports whether the server refused the change for good: the
+// task (or its cluster) is unknown to it, so retrying cannot help.
+func permanent(err error) bool {
+	// smithy.APIError, without importing smithy for one method.
+	var apiErr interface{ ErrorCode() string }
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "ClientException", "InvalidParameterException":
+		return true
+	}
+	return false
+}
+
+// notify signals a cap-1 channel without blocking.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,132 @@
+package awserr
+
+import "net/http"
+
+// Common error codes shared by the ECS-style (Coral) JSON services, plus the
+// authentication errors in both their awsJson and awsQuery spellings.
+const (
+	CodeInvalidParameter        = "InvalidParameterException"
+	CodeClient                  = "ClientException"
+	CodeClusterNotFound         = "ClusterNotFoundException"
+	CodeSerialization           = "SerializationException"
+	CodeUnknownOperation        = "UnknownOperationException"
+	CodeServer                  = "ServerException"
+	CodeInternalFailure         = "InternalFailure"
+	CodeAccessDenied            = "AccessDeniedException"
+	CodeUnsupportedFeature      = "UnsupportedFeatureException"
+	CodeRequestEntityTooLarge   = "RequestEntityTooLargeException"
+	CodeThrottling              = "ThrottlingException"
+	CodeValidation              = "ValidationException"
+	CodeMissingAuthToken        = "MissingAuthenticationTokenException"
+	CodeIncompleteSignature     = "IncompleteSignatureException"
+	CodeInvalidSignature        = "InvalidSignatureException"
+	CodeUnrecognizedClient      = "UnrecognizedClientException"
+	CodeExpiredToken            = "ExpiredTokenException"
+	CodeQueryMissingAuthToken   = "MissingAuthenticationToken"
+	CodeQueryIncompleteSig      = "IncompleteSignature"
+	CodeQuerySignatureMismatch  = "SignatureDoesNotMatch"
+	CodeQueryInvalidClientToken = "InvalidClientTokenId"
+	CodeQueryExpiredToken       = "ExpiredToken"
+)
+
+// codeTable is the built-in code -> HTTP status table. It is data, not
+// behaviour: adding a code is adding a row.
+var codeTable = []struct {
+	code   string
+	status int
+}{
+	{CodeInvalidParameter, http.StatusBadRequest},
+	{CodeClient, http.StatusBadRequest},
+	{CodeClusterNotFound, http.StatusBadRequest},
+	{CodeSerialization, http.StatusBadRequest},
+	{CodeUnknownOperation, http.StatusBadRequest},
+	{CodeServer, http.StatusInternalServerError},
+	{CodeInternalFailure, http.StatusInternalServerError},
+	{CodeAccessDenied, http.StatusBadRequest},
+	{CodeUnsupportedFeature, http.StatusBadRequest},
+	{CodeRequestEntityTooLarge, http.StatusRequestEntityTooLarge},
+	{CodeThrottling, http.StatusBadRequest},
+	{CodeValidation, http.StatusBadRequest},
+	{CodeMissingAuthToken, http.StatusForbidden},
+	{CodeIncompleteSignature, http.StatusBadRequest},
+	{CodeInvalidSignature, http.StatusForbidden},
+	{CodeUnrecognizedClient, http.StatusForbidden},
+	{CodeExpiredToken, http.StatusForbidden},
+	{CodeQueryMissingAuthToken, http.StatusForbidden},
+	{CodeQueryIncompleteSig, http.StatusBadRequest},
+	{CodeQuerySignatureMismatch, http.StatusForbidden},
+	{CodeQueryInvalidClientToken, http.StatusForbidden},
+	{CodeQueryExpiredToken, http.StatusForbidden},
+}
+
+// InvalidParameter is ECS's InvalidParameterException (400).
+func InvalidParameter(format string, args ...any) *Error {
+	return Newf(CodeInvalidParameter, format, args...)
+}
+
+// Client is ECS's ClientException (400): the caller did something wrong that
+// is not a single bad parameter.
+func Client(format string, args ...any) *Error { return Newf(CodeClient, format, args...) }
+
+// ClusterNotFound is ClusterNotFoundException (400).
+func ClusterNotFound(format string, args ...any) *Error {
+	return Newf(CodeClusterNotFound, format, args...)
+}
+
+// Serialization is SerializationException (400): the body could not be read.
+func Serialization(format string, args ...any) *Error {
+	return Newf(CodeSerialization, format, args...)
+}
+
+// UnknownOperation is UnknownOperationException (400).
+func UnknownOperation(format string, args ...any) *Error {
+	return Newf(CodeUnknownOperation, format, args...)
+}
+
+// Server is ECS's ServerException (500).
+func Server(format string, args ...any) *Error { return Newf(CodeServer, format, args...) }
+
+// InternalFailure is the generic InternalFailure (500).
+func InternalFailure(format string, args ...any) *Error {
+	return Newf(CodeInternalFailure, format, args...)
+}
+
+// AccessDenied is AccessDeniedException (400, as in the ECS model).
+func AccessDenied(format string, args ...any) *Error {
+	return Newf(CodeAccessDenied, format, args...)
+}
+
+// UnsupportedFeature is UnsupportedFeatureException (400).
+func UnsupportedFeature(format string, args ...any) *Error {
+	return Newf(CodeUnsupportedFeature, format, args...)
+}
+
+// RequestEntityTooLarge is RequestEntityTooLargeException (413).
+func RequestEntityTooLarge(format string, args ...any) *Error {
+	return Newf(CodeRequestEntityTooLarge, format, args...)
+}
+
+// MissingAuthenticationToken is MissingAuthenticationTokenException (403).
+func MissingAuthenticationToken(format string, args ...any) *Error {
+	return Newf(CodeMissingAuthToken, format, args...)
+}
+
+// IncompleteSignature is IncompleteSignatureException (400).
+func IncompleteSignature(format string, args ...any) *Error {
+	return Newf(CodeIncompleteSignature, format, args...)
+}
+
+// InvalidSignature is InvalidSignatureException (403).
+func InvalidSignature(format string, args ...any) *Error {
+	return Newf(CodeInvalidSignature, format, args...)
+}
+
+// UnrecognizedClient is UnrecognizedClientException (403).
+func UnrecognizedClient(format string, args ...any) *Error {
+	return Newf(CodeUnrecognizedClient, format, args...)
+}
+
+// ExpiredToken is ExpiredTokenException (403).
+func ExpiredToken(format string, args ...any) *Error {
+	return Newf(CodeExpiredToken, format, args...)
+}

@@ -1,0 +1,299 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/api/awserr"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+func errClusterNotFound() error { return awserr.ClusterNotFound("Cluster not found.") }
+
+// getActiveCluster resolves a cluster name or ARN to its ACTIVE record.
+func (s *Service) getActiveCluster(tx *store.Tx, ref string) (clusterRecord, error) {
+	name, ok := s.arns.clusterName(ref)
+	if !ok {
+		return clusterRecord{}, errClusterNotFound()
+	}
+	rec, err := store.Get(tx, clusters, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return clusterRecord{}, errClusterNotFound()
+	}
+	if err != nil {
+		return clusterRecord{}, fmt.Errorf("get cluster %s: %w", name, err)
+	}
+	if aws.ToString(rec.Cluster.Status) != "ACTIVE" {
+		return clusterRecord{}, errClusterNotFound()
+	}
+	return rec, nil
+}
+
+// CreateCluster creates a cluster, or returns the existing ACTIVE one of that name.
+func (s *Service) CreateCluster(ctx context.Context, in *ecstypes.CreateClusterRequest) (*ecstypes.CreateClusterResponse, error) {
+	name := aws.ToString(in.ClusterName)
+	if name == "" {
+		name = "default"
+	}
+	if !validName(name) {
+		return nil, awserr.InvalidParameter("Cluster name can be up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens.")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if in.CapacityProviders != nil || in.DefaultCapacityProviderStrategy != nil {
+		return nil, awserr.UnsupportedFeature("Berth does not support capacity providers yet.")
+	}
+	for _, st := range in.Settings {
+		if aws.ToString(st.Name) != ecstypes.ClusterSettingNameContainerInsights {
+			return nil, awserr.InvalidParameter("%s", "Unsupported cluster setting "+aws.ToString(st.Name)+".")
+		}
+	}
+	var out ecstypes.Cluster
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		rec, err := store.Get(tx, clusters, name)
+		if err == nil && aws.ToString(rec.Cluster.Status) == "ACTIVE" {
+			out = rec.Cluster
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("get cluster %s: %w", name, err)
+		}
+		settings := in.Settings
+		if settings == nil {
+			settings = []ecstypes.ClusterSetting{{Name: aws.String("containerInsights"), Value: aws.String("disabled")}}
+		}
+		out = ecstypes.Cluster{
+			ClusterArn:             aws.String(s.arns.cluster(name)),
+			ClusterName:            aws.String(name),
+			Status:                 aws.String("ACTIVE"),
+			Settings:               settings,
+			Configuration:          in.Configuration,
+			Tags:                   in.Tags,
+			CapacityProviders:      []string{},
+			ServiceConnectDefaults: serviceConnectDefaults(in.ServiceConnectDefaults),
+		}
+		store.Put(tx, clusters, name, clusterRecord{Cluster: out})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecstypes.CreateClusterResponse{Cluster: s.withCounts(ctx, out)}, nil
+}
+
+func serviceConnectDefaults(req *ecstypes.ClusterServiceConnectDefaultsRequest) *ecstypes.ClusterServiceConnectDefaults {
+	if req == nil {
+		return nil
+	}
+	return &ecstypes.ClusterServiceConnectDefaults{Namespace: req.Namespace}
+}
+
+// DeleteCluster marks an empty cluster INACTIVE.
+func (s *Service) DeleteCluster(ctx context.Context, in *ecstypes.DeleteClusterRequest) (*ecstypes.DeleteClusterResponse, error) {
+	var out ecstypes.Cluster
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		rec, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
+		if err != nil {
+			return err
+		}
+		name := aws.ToString(rec.Cluster.ClusterName)
+		insts, err := store.List(tx, instances, name+"/")
+		if err != nil {
+			return fmt.Errorf("list instances: %w", err)
+		}
+		for _, ir := range insts {
+			if aws.ToString(ir.Instance.Status) != "INACTIVE" {
+				return awserr.New("ClusterContainsContainerInstancesException", 400,
+					"The Cluster cannot be deleted while Container Instances are active or draining.")
+			}
+		}
+		ts, err := store.List(tx, tasks, name+"/")
+		if err != nil {
+			return fmt.Errorf("list tasks: %w", err)
+		}
+		for _, tr := range ts {
+			if aws.ToString(tr.Task.LastStatus) != "STOPPED" {
+				return awserr.New("ClusterContainsTasksException", 400,
+					"The Cluster cannot be deleted while Tasks are active.")
+			}
+		}
+		rec.Cluster.Status = aws.String("INACTIVE")
+		store.Put(tx, clusters, name, rec)
+		out = rec.Cluster
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	zero := int32(0)
+	out.RegisteredContainerInstancesCount, out.RunningTasksCount, out.PendingTasksCount, out.ActiveServicesCount = &zero, &zero, &zero, &zero
+	return &ecstypes.DeleteClusterResponse{Cluster: &out}, nil
+}
+
+// DescribeClusters describes clusters by name or ARN; missing ones are failures.
+func (s *Service) DescribeClusters(ctx context.Context, in *ecstypes.DescribeClustersRequest) (*ecstypes.DescribeClustersResponse, error) {
+	refs := in.Clusters
+	if len(refs) == 0 {
+		refs = []string{"default"}
+	}
+	if len(refs) > 100 {
+		return nil, awserr.InvalidParameter("A maximum of 100 clusters can be described at once.")
+	}
+	out := &ecstypes.DescribeClustersResponse{Clusters: []ecstypes.Cluster{}, Failures: []ecstypes.Failure{}}
+	var found []ecstypes.Cluster
+	err := s.st.View(ctx, func(tx *store.Tx) error {
+		found = found[:0]
+		out.Failures = out.Failures[:0]
+		for _, ref := range refs {
+			name, ok := s.arns.clusterName(ref)
+			var rec clusterRecord
+			var err error
+			if ok {
+				rec, err = store.Get(tx, clusters, name)
+			}
+			if !ok || errors.Is(err, store.ErrNotFound) {
+				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(clusterRefARN(s.arns, ref)), Reason: aws.String("MISSING")})
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("get cluster %s: %w", name, err)
+			}
+			found = append(found, rec.Cluster)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	include := in.Include
+	for _, c := range found {
+		c := s.withCounts(ctx, c)
+		if !slices.Contains(include, "TAGS") {
+			c.Tags = nil
+		}
+		if !slices.Contains(include, "SETTINGS") {
+			c.Settings = nil
+		}
+		if !slices.Contains(include, "CONFIGURATIONS") {
+			c.Configuration = nil
+		}
+		if slices.Contains(include, "STATISTICS") {
+			c.Statistics = []ecstypes.KeyValuePair{}
+		}
+		out.Clusters = append(out.Clusters, *c)
+	}
+	return out, nil
+}
+
+func clusterRefARN(a arnBuilder, ref string) string {
+	if strings.HasPrefix(ref, "arn:") {
+		return ref
+	}
+	return a.cluster(ref)
+}
+
+// withCounts fills the derived counts of a cluster from its instances and tasks.
+func (s *Service) withCounts(ctx context.Context, c ecstypes.Cluster) *ecstypes.Cluster {
+	var registered, running, pending int32
+	name := aws.ToString(c.ClusterName)
+	err := s.st.View(ctx, func(tx *store.Tx) error {
+		registered, running, pending = 0, 0, 0
+		insts, err := store.List(tx, instances, name+"/")
+		if err != nil {
+			return err
+		}
+		for _, ir := range insts {
+			if aws.ToString(ir.Instance.Status) != "INACTIVE" {
+				registered++
+			}
+		}
+		ts, err := store.List(tx, tasks, name+"/")
+		if err != nil {
+			return err
+		}
+		for _, tr := range ts {
+			switch aws.ToString(tr.Task.LastStatus) {
+			case "RUNNING":
+				running++
+			case "STOPPED":
+			default:
+				pending++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("count cluster resources", "cluster", name, "err", err)
+	}
+	zero := int32(0)
+	c.RegisteredContainerInstancesCount = &registered
+	c.RunningTasksCount = &running
+	c.PendingTasksCount = &pending
+	c.ActiveServicesCount = &zero
+	return &c
+}
+
+// ListClusters lists ACTIVE cluster ARNs.
+func (s *Service) ListClusters(ctx context.Context, in *ecstypes.ListClustersRequest) (*ecstypes.ListClustersResponse, error) {
+	var arns []string
+	err := s.st.View(ctx, func(tx *store.Tx) error {
+		all, err := store.List(tx, clusters, "")
+		if err != nil {
+			return fmt.Errorf("list clusters: %w", err)
+		}
+		arns = arns[:0]
+		for _, c := range all {
+			if aws.ToString(c.Cluster.Status) == "ACTIVE" {
+				arns = append(arns, aws.ToString(c.Cluster.ClusterArn))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pg, next, err := page(arns, in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	return &ecstypes.ListClustersResponse{ClusterArns: pg, NextToken: next}, nil
+}
+
+// UpdateCluster changes a cluster's settings and configuration.
+func (s *Service) UpdateCluster(ctx context.Context, in *ecstypes.UpdateClusterRequest) (*ecstypes.UpdateClusterResponse, error) {
+	for _, st := range in.Settings {
+		if aws.ToString(st.Name) != ecstypes.ClusterSettingNameContainerInsights {
+			return nil, awserr.InvalidParameter("%s", "Unsupported cluster setting "+aws.ToString(st.Name)+".")
+		}
+	}
+	var out ecstypes.Cluster
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		rec, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
+		if err != nil {
+			return err
+		}
+		if in.Settings != nil {
+			rec.Cluster.Settings = in.Settings
+		}
+		if in.Configuration != nil {
+			rec.Cluster.Configuration = in.Configuration
+		}
+		if in.ServiceConnectDefaults != nil {
+			rec.Cluster.ServiceConnectDefaults = serviceConnectDefaults(in.ServiceConnectDefaults)
+		}
+		store.Put(tx, clusters, aws.ToString(rec.Cluster.ClusterName), rec)
+		out = rec.Cluster
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecstypes.UpdateClusterResponse{Cluster: s.withCounts(ctx, out)}, nil
+}

@@ -1,0 +1,187 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/api/awserr"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// taskStatusOrder ranks task statuses; a task's lastStatus only moves forward.
+var taskStatusOrder = []string{"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"}
+
+// containerStatusOrder ranks container statuses.
+var containerStatusOrder = []string{"PENDING", "RUNNING", "STOPPED"}
+
+func statusBefore(order []string, a, b string) bool {
+	return slices.Index(order, a) < slices.Index(order, b)
+}
+
+func errTaskNotFound() error { return awserr.InvalidParameter("The referenced task was not found.") }
+
+// StopTask asks a task's agent to stop it.
+func (s *Service) StopTask(ctx context.Context, in *ecstypes.StopTaskRequest) (*ecstypes.StopTaskResponse, error) {
+	if len(aws.ToString(in.Reason)) > 255 {
+		return nil, awserr.InvalidParameter("reason can be up to 255 characters.")
+	}
+	cname, id, ok := s.taskRef(aws.ToString(in.Cluster), aws.ToString(in.Task))
+	if !ok {
+		return nil, errTaskNotFound()
+	}
+	var out ecstypes.Task
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		if _, err := s.getActiveCluster(tx, cname); err != nil {
+			return err
+		}
+		rec, err := store.Get(tx, tasks, cname+"/"+id)
+		if errors.Is(err, store.ErrNotFound) {
+			return errTaskNotFound()
+		}
+		if err != nil {
+			return fmt.Errorf("get task %s: %w", id, err)
+		}
+		t := &rec.Task
+		if aws.ToString(t.DesiredStatus) != "STOPPED" {
+			reason := aws.ToString(in.Reason)
+			if reason == "" {
+				reason = "Task stopped by user"
+			}
+			now := ecstypes.Time(s.now())
+			t.DesiredStatus = aws.String("STOPPED")
+			t.StoppedReason = aws.String(reason)
+			t.StopCode = aws.String(ecstypes.TaskStopCodeUserInitiated)
+			t.StoppingAt = now
+			t.Version = aws.Int64(aws.ToInt64(t.Version) + 1)
+			// A task whose instance is gone will never be reported stopped by an agent.
+			inst, ierr := store.Get(tx, instances, cname+"/"+rec.InstanceID)
+			if ierr != nil && !errors.Is(ierr, store.ErrNotFound) {
+				return fmt.Errorf("get instance: %w", ierr)
+			}
+			if errors.Is(ierr, store.ErrNotFound) || aws.ToString(inst.Instance.Status) == "INACTIVE" {
+				if err := s.markStopped(tx, cname, &rec, reason, nil); err != nil {
+					return err
+				}
+			}
+			store.Put(tx, tasks, cname+"/"+id, rec)
+		}
+		out = rec.Task
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecstypes.StopTaskResponse{Task: &out}, nil
+}
+
+// DescribeTasks describes tasks by ARN or id; unknown ones are MISSING failures.
+func (s *Service) DescribeTasks(ctx context.Context, in *ecstypes.DescribeTasksRequest) (*ecstypes.DescribeTasksResponse, error) {
+	if len(in.Tasks) > 100 {
+		return nil, awserr.InvalidParameter("A maximum of 100 tasks can be described at once.")
+	}
+	out := &ecstypes.DescribeTasksResponse{}
+	err := s.st.View(ctx, func(tx *store.Tx) error {
+		out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
+		if _, err := s.getActiveCluster(tx, aws.ToString(in.Cluster)); err != nil {
+			return err
+		}
+		for _, ref := range in.Tasks {
+			cname, id, ok := s.taskRef(aws.ToString(in.Cluster), ref)
+			var rec taskRecord
+			var err error
+			if ok {
+				rec, err = store.Get(tx, tasks, cname+"/"+id)
+			}
+			if !ok || errors.Is(err, store.ErrNotFound) {
+				arn := ref
+				if !strings.HasPrefix(ref, "arn:") && ok {
+					arn = s.arns.task(cname, ref)
+				}
+				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(arn), Reason: aws.String("MISSING")})
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("get task %s: %w", id, err)
+			}
+			t := rec.Task
+			if !slices.Contains(in.Include, "TAGS") {
+				t.Tags = nil
+			}
+			out.Tasks = append(out.Tasks, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListTasks lists task ARNs of a cluster with ECS's filters.
+func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) (*ecstypes.ListTasksResponse, error) {
+	if in.ServiceName != nil {
+		return nil, awserr.New("ServiceNotFoundException", 400, "Service not found.")
+	}
+	desired := aws.ToString(in.DesiredStatus)
+	if desired == "" {
+		desired = "RUNNING"
+	}
+	var arns []string
+	err := s.st.View(ctx, func(tx *store.Tx) error {
+		arns = arns[:0]
+		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
+		if err != nil {
+			return err
+		}
+		cname := aws.ToString(c.Cluster.ClusterName)
+		instanceArn := ""
+		if ref := aws.ToString(in.ContainerInstance); ref != "" {
+			rec, err := s.getInstance(tx, cname, ref)
+			if err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return awserr.InvalidParameter("%s", "The referenced container instance "+ref+" was not found.")
+				}
+				return fmt.Errorf("get instance: %w", err)
+			}
+			instanceArn = aws.ToString(rec.Instance.ContainerInstanceArn)
+		}
+		all, err := store.List(tx, tasks, cname+"/")
+		if err != nil {
+			return fmt.Errorf("list tasks: %w", err)
+		}
+		for _, r := range all {
+			t := r.Task
+			switch {
+			case aws.ToString(t.DesiredStatus) != desired,
+				instanceArn != "" && aws.ToString(t.ContainerInstanceArn) != instanceArn,
+				in.Family != nil && familyOf(aws.ToString(t.TaskDefinitionArn)) != *in.Family,
+				in.StartedBy != nil && aws.ToString(t.StartedBy) != *in.StartedBy,
+				in.LaunchType != nil && aws.ToString(t.LaunchType) != *in.LaunchType:
+				continue
+			}
+			arns = append(arns, aws.ToString(t.TaskArn))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pg, next, err := page(arns, in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	return &ecstypes.ListTasksResponse{TaskArns: pg, NextToken: next}, nil
+}
+
+// familyOf returns "web" for "arn:...:task-definition/web:3".
+func familyOf(taskDefArn string) string {
+	_, rest, _ := strings.Cut(taskDefArn, ":task-definition/")
+	fam, _, _ := strings.Cut(rest, ":")
+	return fam
+}

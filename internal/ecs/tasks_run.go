@@ -1,0 +1,495 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/api/awserr"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/scheduler"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// launchSpec is what RunTask and StartTask share: the resolved definition,
+// overrides, and the demand one task places on an instance.
+type launchSpec struct {
+	def       ecstypes.TaskDefinition
+	defTags   []ecstypes.Tag
+	overrides ecstypes.TaskOverride
+	demand    scheduler.Demand
+	cpu, mem  string // task-level strings as reported on the task
+	startedBy string
+	tags      []ecstypes.Tag
+	// healthChecked lists essential containers that have a health check.
+	healthChecked []string
+}
+
+type launchInput struct {
+	taskDefinition string
+	overrides      *ecstypes.TaskOverride
+	group          string
+	startedBy      string
+	tags           []ecstypes.Tag
+	propagateTags  string
+	launchType     string
+}
+
+func (s *Service) prepareLaunch(tx *store.Tx, in launchInput) (launchSpec, error) {
+	switch in.launchType {
+	case "", ecstypes.LaunchTypeEC2, ecstypes.LaunchTypeEXTERNAL:
+	default:
+		return launchSpec{}, awserr.UnsupportedFeature("%s", "Berth does not support the "+in.launchType+" launch type yet.")
+	}
+	if err := validateTags(in.tags); err != nil {
+		return launchSpec{}, err
+	}
+	if len(in.startedBy) > 128 {
+		return launchSpec{}, awserr.InvalidParameter("startedBy can be up to 128 characters.")
+	}
+	rec, err := s.resolveTaskDef(tx, in.taskDefinition)
+	if err != nil {
+		return launchSpec{}, err
+	}
+	def := rec.TaskDefinition
+	if aws.ToString(def.Status) != "ACTIVE" {
+		return launchSpec{}, awserr.Client("TaskDefinition is inactive")
+	}
+	if mode := aws.ToString(def.NetworkMode); mode == ecstypes.NetworkModeAwsvpc {
+		return launchSpec{}, awserr.UnsupportedFeature("Berth does not support the awsvpc network mode yet; use bridge, host or none.")
+	}
+	spec := launchSpec{def: def, defTags: rec.Tags, startedBy: in.startedBy, tags: in.tags}
+	if in.overrides != nil {
+		spec.overrides = *in.overrides
+	}
+	if spec.overrides.ContainerOverrides == nil {
+		spec.overrides.ContainerOverrides = []ecstypes.ContainerOverride{}
+	}
+	if spec.overrides.InferenceAcceleratorOverrides == nil {
+		spec.overrides.InferenceAcceleratorOverrides = []ecstypes.InferenceAcceleratorOverride{}
+	}
+	if in.propagateTags == ecstypes.PropagateTagsTASKDEFINITION {
+		spec.tags = append(append([]ecstypes.Tag{}, rec.Tags...), spec.tags...)
+	}
+	if err := s.computeDemand(&spec); err != nil {
+		return launchSpec{}, err
+	}
+	spec.demand.Group = in.group
+	if spec.demand.Group == "" {
+		spec.demand.Group = "family:" + aws.ToString(def.Family)
+	}
+	return spec, nil
+}
+
+// computeDemand derives CPU, memory and static ports from the definition and overrides.
+func (s *Service) computeDemand(spec *launchSpec) error {
+	def, ov := spec.def, spec.overrides
+	byName := map[string]ecstypes.ContainerOverride{}
+	for _, co := range ov.ContainerOverrides {
+		name := aws.ToString(co.Name)
+		if !containsContainer(def.ContainerDefinitions, name) {
+			return awserr.InvalidParameter("%s", "Override for container named "+name+" is not a container in the TaskDefinition.")
+		}
+		byName[name] = co
+	}
+	spec.cpu, spec.mem = aws.ToString(def.Cpu), aws.ToString(def.Memory)
+	if ov.Cpu != nil {
+		spec.cpu = *ov.Cpu
+	}
+	if ov.Memory != nil {
+		spec.mem = *ov.Memory
+	}
+	var cpuSum, memSum int32
+	mode := aws.ToString(def.NetworkMode)
+	for _, c := range def.ContainerDefinitions {
+		co := byName[aws.ToString(c.Name)]
+		cpu, mem, res := aws.ToInt32(c.Cpu), aws.ToInt32(c.Memory), aws.ToInt32(c.MemoryReservation)
+		if co.Cpu != nil {
+			cpu = *co.Cpu
+		}
+		if co.Memory != nil {
+			mem = *co.Memory
+		}
+		if co.MemoryReservation != nil {
+			res = *co.MemoryReservation
+		}
+		cpuSum += cpu
+		if mem > 0 {
+			memSum += mem
+		} else {
+			memSum += res
+		}
+		for _, pm := range c.PortMappings {
+			host := aws.ToInt32(pm.HostPort)
+			if mode == ecstypes.NetworkModeHost && host == 0 {
+				host = aws.ToInt32(pm.ContainerPort)
+			}
+			if host == 0 || mode == ecstypes.NetworkModeNone {
+				continue
+			}
+			p := strconv.Itoa(int(host))
+			if aws.ToString(pm.Protocol) == "udp" {
+				spec.demand.PortsUDP = append(spec.demand.PortsUDP, p)
+			} else {
+				spec.demand.Ports = append(spec.demand.Ports, p)
+			}
+		}
+		if aws.ToBool(essentialOf(c)) && c.HealthCheck != nil {
+			spec.healthChecked = append(spec.healthChecked, aws.ToString(c.Name))
+		}
+	}
+	spec.demand.CPU, spec.demand.Memory = cpuSum, memSum
+	if spec.cpu != "" {
+		v, err := parseTaskCPU(spec.cpu)
+		if err != nil {
+			return awserr.InvalidParameter("Invalid task cpu %q.", spec.cpu)
+		}
+		spec.demand.CPU = v
+	}
+	if spec.mem != "" {
+		v, err := parseTaskMemory(spec.mem)
+		if err != nil {
+			return awserr.InvalidParameter("Invalid task memory %q.", spec.mem)
+		}
+		spec.demand.Memory = v
+	}
+	return nil
+}
+
+func essentialOf(c ecstypes.ContainerDefinition) *bool {
+	if c.Essential == nil {
+		return aws.Bool(true)
+	}
+	return c.Essential
+}
+
+func containsContainer(defs []ecstypes.ContainerDefinition, name string) bool {
+	for _, c := range defs {
+		if aws.ToString(c.Name) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// newTask builds the record of a task placed on an instance.
+func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) taskRecord {
+	id := newID()
+	arn := s.arns.task(cname, id)
+	now := ecstypes.Time(s.now())
+	var containers []ecstypes.Container
+	for _, c := range spec.def.ContainerDefinitions {
+		ct := ecstypes.Container{
+			ContainerArn:      aws.String(s.arns.container(cname, id, newUUID())),
+			TaskArn:           aws.String(arn),
+			Name:              c.Name,
+			Image:             c.Image,
+			LastStatus:        aws.String("PENDING"),
+			Cpu:               aws.String(strconv.Itoa(int(aws.ToInt32(c.Cpu)))),
+			NetworkInterfaces: []ecstypes.NetworkInterface{},
+		}
+		if c.Memory != nil {
+			ct.Memory = aws.String(strconv.Itoa(int(*c.Memory)))
+		}
+		if c.MemoryReservation != nil {
+			ct.MemoryReservation = aws.String(strconv.Itoa(int(*c.MemoryReservation)))
+		}
+		if c.HealthCheck != nil {
+			ct.HealthStatus = aws.String("UNKNOWN")
+		}
+		containers = append(containers, ct)
+	}
+	task := ecstypes.Task{
+		TaskArn:              aws.String(arn),
+		ClusterArn:           aws.String(s.arns.cluster(cname)),
+		TaskDefinitionArn:    spec.def.TaskDefinitionArn,
+		ContainerInstanceArn: inst.Instance.ContainerInstanceArn,
+		LastStatus:           aws.String("PENDING"),
+		DesiredStatus:        aws.String("RUNNING"),
+		CreatedAt:            now,
+		Version:              aws.Int64(1),
+		LaunchType:           aws.String(ecstypes.LaunchTypeEC2),
+		Group:                aws.String(spec.demand.Group),
+		Overrides:            &spec.overrides,
+		Containers:           containers,
+		Tags:                 spec.tags,
+		HealthStatus:         aws.String("UNKNOWN"),
+		EnableExecuteCommand: aws.Bool(false),
+		Attachments:          []ecstypes.Attachment{},
+		Attributes:           []ecstypes.Attribute{},
+	}
+	if spec.cpu != "" {
+		task.Cpu = aws.String(spec.cpu)
+	}
+	if spec.mem != "" {
+		task.Memory = aws.String(spec.mem)
+	}
+	if spec.startedBy != "" {
+		task.StartedBy = aws.String(spec.startedBy)
+	}
+	for _, a := range inst.Instance.Attributes {
+		switch aws.ToString(a.Name) {
+		case "ecs.availability-zone":
+			task.AvailabilityZone = a.Value
+		case "ecs.cpu-architecture":
+			task.Attributes = append(task.Attributes, ecstypes.Attribute{Name: a.Name, Value: a.Value})
+		}
+	}
+	return taskRecord{
+		Task:          task,
+		InstanceID:    idFromARN(aws.ToString(inst.Instance.ContainerInstanceArn)),
+		Reserved:      reservation{CPU: spec.demand.CPU, Memory: spec.demand.Memory, Ports: spec.demand.Ports, PortsUDP: spec.demand.PortsUDP},
+		HealthChecked: spec.healthChecked,
+	}
+}
+
+// placementSnapshot loads the cluster's instances as placement candidates.
+func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]scheduler.Candidate, map[string]instanceRecord, map[string]int, error) {
+	all, err := store.List(tx, instances, cname+"/")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("list instances: %w", err)
+	}
+	ts, err := store.List(tx, tasks, cname+"/")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("list tasks: %w", err)
+	}
+	counts, groups := map[string]int{}, map[string]int{}
+	for _, t := range ts {
+		if aws.ToString(t.Task.LastStatus) == "STOPPED" {
+			continue
+		}
+		counts[t.InstanceID]++
+		if aws.ToString(t.Task.Group) == group {
+			groups[t.InstanceID]++
+		}
+	}
+	recs := map[string]instanceRecord{}
+	var cands []scheduler.Candidate
+	for _, r := range all {
+		status := aws.ToString(r.Instance.Status)
+		if status == "INACTIVE" {
+			continue
+		}
+		id := idFromARN(aws.ToString(r.Instance.ContainerInstanceArn))
+		_, serr := store.Get(tx, agentSessions, id)
+		if serr != nil && !errors.Is(serr, store.ErrNotFound) {
+			return nil, nil, nil, fmt.Errorf("get agent session: %w", serr)
+		}
+		rem := r.Instance.RemainingResources
+		attrs := map[string]string{}
+		for _, a := range r.Instance.Attributes {
+			attrs[aws.ToString(a.Name)] = aws.ToString(a.Value)
+		}
+		recs[id] = r
+		cands = append(cands, scheduler.Candidate{
+			ID: id, ARN: aws.ToString(r.Instance.ContainerInstanceArn),
+			Active: status == "ACTIVE", Connected: serr == nil,
+			CPU: resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
+			Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
+			TaskCount: counts[id], Attributes: attrs,
+		})
+	}
+	return cands, recs, groups, nil
+}
+
+// commitTasks writes new tasks and recomputes the remaining resources of the
+// instances they landed on. Writing the instance records makes two servers
+// placing on one instance at once conflict, so one of them re-plans.
+func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord, recs map[string]instanceRecord) error {
+	touched := map[string]bool{}
+	for _, t := range placed {
+		store.Put(tx, tasks, cname+"/"+idFromARN(aws.ToString(t.Task.TaskArn)), t)
+		touched[t.InstanceID] = true
+	}
+	for id := range touched {
+		rec := recs[id]
+		held, err := s.heldOn(tx, cname, aws.ToString(rec.Instance.ContainerInstanceArn))
+		if err != nil {
+			return err
+		}
+		rec.Instance.RemainingResources = remaining(rec.Instance.RegisteredResources, held)
+		rec.Instance.Version = aws.Int64(aws.ToInt64(rec.Instance.Version) + 1)
+		store.Put(tx, instances, cname+"/"+id, rec)
+	}
+	return nil
+}
+
+// RunTask places count new tasks on the cluster's instances.
+func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ecstypes.RunTaskResponse, error) {
+	count := int(aws.ToInt32(in.Count))
+	if in.Count == nil {
+		count = 1
+	}
+	if count < 1 || count > 10 {
+		return nil, awserr.InvalidParameter("count must be between 1 and 10.")
+	}
+	if len(in.CapacityProviderStrategy) > 0 {
+		return nil, awserr.UnsupportedFeature("Berth does not support capacity provider strategies yet; use launchType EC2.")
+	}
+	if in.NetworkConfiguration != nil {
+		return nil, awserr.InvalidParameter("Network Configuration is not valid for the given networkMode of this task definition.")
+	}
+	var strategies []scheduler.Strategy
+	if len(in.PlacementStrategy) > 5 {
+		return nil, awserr.InvalidParameter("A maximum of 5 placement strategies is allowed.")
+	}
+	for _, ps := range in.PlacementStrategy {
+		st := scheduler.Strategy{Type: aws.ToString(ps.Type), Field: aws.ToString(ps.Field)}
+		if err := scheduler.ValidateStrategy(st); err != nil {
+			return nil, awserr.InvalidParameter("%s", "Invalid placement strategy: "+err.Error()+".")
+		}
+		strategies = append(strategies, st)
+	}
+	var constraints []scheduler.Constraint
+	for _, pc := range in.PlacementConstraints {
+		switch aws.ToString(pc.Type) {
+		case ecstypes.PlacementConstraintTypeDistinctInstance:
+			constraints = append(constraints, scheduler.Constraint{Type: "distinctInstance"})
+		default:
+			return nil, awserr.UnsupportedFeature("Berth does not support memberOf placement constraints (Cluster Query Language) yet.")
+		}
+	}
+	out := &ecstypes.RunTaskResponse{}
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
+		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
+		if err != nil {
+			return err
+		}
+		cname := aws.ToString(c.Cluster.ClusterName)
+		spec, err := s.prepareLaunch(tx, launchInput{
+			taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
+			startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
+			launchType: aws.ToString(in.LaunchType),
+		})
+		if err != nil {
+			return err
+		}
+		cands, recs, groups, err := s.placementSnapshot(tx, cname, spec.demand.Group)
+		if err != nil {
+			return err
+		}
+		if len(cands) == 0 {
+			return awserr.InvalidParameter("No Container Instances were found in your cluster.")
+		}
+		var placed []taskRecord
+		seen := map[string]bool{}
+		for range count {
+			chosen, rejections, ok := scheduler.Place(scheduler.Request{
+				Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
+				GroupCounts: groups, Rand: s.randn,
+			})
+			if !ok {
+				for _, r := range rejections {
+					if !seen[r.ARN+r.Reason] {
+						seen[r.ARN+r.Reason] = true
+						out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(r.ARN), Reason: aws.String(r.Reason)})
+					}
+				}
+				continue
+			}
+			t := s.newTask(cname, spec, recs[chosen.ID])
+			placed = append(placed, t)
+			groups[chosen.ID]++
+			for i := range cands {
+				if cands[i].ID == chosen.ID {
+					cands[i].CPU -= spec.demand.CPU
+					cands[i].Memory -= spec.demand.Memory
+					cands[i].Ports = append(cands[i].Ports, spec.demand.Ports...)
+					cands[i].PortsUDP = append(cands[i].PortsUDP, spec.demand.PortsUDP...)
+					cands[i].TaskCount++
+				}
+			}
+			out.Tasks = append(out.Tasks, t.Task)
+		}
+		return s.commitTasks(tx, cname, placed, recs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// StartTask starts one task on each named instance: the custom-scheduler hook.
+func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) (*ecstypes.StartTaskResponse, error) {
+	if n := len(in.ContainerInstances); n < 1 || n > 10 {
+		return nil, awserr.InvalidParameter("containerInstances must name between 1 and 10 container instances.")
+	}
+	if in.NetworkConfiguration != nil {
+		return nil, awserr.InvalidParameter("Network Configuration is not valid for the given networkMode of this task definition.")
+	}
+	out := &ecstypes.StartTaskResponse{}
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
+		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
+		if err != nil {
+			return err
+		}
+		cname := aws.ToString(c.Cluster.ClusterName)
+		spec, err := s.prepareLaunch(tx, launchInput{
+			taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
+			startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
+		})
+		if err != nil {
+			return err
+		}
+		cands, recs, groups, err := s.placementSnapshot(tx, cname, spec.demand.Group)
+		if err != nil {
+			return err
+		}
+		var placed []taskRecord
+		for _, ref := range in.ContainerInstances {
+			_, id, ok := s.arns.idOf(ref, "container-instance")
+			idx := -1
+			for i := range cands {
+				if ok && cands[i].ID == id {
+					idx = i
+				}
+			}
+			if idx < 0 {
+				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(ref), Reason: aws.String("MISSING")})
+				continue
+			}
+			chosen, rejections, fits := scheduler.Place(scheduler.Request{Demand: spec.demand, Candidates: cands[idx : idx+1], GroupCounts: groups})
+			if !fits {
+				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(rejections[0].ARN), Reason: aws.String(rejections[0].Reason)})
+				continue
+			}
+			t := s.newTask(cname, spec, recs[chosen.ID])
+			placed = append(placed, t)
+			cands[idx].CPU -= spec.demand.CPU
+			cands[idx].Memory -= spec.demand.Memory
+			cands[idx].Ports = append(cands[idx].Ports, spec.demand.Ports...)
+			cands[idx].PortsUDP = append(cands[idx].PortsUDP, spec.demand.PortsUDP...)
+			out.Tasks = append(out.Tasks, t.Task)
+		}
+		return s.commitTasks(tx, cname, placed, recs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// taskRef resolves a task ARN or id (with the request's cluster) to its store id.
+func (s *Service) taskRef(clusterRef, ref string) (cname, id string, ok bool) {
+	cname, ok = s.arns.clusterName(clusterRef)
+	if !ok {
+		return "", "", false
+	}
+	c, id, ok := s.arns.idOf(ref, "task")
+	if !ok {
+		return "", "", false
+	}
+	if c != "" {
+		if clusterRef != "" && c != cname {
+			return "", "", false
+		}
+		cname = c
+	}
+	return cname, id, !strings.Contains(id, "/")
+}

@@ -1,0 +1,229 @@
+// Package scheduler owns task placement: a pure function from a task's demand
+// and a snapshot of candidate container instances to a chosen instance, or to
+// an explanation of why every instance was rejected. Stages are chained in one
+// place (Place): agent -> resources -> constraints -> strategies -> select.
+package scheduler
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+)
+
+// Failure reasons, as ECS reports them in RunTask's failures[].
+const (
+	ReasonCPU       = "RESOURCE:CPU"
+	ReasonMemory    = "RESOURCE:MEMORY"
+	ReasonPorts     = "RESOURCE:PORTS"
+	ReasonAgent     = "AGENT"
+	ReasonAttribute = "ATTRIBUTE"
+	ReasonInactive  = "INACTIVE"
+	ReasonDistinct  = "DistinctInstance placement constraint unsatisfied."
+)
+
+// Demand is what one task needs from an instance.
+type Demand struct {
+	CPU      int32
+	Memory   int32
+	Ports    []string // static TCP host ports
+	PortsUDP []string // static UDP host ports
+	// Group is the task group (e.g. "family:web"), for distinctInstance.
+	Group string
+}
+
+// Candidate is a container instance as placement sees it.
+type Candidate struct {
+	ID        string
+	ARN       string
+	Active    bool // status ACTIVE (not DRAINING, not INACTIVE)
+	Connected bool // agentConnected
+	// Remaining resources.
+	CPU      int32
+	Memory   int32
+	Ports    []string // TCP host ports in use or reserved
+	PortsUDP []string
+	// TaskCount is the number of tasks (pending or running) on the instance.
+	TaskCount int
+	// Attributes, for constraints and spread by attribute.
+	Attributes map[string]string
+}
+
+// Strategy is one placement strategy: binpack, spread or random.
+type Strategy struct {
+	Type  string // "binpack", "spread", "random"
+	Field string // binpack: cpu|memory; spread: instanceId|host|attribute:<name>
+}
+
+// Constraint is one placement constraint. Only distinctInstance is supported
+// here; memberOf expressions are rejected by the caller until CQL lands.
+type Constraint struct {
+	Type string // "distinctInstance"
+}
+
+// Rejection explains why one instance cannot take the task.
+type Rejection struct {
+	ARN    string
+	Reason string
+}
+
+// Request is one placement decision to make.
+type Request struct {
+	Demand      Demand
+	Candidates  []Candidate
+	Strategies  []Strategy
+	Constraints []Constraint
+	// GroupCounts[instanceID] counts tasks of Demand.Group already on each instance.
+	GroupCounts map[string]int
+	// Rand returns a number in [0, n); it breaks ties.
+	Rand func(n int) int
+}
+
+// Place picks an instance for one task. When none fits it returns ok=false
+// and one rejection per instance, saying why.
+func Place(req Request) (chosen Candidate, rejections []Rejection, ok bool) {
+	var fits []Candidate
+	for _, c := range req.Candidates {
+		if reason := reject(req, c); reason != "" {
+			rejections = append(rejections, Rejection{ARN: c.ARN, Reason: reason})
+			continue
+		}
+		fits = append(fits, c)
+	}
+	if len(fits) == 0 {
+		return Candidate{}, rejections, false
+	}
+	return rank(req, fits), nil, true
+}
+
+// reject runs the filter stages in order and returns the first reason.
+func reject(req Request, c Candidate) string {
+	d := req.Demand
+	switch {
+	case !c.Active:
+		return ReasonInactive
+	case !c.Connected:
+		return ReasonAgent
+	case d.CPU > c.CPU:
+		return ReasonCPU
+	case d.Memory > c.Memory:
+		return ReasonMemory
+	case overlaps(d.Ports, c.Ports) || overlaps(d.PortsUDP, c.PortsUDP):
+		return ReasonPorts
+	}
+	for _, con := range req.Constraints {
+		if con.Type == "distinctInstance" && req.GroupCounts[c.ID] > 0 {
+			return ReasonDistinct
+		}
+	}
+	return ""
+}
+
+func overlaps(want, used []string) bool {
+	for _, p := range want {
+		if slices.Contains(used, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// rank orders the fitting instances by the strategies (first strategy most
+// significant) and picks among the best-ranked ties at random.
+func rank(req Request, fits []Candidate) Candidate {
+	keys := make([][]float64, len(fits))
+	for i, c := range fits {
+		for _, s := range req.Strategies {
+			keys[i] = append(keys[i], score(req, s, c, fits))
+		}
+	}
+	idx := make([]int, len(fits))
+	for i := range idx {
+		idx[i] = i
+	}
+	less := func(a, b int) int {
+		for k := range keys[a] {
+			if keys[a][k] != keys[b][k] {
+				if keys[a][k] < keys[b][k] {
+					return -1
+				}
+				return 1
+			}
+		}
+		return 0
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return less(idx[i], idx[j]) < 0 })
+	best := 1
+	for best < len(idx) && less(idx[0], idx[best]) == 0 {
+		best++
+	}
+	pick := 0
+	if best > 1 && req.Rand != nil {
+		pick = req.Rand(best)
+	}
+	return fits[idx[pick]]
+}
+
+// score is lower-is-better for one strategy.
+func score(req Request, s Strategy, c Candidate, all []Candidate) float64 {
+	switch s.Type {
+	case "binpack":
+		if s.Field == "cpu" {
+			return float64(c.CPU)
+		}
+		return float64(c.Memory)
+	case "spread":
+		switch s.Field {
+		case "instanceId", "host", "":
+			return float64(req.GroupCounts[c.ID])
+		default:
+			// spread over attribute values: fewer group tasks on instances
+			// sharing this instance's value is better.
+			name := attrName(s.Field)
+			n := 0
+			for _, o := range all {
+				if o.Attributes[name] == c.Attributes[name] {
+					n += req.GroupCounts[o.ID]
+				}
+			}
+			return float64(n)
+		}
+	}
+	return 0 // random: every fit ties, Rand picks
+}
+
+func attrName(field string) string {
+	const p = "attribute:"
+	if len(field) > len(p) && field[:len(p)] == p {
+		return field[len(p):]
+	}
+	return field
+}
+
+// ValidateStrategy says whether a strategy is one ECS accepts.
+func ValidateStrategy(s Strategy) error {
+	switch s.Type {
+	case "random":
+		return nil
+	case "binpack":
+		if s.Field == "cpu" || s.Field == "memory" {
+			return nil
+		}
+		return fmt.Errorf("binpack field must be cpu or memory, got %q", s.Field)
+	case "spread":
+		if s.Field == "" {
+			return fmt.Errorf("spread requires a field")
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown placement strategy type %q", s.Type)
+}
+
+// PortStrings renders ports as ECS's STRINGSET values.
+func PortStrings(ports []int32) []string {
+	out := make([]string, 0, len(ports))
+	for _, p := range ports {
+		out = append(out, strconv.Itoa(int(p)))
+	}
+	return out
+}

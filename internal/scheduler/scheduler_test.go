@@ -1,0 +1,93 @@
+package scheduler
+
+import "testing"
+
+func TestPlace(t *testing.T) {
+	inst := func(id string, cpu, mem int32, ports ...string) Candidate {
+		return Candidate{ID: id, ARN: "arn:" + id, Active: true, Connected: true, CPU: cpu, Memory: mem, Ports: ports}
+	}
+	tests := []struct {
+		name       string
+		req        Request
+		wantID     string
+		wantReason []string // per candidate, when no fit
+	}{
+		{
+			name:   "fits the only instance",
+			req:    Request{Demand: Demand{CPU: 256, Memory: 512}, Candidates: []Candidate{inst("a", 1024, 1024)}},
+			wantID: "a",
+		},
+		{
+			name:       "cpu then memory then ports explain",
+			req:        Request{Demand: Demand{CPU: 512, Memory: 512, Ports: []string{"80"}}, Candidates: []Candidate{inst("a", 256, 4096), inst("b", 1024, 256), inst("c", 1024, 4096, "80")}},
+			wantReason: []string{ReasonCPU, ReasonMemory, ReasonPorts},
+		},
+		{
+			name: "disconnected and draining",
+			req: Request{Demand: Demand{}, Candidates: []Candidate{
+				{ID: "a", ARN: "arn:a", Active: true, Connected: false},
+				{ID: "b", ARN: "arn:b", Active: false, Connected: true},
+			}},
+			wantReason: []string{ReasonAgent, ReasonInactive},
+		},
+		{
+			name:   "binpack memory picks least remaining",
+			req:    Request{Demand: Demand{Memory: 128}, Candidates: []Candidate{inst("a", 1024, 4096), inst("b", 1024, 512), inst("c", 1024, 2048)}, Strategies: []Strategy{{Type: "binpack", Field: "memory"}}},
+			wantID: "b",
+		},
+		{
+			name: "spread instanceId picks fewest group tasks",
+			req: Request{Demand: Demand{Group: "g"}, Candidates: []Candidate{inst("a", 1024, 1024), inst("b", 1024, 1024)},
+				Strategies: []Strategy{{Type: "spread", Field: "instanceId"}}, GroupCounts: map[string]int{"a": 2, "b": 1}},
+			wantID: "b",
+		},
+		{
+			name: "distinctInstance rejects instances with the group",
+			req: Request{Demand: Demand{Group: "g"}, Candidates: []Candidate{inst("a", 1024, 1024), inst("b", 1024, 1024)},
+				Constraints: []Constraint{{Type: "distinctInstance"}}, GroupCounts: map[string]int{"a": 1}},
+			wantID: "b",
+		},
+		{
+			name: "spread by attribute",
+			req: Request{Demand: Demand{Group: "g"}, Candidates: []Candidate{
+				{ID: "a", ARN: "arn:a", Active: true, Connected: true, CPU: 1, Memory: 1, Attributes: map[string]string{"ecs.availability-zone": "z1"}},
+				{ID: "b", ARN: "arn:b", Active: true, Connected: true, CPU: 1, Memory: 1, Attributes: map[string]string{"ecs.availability-zone": "z1"}},
+				{ID: "c", ARN: "arn:c", Active: true, Connected: true, CPU: 1, Memory: 1, Attributes: map[string]string{"ecs.availability-zone": "z2"}},
+			}, Strategies: []Strategy{{Type: "spread", Field: "attribute:ecs.availability-zone"}}, GroupCounts: map[string]int{"a": 1}},
+			wantID: "c",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, rej, ok := Place(tt.req)
+			if tt.wantID != "" {
+				if !ok || got.ID != tt.wantID {
+					t.Fatalf("Place = %q ok=%v rejections=%v, want %q", got.ID, ok, rej, tt.wantID)
+				}
+				return
+			}
+			if ok {
+				t.Fatalf("Place chose %q, want no fit", got.ID)
+			}
+			if len(rej) != len(tt.wantReason) {
+				t.Fatalf("rejections = %v, want %v", rej, tt.wantReason)
+			}
+			for i, r := range rej {
+				if r.Reason != tt.wantReason[i] {
+					t.Errorf("rejection %d = %q, want %q", i, r.Reason, tt.wantReason[i])
+				}
+			}
+		})
+	}
+}
+
+func TestPlaceRandomTieBreak(t *testing.T) {
+	req := Request{Candidates: []Candidate{
+		{ID: "a", ARN: "a", Active: true, Connected: true},
+		{ID: "b", ARN: "b", Active: true, Connected: true},
+	}, Rand: func(n int) int { return n - 1 }}
+	got, _, ok := Place(req)
+	if !ok || got.ID != "b" {
+		t.Fatalf("Place = %q, want b (Rand picks the last tie)", got.ID)
+	}
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Collection is a typed set of JSON values of one kind, keyed by id.
+// The key of an id is Namespace/name/id; ids may contain '/' to nest
+// (e.g. "<cluster>/<taskId>") and List can then select a sub-tree.
+// No collection name may be another's name plus a '/'-separated suffix
+// ("ecs" and "ecs/tasks"), or listing one would return the other's values.
+type Collection[T any] struct {
+	name string
+}
+
+// NewCollection names a collection, like "ecs/clusters". It panics on a name
+// that is empty or starts or ends with '/': collections are declared once at
+// package level, so a bad name is a programming error.
+func NewCollection[T any](name string) Collection[T] {
+	if name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
+		panic(fmt.Sprintf("store: invalid collection name %q", name))
+	}
+	return Collection[T]{name: name}
+}
+
+// Name returns the collection's name.
+func (c Collection[T]) Name() string { return c.name }
+
+var errEmptyID = errors.New("empty id")
+
+// Get returns the value of id as of the transaction's snapshot, or as written
+// earlier in the same transaction. It returns ErrNotFound (wrapped) if absent.
+func Get[T any](tx *Tx, c Collection[T], id string) (T, error) {
+	var v T
+	key := tx.s.key(c.name, id)
+	if id == "" {
+		return v, fmt.Errorf("get %s: %w", key, errEmptyID)
+	}
+	raw, ok, err := tx.get(key)
+	if err != nil {
+		return v, fmt.Errorf("get %s: %w", key, err)
+	}
+	if !ok {
+		return v, fmt.Errorf("get %s: %w", key, ErrNotFound)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// List returns the values of all ids starting with idPrefix ("" = the whole
+// collection), sorted by id, including the transaction's own writes.
+func List[T any](tx *Tx, c Collection[T], idPrefix string) ([]T, error) {
+	prefix := tx.s.key(c.name, idPrefix)
+	kvs, err := tx.list(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	out := make([]T, 0, len(kvs))
+	for _, kv := range kvs {
+		var v T
+		if err := json.Unmarshal(kv.value, &v); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.key, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Put buffers a write of v under id; it is committed when Update's fn
+// returns nil. Encoding errors and writes inside View make Update/View fail.
+func Put[T any](tx *Tx, c Collection[T], id string, v T) {
+	key := tx.s.key(c.name, id)
+	if id == "" {
+		tx.fail(fmt.Errorf("put %s: %w", key, errEmptyID))
+		return
+	}
+	// Encode now: the caller may mutate v after Put returns.
+	raw, err := json.Marshal(v)
+	if err != nil {
+		tx.fail(fmt.Errorf("encode %s: %w", key, err))
+		return
+	}
+	tx.write(key, raw, false)
+}
+
+// Delete buffers a delete of id; deleting a missing id is not an error.
+func Delete[T any](tx *Tx, c Collection[T], id string) {
+	key := tx.s.key(c.name, id)
+	if id == "" {
+		tx.fail(fmt.Errorf("delete %s: %w", key, errEmptyID))
+		return
+	}
+	tx.write(key, nil, true)
+}
