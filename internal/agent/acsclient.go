@@ -207,8 +207,14 @@ func (s *acsConn) serve(ctx context.Context) error {
 	return err
 }
 
+// readLoop reads until the connection fails. Any message or pong extends
+// the read deadline by three heartbeat intervals, so a server that neither
+// sends heartbeats nor answers our pings is given up on.
 func (s *acsConn) readLoop(ctx context.Context) error {
 	c := s.client
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(3 * c.heartbeat))
+	})
 	for {
 		if err := s.conn.SetReadDeadline(time.Now().Add(3 * c.heartbeat)); err != nil {
 			return fmt.Errorf("acs read: %w", err)
@@ -282,6 +288,11 @@ func (s *acsConn) writeLoop(ctx context.Context) error {
 			s.rememberBeat(id)
 			if err := s.send(acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: id, Healthy: true}); err != nil {
 				return err
+			}
+			// A websocket ping too: its pong proves the server alive even if
+			// it does not answer heartbeats.
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				return fmt.Errorf("acs ping: %w", err)
 			}
 		case <-c.reporter.healthReady():
 			tasks := c.reporter.takeHealth()

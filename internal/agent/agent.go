@@ -117,8 +117,9 @@ func newECSClient(opts Options) *ecs.Client {
 
 func (a *Agent) run(ctx context.Context) error {
 	cfg := a.opts.Config
-	for k, v := range cfg.Unknown {
-		a.log.Info("ignoring unsupported agent config key", "key", k, "value", v)
+	for _, k := range sortedKeys(cfg.Unknown) {
+		// Values are not logged: keys such as ECS_ENGINE_AUTH_DATA hold secrets.
+		a.log.Info("ignoring unsupported agent config key", "key", k)
 	}
 
 	st, err := loadState(a.opts.DataDir)

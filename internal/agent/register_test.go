@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ func TestRegisterInput(t *testing.T) {
 		"ecs.availability-zone": "eu-west-1a",
 		"ecs.instance-type":     "berth.local",
 		"ecs.os-type":           "linux",
-		"ecs.cpu-architecture":  cpuArchitecture(goarch()),
+		"ecs.cpu-architecture":  cpuArchitecture(goruntime.GOARCH),
 	} {
 		if v, ok := attrs[name]; !ok || aws.ToString(v) != want {
 			t.Errorf("attribute %s = %v, want %q", name, aws.ToString(v), want)
@@ -140,7 +141,9 @@ func TestRegister(t *testing.T) {
 				func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) {
 					return nil, &ecssdk.ServerException{}
 				},
-				func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) { return ok("arn:new") },
+				func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) {
+					return ok("arn:new")
+				},
 			},
 			wantARN: "arn:new", wantCalls: 3,
 		},

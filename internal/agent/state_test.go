@@ -3,12 +3,9 @@ package agent
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 )
-
-func goarch() string { return runtime.GOARCH }
 
 func TestStateRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data") // created on first save

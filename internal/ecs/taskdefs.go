@@ -243,7 +243,7 @@ func (s *Service) parseTaskDefRef(ref string) (family string, rev int32, err err
 	body := ref
 	if strings.HasPrefix(ref, "arn:") {
 		typ, rest, ok := s.arns.resource(ref)
-		if !ok || typ != "task-definition" || !strings.Contains(rest, ":") {
+		if !ok || typ != "task-definition" {
 			return "", 0, awserr.Client(msgTaskDefMissing)
 		}
 		body = rest

@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/berth-dev/berth/internal/acs"
+	"github.com/berth-dev/berth/internal/agent/runtime/fake"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/api/sigv4"
+)
+
+// fakeECSAPI serves the agent's ECS calls over the real awsJson1.1 protocol,
+// verifying every request's SigV4 signature.
+type fakeECSAPI struct {
+	srv         *httptest.Server
+	pollURL     string
+	instanceARN string
+
+	mu        sync.Mutex
+	registers []map[string]any
+	submits   chan submission
+}
+
+func newFakeECSAPI(t *testing.T, creds testCreds, pollURL string) *fakeECSAPI {
+	f := &fakeECSAPI{
+		pollURL:     pollURL,
+		instanceARN: "arn:aws:ecs:us-east-1:000000000000:container-instance/prod/0123",
+		submits:     make(chan submission, 100),
+	}
+	verifier := &sigv4.Verifier{
+		Region: "us-east-1",
+		Lookup: func(id string) (sigv4.Credential, bool) {
+			return sigv4.Credential{AccessKeyID: creds.id, SecretAccessKey: creds.secret}, id == creds.id
+		},
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, err := verifier.Verify(r, body, "ecs"); err != nil {
+			t.Errorf("ECS call signature: %v", err)
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		var in map[string]any
+		if err := json.Unmarshal(body, &in); err != nil {
+			t.Errorf("ECS call body: %v", err)
+		}
+		var out any
+		_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+		switch op {
+		case "RegisterContainerInstance":
+			f.mu.Lock()
+			f.registers = append(f.registers, in)
+			f.mu.Unlock()
+			out = map[string]any{"containerInstance": map[string]any{"containerInstanceArn": f.instanceARN}}
+		case "DiscoverPollEndpoint":
+			out = map[string]any{"endpoint": f.pollURL}
+		case "SubmitTaskStateChange":
+			s := submission{task: in["task"].(string), status: in["status"].(string)}
+			if in["cluster"] != "arn:aws:ecs:us-east-1:000000000000:cluster/prod" {
+				t.Errorf("SubmitTaskStateChange cluster %v", in["cluster"])
+			}
+			f.submits <- s
+			out = map[string]any{"acknowledgment": "ACK"}
+		default:
+			t.Errorf("unexpected ECS call %q", op)
+			http.Error(w, "unexpected", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeECSAPI) registerCalls() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.registers...)
+}
+
+// waitStatus waits for a SubmitTaskStateChange of task with status.
+func (f *fakeECSAPI) waitStatus(t *testing.T, task, status string) {
+	t.Helper()
+	for {
+		s := recv(t, f.submits, task+" "+status)
+		if s.task == task && s.status == status {
+			return
+		}
+	}
+}
+
+// TestRunEndToEnd runs the whole agent (real SDK client, real engine on the
+// fake runtime) against fake ECS and ACS servers, restarts it and checks it
+// re-registers as the same instance.
+func TestRunEndToEnd(t *testing.T) {
+	creds := testCreds{id: "AKIDTEST", secret: "secret"}
+	acsSrv := newFakeACS(t, creds)
+	api := newFakeECSAPI(t, creds, acsSrv.srv.URL)
+	rt := fake.New("busybox:latest")
+	cfg := testConfig()
+	dataDir := t.TempDir()
+
+	start := func() (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			errc <- Run(ctx, Options{
+				Endpoint:          api.srv.URL,
+				Region:            "us-east-1",
+				Credentials:       credentials.NewStaticCredentialsProvider(creds.id, creds.secret, ""),
+				Config:            cfg,
+				Runtime:           rt,
+				DataDir:           dataDir,
+				Logger:            testLogger(t),
+				HeartbeatInterval: 200 * time.Millisecond,
+			})
+		}()
+		return func() {
+			cancel()
+			if err := recv(t, errc, "Run to return"); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+
+	task := acs.Task{
+		Arn:           "arn:aws:ecs:us-east-1:000000000000:task/prod/t1",
+		DesiredStatus: "RUNNING",
+		TaskDefinition: ecstypes.TaskDefinition{
+			Family:   aws.String("web"),
+			Revision: aws.Int32(1),
+			ContainerDefinitions: []ecstypes.ContainerDefinition{{
+				Name: aws.String("web"), Image: aws.String("busybox:latest"), Essential: aws.Bool(true), Memory: aws.Int32(64),
+			}},
+		},
+	}
+
+	stop := start()
+	sc := recv(t, acsSrv.conns, "first connection")
+	if sc.query["containerInstanceArn"] != api.instanceARN {
+		t.Fatalf("query %v", sc.query)
+	}
+	if err := sc.send(acs.TypePayload, acs.PayloadMessage{MessageID: "m1", Tasks: []acs.Task{task}}); err != nil {
+		t.Fatal(err)
+	}
+	var ack acs.AckRequest
+	sc.expect(t, acs.TypeAck, &ack)
+	api.waitStatus(t, task.Arn, "RUNNING")
+	stop()
+
+	if regs := api.registerCalls(); len(regs) != 1 || regs[0]["containerInstanceArn"] != nil || regs[0]["cluster"] != "prod" {
+		t.Fatalf("first registration %v", regs)
+	}
+	st, err := loadState(dataDir)
+	if err != nil || st.ContainerInstanceArn != api.instanceARN || st.Cluster != "prod" {
+		t.Fatalf("state %+v, %v", st, err)
+	}
+
+	// Restart: same instance, the running task is re-reported on resync.
+	stop = start()
+	defer stop()
+	sc = recv(t, acsSrv.conns, "connection after restart")
+	if regs := api.registerCalls(); len(regs) != 2 || regs[1]["containerInstanceArn"] != api.instanceARN {
+		t.Fatalf("re-registration %v", regs)
+	}
+	if err := sc.send(acs.TypePayload, acs.PayloadMessage{MessageID: "m2", Tasks: []acs.Task{task}}); err != nil {
+		t.Fatal(err)
+	}
+	sc.expect(t, acs.TypeAck, &ack)
+	api.waitStatus(t, task.Arn, "RUNNING")
+	if cs, err := rt.ListContainers(context.Background(), nil); err != nil || len(cs) != 1 {
+		t.Fatalf("containers after restart: %d, %v (adoption must not duplicate)", len(cs), err)
+	}
+}
