@@ -69,12 +69,16 @@ type acsClient struct {
 func (c *acsClient) run(ctx context.Context) {
 	attempt := 0
 	for ctx.Err() == nil {
+		began := time.Now()
 		connected, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if connected {
-			attempt = 0 // the next failure starts from the shortest wait
+		if connected && time.Since(began) >= c.heartbeat {
+			// A connection that lived restarts the backoff; one the server
+			// drops at once (e.g. an ErrorMessage on connect) does not, so
+			// the agent does not hammer it.
+			attempt = 0
 		}
 		d := c.reconnect.delay(attempt)
 		attempt++

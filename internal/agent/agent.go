@@ -55,14 +55,20 @@ type Agent struct {
 }
 
 // Run registers the instance, starts the task engine and keeps the ACS
-// connection and state reporting going until ctx is done. On return the
-// containers keep running; the next Run adopts them.
+// connection and state reporting going until ctx is done, then returns nil.
+// It returns an error only when it cannot start (invalid options, a
+// registration the server rejects, an unreadable data dir, an engine that
+// fails to adopt). On return the containers keep running; the next Run
+// adopts them.
 func Run(ctx context.Context, opts Options) error {
 	a, err := newAgent(opts)
 	if err != nil {
 		return err
 	}
-	return a.run(ctx)
+	if err := a.run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil // stopped by ctx, wherever it was
 }
 
 func newAgent(opts Options) (*Agent, error) {
@@ -75,6 +81,8 @@ func newAgent(opts Options) (*Agent, error) {
 		return nil, errors.New("agent: Credentials are required")
 	case opts.Runtime == nil:
 		return nil, errors.New("agent: Runtime is required")
+	case opts.Config.Cluster == "" || opts.Config.CPUUnits <= 0 || opts.Config.MemoryMiB <= 0:
+		return nil, errors.New("agent: Config is incomplete (build it with config.Load)")
 	}
 	if opts.DataDir == "" {
 		opts.DataDir = opts.Config.DataDir
@@ -131,9 +139,11 @@ func (a *Agent) run(ctx context.Context) error {
 		reg.instanceARN = st.ContainerInstanceArn
 	}
 	if v, ok := a.opts.Runtime.(dockerVersioner); ok {
-		if reg.dockerVersion, err = v.Version(ctx); err != nil {
+		vctx, cancel := context.WithTimeout(ctx, a.callTimeout)
+		if reg.dockerVersion, err = v.Version(vctx); err != nil {
 			a.log.Warn("cannot read the container engine's version", "err", err)
 		}
+		cancel()
 	}
 	instanceARN, err := a.register(ctx, reg)
 	if err != nil {
@@ -148,7 +158,7 @@ func (a *Agent) run(ctx context.Context) error {
 	a.log.Info("registered container instance", "containerInstanceArn", instanceARN, "cluster", cluster,
 		"reregistered", reg.instanceARN == instanceARN)
 
-	rep := newReporter(reporterConfig{Cluster: cluster, API: a.api, Logger: a.log, CallTimeout: a.callTimeout})
+	rep := newReporter(reporterConfig{Cluster: cluster, API: a.api, Logger: a.log.With("component", "reporter"), CallTimeout: a.callTimeout})
 	eng, err := engine.New(engine.Config{
 		Runtime:      a.opts.Runtime,
 		ClusterARN:   cluster,

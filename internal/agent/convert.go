@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"strings"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -17,7 +19,7 @@ func submitInput(cluster string, c engine.TaskStateChange) *ecs.SubmitTaskStateC
 		Cluster:            aws.String(cluster),
 		Task:               aws.String(c.TaskARN),
 		Status:             optString(c.Status),
-		Reason:             optString(c.Reason),
+		Reason:             optString(wireReason(c)),
 		PullStartedAt:      c.PullStartedAt,
 		PullStoppedAt:      c.PullStoppedAt,
 		ExecutionStoppedAt: c.ExecutionStoppedAt,
@@ -39,6 +41,27 @@ func submitInput(cluster string, c engine.TaskStateChange) *ecs.SubmitTaskStateC
 		in.Containers = append(in.Containers, sc)
 	}
 	return in
+}
+
+// failedToStartPrefixes are the reason prefixes from which the server derives
+// stopCode TaskFailedToStart (see the package doc).
+var failedToStartPrefixes = []string{
+	"CannotPullContainerError", "CannotCreateContainerError", "CannotStartContainerError", "TaskFailedToStart",
+}
+
+// wireReason is the reason as sent: a TaskFailedToStart stop whose reason
+// does not already say so gets the "TaskFailedToStart: " marker, since the
+// stop code itself has no field in the call.
+func wireReason(c engine.TaskStateChange) string {
+	if c.StopCode != engine.StopCodeTaskFailedToStart {
+		return c.Reason
+	}
+	for _, p := range failedToStartPrefixes {
+		if strings.HasPrefix(c.Reason, p) {
+			return c.Reason
+		}
+	}
+	return "TaskFailedToStart: " + c.Reason
 }
 
 func networkBinding(nb ecstypes.NetworkBinding) ecssdk.NetworkBinding {

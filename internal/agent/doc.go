@@ -16,8 +16,10 @@
 //   - otherwise the stop code the server recorded when it set the desired
 //     status to STOPPED (UserInitiated, ServiceSchedulerInitiated, ...).
 //
-// The engine's StopCode is therefore not sent; the engine must phrase its
-// reasons as above. The engine's StartedAt is not sent either (the call has no
+// The engine's StopCode is therefore not sent as such: a TaskFailedToStart
+// stop whose reason has none of those prefixes is sent as
+// "TaskFailedToStart: <reason>"; EssentialContainerExited relies on the
+// engine using the exact reason above. The engine's StartedAt is not sent either (the call has no
 // field for it): the server stamps startedAt when it first sees RUNNING.
 //
 // Reports are coalesced per task (the latest state wins), sent in order of

@@ -216,3 +216,19 @@ func TestSubmitInput(t *testing.T) {
 		t.Fatalf("empty fields must be omitted: %+v", side)
 	}
 }
+
+func TestWireReason(t *testing.T) {
+	tests := []struct{ stopCode, reason, want string }{
+		{"", "Task stopped by user", "Task stopped by user"},
+		{engine.StopCodeEssentialContainerExited, engine.ReasonEssentialExited, engine.ReasonEssentialExited},
+		{engine.StopCodeTaskFailedToStart, "CannotPullContainerError: no such image", "CannotPullContainerError: no such image"},
+		{engine.StopCodeTaskFailedToStart, "CannotStartContainerError: port in use", "CannotStartContainerError: port in use"},
+		{engine.StopCodeTaskFailedToStart, "awsvpc network mode is not supported yet", "TaskFailedToStart: awsvpc network mode is not supported yet"},
+	}
+	for _, tt := range tests {
+		c := engine.TaskStateChange{StopCode: tt.stopCode, Reason: tt.reason}
+		if got := aws.ToString(submitInput("c", c).Reason); got != tt.want {
+			t.Errorf("reason(%q, %q) = %q, want %q", tt.stopCode, tt.reason, got, tt.want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/berth-dev/berth/internal/acs"
+	"github.com/berth-dev/berth/internal/agent/config"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/api/sigv4"
@@ -182,5 +183,35 @@ func TestRunEndToEnd(t *testing.T) {
 	api.waitStatus(t, task.Arn, "RUNNING")
 	if cs, err := rt.ListContainers(context.Background(), nil); err != nil || len(cs) != 1 {
 		t.Fatalf("containers after restart: %d, %v (adoption must not duplicate)", len(cs), err)
+	}
+}
+
+func TestRunRejectsBadOptions(t *testing.T) {
+	good := Options{
+		Endpoint: "http://127.0.0.1:1", Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
+		Config:      testConfig(), Runtime: fake.New(), DataDir: t.TempDir(),
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Options)
+		want   string
+	}{
+		{"endpoint", func(o *Options) { o.Endpoint = "" }, "Endpoint"},
+		{"region", func(o *Options) { o.Region = "" }, "Region"},
+		{"credentials", func(o *Options) { o.Credentials = nil }, "Credentials"},
+		{"runtime", func(o *Options) { o.Runtime = nil }, "Runtime"},
+		{"config", func(o *Options) { o.Config = config.Config{} }, "config.Load"},
+		{"data dir", func(o *Options) { o.DataDir = ""; o.Config.DataDir = "" }, "DataDir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := good
+			tt.mutate(&opts)
+			err := Run(context.Background(), opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want mention of %s", err, tt.want)
+			}
+		})
 	}
 }

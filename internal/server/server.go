@@ -177,7 +177,11 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func devAgentOptions(ctx context.Context, cfg Config, endpoint string) (agent.Options, error) {
-	acfg, err := config.Load(cfg.AgentConfigFile, os.LookupEnv)
+	// A laptop should not keep stopped containers for ECS's 3h; a minute
+	// still leaves time for `docker logs`. The file or environment may say otherwise.
+	acfg, err := config.LoadWithDefaults(cfg.AgentConfigFile, os.LookupEnv, map[string]string{
+		"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "1m",
+	})
 	if err != nil {
 		return agent.Options{}, fmt.Errorf("dev agent config: %w", err)
 	}

@@ -33,7 +33,7 @@ func envOf(m map[string]string) func(string) (string, bool) {
 }
 
 func TestLoadDefaults(t *testing.T) {
-	cfg, err := load(filepath.Join(t.TempDir(), "missing.config"), envOf(nil), testHost)
+	cfg, err := load(filepath.Join(t.TempDir(), "missing.config"), envOf(nil), nil, testHost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ ECS_CONTAINER_INSTANCE_TAGS={"team":"infra","empty":""}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := load(writeFile(t, tt.file), envOf(tt.env), testHost)
+			cfg, err := load(writeFile(t, tt.file), envOf(tt.env), nil, testHost)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := load(writeFile(t, tt.file), envOf(tt.env), testHost)
+			_, err := load(writeFile(t, tt.file), envOf(tt.env), nil, testHost)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -207,17 +207,17 @@ func TestLoadErrors(t *testing.T) {
 func TestLoadHostMemoryUnknown(t *testing.T) {
 	h := testHost
 	h.memTotalMiB = func() (int64, error) { return 0, errors.New("no /proc") }
-	if _, err := load("", nil, h); err == nil || !strings.Contains(err.Error(), "BERTH_MEMORY_MIB") {
+	if _, err := load("", nil, nil, h); err == nil || !strings.Contains(err.Error(), "BERTH_MEMORY_MIB") {
 		t.Fatalf("err = %v", err)
 	}
-	cfg, err := load("", envOf(map[string]string{"BERTH_MEMORY_MIB": "2048"}), h)
+	cfg, err := load("", envOf(map[string]string{"BERTH_MEMORY_MIB": "2048"}), nil, h)
 	if err != nil || cfg.MemoryMiB != 2048 {
 		t.Fatalf("cfg.MemoryMiB = %d, err = %v", cfg.MemoryMiB, err)
 	}
 }
 
 func TestLoadUnreadable(t *testing.T) {
-	if _, err := load(t.TempDir(), nil, testHost); err == nil { // a directory
+	if _, err := load(t.TempDir(), nil, nil, testHost); err == nil { // a directory
 		t.Fatal("no error reading a directory")
 	}
 }
@@ -250,5 +250,29 @@ func TestLoadRealHost(t *testing.T) {
 	}
 	if cfg.MemoryMiB <= 0 || cfg.CPUUnits <= 0 {
 		t.Fatalf("host resources %d MiB %d units", cfg.MemoryMiB, cfg.CPUUnits)
+	}
+}
+
+func TestLoadWithDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want time.Duration
+	}{
+		{name: "caller default applies when unset", want: time.Minute},
+		{name: "file wins over caller default", file: "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=5s\n", want: 5 * time.Second},
+		{name: "environment wins over caller default", env: map[string]string{"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "7s"}, want: 7 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := load(writeFile(t, tt.file), envOf(tt.env), map[string]string{"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "1m"}, testHost)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.TaskCleanupWait != tt.want {
+				t.Fatalf("TaskCleanupWait = %v, want %v", cfg.TaskCleanupWait, tt.want)
+			}
+		})
 	}
 }

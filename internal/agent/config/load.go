@@ -22,10 +22,17 @@ type entry struct {
 // for every key Berth knows; a set, non-empty variable wins over the file),
 // fills defaults and validates. Errors name the key and where it was set.
 func Load(path string, env func(string) (string, bool)) (Config, error) {
-	return load(path, env, realHost)
+	return load(path, env, nil, realHost)
 }
 
-func load(path string, env func(string) (string, bool), h host) (Config, error) {
+// LoadWithDefaults is Load with the caller's own defaults for some keys
+// (e.g. `berth server --dev` removes stopped containers sooner than ECS's
+// 3h): they apply only where neither the file nor the environment sets the key.
+func LoadWithDefaults(path string, env func(string) (string, bool), defaults map[string]string) (Config, error) {
+	return load(path, env, defaults, realHost)
+}
+
+func load(path string, env func(string) (string, bool), overrides map[string]string, h host) (Config, error) {
 	entries := map[string]entry{}
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -45,6 +52,12 @@ func load(path string, env func(string) (string, bool), h host) (Config, error) 
 				// Like the ECS agent, an empty variable counts as unset.
 				entries[key] = entry{value: strings.TrimSpace(v), source: "environment"}
 			}
+		}
+	}
+
+	for key, v := range overrides {
+		if _, set := entries[key]; !set {
+			entries[key] = entry{value: v, source: "caller default"}
 		}
 	}
 

@@ -171,7 +171,7 @@ func TestPullBehaviour(t *testing.T) {
 			if tt.wantStatus != "STOPPED" {
 				return
 			}
-			wantReason := "CannotPullContainerError: pull image img-app: registry unreachable"
+			wantReason := "CannotPullContainerError: registry unreachable"
 			if got.StopCode != StopCodeTaskFailedToStart || got.Reason != wantReason {
 				t.Errorf("stop = %q/%q, want %q/%q", got.StopCode, got.Reason, StopCodeTaskFailedToStart, wantReason)
 			}

@@ -32,7 +32,7 @@ func (e *Engine) ensureImage(ctx context.Context, image string) error {
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.PullTimeout)
 		defer cancel()
 		if err := e.cfg.Runtime.PullImage(cctx, image); err != nil {
-			return fmt.Errorf("pull image %s: %w", image, err)
+			return err // the runtime's error already names the image
 		}
 		e.recordPull(image)
 		return nil

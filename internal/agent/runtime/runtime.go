@@ -95,7 +95,7 @@ type ContainerState struct {
 // Runtime is the container engine as the agent uses it. Every call takes a
 // context; implementations must honour its deadline.
 type Runtime interface {
-	// PullImage pulls image from its registry.
+	// PullImage pulls image from its registry; its errors name the image.
 	PullImage(ctx context.Context, image string) error
 	// ImagePresent reports whether image is in the local image store.
 	ImagePresent(ctx context.Context, image string) (bool, error)

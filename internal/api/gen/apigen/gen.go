@@ -16,7 +16,7 @@ func genTypes(pkg string, m *model) string {
 		s := m.Shapes[name]
 		fmt.Fprintf(&b, "type %s struct {\n", name)
 		for _, mn := range sortedKeys(s.Members) {
-			fmt.Fprintf(&b, "\t%s %s `json:\"%s,omitempty\"`\n", exported(mn), m.goType(s.Members[mn].Shape), mn)
+			fmt.Fprintf(&b, "\t%s %s `json:\"%s,omitzero\"`\n", exported(mn), m.goType(s.Members[mn].Shape), mn)
 		}
 		b.WriteString("}\n\n")
 	}
