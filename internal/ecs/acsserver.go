@@ -38,7 +38,7 @@ func (s *Service) ACSHandler() http.Handler {
 			s.log.Warn("acs upgrade", "instance", instArn, "err", err)
 			return
 		}
-		s.serveACS(r.Context(), conn, cname, id, instArn)
+		s.serveACS(conn, cname, id, instArn)
 	})
 }
 
@@ -64,8 +64,10 @@ func (s *Service) acsTarget(ctx context.Context, clusterRef, instRef string) (cn
 	return cname, id, arn, err
 }
 
-func (s *Service) serveACS(parent context.Context, conn *websocket.Conn, cname, id, instArn string) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
+	// The request's context ends with the hijack; the socket lives as long as
+	// the service, or until either side fails.
+	ctx, cancel := context.WithCancel(s.life)
 	defer cancel()
 	defer conn.Close()
 	log := s.log.With("instance", instArn)
@@ -80,6 +82,10 @@ func (s *Service) serveACS(parent context.Context, conn *websocket.Conn, cname, 
 	out := make(chan []byte, 16)
 	go s.acsWriter(ctx, cancel, conn, out, hb)
 	go s.acsPayloads(ctx, cname, instArn, out)
+	go func() {
+		<-ctx.Done()
+		conn.Close() // unblocks the reader when the service closes
+	}()
 	s.acsReader(ctx, conn, cname, hb, log)
 }
 

@@ -31,7 +31,7 @@ func listAttrs(t *testing.T, s *Service, in *ecstypes.ListAttributesRequest) []s
 	}
 	got := []string{}
 	for _, a := range out.Attributes {
-		got = append(got, idFromARN(aws.ToString(a.TargetId))[:4]+" "+aws.ToString(a.Name)+"="+aws.ToString(a.Value))
+		got = append(got, idFromARN(aws.ToString(a.TargetId))+" "+aws.ToString(a.Name)+"="+aws.ToString(a.Value))
 	}
 	slices.Sort(got)
 	return got
@@ -42,7 +42,7 @@ func TestAttributesPutListDelete(t *testing.T) {
 	createCluster(t, s, "prod")
 	i1 := registerInstance(t, s, "prod", 1024, 1024, ecstypes.Attribute{Name: aws.String("ecs.os-type"), Value: aws.String("linux")})
 	i2 := registerInstance(t, s, "prod", 1024, 1024)
-	p1, p2 := idFromARN(i1)[:4], idFromARN(i2)[:4]
+	p1, p2 := idFromARN(i1), idFromARN(i2)
 
 	put, err := s.PutAttributes(t.Context(), &ecstypes.PutAttributesRequest{Cluster: aws.String("prod"), Attributes: []ecstypes.Attribute{
 		attr("stack", "blue", i1), attr("stack", "green", idFromARN(i2)), attr("gpu", "", i2), attr("zone", "a", i1),

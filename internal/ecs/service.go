@@ -38,6 +38,9 @@ type Service struct {
 	now   func() time.Time
 	arns  arnBuilder
 	randn func(n int) int
+	// life bounds long-lived work (agent sockets); Close ends it.
+	life  context.Context
+	close context.CancelFunc
 }
 
 // New returns a Service.
@@ -62,8 +65,13 @@ func New(cfg Config) *Service {
 	if s.randn == nil {
 		s.randn = defaultRand
 	}
+	s.life, s.close = context.WithCancel(context.Background())
 	return s
 }
+
+// Close ends the service's long-lived work: every agent socket is closed (the
+// agents reconnect to another server, or to this one when it is back).
+func (s *Service) Close() { s.close() }
 
 // JSONService returns the ECS operations for the API listener. Operations in
 // the model that Berth does not implement answer UnsupportedFeatureException.

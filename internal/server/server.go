@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer st.Close()
 
 	ecsSvc := ecs.New(ecs.Config{Store: st, Region: cfg.Region, AccountID: cfg.AccountID, AdvertiseURL: cfg.AdvertiseURL, Logger: log})
+	defer ecsSvc.Close() // before the store closes: agent sockets end first
 	root := sigv4.Credential{
 		AccessKeyID:     cfg.RootAccessKeyID,
 		SecretAccessKey: cfg.RootSecretAccessKey,
@@ -138,9 +139,15 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	log.Info("berth server listening", "endpoint", "http://"+addr, "region", cfg.Region, "dataDir", cfg.DataDir, "dev", cfg.Dev)
 
+	// Background work (reaper, dev agent) ends with runCtx, on every way out.
 	var wg sync.WaitGroup
-	agentCtx, stopAgent := context.WithCancel(ctx)
-	defer stopAgent()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ecsSvc.RunReaper(runCtx, time.Minute)
+	}()
 	if cfg.Dev {
 		if _, err := ecsSvc.CreateCluster(ctx, &ecstypes.CreateClusterRequest{ClusterName: aws.String("default")}); err != nil {
 			return fmt.Errorf("create default cluster: %w", err)
@@ -152,7 +159,7 @@ func Run(ctx context.Context, cfg Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := agent.Run(agentCtx, opts); err != nil && agentCtx.Err() == nil {
+			if err := agent.Run(runCtx, opts); err != nil && runCtx.Err() == nil {
 				log.Error("in-process agent stopped", "err", err)
 			}
 		}()
@@ -164,11 +171,11 @@ func Run(ctx context.Context, cfg Config) error {
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
-		stopAgent()
+		stopRun()
 		wg.Wait()
 		return fmt.Errorf("serve: %w", err)
 	}
-	stopAgent()
+	stopRun()
 	wg.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -55,6 +55,16 @@ func NewWithClient(cli *client.Client) *Runtime {
 // Close releases the client's connections.
 func (r *Runtime) Close() error { return r.cli.Close() }
 
+// Version returns the engine's version, e.g. "20.10.24+dfsg1", for the
+// container instance's versionInfo.dockerVersion.
+func (r *Runtime) Version(ctx context.Context) (string, error) {
+	v, err := r.cli.ServerVersion(ctx)
+	if err != nil {
+		return "", wrap("docker version", err)
+	}
+	return v.Version, nil
+}
+
 // wrap adds op to err and marks the daemon's not-found answers with
 // runtime.ErrNotFound so callers need not know about Docker's error types.
 func wrap(op string, err error) error {
