@@ -7,11 +7,23 @@ import (
 	"github.com/berth-dev/berth/internal/api/awserr"
 )
 
-// page returns one page of the sorted items and the token for the next one.
-// The token encodes the last returned item, so a page stays correct when
-// items are added or removed between calls.
+// page returns one page of the items, sorted ascending, and the token for
+// the next one.
 func page(items []string, maxResults *int32, nextToken *string) ([]string, *string, error) {
-	sort.Strings(items)
+	return pageOrdered(items, false, maxResults, nextToken)
+}
+
+// pageOrdered returns one page of the items sorted ascending (or descending)
+// and the token for the next page. The token encodes the last returned item,
+// so a page stays correct when items are added or removed between calls.
+func pageOrdered(items []string, desc bool, maxResults *int32, nextToken *string) ([]string, *string, error) {
+	after := func(i int, last string) bool { return items[i] > last }
+	if desc {
+		sort.Sort(sort.Reverse(sort.StringSlice(items)))
+		after = func(i int, last string) bool { return items[i] < last }
+	} else {
+		sort.Strings(items)
+	}
 	limit := 100
 	if maxResults != nil {
 		if *maxResults < 1 || *maxResults > 100 {
@@ -21,14 +33,11 @@ func page(items []string, maxResults *int32, nextToken *string) ([]string, *stri
 	}
 	start := 0
 	if nextToken != nil && *nextToken != "" {
-		after, err := base64.RawURLEncoding.DecodeString(*nextToken)
+		last, err := base64.RawURLEncoding.DecodeString(*nextToken)
 		if err != nil {
 			return nil, nil, awserr.InvalidParameter("The nextToken is not valid.")
 		}
-		start = sort.SearchStrings(items, string(after))
-		if start < len(items) && items[start] == string(after) {
-			start++
-		}
+		start = sort.Search(len(items), func(i int) bool { return after(i, string(last)) })
 	}
 	end := min(start+limit, len(items))
 	out := items[start:end]

@@ -2,14 +2,11 @@ package ecs
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -105,36 +102,4 @@ func (s *Service) ListTaskDefinitionFamilies(ctx context.Context, in *ecstypes.L
 		return nil, err
 	}
 	return &ecstypes.ListTaskDefinitionFamiliesResponse{Families: got, NextToken: next}, nil
-}
-
-// pageOrdered is page for items sorted ascending or descending. Like page,
-// its token encodes the last returned item, so it also works across pages
-// when items come and go between calls.
-func pageOrdered(items []string, desc bool, maxResults *int32, nextToken *string) ([]string, *string, error) {
-	if !desc {
-		return page(items, maxResults, nextToken)
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(items)))
-	limit := 100
-	if maxResults != nil {
-		if *maxResults < 1 || *maxResults > 100 {
-			return nil, nil, awserr.InvalidParameter("maxResults must be between 1 and 100.")
-		}
-		limit = int(*maxResults)
-	}
-	start := 0
-	if nextToken != nil && *nextToken != "" {
-		after, err := base64.RawURLEncoding.DecodeString(*nextToken)
-		if err != nil {
-			return nil, nil, awserr.InvalidParameter("The nextToken is not valid.")
-		}
-		start = sort.Search(len(items), func(i int) bool { return items[i] < string(after) })
-	}
-	end := min(start+limit, len(items))
-	out := items[start:end]
-	if end < len(items) {
-		tok := base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1]))
-		return out, &tok, nil
-	}
-	return out, nil, nil
 }

@@ -397,11 +397,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			groups[chosen.ID]++
 			for i := range cands {
 				if cands[i].ID == chosen.ID {
-					cands[i].CPU -= spec.demand.CPU
-					cands[i].Memory -= spec.demand.Memory
-					cands[i].Ports = append(cands[i].Ports, spec.demand.Ports...)
-					cands[i].PortsUDP = append(cands[i].PortsUDP, spec.demand.PortsUDP...)
-					cands[i].TaskCount++
+					cands[i].Take(spec.demand)
 				}
 			}
 			out.Tasks = append(out.Tasks, t.Task)
@@ -461,10 +457,7 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 			}
 			t := s.newTask(cname, spec, recs[chosen.ID])
 			placed = append(placed, t)
-			cands[idx].CPU -= spec.demand.CPU
-			cands[idx].Memory -= spec.demand.Memory
-			cands[idx].Ports = append(cands[idx].Ports, spec.demand.Ports...)
-			cands[idx].PortsUDP = append(cands[idx].PortsUDP, spec.demand.PortsUDP...)
+			cands[idx].Take(spec.demand)
 			out.Tasks = append(out.Tasks, t.Task)
 		}
 		return s.commitTasks(tx, cname, placed, recs)

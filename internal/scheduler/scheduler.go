@@ -49,6 +49,16 @@ type Candidate struct {
 	Attributes map[string]string
 }
 
+// Take records that a task with demand d now holds resources on c, so the
+// next placement in the same decision sees them gone.
+func (c *Candidate) Take(d Demand) {
+	c.CPU -= d.CPU
+	c.Memory -= d.Memory
+	c.Ports = append(c.Ports, d.Ports...)
+	c.PortsUDP = append(c.PortsUDP, d.PortsUDP...)
+	c.TaskCount++
+}
+
 // Strategy is one placement strategy: binpack, spread or random.
 type Strategy struct {
 	Type  string // "binpack", "spread", "random"
