@@ -57,8 +57,11 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecstypes.Re
 			return err
 		}
 		inst := &rec.Instance
-		inst.Status = aws.String("ACTIVE")
-		inst.StatusReason = nil
+		// An agent restart re-registers; it must not undo an operator's drain.
+		if !existing {
+			inst.Status = aws.String("ACTIVE")
+			inst.StatusReason = nil
+		}
 		inst.RegisteredResources = registered
 		inst.RemainingResources = remaining(registered, held)
 		inst.VersionInfo = in.VersionInfo

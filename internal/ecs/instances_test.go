@@ -121,6 +121,21 @@ func TestInstanceReregister(t *testing.T) {
 	// Only the task still holding resources counts against the new totals.
 	wantRemaining(t, s, "prod", arn, 4096-256, 8192-512)
 
+	// An agent restart does not undo an operator's drain.
+	if _, err := s.UpdateContainerInstancesState(t.Context(), &ecstypes.UpdateContainerInstancesStateRequest{
+		Cluster: aws.String("prod"), ContainerInstances: []string{arn}, Status: aws.String("DRAINING"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RegisterContainerInstance(t.Context(), &ecstypes.RegisterContainerInstanceRequest{
+		Cluster: aws.String("prod"), ContainerInstanceArn: aws.String(arn), TotalResources: instanceResources(4096, 8192),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(describeInstance(t, s, "prod", arn).Status); got != "DRAINING" {
+		t.Fatalf("status after re-registering a draining instance = %s, want DRAINING", got)
+	}
+
 	if _, err := s.DeregisterContainerInstance(t.Context(), &ecstypes.DeregisterContainerInstanceRequest{
 		Cluster: aws.String("prod"), ContainerInstance: aws.String(arn), Force: aws.Bool(true),
 	}); err != nil {

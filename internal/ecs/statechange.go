@@ -179,6 +179,9 @@ func (s *Service) SubmitContainerStateChange(ctx context.Context, in *ecstypes.S
 		if !containsContainerName(rec.Task.Containers, aws.ToString(in.ContainerName)) {
 			return awserr.InvalidParameter("%s", "The task has no container named "+aws.ToString(in.ContainerName)+".")
 		}
+		if aws.ToString(rec.Task.LastStatus) == "STOPPED" {
+			return nil // final; late reports change nothing
+		}
 		applyContainerChange(&rec.Task, aws.ToString(in.ContainerName), ecstypes.ContainerStateChange{
 			Status: in.Status, RuntimeId: in.RuntimeId, ExitCode: in.ExitCode, Reason: in.Reason, NetworkBindings: in.NetworkBindings,
 		})

@@ -156,7 +156,7 @@ func placedOn(out *ecstypes.RunTaskResponse) map[string]int {
 func TestRunTaskStrategiesAndConstraints(t *testing.T) {
 	s := newTestService(t)
 	createCluster(t, s, "prod")
-	small := registerInstance(t, s, "prod", 4096, 2048)
+	small := registerInstance(t, s, "prod", 4096, 3072)
 	big := registerInstance(t, s, "prod", 4096, 8192)
 	td := registerTaskDef(t, s, webTaskDef)
 	distinct := []ecstypes.PlacementConstraint{{Type: aws.String("distinctInstance")}}
