@@ -49,6 +49,9 @@ type server struct {
 type serverOptions struct {
 	Dev         bool
 	AgentConfig string // ecs.config of the --dev in-process agent
+	// GeneratedRoot starts a non-dev server without BERTH_ROOT_*, so it
+	// generates its root credentials into the data dir.
+	GeneratedRoot bool
 }
 
 // startServer starts a server on a free loopback port with its own data dir
@@ -60,8 +63,11 @@ func startServer(t *testing.T, opts serverOptions) *server {
 		dev: opts.Dev, agentConfig: opts.AgentConfig,
 		keyID: rootAccessKeyID, secret: rootSecretAccessKey,
 	}
-	if s.dev {
+	switch {
+	case s.dev:
 		s.keyID, s.secret = devAccessKeyID, devSecretAccessKey
+	case opts.GeneratedRoot:
+		s.keyID, s.secret = "", ""
 	}
 	s.start(t)
 	return s
@@ -77,7 +83,7 @@ func (s *server) start(t *testing.T) {
 		if s.agentConfig != "" {
 			args = append(args, "--agent-config", s.agentConfig)
 		}
-	} else {
+	} else if s.keyID != "" {
 		env = append(env, "BERTH_ROOT_ACCESS_KEY_ID="+s.keyID, "BERTH_ROOT_SECRET_ACCESS_KEY="+s.secret)
 	}
 	s.proc = startProc(t, s.logDir, "server", env, args...)
@@ -89,6 +95,9 @@ func (s *server) start(t *testing.T) {
 		}
 		return m != nil
 	})
+	if s.keyID == "" {
+		s.keyID, s.secret = generatedRootCredentials(t, s.dataDir)
+	}
 	client := s.ecs()
 	waitFor(t, startTimeout, "the server to answer ListClusters", func() bool {
 		s.proc.failIfExited(t)
@@ -97,6 +106,20 @@ func (s *server) start(t *testing.T) {
 		_, err := client.ListClusters(ctx, &ecs.ListClustersInput{})
 		return err == nil
 	})
+}
+
+// generatedRootCredentials reads the key pair a non-dev server generated.
+func generatedRootCredentials(t *testing.T, dataDir string) (string, string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "root-credentials.json"))
+	if err != nil {
+		t.Fatalf("generated root credentials: %v", err)
+	}
+	var c struct{ AccessKeyID, SecretAccessKey string }
+	if err := json.Unmarshal(b, &c); err != nil || c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		t.Fatalf("generated root credentials: %v in %s", err, b)
+	}
+	return c.AccessKeyID, c.SecretAccessKey
 }
 
 // stop ends the server with sig (SIGTERM: graceful) and waits for it.
@@ -194,6 +217,7 @@ func agentConfig(o agentOptions, dataDir string) string {
 		"ECS_DATADIR=" + dataDir,
 		"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1s",
 		"ECS_CONTAINER_STOP_TIMEOUT=5s",
+		"ECS_IMAGE_PULL_BEHAVIOR=prefer-cached", // no registry here: use the local images
 		"ECS_INSTANCE_ATTRIBUTES=" + string(attrs),
 		"ECS_RESERVED_PORTS=" + string(ports),
 		fmt.Sprintf("BERTH_CPU_UNITS=%d", o.CPU),
@@ -226,7 +250,7 @@ func (a *agent) waitConnected(t *testing.T) types.ContainerInstance {
 		a.proc.failIfExited(t)
 		for _, inst := range describeInstances(t, a.srv, a.opts.Cluster) {
 			if attribute(inst.Attributes, "e2e.node") == a.opts.Name &&
-				aws.ToString(inst.Status) == "ACTIVE" && aws.ToBool(inst.AgentConnected) {
+				aws.ToString(inst.Status) == "ACTIVE" && inst.AgentConnected {
 				found = inst
 				return true
 			}

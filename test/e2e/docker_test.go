@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 )
@@ -104,6 +108,32 @@ func removeContainers(t testing.TB, key, value string) {
 		err := dockerCli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !client.IsErrNotFound(err) {
 			t.Logf("cleanup: remove container %s: %v", c.ID, err)
+		}
+	}
+}
+
+// containerEvents returns the Docker events of kind (create, start, die,
+// destroy, ...) between since and until for containers labelled key=value:
+// Docker keeps a history, so a test can ask afterwards what happened.
+func containerEvents(t testing.TB, since, until time.Time, kind, key, value string) []events.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stamp := func(ts time.Time) string { return fmt.Sprintf("%d.%09d", ts.Unix(), ts.Nanosecond()) }
+	msgs, errs := dockerCli.Events(ctx, events.ListOptions{
+		Since: stamp(since), Until: stamp(until),
+		Filters: filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", kind), filters.Arg("label", key+"="+value)),
+	})
+	var out []events.Message
+	for {
+		select {
+		case m := <-msgs:
+			out = append(out, m)
+		case err := <-errs:
+			if err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("docker events: %v", err)
+			}
+			return out
 		}
 	}
 }

@@ -8,7 +8,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -213,7 +212,7 @@ func startProc(t *testing.T, logDir, name string, env []string, args ...string) 
 	}()
 	t.Logf("started %s (pid %d): berth %s", name, p.cmd.Process.Pid, strings.Join(args, " "))
 	t.Cleanup(func() {
-		p.kill(t)
+		p.kill()
 		if raced := p.raceReport(); raced != "" {
 			t.Errorf("%s: the race detector reported a data race:\n%s", name, raced)
 		}
@@ -259,7 +258,7 @@ func (p *proc) stop(t testing.TB, sig syscall.Signal, timeout time.Duration) {
 	}
 }
 
-func (p *proc) kill(t testing.TB) {
+func (p *proc) kill() {
 	if !p.exited() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
@@ -291,11 +290,8 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
-// readFile returns the file's content, or "" if it cannot be read yet.
+// readFile returns the file's content, or "" if it cannot be read (yet).
 func readFile(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return ""
-	}
+	b, _ := os.ReadFile(path)
 	return string(b)
 }
