@@ -101,7 +101,28 @@ func checkContainers(in *ecstypes.RegisterTaskDefinitionRequest) error {
 	if err := checkDependsOn(defs, byName); err != nil {
 		return err
 	}
+	if err := checkLinks(defs, byName, networkModeOf(in.NetworkMode)); err != nil {
+		return err
+	}
 	return checkPortMappings(defs, networkModeOf(in.NetworkMode))
+}
+
+// checkLinks accepts links ("name" or "name:alias") only in bridge mode and
+// only to other containers of the task.
+func checkLinks(defs []ecstypes.ContainerDefinition, byName map[string]*ecstypes.ContainerDefinition, mode string) error {
+	for i := range defs {
+		name := aws.ToString(defs[i].Name)
+		if len(defs[i].Links) > 0 && mode != ecstypes.NetworkModeBridge {
+			return awserr.Client("Links are not supported for network mode '%s'. Container '%s' has links; they are only supported in bridge mode.", mode, name)
+		}
+		for _, l := range defs[i].Links {
+			target, _, _ := strings.Cut(l, ":")
+			if _, ok := byName[target]; !ok || target == name {
+				return awserr.Client("Invalid link '%s' in container '%s': links must name another container in this task definition.", l, name)
+			}
+		}
+	}
+	return nil
 }
 
 func checkContainer(c *ecstypes.ContainerDefinition, taskMemory bool) error {
