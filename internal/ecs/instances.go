@@ -103,9 +103,11 @@ func (s *Service) reregistration(tx *store.Tx, cname, arn string) (instanceRecor
 	return rec, true, nil
 }
 
-// heldOn returns the reservations of the tasks still holding resources on an instance.
+// heldOn returns the reservations of the tasks still holding resources on an
+// instance. The read is untracked: callers read and write the instance record,
+// which every placement and release also writes.
 func (s *Service) heldOn(tx *store.Tx, cname, instanceArn string) ([]reservation, error) {
-	ts, err := store.List(tx, tasks, cname+"/")
+	ts, err := store.ListUntracked(tx, tasks, cname+"/")
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}

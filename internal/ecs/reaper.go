@@ -23,7 +23,7 @@ func (s *Service) ReapStoppedTasks(ctx context.Context, retention time.Duration)
 	n := 0
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
 		n = 0
-		all, err := store.List(tx, tasks, "")
+		all, err := store.ListUntracked(tx, tasks, "") // STOPPED is final: nothing to conflict with
 		if err != nil {
 			return fmt.Errorf("list tasks: %w", err)
 		}

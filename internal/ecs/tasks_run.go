@@ -2,7 +2,6 @@ package ecs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -248,14 +247,24 @@ func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) ta
 }
 
 // placementSnapshot loads the cluster's instances as placement candidates.
+// Its reads are untracked, so a transaction stays small however large the
+// cluster: commitTasks re-reads (tracked) only the instances it places on.
 func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]scheduler.Candidate, map[string]instanceRecord, map[string]int, error) {
-	all, err := store.List(tx, instances, cname+"/")
+	all, err := store.ListUntracked(tx, instances, cname+"/")
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list instances: %w", err)
 	}
-	ts, err := store.List(tx, tasks, cname+"/")
+	ts, err := store.ListUntracked(tx, tasks, cname+"/")
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list tasks: %w", err)
+	}
+	sessions, err := store.ListUntracked(tx, agentSessions, "")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("list agent sessions: %w", err)
+	}
+	connected := map[string]bool{}
+	for _, sess := range sessions {
+		connected[sess.InstanceArn] = true
 	}
 	counts, groups := map[string]int{}, map[string]int{}
 	for _, t := range ts {
@@ -274,11 +283,8 @@ func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]schedu
 		if status == "INACTIVE" {
 			continue
 		}
-		id := idFromARN(aws.ToString(r.Instance.ContainerInstanceArn))
-		_, serr := store.Get(tx, agentSessions, id)
-		if serr != nil && !errors.Is(serr, store.ErrNotFound) {
-			return nil, nil, nil, fmt.Errorf("get agent session: %w", serr)
-		}
+		arn := aws.ToString(r.Instance.ContainerInstanceArn)
+		id := idFromARN(arn)
 		rem := r.Instance.RemainingResources
 		attrs := map[string]string{}
 		for _, a := range r.Instance.Attributes {
@@ -286,8 +292,8 @@ func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]schedu
 		}
 		recs[id] = r
 		cands = append(cands, scheduler.Candidate{
-			ID: id, ARN: aws.ToString(r.Instance.ContainerInstanceArn),
-			Active: status == "ACTIVE", Connected: serr == nil,
+			ID: id, ARN: arn,
+			Active: status == "ACTIVE", Connected: connected[arn],
 			CPU: resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
 			Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
 			TaskCount: counts[id], Attributes: attrs,
@@ -297,16 +303,20 @@ func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]schedu
 }
 
 // commitTasks writes new tasks and recomputes the remaining resources of the
-// instances they landed on. Writing the instance records makes two servers
-// placing on one instance at once conflict, so one of them re-plans.
-func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord, recs map[string]instanceRecord) error {
+// instances they landed on. Every placement and release writes the instance
+// record, and this transaction reads it tracked: two servers placing on one
+// instance at once conflict, and one of them re-plans from a fresh snapshot.
+func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord) error {
 	touched := map[string]bool{}
 	for _, t := range placed {
 		store.Put(tx, tasks, cname+"/"+idFromARN(aws.ToString(t.Task.TaskArn)), t)
 		touched[t.InstanceID] = true
 	}
 	for id := range touched {
-		rec := recs[id]
+		rec, err := store.Get(tx, instances, cname+"/"+id)
+		if err != nil {
+			return fmt.Errorf("get instance %s: %w", id, err)
+		}
 		held, err := s.heldOn(tx, cname, aws.ToString(rec.Instance.ContainerInstanceArn))
 		if err != nil {
 			return err
@@ -402,7 +412,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			}
 			out.Tasks = append(out.Tasks, t.Task)
 		}
-		return s.commitTasks(tx, cname, placed, recs)
+		return s.commitTasks(tx, cname, placed)
 	})
 	if err != nil {
 		return nil, err
@@ -460,7 +470,7 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 			cands[idx].Take(spec.demand)
 			out.Tasks = append(out.Tasks, t.Task)
 		}
-		return s.commitTasks(tx, cname, placed, recs)
+		return s.commitTasks(tx, cname, placed)
 	})
 	if err != nil {
 		return nil, err

@@ -55,8 +55,20 @@ func Get[T any](tx *Tx, c Collection[T], id string) (T, error) {
 // List returns the values of all ids starting with idPrefix ("" = the whole
 // collection), sorted by id, including the transaction's own writes.
 func List[T any](tx *Tx, c Collection[T], idPrefix string) ([]T, error) {
+	return list(tx, c, idPrefix, true)
+}
+
+// ListUntracked is List without conflict detection: a change to the keys it
+// returns does not make Update retry. Use it, to keep transactions small, for
+// reads whose consistency a tracked key already guarantees — e.g. the tasks
+// on an instance, when every placement and release also writes the instance.
+func ListUntracked[T any](tx *Tx, c Collection[T], idPrefix string) ([]T, error) {
+	return list(tx, c, idPrefix, false)
+}
+
+func list[T any](tx *Tx, c Collection[T], idPrefix string, track bool) ([]T, error) {
 	prefix := tx.s.key(c.name, idPrefix)
-	kvs, err := tx.list(prefix)
+	kvs, err := tx.list(prefix, track)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", prefix, err)
 	}

@@ -117,7 +117,7 @@ func (tx *Tx) get(key string) ([]byte, bool, error) {
 
 // list returns all keys under prefix at the snapshot, overlaid with the
 // transaction's own writes, sorted by key.
-func (tx *Tx) list(prefix string) ([]keyValue, error) {
+func (tx *Tx) list(prefix string, track bool) ([]keyValue, error) {
 	resp, err := tx.s.client.Get(tx.ctx, prefix, tx.rangeOpts(clientv3.WithPrefix())...)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,9 @@ func (tx *Tx) list(prefix string) ([]keyValue, error) {
 	out := make([]keyValue, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		key := string(kv.Key)
-		tx.reads[key] = readResult{modRev: kv.ModRevision, value: kv.Value}
+		if track {
+			tx.reads[key] = readResult{modRev: kv.ModRevision, value: kv.Value}
+		}
 		if _, ok := tx.writes[key]; !ok {
 			out = append(out, keyValue{key: key, value: kv.Value})
 		}

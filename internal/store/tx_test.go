@@ -309,3 +309,31 @@ func TestUpdateGivesUpWithErrConflict(t *testing.T) {
 		t.Fatalf("out written despite conflict: %v", err)
 	}
 }
+
+func TestListUntrackedDoesNotConflict(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	put(t, s, "k", item{Name: "old"})
+	attempts := 0
+	err := s.Update(context.Background(), func(tx *store.Tx) error {
+		attempts++
+		got, err := store.ListUntracked(tx, items, "")
+		if err != nil {
+			return err
+		}
+		if attempts == 1 {
+			if len(got) != 1 || got[0].Name != "old" {
+				return fmt.Errorf("ListUntracked = %+v, want the snapshot", got)
+			}
+			put(t, s, "k", item{Name: "concurrent"}) // not compared at commit
+		}
+		store.Put(tx, items, "out", item{Count: attempts})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 1 {
+		t.Fatalf("fn ran %d times, want 1: untracked reads must not cause retries", attempts)
+	}
+}
