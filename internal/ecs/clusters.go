@@ -104,7 +104,9 @@ func (s *Service) DeleteCluster(ctx context.Context, in *ecstypes.DeleteClusterR
 			return err
 		}
 		name := aws.ToString(rec.Cluster.ClusterName)
-		insts, err := store.List(tx, instances, name+"/")
+		// Untracked: whoever adds an instance or a task reads the cluster
+		// record, which this transaction writes, so they conflict with us.
+		insts, err := store.ListUntracked(tx, instances, name+"/")
 		if err != nil {
 			return fmt.Errorf("list instances: %w", err)
 		}
@@ -114,7 +116,7 @@ func (s *Service) DeleteCluster(ctx context.Context, in *ecstypes.DeleteClusterR
 					"The Cluster cannot be deleted while Container Instances are active or draining.")
 			}
 		}
-		ts, err := store.List(tx, tasks, name+"/")
+		ts, err := store.ListUntracked(tx, tasks, name+"/")
 		if err != nil {
 			return fmt.Errorf("list tasks: %w", err)
 		}
