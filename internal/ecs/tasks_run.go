@@ -51,6 +51,9 @@ func (s *Service) prepareLaunch(tx *store.Tx, in launchInput) (launchSpec, error
 		return launchSpec{}, awserr.InvalidParameter("startedBy can be up to 128 characters.")
 	}
 	rec, err := s.resolveTaskDef(tx, in.taskDefinition)
+	if e, ok := awserr.As(err); ok && e.Code == awserr.CodeClient {
+		return launchSpec{}, awserr.Client("TaskDefinition not found.")
+	}
 	if err != nil {
 		return launchSpec{}, err
 	}

@@ -410,3 +410,10 @@ func TestRunTaskConcurrentOneFits(t *testing.T) {
 		t.Fatalf("cluster has %d tasks, want 1", len(got))
 	}
 }
+
+func TestRunTaskUnknownTaskDefinition(t *testing.T) {
+	svc := newTestService(t)
+	createCluster(t, svc, "default")
+	_, err := svc.RunTask(t.Context(), &ecstypes.RunTaskRequest{TaskDefinition: aws.String("nope")})
+	wantAWSErr(t, err, "ClientException", "TaskDefinition not found.")
+}
