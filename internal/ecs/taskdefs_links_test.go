@@ -27,6 +27,24 @@ func TestTaskDefLinks(t *testing.T) {
 		{name: "host mode", in: twoContainers(aws.String("host"), "app"), msg: "Links are not supported for network mode 'host'"},
 		{name: "unknown target", in: twoContainers(nil, "db:database"), msg: "Invalid link 'db:database' in container 'client'"},
 		{name: "self link", in: twoContainers(nil, "client"), msg: "Invalid link 'client'"},
+		{name: "too many colons", in: twoContainers(nil, "app:a:b"), msg: "use 'name' or 'name:alias'"},
+		{name: "empty alias", in: twoContainers(nil, "app:"), msg: "use 'name' or 'name:alias'"},
+		{name: "alias with a dot", in: twoContainers(nil, "app:my.alias"), msg: "use 'name' or 'name:alias'"},
+		{name: "cycle through links", in: func() *ecstypes.RegisterTaskDefinitionRequest {
+			in := twoContainers(nil, "app")
+			in.ContainerDefinitions[0].Links = []string{"client"}
+			return in
+		}(), msg: "form a cycle"},
+		{name: "cycle through a link and dependsOn", in: func() *ecstypes.RegisterTaskDefinitionRequest {
+			in := twoContainers(nil, "app")
+			in.ContainerDefinitions[0].DependsOn = []ecstypes.ContainerDependency{{ContainerName: aws.String("client"), Condition: aws.String("START")}}
+			return in
+		}(), msg: "form a cycle"},
+		{name: "link to a container it waits to exit", in: func() *ecstypes.RegisterTaskDefinitionRequest {
+			in := twoContainers(nil, "app")
+			in.ContainerDefinitions[1].DependsOn = []ecstypes.ContainerDependency{{ContainerName: aws.String("app"), Condition: aws.String("COMPLETE")}}
+			return in
+		}(), msg: "a linked container must be running"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -98,17 +98,19 @@ func checkContainers(in *ecstypes.RegisterTaskDefinitionRequest) error {
 	if !essential {
 		return awserr.Client("A task definition must have at least one essential container.")
 	}
-	if err := checkDependsOn(defs, byName); err != nil {
+	// Links first: the cycle check in checkDependsOn follows them too.
+	if err := checkLinks(defs, byName, networkModeOf(in.NetworkMode)); err != nil {
 		return err
 	}
-	if err := checkLinks(defs, byName, networkModeOf(in.NetworkMode)); err != nil {
+	if err := checkDependsOn(defs, byName); err != nil {
 		return err
 	}
 	return checkPortMappings(defs, networkModeOf(in.NetworkMode))
 }
 
-// checkLinks accepts links ("name" or "name:alias") only in bridge mode and
-// only to other containers of the task.
+// checkLinks accepts links ("name" or "name:alias") only in bridge mode, only
+// to other containers of the task, and not to a container this one waits to
+// see exit (Docker cannot link to a container that is not running).
 func checkLinks(defs []ecstypes.ContainerDefinition, byName map[string]*ecstypes.ContainerDefinition, mode string) error {
 	for i := range defs {
 		name := aws.ToString(defs[i].Name)
@@ -116,13 +118,31 @@ func checkLinks(defs []ecstypes.ContainerDefinition, byName map[string]*ecstypes
 			return awserr.Client("Links are not supported for network mode '%s'. Container '%s' has links; they are only supported in bridge mode.", mode, name)
 		}
 		for _, l := range defs[i].Links {
-			target, _, _ := strings.Cut(l, ":")
+			target, alias, hasAlias := strings.Cut(l, ":")
+			if !validName(target) || hasAlias && !validName(alias) {
+				return awserr.Client("Invalid link '%s' in container '%s': use 'name' or 'name:alias' with letters, numbers, hyphens and underscores.", l, name)
+			}
 			if _, ok := byName[target]; !ok || target == name {
 				return awserr.Client("Invalid link '%s' in container '%s': links must name another container in this task definition.", l, name)
+			}
+			for _, d := range defs[i].DependsOn {
+				if c := aws.ToString(d.Condition); aws.ToString(d.ContainerName) == target && (c == "COMPLETE" || c == "SUCCESS") {
+					return awserr.Client("Invalid link '%s' in container '%s': it depends on '%s' with condition %s, but a linked container must be running.", l, name, target, c)
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// linkTargets returns the containers c links to.
+func linkTargets(c *ecstypes.ContainerDefinition) []string {
+	var out []string
+	for _, l := range c.Links {
+		target, _, _ := strings.Cut(l, ":")
+		out = append(out, target)
+	}
+	return out
 }
 
 func checkContainer(c *ecstypes.ContainerDefinition, taskMemory bool) error {
@@ -178,13 +198,18 @@ func checkDependsOn(defs []ecstypes.ContainerDefinition, byName map[string]*ecst
 		path = append(path, name)
 		switch color[name] {
 		case grey:
-			return awserr.Client("Invalid dependsOn: container dependencies form a cycle (%s).", strings.Join(path, " -> "))
+			return awserr.Client("Invalid dependsOn: container dependencies (dependsOn and links) form a cycle (%s).", strings.Join(path, " -> "))
 		case black:
 			return nil
 		}
 		color[name] = grey
 		for _, d := range byName[name].DependsOn {
 			if err := visit(aws.ToString(d.ContainerName), path); err != nil {
+				return err
+			}
+		}
+		for _, target := range linkTargets(byName[name]) { // a link starts its target first
+			if err := visit(target, path); err != nil {
 				return err
 			}
 		}

@@ -17,11 +17,12 @@ const (
 	depNever                   // a condition can no longer hold
 )
 
-// checkDependencies evaluates c's dependsOn against the task's containers.
-// When the verdict is depNever, the reason says which condition failed.
+// checkDependencies evaluates c's dependencies (dependsOn and links) against
+// the task's containers. When the verdict is depNever, the reason says which
+// condition failed.
 func checkDependencies(c *containerState, byName map[string]*containerState) (depVerdict, string) {
 	verdict := depReady
-	for _, d := range c.def.DependsOn {
+	for _, d := range c.deps {
 		name := aws.ToString(d.ContainerName)
 		dep := byName[name]
 		if dep == nil {
@@ -87,7 +88,7 @@ func describeExit(code *int) string {
 	return fmt.Sprintf("exit code %d", *code)
 }
 
-// dependencyCycle reports a container whose dependsOn chain loops, so such
+// dependencyCycle reports a container whose dependsOn/links chain loops, so such
 // a task fails at once instead of waiting forever. It peels off containers
 // whose dependencies are all peeled (Kahn's algorithm); what remains loops.
 func dependencyCycle(defs []ecstypes.ContainerDefinition) (string, bool) {
@@ -104,7 +105,7 @@ func dependencyCycle(defs []ecstypes.ContainerDefinition) (string, bool) {
 				continue
 			}
 			ready := true
-			for _, dep := range d.DependsOn {
+			for _, dep := range startDependencies(d) {
 				n := aws.ToString(dep.ContainerName)
 				if known[n] && !placed[n] {
 					ready = false

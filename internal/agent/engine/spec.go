@@ -141,6 +141,11 @@ func buildSpec(in specInput) (runtime.ContainerSpec, error) {
 		}
 		spec.PortMappings = ports
 	}
+	links, err := dockerLinks(in.Task, cd)
+	if err != nil {
+		return runtime.ContainerSpec{}, fmt.Errorf("container %s: %w", name, err)
+	}
+	spec.Links = links
 	spec.HealthCheck = healthCheck(cd.HealthCheck)
 	return spec, nil
 }

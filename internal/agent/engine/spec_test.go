@@ -98,6 +98,18 @@ func TestBuildSpec(t *testing.T) {
 				t.Errorf("ports = %+v", s.PortMappings)
 			}
 		}},
+		{"links: alias and name forms", func(in specInput) specInput {
+			in.Container.Links = []string{"db:database", "cache"}
+			return in
+		}, func(t *testing.T, s runtime.ContainerSpec) {
+			want := []string{
+				"ecs-web-3-db-00000000000000000000000000000007:database",
+				"ecs-web-3-cache-00000000000000000000000000000007:cache",
+			}
+			if !slices.Equal(s.Links, want) {
+				t.Errorf("links = %v, want %v", s.Links, want)
+			}
+		}},
 		{"none mode publishes nothing", func(in specInput) specInput {
 			in.NetworkMode = "none"
 			return in
@@ -126,6 +138,7 @@ func TestBuildSpecErrors(t *testing.T) {
 	for name, cd := range map[string]ecstypes.ContainerDefinition{
 		"no image":   {Name: aws.String("x")},
 		"bad port":   {Name: aws.String("x"), Image: aws.String("i"), PortMappings: []ecstypes.PortMapping{{ContainerPort: aws.Int32(70000)}}},
+		"bad link":   {Name: aws.String("x"), Image: aws.String("i"), Links: []string{"db:a:b"}},
 		"port range": {Name: aws.String("x"), Image: aws.String("i"), PortMappings: []ecstypes.PortMapping{{ContainerPortRange: aws.String("1-2")}}},
 	} {
 		if _, err := buildSpec(specInput{Task: newTask(taskARN(1), cd), Container: cd, NetworkMode: "bridge"}); err == nil {

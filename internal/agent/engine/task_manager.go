@@ -24,6 +24,7 @@ const retryBackoff = 5 * time.Second
 type containerState struct {
 	name      string
 	def       ecstypes.ContainerDefinition
+	deps      []ecstypes.ContainerDependency // dependsOn plus links' implicit START
 	essential bool
 	spec      runtime.ContainerSpec // set when built, before create
 
@@ -100,6 +101,7 @@ func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *ta
 		c := &containerState{
 			name:      aws.ToString(def.Name),
 			def:       def,
+			deps:      startDependencies(def),
 			essential: def.Essential == nil || *def.Essential, // ECS default: essential
 		}
 		if def.HealthCheck != nil {
@@ -219,10 +221,13 @@ func (m *taskManager) step(ctx context.Context) bool {
 		return m.stopAll(ctx)
 	case m.known == taskNone:
 		m.known = taskPending
+		defs := m.task.TaskDefinition.ContainerDefinitions
 		if m.modeErr != nil {
 			m.failStart(nil, m.modeErr.Error())
-		} else if name, ok := dependencyCycle(m.task.TaskDefinition.ContainerDefinitions); ok {
-			m.failStart(m.byName[name], "CannotStartContainerError: dependsOn of "+name+" forms a cycle")
+		} else if name, why, bad := linkProblem(defs, m.mode); bad {
+			m.failStart(m.byName[name], "CannotCreateContainerError: "+why)
+		} else if name, ok := dependencyCycle(defs); ok {
+			m.failStart(m.byName[name], "CannotStartContainerError: dependsOn or links of "+name+" form a cycle")
 		}
 		return true
 	}
@@ -239,7 +244,7 @@ func (m *taskManager) step(ctx context.Context) bool {
 		}
 	}
 	for _, c := range m.containers {
-		if c.known == containerPulled {
+		if c.known == containerPulled && m.linkTargetsExist(c) {
 			m.create(ctx, c)
 			return true
 		}
@@ -272,17 +277,31 @@ func (m *taskManager) step(ctx context.Context) bool {
 	return false
 }
 
-// startOrder lists containers without dependsOn, then the others, each in
-// definition order.
+// linkTargetsExist reports whether every container c links to has been
+// created: Docker resolves links when it creates the linking container.
+// Links are acyclic (checked first), so creates always make progress; an
+// unknown target (checked first too, except for adopted tasks) is never
+// waited on: the create fails with Docker's reason instead.
+func (m *taskManager) linkTargetsExist(c *containerState) bool {
+	for _, name := range linkTargets(c.def) {
+		if t := m.byName[name]; t != nil && t.runtimeID == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// startOrder lists containers without dependencies (dependsOn or links),
+// then the others, each in definition order.
 func (m *taskManager) startOrder() []*containerState {
 	out := make([]*containerState, 0, len(m.containers))
 	for _, c := range m.containers {
-		if len(c.def.DependsOn) == 0 {
+		if len(c.deps) == 0 {
 			out = append(out, c)
 		}
 	}
 	for _, c := range m.containers {
-		if len(c.def.DependsOn) > 0 {
+		if len(c.deps) > 0 {
 			out = append(out, c)
 		}
 	}

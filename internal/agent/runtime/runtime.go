@@ -6,6 +6,8 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -72,6 +74,23 @@ type ContainerSpec struct {
 	DNSSearch              []string
 	Init                   bool
 	StopSignal             string
+	// Links are Docker links, "name:alias" or "name", to other containers on
+	// the engine; bridge networking only. As with Docker, each named
+	// container must exist at create and be running at start.
+	Links []string
+}
+
+// ParseLink splits a link into the linked container's name and the alias
+// the linking container sees it by (the name when no alias is given).
+func ParseLink(link string) (name, alias string, err error) {
+	name, alias, hasAlias := strings.Cut(link, ":")
+	if !hasAlias {
+		alias = name
+	}
+	if name == "" || alias == "" || strings.Contains(alias, ":") {
+		return "", "", fmt.Errorf("invalid link %q (want name or name:alias)", link)
+	}
+	return name, alias, nil
 }
 
 // ContainerState is what the engine reports about one container.

@@ -25,6 +25,9 @@ func toCreateConfig(spec runtime.ContainerSpec) (createConfig, error) {
 	if err != nil {
 		return createConfig{}, err
 	}
+	if err := checkLinks(spec.Links, mode); err != nil {
+		return createConfig{}, err
+	}
 	cfg := &container.Config{
 		Image:       spec.Image,
 		Entrypoint:  strslice.StrSlice(spec.Entrypoint),
@@ -44,6 +47,7 @@ func toCreateConfig(spec runtime.ContainerSpec) (createConfig, error) {
 		ExtraHosts:     spec.ExtraHosts,
 		DNS:            spec.DNSServers,
 		DNSSearch:      spec.DNSSearch,
+		Links:          spec.Links,
 		Resources: container.Resources{
 			CPUShares:         spec.CPUShares,
 			Memory:            spec.MemoryBytes,
@@ -79,6 +83,20 @@ func networkMode(m string) (string, error) {
 	default:
 		return "", fmt.Errorf("unsupported network mode %q (want bridge, host or none)", m)
 	}
+}
+
+// checkLinks rejects what the daemon would reject less clearly (host mode
+// "conflicts") or accept to no effect (none mode has no network to link).
+func checkLinks(links []string, mode string) error {
+	if len(links) > 0 && mode != "bridge" {
+		return fmt.Errorf("links need bridge networking, not %s", mode)
+	}
+	for _, l := range links {
+		if _, _, err := runtime.ParseLink(l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func healthConfig(hc *runtime.HealthCheck) *container.HealthConfig {

@@ -104,6 +104,18 @@ func TestToCreateConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "links",
+			spec: runtime.ContainerSpec{Links: []string{"ecs-web-1-db-x:db", "ecs-web-1-cache-x"}},
+			check: func(t *testing.T, cc createConfig) {
+				if want := []string{"ecs-web-1-db-x:db", "ecs-web-1-cache-x"}; !reflect.DeepEqual(cc.HostConfig.Links, want) {
+					t.Errorf("links = %v, want %v", cc.HostConfig.Links, want)
+				}
+			},
+		},
+		{name: "links in host mode", spec: runtime.ContainerSpec{NetworkMode: "host", Links: []string{"db"}}, wantErr: "links need bridge networking"},
+		{name: "links in none mode", spec: runtime.ContainerSpec{NetworkMode: "none", Links: []string{"db"}}, wantErr: "links need bridge networking"},
+		{name: "bad link", spec: runtime.ContainerSpec{Links: []string{"db:a:b"}}, wantErr: "invalid link"},
 		{name: "bad network mode", spec: runtime.ContainerSpec{NetworkMode: "awsvpc"}, wantErr: "unsupported network mode"},
 		{name: "bad protocol", spec: runtime.ContainerSpec{PortMappings: []runtime.PortMapping{{ContainerPort: 1, Protocol: "sctp"}}}, wantErr: "unsupported port protocol"},
 		{name: "port zero", spec: runtime.ContainerSpec{PortMappings: []runtime.PortMapping{{}}}, wantErr: "container port 0"},

@@ -61,6 +61,9 @@ func (d defaults) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 			return "", fmt.Errorf("fake: create container: name %q is already in use", spec.Name)
 		}
 	}
+	if err := r.checkLinksLocked(spec, false); err != nil {
+		return "", fmt.Errorf("fake: create container %s: %w", spec.Name, err)
+	}
 	if r.containers == nil {
 		r.containers = map[string]*container{}
 	}
@@ -96,6 +99,9 @@ func (d defaults) StartContainer(ctx context.Context, id string) error {
 	if c.state.Running {
 		return nil // Docker: starting a running container is a no-op
 	}
+	if err := r.checkLinksLocked(c.spec, true); err != nil {
+		return fmt.Errorf("fake: start container %s: %w", id, err)
+	}
 	c.run = &run{done: make(chan struct{})}
 	c.state.Running = true
 	c.state.Status = "running"
@@ -105,6 +111,30 @@ func (d defaults) StartContainer(ctx context.Context, id string) error {
 	c.state.Ports = r.bindPortsLocked(c.spec)
 	if hc := c.spec.HealthCheck; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
 		c.state.Health = "starting"
+	}
+	return nil
+}
+
+// checkLinksLocked applies Docker's rules for links: bridge networking only,
+// and each linked container exists (at create) or runs (at start). A missing
+// one is a bad request, not runtime.ErrNotFound, as with Docker, so it is
+// never mistaken for a missing image. Callers hold r.mu.
+func (r *Runtime) checkLinksLocked(spec runtime.ContainerSpec, running bool) error {
+	if len(spec.Links) > 0 && spec.NetworkMode != "" && spec.NetworkMode != "bridge" {
+		return fmt.Errorf("links need bridge networking, not %s", spec.NetworkMode)
+	}
+	for _, l := range spec.Links {
+		name, alias, err := runtime.ParseLink(l)
+		if err != nil {
+			return err
+		}
+		target, err := r.lookup(name)
+		switch {
+		case err != nil:
+			return fmt.Errorf("could not get container for %s: no such container", name)
+		case running && !target.state.Running:
+			return fmt.Errorf("cannot link to a non running container: %s AS %s", name, alias)
+		}
 	}
 	return nil
 }

@@ -236,6 +236,7 @@ func cloneSpec(s runtime.ContainerSpec) runtime.ContainerSpec {
 	s.ExtraHosts = slices.Clone(s.ExtraHosts)
 	s.DNSServers = slices.Clone(s.DNSServers)
 	s.DNSSearch = slices.Clone(s.DNSSearch)
+	s.Links = slices.Clone(s.Links)
 	if s.HealthCheck != nil {
 		hc := *s.HealthCheck
 		hc.Test = slices.Clone(hc.Test)

@@ -33,6 +33,7 @@ func Run(t *testing.T, h Harness) {
 		{"DuplicateName", testDuplicateName},
 		{"HealthCheck", testHealth},
 		{"SpecAppliedInside", testSpecApplied},
+		{"Links", testLinks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
