@@ -3,10 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,7 +13,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/internal/agent/config"
-	"github.com/berth-dev/berth/internal/agent/engine"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 )
 
@@ -41,6 +38,7 @@ type Options struct {
 // ecsAPI is every ECS call the agent makes; *ecs.Client satisfies it.
 type ecsAPI interface {
 	registerAPI
+	clusterAPI
 	pollAPI
 	submitter
 }
@@ -56,15 +54,24 @@ type Agent struct {
 
 // Run registers the instance, starts the task engine and keeps the ACS
 // connection and state reporting going until ctx is done, then returns nil.
-// It returns an error only when it cannot start (invalid options, a
-// registration the server rejects, an unreadable data dir, an engine that
-// fails to adopt). On return the containers keep running; the next Run
-// adopts them.
+// When DataDir holds an instance ARN for the configured cluster, the engine
+// for it starts before registration (which may wait out a server outage), so
+// a restarted agent keeps watching its containers meanwhile; should the
+// server then hand out a different ARN, the old instance's containers are
+// stopped and removed. Run returns an error only when it cannot start
+// (invalid options, a registration the server rejects, an unreadable data
+// dir, an engine that fails to adopt). On return the containers keep
+// running; the next Run adopts them.
 func Run(ctx context.Context, opts Options) error {
 	a, err := newAgent(opts)
 	if err != nil {
 		return err
 	}
+	return a.runUntilDone(ctx)
+}
+
+// runUntilDone is Run after the options are checked.
+func (a *Agent) runUntilDone(ctx context.Context) error {
 	if err := a.run(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
@@ -145,67 +152,88 @@ func (a *Agent) run(ctx context.Context) error {
 		}
 		cancel()
 	}
+
+	// cur is owned by this goroutine; whatever it holds is stopped on return
+	// (containers keep running).
+	var cur *identity
+	defer func() {
+		if cur != nil {
+			cur.stop()
+		}
+	}()
+	if reg.instanceARN != "" {
+		// Watch the saved instance's containers before registering, which
+		// may take as long as a server outage.
+		if cur, err = a.startSaved(ctx, reg.instanceARN); err != nil {
+			return err
+		}
+	}
 	instanceARN, err := a.register(ctx, reg)
 	if err != nil {
 		return err
 	}
+	if cur != nil && cur.instanceARN != instanceARN {
+		old := cur.instanceARN
+		cur.stop() // first, so that nothing acts on the containers being removed
+		cur = nil
+		if err := a.removeContainersOf(ctx, old); err != nil {
+			return err
+		}
+		if err := removeDesired(a.opts.DataDir); err != nil {
+			a.log.Warn("cannot remove the old instance's desired tasks", "err", err)
+		}
+	}
+	// Saved only now: a crash before this point retries the cleanup above.
 	if instanceARN != st.ContainerInstanceArn || st.Cluster != cfg.Cluster {
 		if err := saveState(a.opts.DataDir, persistedState{Cluster: cfg.Cluster, ContainerInstanceArn: instanceARN}); err != nil {
 			return err
 		}
 	}
-	cluster := clusterARN(cfg.Cluster, instanceARN)
-	a.log.Info("registered container instance", "containerInstanceArn", instanceARN, "cluster", cluster,
+	if cur == nil {
+		if cur, err = a.startIdentity(ctx, instanceARN, nil, false); err != nil {
+			return err
+		}
+	}
+	a.log.Info("registered container instance", "containerInstanceArn", instanceARN, "cluster", cur.clusterARN,
 		"reregistered", reg.instanceARN == instanceARN)
-
-	rep := newReporter(reporterConfig{Cluster: cluster, API: a.api, Logger: a.log.With("component", "reporter"), CallTimeout: a.callTimeout})
-	eng, err := engine.New(engine.Config{
-		Runtime:      a.opts.Runtime,
-		ClusterARN:   cluster,
-		InstanceARN:  instanceARN,
-		Reporter:     rep,
-		Now:          time.Now,
-		StopTimeout:  cfg.ContainerStopTimeout,
-		PullBehavior: cfg.ImagePullBehavior,
-		CleanupWait:  cfg.TaskCleanupWait,
-		Logger:       a.log,
-	})
-	if err != nil {
-		return fmt.Errorf("create task engine: %w", err)
-	}
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		rep.run(runCtx)
-	}()
-	if err := eng.Start(runCtx); err != nil {
-		return fmt.Errorf("start task engine: %w", err)
-	}
 
 	client := &acsClient{
 		api:          a.api,
 		creds:        a.opts.Credentials,
 		region:       a.opts.Region,
 		cluster:      cfg.Cluster,
-		clusterARN:   cluster,
+		clusterARN:   cur.clusterARN,
 		instanceARN:  instanceARN,
 		agentVersion: "berth-" + Version,
-		engine:       eng,
-		reporter:     rep,
+		engine:       &savingEngine{Engine: cur.engine, dir: a.opts.DataDir, instanceARN: instanceARN, log: a.log},
+		reporter:     cur.reporter,
 		heartbeat:    a.opts.HeartbeatInterval,
 		reconnect:    backoff{min: 250 * time.Millisecond, max: 10 * time.Second},
 		dialer:       &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: a.callTimeout},
 		log:          a.log.With("component", "acs"),
 		now:          time.Now,
 	}
-	client.run(runCtx) // until ctx is done
+	client.run(ctx) // until ctx is done
 	a.log.Info("agent stopping; containers keep running")
-	cancel()
-	eng.Wait()
 	return nil
+}
+
+// startSaved starts the identity saved in DataDir, re-applying the desired
+// task set it last received, if any.
+func (a *Agent) startSaved(ctx context.Context, instanceARN string) (*identity, error) {
+	desired, ok, err := loadDesired(a.opts.DataDir, instanceARN)
+	if err != nil {
+		// Not fatal: the engine still adopts, and the server resends the set.
+		a.log.Warn("ignoring the saved desired tasks", "err", err)
+	}
+	if ok {
+		desired, ok = a.watchable(ctx, instanceARN, desired)
+	}
+	id, err := a.startIdentity(ctx, instanceARN, desired, ok)
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("watching the saved container instance's containers while registering",
+		"containerInstanceArn", instanceARN, "tasks", len(desired))
+	return id, nil
 }

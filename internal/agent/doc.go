@@ -1,8 +1,19 @@
 // Package agent owns the agent process: it registers the container instance
 // with the control plane (RegisterContainerInstance, re-registering the same
-// instance across restarts from DataDir/state.json), runs the task engine,
+// instance across restarts from DataDir/state.json, and creating the
+// "default" cluster when ECS_CLUSTER names no other), runs the task engine,
 // holds the ACS websocket (payloads, acks, heartbeats, health, reconnect with
 // backoff and resync), and reports task state back with SubmitTaskStateChange.
+//
+// # Restarts and outages
+//
+// Every desired task set received over ACS is saved in DataDir/tasks.json
+// before it is applied. A restarted agent starts the engine for its saved
+// instance before registering, re-applying that set to the tasks that still
+// have containers, so it keeps watching them while the server is down; their
+// reports wait in the reporter. If the server then hands out a different
+// instance ARN, the old instance's containers are stopped and removed before
+// the new identity starts.
 //
 // # Reporting contract with the server
 //

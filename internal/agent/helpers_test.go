@@ -56,6 +56,7 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 // fakeAPI is a function-field fake of the ECS calls; a nil field panics.
 type fakeAPI struct {
 	register func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error)
+	create   func(*ecs.CreateClusterInput) (*ecs.CreateClusterOutput, error)
 	discover func(*ecs.DiscoverPollEndpointInput) (*ecs.DiscoverPollEndpointOutput, error)
 	submit   func(*ecs.SubmitTaskStateChangeInput) (*ecs.SubmitTaskStateChangeOutput, error)
 }
@@ -64,6 +65,10 @@ var _ ecsAPI = (*fakeAPI)(nil)
 
 func (f *fakeAPI) RegisterContainerInstance(_ context.Context, in *ecs.RegisterContainerInstanceInput, _ ...func(*ecs.Options)) (*ecs.RegisterContainerInstanceOutput, error) {
 	return f.register(in)
+}
+
+func (f *fakeAPI) CreateCluster(_ context.Context, in *ecs.CreateClusterInput, _ ...func(*ecs.Options)) (*ecs.CreateClusterOutput, error) {
+	return f.create(in)
 }
 
 func (f *fakeAPI) DiscoverPollEndpoint(_ context.Context, in *ecs.DiscoverPollEndpointInput, _ ...func(*ecs.Options)) (*ecs.DiscoverPollEndpointOutput, error) {

@@ -30,6 +30,17 @@ type registerAPI interface {
 
 var _ registerAPI = (*ecs.Client)(nil)
 
+// clusterAPI is the ECS call that creates the default cluster.
+type clusterAPI interface {
+	CreateCluster(ctx context.Context, in *ecs.CreateClusterInput, optFns ...func(*ecs.Options)) (*ecs.CreateClusterOutput, error)
+}
+
+var _ clusterAPI = (*ecs.Client)(nil)
+
+// codeClusterNotFound is the error RegisterContainerInstance answers for a
+// cluster that does not exist.
+const codeClusterNotFound = "ClusterNotFoundException"
+
 // dockerVersioner is implemented by runtimes that can name their engine's
 // version; it is optional (the simulated runtime has none).
 type dockerVersioner interface {
@@ -144,8 +155,12 @@ func sortedKeys(m map[string]string) []string {
 // register registers the instance, retrying with backoff while the server is
 // unreachable or failing. A request the server rejects as invalid is final,
 // except that a stale persisted instance ARN is dropped once and a fresh
-// registration tried (the server no longer knows the instance).
+// registration tried (the server no longer knows the instance). A missing
+// cluster is final too, unless it is the default cluster: as the ECS agent
+// does when ECS_CLUSTER is unset, the agent creates it once and registers
+// again.
 func (a *Agent) register(ctx context.Context, r registration) (string, error) {
+	createdDefault := false
 	for attempt := 0; ; attempt++ {
 		callCtx, cancel := context.WithTimeout(ctx, a.callTimeout)
 		out, err := a.api.RegisterContainerInstance(callCtx, registerInput(r))
@@ -156,8 +171,21 @@ func (a *Agent) register(ctx context.Context, r registration) (string, error) {
 			}
 			return *out.ContainerInstance.ContainerInstanceArn, nil
 		}
-		if permanent(err) || isCode(err, "ClusterNotFoundException") {
-			if r.instanceARN != "" && permanent(err) {
+		switch {
+		case isCode(err, codeClusterNotFound) && r.cfg.Cluster == config.DefaultCluster && !createdDefault:
+			a.log.Info("cluster does not exist; creating it", "cluster", r.cfg.Cluster)
+			err = a.createCluster(ctx, r.cfg.Cluster)
+			if err == nil {
+				createdDefault = true
+				continue // register again at once
+			}
+			if permanent(err) {
+				return "", err
+			}
+		case isCode(err, codeClusterNotFound):
+			return "", fmt.Errorf("register container instance: cluster %s does not exist (create it first): %w", r.cfg.Cluster, err)
+		case permanent(err):
+			if r.instanceARN != "" {
 				a.log.Warn("re-registration refused; registering as a new instance", "containerInstanceArn", r.instanceARN, "err", err)
 				r.instanceARN = ""
 				continue
@@ -170,6 +198,18 @@ func (a *Agent) register(ctx context.Context, r registration) (string, error) {
 			return "", fmt.Errorf("register container instance: %w", ctx.Err())
 		}
 	}
+}
+
+// createCluster creates the named cluster (CreateCluster returns an
+// existing one as it is, so a race with another agent is harmless).
+func (a *Agent) createCluster(ctx context.Context, name string) error {
+	callCtx, cancel := context.WithTimeout(ctx, a.callTimeout)
+	defer cancel()
+	if _, err := a.api.CreateCluster(callCtx, &ecs.CreateClusterInput{ClusterName: aws.String(name)}); err != nil {
+		return fmt.Errorf("create cluster %s: %w", name, err)
+	}
+	a.log.Info("created cluster", "cluster", name)
+	return nil
 }
 
 func isCode(err error, code string) bool {

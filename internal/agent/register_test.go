@@ -124,13 +124,20 @@ func TestRegister(t *testing.T) {
 	ok := func(arn string) (*ecs.RegisterContainerInstanceOutput, error) {
 		return &ecs.RegisterContainerInstanceOutput{ContainerInstance: &ecssdk.ContainerInstance{ContainerInstanceArn: aws.String(arn)}}, nil
 	}
+	notFound := func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) {
+		return nil, &ecssdk.ClusterNotFoundException{Message: aws.String("Cluster not found.")}
+	}
 	tests := []struct {
 		name      string
+		cluster   string // default "prod"
 		persisted string
 		replies   []func(in *ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error)
-		wantARN   string
-		wantErr   string
-		wantCalls int
+		// creates answers CreateCluster; nil means the test expects no call.
+		creates     []error
+		wantARN     string
+		wantErr     string
+		wantCalls   int
+		wantCreates int
 	}{
 		{
 			name: "retries transient errors",
@@ -180,22 +187,82 @@ func TestRegister(t *testing.T) {
 					return nil, &ecssdk.ClusterNotFoundException{}
 				},
 			},
-			wantErr: "ClusterNotFound", wantCalls: 1,
+			wantErr: "cluster prod does not exist", wantCalls: 1,
+		},
+		{
+			name:    "missing default cluster is created once",
+			cluster: config.DefaultCluster,
+			replies: []func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error){
+				notFound,
+				func(in *ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) {
+					if aws.ToString(in.Cluster) != "default" {
+						return nil, errors.New("wrong cluster")
+					}
+					return ok("arn:new")
+				},
+			},
+			creates: []error{nil},
+			wantARN: "arn:new", wantCalls: 2, wantCreates: 1,
+		},
+		{
+			name:    "default cluster creation retried while the server fails",
+			cluster: config.DefaultCluster,
+			replies: []func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error){
+				notFound, notFound,
+				func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) {
+					return ok("arn:new")
+				},
+			},
+			creates: []error{&ecssdk.ServerException{}, nil},
+			wantARN: "arn:new", wantCalls: 3, wantCreates: 2,
+		},
+		{
+			name:    "default cluster still missing after creating it is final",
+			cluster: config.DefaultCluster,
+			replies: []func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error){notFound},
+			creates: []error{nil},
+			wantErr: "cluster default does not exist", wantCalls: 2, wantCreates: 1,
+		},
+		{
+			name:    "default cluster creation refused is final",
+			cluster: config.DefaultCluster,
+			replies: []func(*ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error){notFound},
+			creates: []error{&ecssdk.ClientException{Message: aws.String("no")}},
+			wantErr: "create cluster default", wantCalls: 1, wantCreates: 1,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			calls := 0
+			calls, creates := 0, 0
+			cfg := testConfig()
+			if tt.cluster != "" {
+				cfg.Cluster = tt.cluster
+			}
 			a := &Agent{
-				api: &fakeAPI{register: func(in *ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) {
-					calls++
-					return tt.replies[min(calls, len(tt.replies))-1](in)
-				}},
+				api: &fakeAPI{
+					register: func(in *ecs.RegisterContainerInstanceInput) (*ecs.RegisterContainerInstanceOutput, error) {
+						calls++
+						return tt.replies[min(calls, len(tt.replies))-1](in)
+					},
+					create: func(in *ecs.CreateClusterInput) (*ecs.CreateClusterOutput, error) {
+						creates++
+						if creates > len(tt.creates) {
+							t.Fatalf("unexpected CreateCluster %d", creates)
+						}
+						if aws.ToString(in.ClusterName) != "default" {
+							t.Errorf("CreateCluster %q, want default", aws.ToString(in.ClusterName))
+						}
+						if err := tt.creates[creates-1]; err != nil {
+							return nil, err
+						}
+						return &ecs.CreateClusterOutput{Cluster: &ecssdk.Cluster{ClusterName: in.ClusterName}}, nil
+					},
+				},
 				log:         testLogger(t),
 				retry:       backoff{min: time.Millisecond, max: 2 * time.Millisecond},
 				callTimeout: time.Second,
 			}
-			arn, err := a.register(context.Background(), registration{cfg: testConfig(), region: "us-east-1", instanceARN: tt.persisted})
+			arn, err := a.register(context.Background(), registration{cfg: cfg, region: "us-east-1", instanceARN: tt.persisted})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %s", err, tt.wantErr)
@@ -203,8 +270,8 @@ func TestRegister(t *testing.T) {
 			} else if err != nil || arn != tt.wantARN {
 				t.Fatalf("register = %q, %v; want %q", arn, err, tt.wantARN)
 			}
-			if calls != tt.wantCalls {
-				t.Errorf("%d calls, want %d", calls, tt.wantCalls)
+			if calls != tt.wantCalls || creates != tt.wantCreates {
+				t.Errorf("%d register and %d create calls, want %d and %d", calls, creates, tt.wantCalls, tt.wantCreates)
 			}
 		})
 	}

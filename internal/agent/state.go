@@ -41,35 +41,44 @@ func loadState(dir string) (persistedState, error) {
 // saveState writes dir/state.json atomically (temp file, fsync, rename) with
 // mode 0600, creating dir if needed.
 func saveState(dir string, st persistedState) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create agent data dir: %w", err)
-	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode agent state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, stateFile+".tmp-*")
-	if err != nil {
+	if err := writeFileAtomic(dir, stateFile, data); err != nil {
 		return fmt.Errorf("write agent state: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces dir/name with data (temp file, fsync, rename,
+// mode 0600), creating dir (0700) if needed.
+func writeFileAtomic(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, name+".tmp-*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write agent state: %w", err)
+		return err
 	}
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write agent state: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write agent state: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write agent state: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
-		return fmt.Errorf("write agent state: %w", err)
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return err
 	}
 	// Make the rename itself durable.
 	if d, err := os.Open(dir); err == nil {
