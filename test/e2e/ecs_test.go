@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -172,6 +173,19 @@ func jsonString(v any) string {
 }
 
 // sleeper is a container that runs until stopped and exits 0 on SIGTERM.
+// exitingWorker is an essential container that sleeps, then exits with code
+// after the given delay (a Go duration such as "1s").
+func exitingWorker(name, after string, code int) types.ContainerDefinition {
+	return types.ContainerDefinition{
+		Name: aws.String(name), Image: aws.String(appImage), Essential: aws.Bool(true),
+		Command: []string{"-sleep"}, Memory: aws.Int32(64),
+		Environment: []types.KeyValuePair{
+			{Name: aws.String("EXIT_AFTER"), Value: aws.String(after)},
+			{Name: aws.String("EXIT_CODE"), Value: aws.String(strconv.Itoa(code))},
+		},
+	}
+}
+
 func sleeper(name string, essential bool) types.ContainerDefinition {
 	return types.ContainerDefinition{
 		Name: aws.String(name), Image: aws.String(appImage), Essential: aws.Bool(essential),

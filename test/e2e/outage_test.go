@@ -23,14 +23,7 @@ func TestAgentRestartDuringServerOutage(t *testing.T) {
 	def := registerTaskDef(t, srv, &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String(uniqueName(t, "f")),
 		ContainerDefinitions: []types.ContainerDefinition{
-			{
-				Name: aws.String("worker"), Image: aws.String(appImage), Essential: aws.Bool(true),
-				Command: []string{"-sleep"}, Memory: aws.Int32(64),
-				Environment: []types.KeyValuePair{
-					{Name: aws.String("EXIT_AFTER"), Value: aws.String("6s")},
-					{Name: aws.String("EXIT_CODE"), Value: aws.String("5")},
-				},
-			},
+			exitingWorker("worker", "6s", 5),
 			sleeper("sidecar", false),
 		},
 	})

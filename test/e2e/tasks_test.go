@@ -30,14 +30,7 @@ func TestEssentialContainerExitStopsTask(t *testing.T) {
 	def := registerTaskDef(t, srv, &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String(uniqueName(t, "f")),
 		ContainerDefinitions: []types.ContainerDefinition{
-			{
-				Name: aws.String("worker"), Image: aws.String(appImage), Essential: aws.Bool(true),
-				Command: []string{"-sleep"}, Memory: aws.Int32(64),
-				Environment: []types.KeyValuePair{
-					{Name: aws.String("EXIT_AFTER"), Value: aws.String("1s")},
-					{Name: aws.String("EXIT_CODE"), Value: aws.String("3")},
-				},
-			},
+			exitingWorker("worker", "1s", 3),
 			sleeper("log-shipper", false),
 		},
 	})
