@@ -25,7 +25,7 @@ berth_install_packages() {
   if [ ${#missing[@]} -gt 0 ]; then
     berth_log "installing ${missing[*]} (Debian packages)"
     berth_as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive berth_as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive berth_as_root apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 
