@@ -82,10 +82,7 @@ func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 	out := make(chan []byte, 16)
 	go s.acsWriter(ctx, cancel, conn, out, hb)
 	go s.acsPayloads(ctx, cname, instArn, out)
-	go func() {
-		<-ctx.Done()
-		conn.Close() // unblocks the reader when the service closes
-	}()
+	go s.acsWatchInstance(ctx, cancel, cname, id, out)
 	s.acsReader(ctx, conn, cname, hb, log)
 }
 
@@ -132,7 +129,19 @@ func (s *Service) acsWriter(ctx context.Context, cancel context.CancelFunc, conn
 	for {
 		select {
 		case <-ctx.Done():
+			// Flush what is queued (e.g. an ErrorMessage saying why we close).
+			for flushed := false; !flushed; {
+				select {
+				case b := <-out:
+					if !write(b) {
+						flushed = true
+					}
+				default:
+					flushed = true
+				}
+			}
 			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			conn.Close() // unblocks the reader
 			return
 		case b := <-out:
 			if !write(b) {
@@ -241,4 +250,47 @@ func (s *Service) instanceTasks(tx *store.Tx, cname, instArn string) ([]acs.Task
 		})
 	}
 	return out, nil
+}
+
+// acsWatchInstance ends the session, as ECS's ACS does with
+// InactiveInstanceException, once the instance is deregistered.
+func (s *Service) acsWatchInstance(ctx context.Context, cancel context.CancelFunc, cname, id string, out chan<- []byte) {
+	for ctx.Err() == nil {
+		var rev int64
+		inactive := false
+		err := s.st.View(ctx, func(tx *store.Tx) error {
+			rec, err := store.Get(tx, instances, cname+"/"+id)
+			inactive = errors.Is(err, store.ErrNotFound) || err == nil && aws.ToString(rec.Instance.Status) == "INACTIVE"
+			rev = tx.Revision()
+			if inactive {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			s.log.Warn("acs: watch instance", "instance", id, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if !inactive {
+			for ev := range store.Watch(ctx, s.st, instances, cname+"/"+id, rev) {
+				if ev.Type == store.EventDelete || aws.ToString(ev.Value.Instance.Status) == "INACTIVE" {
+					inactive = true
+					break
+				}
+			}
+		}
+		if inactive {
+			msg, _ := acs.Encode(acs.TypeError, acs.ErrorMessage{Code: "InactiveInstanceException", Message: "The container instance has been deregistered."})
+			select {
+			case out <- msg:
+			case <-ctx.Done():
+			}
+			cancel()
+			return
+		}
+	}
 }

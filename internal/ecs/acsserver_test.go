@@ -49,7 +49,15 @@ type fakeAgent struct {
 	mu         sync.Mutex // serialises writes
 	payloads   chan acs.PayloadMessage
 	heartbeats atomic.Int32
+	errMu      sync.Mutex
+	errCodes   []string // ErrorMessage codes received
 	done       chan struct{}
+}
+
+func (a *fakeAgent) errorCodes() []string {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return append([]string(nil), a.errCodes...)
 }
 
 func dialAgent(t *testing.T, srv *httptest.Server, cluster, instance string) *fakeAgent {
@@ -82,6 +90,12 @@ func (a *fakeAgent) read(t *testing.T) {
 			var hb acs.HeartbeatMessage
 			_ = json.Unmarshal(env.Message, &hb)
 			a.send(t, acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: hb.MessageID, Healthy: true})
+		case acs.TypeError:
+			var e acs.ErrorMessage
+			_ = json.Unmarshal(env.Message, &e)
+			a.errMu.Lock()
+			a.errCodes = append(a.errCodes, e.Code)
+			a.errMu.Unlock()
 		case acs.TypePayload:
 			var p acs.PayloadMessage
 			if err := json.Unmarshal(env.Message, &p); err != nil {
@@ -279,4 +293,36 @@ func TestACSCloseEndsSockets(t *testing.T) {
 		t.Fatal("the socket stayed open after Service.Close")
 	}
 	storetest.WaitFor(t, acsWait, "agentConnected false after Close", func() bool { return !connected() })
+}
+
+// Deregistering an instance ends its socket with InactiveInstanceException,
+// as ECS's ACS does.
+func TestACSDeregisterEndsSession(t *testing.T) {
+	s := newACSTestService(t, 300*time.Millisecond)
+	srv := httptest.NewServer(s.ACSHandler())
+	t.Cleanup(srv.Close)
+	createCluster(t, s, "prod")
+	reg, err := s.RegisterContainerInstance(t.Context(), &ecstypes.RegisterContainerInstanceRequest{
+		Cluster: aws.String("prod"), TotalResources: instanceResources(1024, 1024),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	agent := dialAgent(t, srv, s.arns.cluster("prod"), inst)
+	agent.waitPayload(t, "the first payload", func(acs.PayloadMessage) bool { return true })
+
+	if _, err := s.DeregisterContainerInstance(t.Context(), &ecstypes.DeregisterContainerInstanceRequest{
+		Cluster: aws.String("prod"), ContainerInstance: aws.String(inst),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-agent.done:
+	case <-time.After(acsWait):
+		t.Fatal("the socket stayed open after deregistration")
+	}
+	if codes := agent.errorCodes(); len(codes) != 1 || codes[0] != "InactiveInstanceException" {
+		t.Fatalf("error messages = %v, want [InactiveInstanceException]", codes)
+	}
 }
