@@ -190,7 +190,10 @@ func TestACSRejectsUnknownInstance(t *testing.T) {
 	}
 }
 
-func TestACSSession(t *testing.T) {
+// acsFixture is a service with a short heartbeat, its ACS handler on a test
+// server, cluster "prod" and one registered instance (not yet connected).
+func acsFixture(t *testing.T) (*Service, *httptest.Server, string) {
+	t.Helper()
 	s := newACSTestService(t, 300*time.Millisecond)
 	srv := httptest.NewServer(s.ACSHandler())
 	t.Cleanup(srv.Close)
@@ -201,7 +204,11 @@ func TestACSSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	return s, srv, aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+}
+
+func TestACSSession(t *testing.T) {
+	s, srv, inst := acsFixture(t)
 	connected := func() bool { return aws.ToBool(describeInstance(t, s, "prod", inst).AgentConnected) }
 
 	// Seed a live and a stopped task while a stand-in session lets them be placed.
@@ -298,17 +305,7 @@ func TestACSCloseEndsSockets(t *testing.T) {
 // Deregistering an instance ends its socket with InactiveInstanceException,
 // as ECS's ACS does.
 func TestACSDeregisterEndsSession(t *testing.T) {
-	s := newACSTestService(t, 300*time.Millisecond)
-	srv := httptest.NewServer(s.ACSHandler())
-	t.Cleanup(srv.Close)
-	createCluster(t, s, "prod")
-	reg, err := s.RegisterContainerInstance(t.Context(), &ecstypes.RegisterContainerInstanceRequest{
-		Cluster: aws.String("prod"), TotalResources: instanceResources(1024, 1024),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	s, srv, inst := acsFixture(t)
 	agent := dialAgent(t, srv, s.arns.cluster("prod"), inst)
 	agent.waitPayload(t, "the first payload", func(acs.PayloadMessage) bool { return true })
 
