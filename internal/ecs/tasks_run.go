@@ -269,12 +269,11 @@ func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]schedu
 	for _, sess := range sessions {
 		connected[sess.InstanceArn] = true
 	}
-	counts, groups := map[string]int{}, map[string]int{}
+	groups := map[string]int{}
 	for _, t := range ts {
 		if aws.ToString(t.Task.LastStatus) == "STOPPED" {
 			continue
 		}
-		counts[t.InstanceID]++
 		if aws.ToString(t.Task.Group) == group {
 			groups[t.InstanceID]++
 		}
@@ -299,7 +298,7 @@ func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]schedu
 			Active: status == "ACTIVE", Connected: connected[arn],
 			CPU: resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
 			Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
-			TaskCount: counts[id], Attributes: attrs,
+			Attributes: attrs,
 		})
 	}
 	return cands, recs, groups, nil

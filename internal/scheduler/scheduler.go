@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 )
 
 // Failure reasons, as ECS reports them in RunTask's failures[].
@@ -43,8 +42,6 @@ type Candidate struct {
 	Memory   int32
 	Ports    []string // TCP host ports in use or reserved
 	PortsUDP []string
-	// TaskCount is the number of tasks (pending or running) on the instance.
-	TaskCount int
 	// Attributes, for constraints and spread by attribute.
 	Attributes map[string]string
 }
@@ -56,7 +53,6 @@ func (c *Candidate) Take(d Demand) {
 	c.Memory -= d.Memory
 	c.Ports = append(c.Ports, d.Ports...)
 	c.PortsUDP = append(c.PortsUDP, d.PortsUDP...)
-	c.TaskCount++
 }
 
 // Strategy is one placement strategy: binpack, spread or random.
@@ -227,13 +223,4 @@ func ValidateStrategy(s Strategy) error {
 		return nil
 	}
 	return fmt.Errorf("unknown placement strategy type %q", s.Type)
-}
-
-// PortStrings renders ports as ECS's STRINGSET values.
-func PortStrings(ports []int32) []string {
-	out := make([]string, 0, len(ports))
-	for _, p := range ports {
-		out = append(out, strconv.Itoa(int(p)))
-	}
-	return out
 }
