@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
@@ -65,19 +67,12 @@ func TestDependsOnOrdering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var names []string
-			for _, c := range tt.containers {
-				names = append(names, *c.Name)
-			}
-			rt, j := newRuntime(images(names...)...)
-			te := startEngine(t, rt)
-			task := newTask(taskARN(1), tt.containers...)
-			te.Apply([]acs.Task{task})
-			f := &fixture{te: te, rt: rt, j: j, arn: task.Arn}
+			f := applyOne(t, "", tt.containers...)
+			te, j := f.te, f.j
 			if tt.trigger != nil {
 				tt.trigger(t, f)
 			}
-			got := te.rec.waitStatus(t, task.Arn, tt.wantStatus)
+			got := te.rec.waitStatus(t, f.arn, tt.wantStatus)
 			if journal := j.snapshot(); !slices.Equal(journal, tt.wantJournal) {
 				t.Errorf("journal = %v, want %v", journal, tt.wantJournal)
 			}
@@ -121,10 +116,29 @@ func TestHealthChangesAreReported(t *testing.T) {
 
 // fixture lets table cases act on a running task's containers.
 type fixture struct {
-	te  *testEngine
-	rt  *fake.Runtime
-	j   *journal
-	arn string
+	te   *testEngine
+	rt   *fake.Runtime
+	j    *journal
+	arn  string
+	task acs.Task
+}
+
+// applyOne starts an engine on a fake runtime holding the images of the
+// given containers and applies one task made of them (networkMode "" = unset).
+func applyOne(t *testing.T, mode string, containers ...ecstypes.ContainerDefinition) *fixture {
+	t.Helper()
+	var names []string
+	for _, c := range containers {
+		names = append(names, *c.Name)
+	}
+	rt, j := newRuntime(images(names...)...)
+	te := startEngine(t, rt)
+	task := newTask(taskARN(1), containers...)
+	if mode != "" {
+		task.TaskDefinition.NetworkMode = aws.String(mode)
+	}
+	te.Apply([]acs.Task{task})
+	return &fixture{te: te, rt: rt, j: j, arn: task.Arn, task: task}
 }
 
 // runningID waits for the named container to run and returns its ID.

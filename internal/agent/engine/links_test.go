@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
 
@@ -48,28 +47,21 @@ func TestLinksOrdering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var names []string
-			for _, c := range tt.containers {
-				names = append(names, *c.Name)
-			}
-			rt, j := newRuntime(images(names...)...)
-			te := startEngine(t, rt)
-			task := newTask(taskARN(1), tt.containers...)
-			te.Apply([]acs.Task{task})
-			f := &fixture{te: te, rt: rt, j: j, arn: task.Arn}
+			f := applyOne(t, "", tt.containers...)
+			te, j := f.te, f.j
 			if tt.trigger != nil {
 				tt.trigger(t, f)
 			}
-			got := te.rec.waitStatus(t, task.Arn, "RUNNING")
+			got := te.rec.waitStatus(t, f.arn, "RUNNING")
 			if journal := j.snapshot(); !slices.Equal(journal, tt.wantJournal) {
 				t.Errorf("journal = %v, want %v", journal, tt.wantJournal)
 			}
 			for _, cd := range tt.containers {
-				spec, err := rt.Spec(container(t, got, *cd.Name).RuntimeID)
+				spec, err := f.rt.Spec(container(t, got, *cd.Name).RuntimeID)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, _ := dockerLinks(task, cd)
+				want, _ := dockerLinks(f.task, cd)
 				if !slices.Equal(spec.Links, want) {
 					t.Errorf("%s links = %v, want %v", *cd.Name, spec.Links, want)
 				}
@@ -126,18 +118,9 @@ func TestLinksThatCannotWork(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var names []string
-			for _, c := range tt.containers {
-				names = append(names, *c.Name)
-			}
-			rt, j := newRuntime(images(names...)...)
-			te := startEngine(t, rt)
-			task := newTask(taskARN(1), tt.containers...)
-			if tt.mode != "" {
-				task.TaskDefinition.NetworkMode = aws.String(tt.mode)
-			}
-			te.Apply([]acs.Task{task})
-			got := te.rec.waitStatus(t, task.Arn, "STOPPED")
+			f := applyOne(t, tt.mode, tt.containers...)
+			te, j := f.te, f.j
+			got := te.rec.waitStatus(t, f.arn, "STOPPED")
 			if got.StopCode != StopCodeTaskFailedToStart || got.Reason != tt.wantReason {
 				t.Errorf("stop = %q/%q, want %q/%q", got.StopCode, got.Reason, StopCodeTaskFailedToStart, tt.wantReason)
 			}
