@@ -167,34 +167,43 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecstypes.
 	return &ecstypes.DeregisterContainerInstanceResponse{ContainerInstance: &out}, nil
 }
 
+// taskCounts is how many tasks run on, and are pending for, one instance.
+type taskCounts struct{ running, pending int32 }
+
+// instanceTaskCounts counts a cluster's tasks by instance ARN, once per
+// request. The counts are informational: the read is untracked.
+func instanceTaskCounts(tx *store.Tx, cname string) (map[string]taskCounts, error) {
+	ts, err := store.ListUntracked(tx, tasks, cname+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	counts := map[string]taskCounts{}
+	for _, t := range ts {
+		arn := aws.ToString(t.Task.ContainerInstanceArn)
+		c := counts[arn]
+		switch aws.ToString(t.Task.LastStatus) {
+		case "RUNNING":
+			c.running++
+		case "STOPPED":
+		default:
+			c.pending++
+		}
+		counts[arn] = c
+	}
+	return counts, nil
+}
+
 // describeInstance fills an instance's derived fields: connection and task counts.
-func (s *Service) describeInstance(tx *store.Tx, rec instanceRecord, cname string) (ecstypes.ContainerInstance, error) {
+func (s *Service) describeInstance(tx *store.Tx, rec instanceRecord, counts map[string]taskCounts) (ecstypes.ContainerInstance, error) {
 	inst := rec.Instance
 	id := idFromARN(aws.ToString(inst.ContainerInstanceArn))
 	_, err := store.Get(tx, agentSessions, id)
-	connected := err == nil && aws.ToString(inst.Status) != "INACTIVE"
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return inst, fmt.Errorf("get agent session %s: %w", id, err)
 	}
-	inst.AgentConnected = aws.Bool(connected)
-	ts, err := store.List(tx, tasks, cname+"/")
-	if err != nil {
-		return inst, fmt.Errorf("list tasks: %w", err)
-	}
-	var running, pending int32
-	for _, t := range ts {
-		if aws.ToString(t.Task.ContainerInstanceArn) != aws.ToString(inst.ContainerInstanceArn) {
-			continue
-		}
-		switch aws.ToString(t.Task.LastStatus) {
-		case "RUNNING":
-			running++
-		case "STOPPED":
-		default:
-			pending++
-		}
-	}
-	inst.RunningTasksCount, inst.PendingTasksCount = &running, &pending
+	inst.AgentConnected = aws.Bool(err == nil && aws.ToString(inst.Status) != "INACTIVE")
+	c := counts[aws.ToString(inst.ContainerInstanceArn)]
+	inst.RunningTasksCount, inst.PendingTasksCount = &c.running, &c.pending
 	return inst, nil
 }
 
@@ -211,6 +220,10 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
+		counts, err := instanceTaskCounts(tx, cname)
+		if err != nil {
+			return err
+		}
 		for _, ref := range in.ContainerInstances {
 			rec, err := s.getInstance(tx, cname, ref)
 			if errors.Is(err, store.ErrNotFound) {
@@ -224,7 +237,7 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 			if err != nil {
 				return fmt.Errorf("get instance %s: %w", ref, err)
 			}
-			inst, err := s.describeInstance(tx, rec, cname)
+			inst, err := s.describeInstance(tx, rec, counts)
 			if err != nil {
 				return err
 			}
@@ -293,6 +306,10 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecstype
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
+		counts, err := instanceTaskCounts(tx, cname)
+		if err != nil {
+			return err
+		}
 		for _, ref := range in.ContainerInstances {
 			rec, err := s.getInstance(tx, cname, ref)
 			if errors.Is(err, store.ErrNotFound) || err == nil && aws.ToString(rec.Instance.Status) == "INACTIVE" {
@@ -305,7 +322,7 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecstype
 			rec.Instance.Status = aws.String(status)
 			rec.Instance.Version = aws.Int64(aws.ToInt64(rec.Instance.Version) + 1)
 			store.Put(tx, instances, cname+"/"+idFromARN(aws.ToString(rec.Instance.ContainerInstanceArn)), rec)
-			inst, err := s.describeInstance(tx, rec, cname)
+			inst, err := s.describeInstance(tx, rec, counts)
 			if err != nil {
 				return err
 			}
