@@ -1,7 +1,6 @@
 package ecs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,6 +63,9 @@ func (s *Service) acsTarget(ctx context.Context, clusterRef, instRef string) (cn
 	return cname, id, arn, err
 }
 
+// serveACS runs one agent's socket: presence, payloads, heartbeats and the
+// agent's messages, until either side fails, the instance is deregistered
+// or the service closes.
 func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 	// The request's context ends with the hijack; the socket lives as long as
 	// the service, or until either side fails.
@@ -72,18 +74,38 @@ func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 	defer conn.Close()
 	log := s.log.With("instance", instArn)
 	hb := s.cfg.HeartbeatInterval
-	if err := store.Hold(ctx, s.st, agentSessions, id, agentSession{InstanceArn: instArn}, 3*hb); err != nil {
+	rm, err := s.model(ctx)
+	if err != nil {
+		log.Error("acs: read model", "err", err)
+		return
+	}
+	sess := s.acs.add(cname+"/"+id, cname, instArn)
+	defer s.acs.remove(sess)
+	// From here on the session hears of every change; the instances cache
+	// must first hold the registration acsTarget just read.
+	if err := rm.instances.Sync(ctx); err != nil {
+		log.Error("acs: sync read model", "err", err)
+		return
+	}
+	release, err := store.Present(ctx, s.st, agentSessions, id, agentSession{InstanceArn: instArn})
+	if err != nil {
 		log.Error("acs: record agent session", "err", err)
 		return
 	}
-	log.Info("agent connected")
-	defer log.Info("agent disconnected")
+	defer release()
+	log.Debug("agent connected")
+	defer log.Debug("agent disconnected")
 
 	out := make(chan []byte, 16)
-	go s.acsWriter(ctx, cancel, conn, out, hb)
-	go s.acsPayloads(ctx, cname, instArn, out)
-	go s.acsWatchInstance(ctx, cancel, cname, id, out)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.acsWriter(ctx, cancel, conn, out, hb)
+	}()
+	go s.acsPayloads(ctx, cancel, rm, sess, out)
 	s.acsReader(ctx, conn, cname, hb, log)
+	cancel()
+	<-done
 }
 
 // acsReader handles what the agent sends until the socket fails.
@@ -158,132 +180,16 @@ func (s *Service) acsWriter(ctx context.Context, cancel context.CancelFunc, conn
 	}
 }
 
-// acsPayloads sends the instance's full task set now and after every change
-// to the cluster's tasks (level-triggered: list, then watch from that revision).
-func (s *Service) acsPayloads(ctx context.Context, cname, instArn string, out chan<- []byte) {
+// acsPayloads sends the instance's full task set now and whenever the read
+// model says a task of the instance changed (level-triggered: a burst of
+// changes yields one payload, and an unchanged set none). It ends the
+// session, as ECS's ACS does with InactiveInstanceException, once the
+// instance is deregistered.
+func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm *readModel, sess *acsSession, out chan<- []byte) {
 	var last []byte
 	var seq int64
-	for ctx.Err() == nil {
-		var payload []acs.Task
-		var rev int64
-		err := s.st.View(ctx, func(tx *store.Tx) error {
-			var err error
-			payload, err = s.instanceTasks(tx, cname, instArn)
-			rev = tx.Revision()
-			return err
-		})
-		if err != nil {
-			s.log.Warn("acs: build payload", "instance", instArn, "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		body, _ := json.Marshal(payload)
-		if !bytes.Equal(body, last) {
-			last = body
-			seq++
-			msg, err := acs.Encode(acs.TypePayload, acs.PayloadMessage{
-				MessageID: newUUID(), ClusterArn: s.arns.cluster(cname), ContainerInstanceArn: instArn, SeqNum: seq, Tasks: payload,
-			})
-			if err == nil {
-				select {
-				case out <- msg:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-		events := store.Watch(ctx, s.st, tasks, cname+"/", rev)
-		if !waitRelevant(ctx, events, instArn) {
-			continue // watch ended: re-list
-		}
-	}
-}
-
-// waitRelevant blocks until a task event concerns the instance (true) or the
-// watch ends (false). Events already queued are drained so a burst of
-// changes yields one payload.
-func waitRelevant(ctx context.Context, events <-chan store.Event[taskRecord], instArn string) bool {
 	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case ev, ok := <-events:
-			if !ok {
-				return false
-			}
-			if ev.Type == store.EventDelete || aws.ToString(ev.Value.Task.ContainerInstanceArn) == instArn {
-				return true
-			}
-		}
-	}
-}
-
-// instanceTasks is the desired task set of one instance: every task placed
-// on it that is not yet known STOPPED.
-func (s *Service) instanceTasks(tx *store.Tx, cname, instArn string) ([]acs.Task, error) {
-	all, err := store.List(tx, tasks, cname+"/")
-	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
-	}
-	out := []acs.Task{}
-	for _, r := range all {
-		t := r.Task
-		if aws.ToString(t.ContainerInstanceArn) != instArn || aws.ToString(t.LastStatus) == "STOPPED" {
-			continue
-		}
-		def, err := s.resolveTaskDef(tx, aws.ToString(t.TaskDefinitionArn))
-		if err != nil {
-			return nil, fmt.Errorf("task %s: %w", aws.ToString(t.TaskArn), err)
-		}
-		out = append(out, acs.Task{
-			Arn:              aws.ToString(t.TaskArn),
-			DesiredStatus:    aws.ToString(t.DesiredStatus),
-			StoppedReason:    aws.ToString(t.StoppedReason),
-			TaskDefinition:   def.TaskDefinition,
-			Overrides:        t.Overrides,
-			StartedBy:        aws.ToString(t.StartedBy),
-			Group:            aws.ToString(t.Group),
-			AvailabilityZone: aws.ToString(t.AvailabilityZone),
-		})
-	}
-	return out, nil
-}
-
-// acsWatchInstance ends the session, as ECS's ACS does with
-// InactiveInstanceException, once the instance is deregistered.
-func (s *Service) acsWatchInstance(ctx context.Context, cancel context.CancelFunc, cname, id string, out chan<- []byte) {
-	for ctx.Err() == nil {
-		var rev int64
-		inactive := false
-		err := s.st.View(ctx, func(tx *store.Tx) error {
-			rec, err := store.Get(tx, instances, cname+"/"+id)
-			inactive = errors.Is(err, store.ErrNotFound) || err == nil && aws.ToString(rec.Instance.Status) == "INACTIVE"
-			rev = tx.Revision()
-			if inactive {
-				return nil
-			}
-			return err
-		})
-		if err != nil {
-			s.log.Warn("acs: watch instance", "instance", id, "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		if !inactive {
-			for ev := range store.Watch(ctx, s.st, instances, cname+"/"+id, rev) {
-				if ev.Type == store.EventDelete || aws.ToString(ev.Value.Instance.Status) == "INACTIVE" {
-					inactive = true
-					break
-				}
-			}
-		}
-		if inactive {
+		if sess.isInactive(rm) {
 			msg, _ := acs.Encode(acs.TypeError, acs.ErrorMessage{Code: "InactiveInstanceException", Message: "The container instance has been deregistered."})
 			select {
 			case out <- msg:
@@ -292,5 +198,66 @@ func (s *Service) acsWatchInstance(ctx context.Context, cancel context.CancelFun
 			cancel()
 			return
 		}
+		payload, err := s.instanceTasks(ctx, rm, sess.key)
+		switch {
+		case err != nil:
+			s.log.Warn("acs: build payload", "instance", sess.instArn, "err", err)
+			sess.poke() // try again after a pause
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		default:
+			body, _ := json.Marshal(payload)
+			if string(body) != string(last) {
+				last = body
+				seq++
+				msg, err := acs.Encode(acs.TypePayload, acs.PayloadMessage{
+					MessageID: newUUID(), ClusterArn: s.arns.cluster(sess.cname), ContainerInstanceArn: sess.instArn, SeqNum: seq, Tasks: payload,
+				})
+				if err == nil {
+					select {
+					case out <- msg:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-sess.wake:
+		}
 	}
+}
+
+// instanceTasks is the desired task set of one instance: every task placed
+// on it that is not yet known STOPPED, from the read model.
+func (s *Service) instanceTasks(ctx context.Context, rm *readModel, key string) ([]acs.Task, error) {
+	var recs []taskRecord
+	rm.tasks.Ascend(idxTaskOnInstance, key, "", func(_ string, r *taskRecord) bool {
+		recs = append(recs, *r)
+		return true
+	})
+	out := make([]acs.Task, 0, len(recs))
+	for _, r := range recs {
+		t := r.Task
+		def, err := s.taskDefByARN(ctx, aws.ToString(t.TaskDefinitionArn))
+		if err != nil {
+			return nil, fmt.Errorf("task %s: %w", aws.ToString(t.TaskArn), err)
+		}
+		out = append(out, acs.Task{
+			Arn:              aws.ToString(t.TaskArn),
+			DesiredStatus:    aws.ToString(t.DesiredStatus),
+			StoppedReason:    aws.ToString(t.StoppedReason),
+			TaskDefinition:   def,
+			Overrides:        t.Overrides,
+			StartedBy:        aws.ToString(t.StartedBy),
+			Group:            aws.ToString(t.Group),
+			AvailabilityZone: aws.ToString(t.AvailabilityZone),
+		})
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/store/storetest"
 )
 
@@ -299,7 +301,15 @@ func TestACSCloseEndsSockets(t *testing.T) {
 	case <-time.After(acsWait):
 		t.Fatal("the socket stayed open after Service.Close")
 	}
-	storetest.WaitFor(t, acsWait, "agentConnected false after Close", func() bool { return !connected() })
+	// The closed service answers no more calls: look at its agent session
+	// record in the store directly.
+	storetest.WaitFor(t, acsWait, "the agent session to end after Close", func() bool {
+		err := s.st.View(t.Context(), func(tx *store.Tx) error {
+			_, err := store.Get(tx, agentSessions, idFromARN(inst))
+			return err
+		})
+		return errors.Is(err, store.ErrNotFound)
+	})
 }
 
 // Deregistering an instance ends its socket with InactiveInstanceException,

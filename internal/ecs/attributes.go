@@ -159,7 +159,8 @@ func (s *Service) DeleteAttributes(ctx context.Context, in *ecstypes.DeleteAttri
 	return &ecstypes.DeleteAttributesResponse{Attributes: in.Attributes}, nil
 }
 
-// ListAttributes lists the attributes of a cluster's container instances.
+// ListAttributes lists the attributes of a cluster's container instances,
+// one page at a time from etcd, in instance then attribute order.
 func (s *Service) ListAttributes(ctx context.Context, in *ecstypes.ListAttributesRequest) (*ecstypes.ListAttributesResponse, error) {
 	if aws.ToString(in.TargetType) != "container-instance" {
 		return nil, awserr.InvalidParameter("targetType must be container-instance.")
@@ -167,45 +168,55 @@ func (s *Service) ListAttributes(ctx context.Context, in *ecstypes.ListAttribute
 	if in.AttributeValue != nil && in.AttributeName == nil {
 		return nil, awserr.InvalidParameter("attributeValue can only be given together with attributeName.")
 	}
-	byKey := map[string]ecstypes.Attribute{}
-	var keys []string
-	err := s.st.View(ctx, func(tx *store.Tx) error {
-		clear(byKey)
-		keys = keys[:0]
+	limit, after, err := pageArgs(in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	// The token is "<instance id>/<attribute name>" of the last attribute.
+	afterInstance, afterName, _ := strings.Cut(after, "/")
+	out := &ecstypes.ListAttributesResponse{}
+	err = s.st.View(ctx, func(tx *store.Tx) error {
+		out.Attributes, out.NextToken = []ecstypes.Attribute{}, nil
 		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
 		if err != nil {
 			return err
 		}
-		all, err := store.List(tx, instances, aws.ToString(c.Cluster.ClusterName)+"/")
-		if err != nil {
-			return fmt.Errorf("list instances: %w", err)
+		cname := aws.ToString(c.Cluster.ClusterName)
+		scanFrom := ""
+		if afterInstance != "" {
+			scanFrom = cname + "/" + afterInstance
+			// Resume inside the token's instance: step back so Scan includes it.
+			scanFrom = scanFrom[:len(scanFrom)-1]
 		}
-		for _, r := range all {
+		var last string
+		return store.Scan(tx, instances, cname+"/", scanFrom, false, func(id string, r instanceRecord) (bool, error) {
 			if aws.ToString(r.Instance.Status) == "INACTIVE" {
-				continue
+				return true, nil
 			}
-			for _, a := range r.Instance.Attributes {
-				if in.AttributeName != nil && aws.ToString(a.Name) != *in.AttributeName ||
-					in.AttributeValue != nil && aws.ToString(a.Value) != *in.AttributeValue {
+			instID := idFromARN(id)
+			attrs := slices.Clone(r.Instance.Attributes)
+			slices.SortFunc(attrs, func(a, b ecstypes.Attribute) int { return strings.Compare(aws.ToString(a.Name), aws.ToString(b.Name)) })
+			for _, a := range attrs {
+				name := aws.ToString(a.Name)
+				switch {
+				case instID < afterInstance, instID == afterInstance && name <= afterName,
+					in.AttributeName != nil && name != *in.AttributeName,
+					in.AttributeValue != nil && aws.ToString(a.Value) != *in.AttributeValue:
 					continue
 				}
-				key := aws.ToString(r.Instance.ContainerInstanceArn) + "\x00" + aws.ToString(a.Name)
-				byKey[key] = ecstypes.Attribute{Name: a.Name, Value: a.Value, TargetType: aws.String("container-instance"), TargetId: r.Instance.ContainerInstanceArn}
-				keys = append(keys, key)
+				if len(out.Attributes) == limit {
+					out.NextToken = nextToken(last)
+					return false, nil
+				}
+				last = instID + "/" + name
+				out.Attributes = append(out.Attributes, ecstypes.Attribute{Name: a.Name, Value: a.Value,
+					TargetType: aws.String("container-instance"), TargetId: r.Instance.ContainerInstanceArn})
 			}
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, err
-	}
-	pg, next, err := page(keys, in.MaxResults, in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	out := &ecstypes.ListAttributesResponse{Attributes: []ecstypes.Attribute{}, NextToken: next}
-	for _, k := range pg {
-		out.Attributes = append(out.Attributes, byKey[k])
 	}
 	return out, nil
 }

@@ -104,27 +104,20 @@ func (s *Service) DeleteCluster(ctx context.Context, in *ecstypes.DeleteClusterR
 			return err
 		}
 		name := aws.ToString(rec.Cluster.ClusterName)
-		// Untracked: whoever adds an instance or a task reads the cluster
-		// record, which this transaction writes, so they conflict with us.
-		insts, err := store.ListUntracked(tx, instances, name+"/")
+		// From the read model, at this transaction's snapshot: whoever adds
+		// an instance or a task reads the cluster record, which this
+		// transaction writes, so they conflict with us.
+		rm, err := s.syncedModel(ctx, tx.Revision())
 		if err != nil {
-			return fmt.Errorf("list instances: %w", err)
+			return err
 		}
-		for _, ir := range insts {
-			if aws.ToString(ir.Instance.Status) != "INACTIVE" {
-				return awserr.New("ClusterContainsContainerInstancesException", 400,
-					"The Cluster cannot be deleted while Container Instances are active or draining.")
-			}
+		if rm.instances.Count(idxInstanceCluster, name) > 0 {
+			return awserr.New("ClusterContainsContainerInstancesException", 400,
+				"The Cluster cannot be deleted while Container Instances are active or draining.")
 		}
-		ts, err := store.ListUntracked(tx, tasks, name+"/")
-		if err != nil {
-			return fmt.Errorf("list tasks: %w", err)
-		}
-		for _, tr := range ts {
-			if aws.ToString(tr.Task.LastStatus) != "STOPPED" {
-				return awserr.New("ClusterContainsTasksException", 400,
-					"The Cluster cannot be deleted while Tasks are active.")
-			}
+		if c := clusterTaskCounts(rm, name); c.running+c.pending > 0 {
+			return awserr.New("ClusterContainsTasksException", 400,
+				"The Cluster cannot be deleted while Tasks are active.")
 		}
 		rec.Cluster.Status = aws.String("INACTIVE")
 		store.Put(tx, clusters, name, rec)
@@ -201,71 +194,76 @@ func clusterRefARN(a arnBuilder, ref string) string {
 	return a.cluster(ref)
 }
 
-// withCounts fills the derived counts of a cluster from its instances and tasks.
+// withCounts fills the derived counts of a cluster from the read model.
 func (s *Service) withCounts(ctx context.Context, c ecstypes.Cluster) *ecstypes.Cluster {
-	var registered, running, pending int32
+	var registered int32
+	var counts taskCounts
 	name := aws.ToString(c.ClusterName)
-	err := s.st.View(ctx, func(tx *store.Tx) error {
-		registered, running, pending = 0, 0, 0
-		insts, err := store.List(tx, instances, name+"/")
-		if err != nil {
-			return err
-		}
-		for _, ir := range insts {
-			if aws.ToString(ir.Instance.Status) != "INACTIVE" {
-				registered++
-			}
-		}
-		ts, err := store.List(tx, tasks, name+"/")
-		if err != nil {
-			return err
-		}
-		for _, tr := range ts {
-			switch aws.ToString(tr.Task.LastStatus) {
-			case "RUNNING":
-				running++
-			case "STOPPED":
-			default:
-				pending++
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if rm, err := s.freshModel(ctx); err != nil {
 		s.log.Warn("count cluster resources", "cluster", name, "err", err)
+	} else {
+		registered = int32(rm.instances.Count(idxInstanceCluster, name))
+		counts = clusterTaskCounts(rm, name)
 	}
 	zero := int32(0)
 	c.RegisteredContainerInstancesCount = &registered
-	c.RunningTasksCount = &running
-	c.PendingTasksCount = &pending
+	c.RunningTasksCount = &counts.running
+	c.PendingTasksCount = &counts.pending
 	c.ActiveServicesCount = &zero
 	return &c
 }
 
-// ListClusters lists ACTIVE cluster ARNs.
+// clusterTaskCounts counts a cluster's RUNNING tasks, and those on their way
+// there or on their way out (pending, as Berth has always counted them).
+func clusterTaskCounts(rm *readModel, cname string) taskCounts {
+	var c taskCounts
+	for _, st := range taskStatusOrder {
+		n := int32(rm.tasks.Count(idxTaskStatus, cname+sep+st))
+		switch st {
+		case "RUNNING":
+			c.running = n
+		case "STOPPED":
+		default:
+			c.pending += n
+		}
+	}
+	return c
+}
+
+// ListClusters lists ACTIVE cluster ARNs, one page at a time from etcd.
 func (s *Service) ListClusters(ctx context.Context, in *ecstypes.ListClustersRequest) (*ecstypes.ListClustersResponse, error) {
-	var arns []string
-	err := s.st.View(ctx, func(tx *store.Tx) error {
-		all, err := store.List(tx, clusters, "")
-		if err != nil {
-			return fmt.Errorf("list clusters: %w", err)
+	limit, after, err := pageArgs(in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	if after != "" {
+		name, ok := s.arns.clusterName(after)
+		if !ok {
+			return nil, awserr.InvalidParameter("The nextToken is not valid.")
 		}
-		arns = arns[:0]
-		for _, c := range all {
-			if aws.ToString(c.Cluster.Status) == "ACTIVE" {
-				arns = append(arns, aws.ToString(c.Cluster.ClusterArn))
+		after = name
+	}
+	out := &ecstypes.ListClustersResponse{}
+	err = s.st.View(ctx, func(tx *store.Tx) error {
+		out.ClusterArns, out.NextToken = []string{}, nil
+		var last string
+		return store.Scan(tx, clusters, "", after, false, func(_ string, c clusterRecord) (bool, error) {
+			if aws.ToString(c.Cluster.Status) != "ACTIVE" {
+				return true, nil
 			}
-		}
-		return nil
+			if len(out.ClusterArns) == limit {
+				out.NextToken = nextToken(last)
+				return false, nil
+			}
+			last = aws.ToString(c.Cluster.ClusterArn)
+			out.ClusterArns = append(out.ClusterArns, last)
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	pg, next, err := page(arns, in.MaxResults, in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	return &ecstypes.ListClustersResponse{ClusterArns: pg, NextToken: next}, nil
+	return out, nil
 }
 
 // UpdateCluster changes a cluster's settings and configuration.

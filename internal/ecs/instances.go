@@ -52,10 +52,13 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecstypes.Re
 			}}
 		}
 		id := idFromARN(aws.ToString(rec.Instance.ContainerInstanceArn))
-		held, err := s.heldOn(tx, cname, aws.ToString(rec.Instance.ContainerInstanceArn))
-		if err != nil {
-			return err
+		held := reservation{}
+		if existing {
+			if held, err = s.heldOf(tx, cname, rec); err != nil {
+				return err
+			}
 		}
+		rec.Held = &held
 		inst := &rec.Instance
 		// An agent restart re-registers; it must not undo an operator's drain.
 		if !existing {
@@ -103,23 +106,6 @@ func (s *Service) reregistration(tx *store.Tx, cname, arn string) (instanceRecor
 	return rec, true, nil
 }
 
-// heldOn returns the reservations of the tasks still holding resources on an
-// instance. The read is untracked: callers read and write the instance record,
-// which every placement and release also writes.
-func (s *Service) heldOn(tx *store.Tx, cname, instanceArn string) ([]reservation, error) {
-	ts, err := store.ListUntracked(tx, tasks, cname+"/")
-	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
-	}
-	var held []reservation
-	for _, t := range ts {
-		if aws.ToString(t.Task.ContainerInstanceArn) == instanceArn && !t.Released {
-			held = append(held, t.Reserved)
-		}
-	}
-	return held, nil
-}
-
 func idFromARN(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 // getInstance resolves an instance ARN or id within a cluster.
@@ -147,11 +133,11 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecstypes.
 			}
 			return awserr.InvalidParameter("%s", "The referenced container instance "+aws.ToString(in.ContainerInstance)+" is not registered in cluster "+cname+".")
 		}
-		held, err := s.heldOn(tx, cname, aws.ToString(rec.Instance.ContainerInstanceArn))
+		held, err := s.heldOf(tx, cname, rec)
 		if err != nil {
 			return err
 		}
-		if len(held) > 0 && !aws.ToBool(in.Force) {
+		if held.Tasks > 0 && !aws.ToBool(in.Force) {
 			return awserr.InvalidParameter("The container instance has tasks running. Stop them first, or deregister with force.")
 		}
 		rec.Instance.Status = aws.String("INACTIVE")
@@ -170,31 +156,23 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecstypes.
 // taskCounts is how many tasks run on, and are pending for, one instance.
 type taskCounts struct{ running, pending int32 }
 
-// instanceTaskCounts counts a cluster's tasks by instance ARN, once per
-// request. The counts are informational: the read is untracked.
-func instanceTaskCounts(tx *store.Tx, cname string) (map[string]taskCounts, error) {
-	ts, err := store.ListUntracked(tx, tasks, cname+"/")
-	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
-	}
-	counts := map[string]taskCounts{}
-	for _, t := range ts {
-		arn := aws.ToString(t.Task.ContainerInstanceArn)
-		c := counts[arn]
-		switch aws.ToString(t.Task.LastStatus) {
-		case "RUNNING":
+// instanceTaskCounts counts the tasks of one instance ("<cluster>/<id>")
+// from the read model: the cost grows with that instance's tasks only.
+func instanceTaskCounts(rm *readModel, key string) taskCounts {
+	var c taskCounts
+	rm.tasks.Ascend(idxTaskOnInstance, key, "", func(_ string, r *taskRecord) bool {
+		if aws.ToString(r.Task.LastStatus) == "RUNNING" {
 			c.running++
-		case "STOPPED":
-		default:
+		} else {
 			c.pending++
 		}
-		counts[arn] = c
-	}
-	return counts, nil
+		return true
+	})
+	return c
 }
 
 // describeInstance fills an instance's derived fields: connection and task counts.
-func (s *Service) describeInstance(tx *store.Tx, rec instanceRecord, counts map[string]taskCounts) (ecstypes.ContainerInstance, error) {
+func (s *Service) describeInstance(tx *store.Tx, rm *readModel, cname string, rec instanceRecord) (ecstypes.ContainerInstance, error) {
 	inst := rec.Instance
 	id := idFromARN(aws.ToString(inst.ContainerInstanceArn))
 	_, err := store.Get(tx, agentSessions, id)
@@ -202,13 +180,16 @@ func (s *Service) describeInstance(tx *store.Tx, rec instanceRecord, counts map[
 		return inst, fmt.Errorf("get agent session %s: %w", id, err)
 	}
 	inst.AgentConnected = aws.Bool(err == nil && aws.ToString(inst.Status) != "INACTIVE")
-	c := counts[aws.ToString(inst.ContainerInstanceArn)]
+	c := instanceTaskCounts(rm, cname+"/"+id)
 	inst.RunningTasksCount, inst.PendingTasksCount = &c.running, &c.pending
 	return inst, nil
 }
 
 // DescribeContainerInstances describes instances; unknown ones are MISSING failures.
 func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.DescribeContainerInstancesRequest) (*ecstypes.DescribeContainerInstancesResponse, error) {
+	if len(in.ContainerInstances) == 0 {
+		return nil, awserr.InvalidParameter("Container instance cannot be empty.")
+	}
 	if len(in.ContainerInstances) > 100 {
 		return nil, awserr.InvalidParameter("A maximum of 100 container instances can be described at once.")
 	}
@@ -220,7 +201,7 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
-		counts, err := instanceTaskCounts(tx, cname)
+		rm, err := s.syncedModel(ctx, tx.Revision())
 		if err != nil {
 			return err
 		}
@@ -237,7 +218,7 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 			if err != nil {
 				return fmt.Errorf("get instance %s: %w", ref, err)
 			}
-			inst, err := s.describeInstance(tx, rec, counts)
+			inst, err := s.describeInstance(tx, rm, cname, rec)
 			if err != nil {
 				return err
 			}
@@ -254,39 +235,46 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 	return out, nil
 }
 
-// ListContainerInstances lists a cluster's instances, optionally by status.
+// ListContainerInstances lists a cluster's instances, optionally by status,
+// one page at a time straight from etcd.
 func (s *Service) ListContainerInstances(ctx context.Context, in *ecstypes.ListContainerInstancesRequest) (*ecstypes.ListContainerInstancesResponse, error) {
 	if aws.ToString(in.Filter) != "" {
-		return nil, awserr.InvalidParameter("Berth does not support Cluster Query Language filters yet.")
+		return nil, awserr.UnsupportedFeature("Berth does not support Cluster Query Language filters yet.")
 	}
-	var arns []string
-	err := s.st.View(ctx, func(tx *store.Tx) error {
-		arns = arns[:0]
+	limit, after, err := pageArgs(in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := &ecstypes.ListContainerInstancesResponse{}
+	err = s.st.View(ctx, func(tx *store.Tx) error {
+		out.ContainerInstanceArns, out.NextToken = []string{}, nil
 		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
 		if err != nil {
 			return err
 		}
-		all, err := store.List(tx, instances, aws.ToString(c.Cluster.ClusterName)+"/")
-		if err != nil {
-			return fmt.Errorf("list instances: %w", err)
+		cname := aws.ToString(c.Cluster.ClusterName)
+		if after != "" {
+			after = cname + "/" + idFromARN(after)
 		}
-		for _, r := range all {
+		var last string
+		return store.Scan(tx, instances, cname+"/", after, false, func(id string, r instanceRecord) (bool, error) {
 			st := aws.ToString(r.Instance.Status)
 			if in.Status != nil && st != *in.Status || in.Status == nil && st == "INACTIVE" {
-				continue
+				return true, nil
 			}
-			arns = append(arns, aws.ToString(r.Instance.ContainerInstanceArn))
-		}
-		return nil
+			if len(out.ContainerInstanceArns) == limit {
+				out.NextToken = nextToken(last)
+				return false, nil
+			}
+			last = aws.ToString(r.Instance.ContainerInstanceArn)
+			out.ContainerInstanceArns = append(out.ContainerInstanceArns, last)
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	pg, next, err := page(arns, in.MaxResults, in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	return &ecstypes.ListContainerInstancesResponse{ContainerInstanceArns: pg, NextToken: next}, nil
+	return out, nil
 }
 
 // UpdateContainerInstancesState sets instances ACTIVE or DRAINING.
@@ -306,7 +294,7 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecstype
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
-		counts, err := instanceTaskCounts(tx, cname)
+		rm, err := s.syncedModel(ctx, tx.Revision())
 		if err != nil {
 			return err
 		}
@@ -322,7 +310,7 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecstype
 			rec.Instance.Status = aws.String(status)
 			rec.Instance.Version = aws.Int64(aws.ToInt64(rec.Instance.Version) + 1)
 			store.Put(tx, instances, cname+"/"+idFromARN(aws.ToString(rec.Instance.ContainerInstanceArn)), rec)
-			inst, err := s.describeInstance(tx, rec, counts)
+			inst, err := s.describeInstance(tx, rm, cname, rec)
 			if err != nil {
 				return err
 			}

@@ -2,48 +2,35 @@ package ecs
 
 import (
 	"encoding/base64"
-	"sort"
 
 	"github.com/berth-dev/berth/internal/api/awserr"
 )
 
-// page returns one page of the items, sorted ascending, and the token for
-// the next one.
-func page(items []string, maxResults *int32, nextToken *string) ([]string, *string, error) {
-	return pageOrdered(items, false, maxResults, nextToken)
-}
+// defaultPageSize is what a list call returns without maxResults.
+const defaultPageSize = 100
 
-// pageOrdered returns one page of the items sorted ascending (or descending)
-// and the token for the next page. The token encodes the last returned item,
-// so a page stays correct when items are added or removed between calls.
-func pageOrdered(items []string, desc bool, maxResults *int32, nextToken *string) ([]string, *string, error) {
-	after := func(i int, last string) bool { return items[i] > last }
-	if desc {
-		sort.Sort(sort.Reverse(sort.StringSlice(items)))
-		after = func(i int, last string) bool { return items[i] < last }
-	} else {
-		sort.Strings(items)
-	}
-	limit := 100
+// pageArgs validates a list call's maxResults and nextToken and returns the
+// page size and the last item of the previous page ("" for the first).
+func pageArgs(maxResults *int32, nextToken *string) (limit int, after string, err error) {
+	limit = defaultPageSize
 	if maxResults != nil {
 		if *maxResults < 1 || *maxResults > 100 {
-			return nil, nil, awserr.InvalidParameter("maxResults must be between 1 and 100.")
+			return 0, "", awserr.InvalidParameter("maxResults must be between 1 and 100.")
 		}
 		limit = int(*maxResults)
 	}
-	start := 0
 	if nextToken != nil && *nextToken != "" {
 		last, err := base64.RawURLEncoding.DecodeString(*nextToken)
-		if err != nil {
-			return nil, nil, awserr.InvalidParameter("The nextToken is not valid.")
+		if err != nil || len(last) == 0 {
+			return 0, "", awserr.InvalidParameter("The nextToken is not valid.")
 		}
-		start = sort.Search(len(items), func(i int) bool { return after(i, string(last)) })
+		after = string(last)
 	}
-	end := min(start+limit, len(items))
-	out := items[start:end]
-	if end < len(items) {
-		tok := base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1]))
-		return out, &tok, nil
-	}
-	return out, nil, nil
+	return limit, after, nil
+}
+
+// nextToken is the token of the page after the one ending with last.
+func nextToken(last string) *string {
+	tok := base64.RawURLEncoding.EncodeToString([]byte(last))
+	return &tok
 }

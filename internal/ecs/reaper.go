@@ -2,11 +2,9 @@ package ecs
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -15,33 +13,40 @@ import (
 // ("stopped tasks appear for at least one hour").
 const StoppedTaskRetention = time.Hour
 
+// reapBatch bounds one reaping transaction; the next tick takes the rest.
+const reapBatch = 500
+
 // ReapStoppedTasks deletes the tasks that have been STOPPED for longer than
-// retention and returns how many went. It is idempotent, so several servers
-// sharing one etcd may run it at once.
+// retention and returns how many went. It finds them in the read model (its
+// cost grows with the stopped tasks, not all tasks) and is idempotent, so
+// it is safe if two servers ever run it at once.
 func (s *Service) ReapStoppedTasks(ctx context.Context, retention time.Duration) (int, error) {
+	rm, err := s.freshModel(ctx)
+	if err != nil {
+		return 0, err
+	}
 	cutoff := s.now().Add(-retention)
-	n := 0
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		n = 0
-		all, err := store.ListUntracked(tx, tasks, "") // STOPPED is final: nothing to conflict with
-		if err != nil {
-			return fmt.Errorf("list tasks: %w", err)
+	var ids []string
+	rm.tasks.Ascend(idxTaskStopped, "STOPPED", "", func(id string, r *taskRecord) bool {
+		if t := r.Task.StoppedAt; t != nil && !t.After(cutoff) {
+			ids = append(ids, id)
 		}
-		for _, r := range all {
-			t := r.Task
-			if aws.ToString(t.LastStatus) != "STOPPED" || t.StoppedAt == nil || t.StoppedAt.After(cutoff) {
-				continue
-			}
-			cname := clusterOfTaskARN(aws.ToString(t.TaskArn))
-			store.Delete(tx, tasks, cname+"/"+idFromARN(aws.ToString(t.TaskArn)))
-			n++
-			if n == 500 { // keep one transaction small; the next tick takes the rest
-				break
-			}
+		return len(ids) < reapBatch
+	})
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	// STOPPED is final, so the deletes need no compare.
+	err = s.st.Update(ctx, func(tx *store.Tx) error {
+		for _, id := range ids {
+			store.Delete(tx, tasks, id)
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return len(ids), nil
 }
 
 // RunReaper reaps stopped tasks every interval until ctx is done.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
@@ -25,23 +26,68 @@ type taskDefRecord struct {
 }
 
 // familyRecord remembers the newest revision ever issued for a family, so a
-// revision number is never reused even after deregistration.
+// revision number is never reused even after deregistration, and how many
+// of its revisions are ACTIVE (for ListTaskDefinitionFamilies' status).
 type familyRecord struct {
 	Family         string `json:"family"`
 	LatestRevision int32  `json:"latestRevision"`
+	// ActiveRevisions is nil in records written before Berth counted them.
+	ActiveRevisions *int32 `json:"activeRevisions,omitempty"`
 }
 
 type instanceRecord struct {
 	Instance   ecstypes.ContainerInstance `json:"instance"`
 	ClusterArn string                     `json:"clusterArn"`
+	// Held is what the tasks placed on the instance hold until they stop,
+	// kept with every placement and release in the same transaction, so
+	// remainingResources never needs the instance's tasks. It is nil in
+	// records written before Berth kept it: see heldOf.
+	Held *reservation `json:"held,omitempty"`
+
+	// attrs is the read model's index of Attributes by name (never stored).
+	attrs map[string]string
 }
 
-// reservation is what a task holds on its instance until it stops.
+// reservation is what a task holds on its instance until it stops, or the
+// sum of what all the tasks on an instance hold.
 type reservation struct {
 	CPU      int32    `json:"cpu"`
 	Memory   int32    `json:"memory"`
 	Ports    []string `json:"ports,omitempty"`
 	PortsUDP []string `json:"portsUdp,omitempty"`
+	// Tasks counts the tasks in a sum (0 in one task's reservation).
+	Tasks int32 `json:"tasks,omitempty"`
+}
+
+// add returns r plus one task's reservation t.
+func (r reservation) add(t reservation) reservation {
+	return reservation{
+		CPU: r.CPU + t.CPU, Memory: r.Memory + t.Memory, Tasks: r.Tasks + 1,
+		Ports:    append(slices.Clip(r.Ports), t.Ports...),
+		PortsUDP: append(slices.Clip(r.PortsUDP), t.PortsUDP...),
+	}
+}
+
+// sub returns r minus one task's reservation t (each of its ports once).
+func (r reservation) sub(t reservation) reservation {
+	return reservation{
+		CPU: r.CPU - t.CPU, Memory: r.Memory - t.Memory, Tasks: max(r.Tasks-1, 0),
+		Ports: removeEach(r.Ports, t.Ports), PortsUDP: removeEach(r.PortsUDP, t.PortsUDP),
+	}
+}
+
+// removeEach returns have without one occurrence of each of drop.
+func removeEach(have, drop []string) []string {
+	out := slices.Clone(have)
+	for _, d := range drop {
+		if i := slices.Index(out, d); i >= 0 {
+			out = slices.Delete(out, i, i+1)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 type taskRecord struct {

@@ -35,17 +35,12 @@ func resourceSet(rs []ecstypes.Resource, name string) []string {
 }
 
 // remaining computes an instance's remainingResources: what it registered
-// minus what the given reservations hold (ports: the union of both).
-func remaining(registered []ecstypes.Resource, held []reservation) []ecstypes.Resource {
-	cpu, mem := resourceInt(registered, resCPU), resourceInt(registered, resMemory)
-	ports := slices.Clone(resourceSet(registered, resPorts))
-	udp := slices.Clone(resourceSet(registered, resPortsUDP))
-	for _, r := range held {
-		cpu -= r.CPU
-		mem -= r.Memory
-		ports = append(ports, r.Ports...)
-		udp = append(udp, r.PortsUDP...)
-	}
+// minus what its tasks hold (ports: the union of both).
+func remaining(registered []ecstypes.Resource, held reservation) []ecstypes.Resource {
+	cpu := resourceInt(registered, resCPU) - held.CPU
+	mem := resourceInt(registered, resMemory) - held.Memory
+	ports := append(slices.Clone(resourceSet(registered, resPorts)), held.Ports...)
+	udp := append(slices.Clone(resourceSet(registered, resPortsUDP)), held.PortsUDP...)
 	return buildResources(cpu, mem, ports, udp)
 }
 

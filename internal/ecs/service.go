@@ -38,9 +38,15 @@ type Service struct {
 	now   func() time.Time
 	arns  arnBuilder
 	randn func(n int) int
-	// life bounds long-lived work (agent sockets); Close ends it.
+	// life bounds long-lived work (agent sockets, the read model); Close ends it.
 	life  context.Context
 	close context.CancelFunc
+	// rms is the read model, started on first use (readmodel.go).
+	rms readModelState
+	// acs routes read-model changes to this server's agent sessions.
+	acs *acsHub
+	// defs caches task definitions for agent payloads.
+	defs *taskDefCache
 }
 
 // New returns a Service.
@@ -61,6 +67,8 @@ func New(cfg Config) *Service {
 		now:   func() time.Time { return cfg.Now().UTC() },
 		arns:  arnBuilder{region: cfg.Region, account: cfg.AccountID},
 		randn: cfg.Rand,
+		acs:   newACSHub(),
+		defs:  newTaskDefCache(),
 	}
 	if s.randn == nil {
 		s.randn = defaultRand

@@ -54,23 +54,10 @@ func (s *Service) markStopped(tx *store.Tx, cname string, rec *taskRecord, reaso
 		return nil
 	}
 	rec.Released = true
-	inst, err := store.Get(tx, instances, cname+"/"+rec.InstanceID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("get instance %s: %w", rec.InstanceID, err)
-	}
-	// The task's own record is written by the caller; compute what others hold.
+	// The caller writes the task again; written now so that a record from
+	// before instances kept their holdings counts without it (release).
 	store.Put(tx, tasks, cname+"/"+idFromARN(aws.ToString(t.TaskArn)), *rec)
-	held, err := s.heldOn(tx, cname, aws.ToString(inst.Instance.ContainerInstanceArn))
-	if err != nil {
-		return err
-	}
-	inst.Instance.RemainingResources = remaining(inst.Instance.RegisteredResources, held)
-	inst.Instance.Version = aws.Int64(aws.ToInt64(inst.Instance.Version) + 1)
-	store.Put(tx, instances, cname+"/"+rec.InstanceID, inst)
-	return nil
+	return s.release(tx, cname, rec.InstanceID, rec.Reserved)
 }
 
 // applyContainerChange merges one container report into the task.

@@ -49,7 +49,12 @@ func (s *Service) RegisterTaskDefinition(ctx context.Context, in *ecstypes.Regis
 		case err != nil:
 			return err
 		}
+		active, err := activeRevisions(tx, fam)
+		if err != nil {
+			return err
+		}
 		fam.LatestRevision++
+		fam.ActiveRevisions = aws.Int32(active + 1)
 		// fn may run again: work on a fresh copy of base each time.
 		td := base
 		td.Revision = aws.Int32(fam.LatestRevision)
@@ -163,9 +168,19 @@ func (s *Service) DeregisterTaskDefinition(ctx context.Context, in *ecstypes.Der
 			return err
 		}
 		if aws.ToString(rec.TaskDefinition.Status) == taskDefActive {
+			fam, err := store.Get(tx, families, family)
+			if err != nil {
+				return fmt.Errorf("get family %s: %w", family, err)
+			}
+			active, err := activeRevisions(tx, fam)
+			if err != nil {
+				return err
+			}
 			rec.TaskDefinition.Status = aws.String(taskDefInactive)
 			rec.TaskDefinition.DeregisteredAt = ecstypes.Time(s.now())
 			store.Put(tx, taskDefs, taskDefID(family, rev), rec)
+			fam.ActiveRevisions = aws.Int32(max(active-1, 0))
+			store.Put(tx, families, family, fam)
 		}
 		out = rec.TaskDefinition
 		return nil
@@ -211,18 +226,47 @@ func (s *Service) resolveTaskDef(tx *store.Tx, ref string) (taskDefRecord, error
 	if rev != 0 {
 		return getTaskDef(tx, family, rev)
 	}
-	recs, err := store.List(tx, taskDefs, family+"/")
-	if err != nil {
-		return taskDefRecord{}, fmt.Errorf("list revisions of %s: %w", family, err)
-	}
-	// Ids are zero-padded revisions, so the list is in revision order.
-	for i := len(recs) - 1; i >= 0; i-- {
-		td := recs[i].TaskDefinition
-		if aws.ToString(td.Family) == family && aws.ToString(td.Status) == taskDefActive {
-			return recs[i], nil
+	// Find the newest ACTIVE revision with an untracked scan from the
+	// newest down, then read that one revision tracked: the transaction
+	// stays small however many revisions the family has.
+	var newest int32
+	err = store.Scan(tx, taskDefs, family+"/", "", true, func(_ string, rec taskDefRecord) (bool, error) {
+		if aws.ToString(rec.TaskDefinition.Status) == taskDefActive {
+			newest = aws.ToInt32(rec.TaskDefinition.Revision)
+			return false, nil
 		}
+		return true, nil
+	})
+	if err != nil {
+		return taskDefRecord{}, fmt.Errorf("find the newest revision of %s: %w", family, err)
 	}
-	return taskDefRecord{}, awserr.Client(msgTaskDefMissing)
+	if newest == 0 {
+		return taskDefRecord{}, awserr.Client(msgTaskDefMissing)
+	}
+	rec, err := getTaskDef(tx, family, newest)
+	if err == nil && aws.ToString(rec.TaskDefinition.Status) != taskDefActive {
+		return taskDefRecord{}, awserr.Client(msgTaskDefMissing) // deregistered since the scan's snapshot
+	}
+	return rec, err
+}
+
+// activeRevisions is how many revisions of a family are ACTIVE: kept in
+// the family record, or counted once for a record from before it was.
+func activeRevisions(tx *store.Tx, fam familyRecord) (int32, error) {
+	if fam.ActiveRevisions != nil || fam.Family == "" {
+		return aws.ToInt32(fam.ActiveRevisions), nil
+	}
+	var n int32
+	err := store.Scan(tx, taskDefs, fam.Family+"/", "", false, func(_ string, rec taskDefRecord) (bool, error) {
+		if aws.ToString(rec.TaskDefinition.Status) == taskDefActive {
+			n++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count active revisions of %s: %w", fam.Family, err)
+	}
+	return n, nil
 }
 
 // getTaskDef reads one revision; missing is a ClientException.

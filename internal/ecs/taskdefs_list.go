@@ -7,99 +7,118 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
 )
 
 // ListTaskDefinitions lists revision ARNs. As in ECS, familyPrefix is the
 // full family name (not a prefix), status defaults to ACTIVE, and the order
-// is family name then revision, ascending unless sort is DESC.
+// is family name then revision, ascending unless sort is DESC. It reads one
+// page at a time from etcd: families in name order, each family's
+// revisions in revision order.
 func (s *Service) ListTaskDefinitions(ctx context.Context, in *ecstypes.ListTaskDefinitionsRequest) (*ecstypes.ListTaskDefinitionsResponse, error) {
 	status := aws.ToString(in.Status)
 	if status == "" {
 		status = taskDefActive
 	}
-	family := aws.ToString(in.FamilyPrefix)
-	idPrefix := ""
-	if family != "" {
-		idPrefix = family + "/"
+	desc := aws.ToString(in.Sort) == "DESC"
+	limit, after, err := pageArgs(in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
 	}
-	var recs []taskDefRecord
-	err := s.st.View(ctx, func(tx *store.Tx) error {
-		var err error
-		recs, err = store.List(tx, taskDefs, idPrefix)
-		return err
+	// The token is the last ARN listed; resume within its family.
+	var afterFamily string
+	var afterRev int32
+	if after != "" {
+		if afterFamily, afterRev, err = s.parseTaskDefRef(after); err != nil || afterRev == 0 {
+			return nil, awserr.InvalidParameter("The nextToken is not valid.")
+		}
+	}
+	out := &ecstypes.ListTaskDefinitionsResponse{}
+	err = s.st.View(ctx, func(tx *store.Tx) error {
+		out.TaskDefinitionArns, out.NextToken = []string{}, nil
+		var last string
+		full := false
+		revisions := func(family, afterID string) error {
+			return store.Scan(tx, taskDefs, family+"/", afterID, desc, func(_ string, rec taskDefRecord) (bool, error) {
+				if aws.ToString(rec.TaskDefinition.Status) != status {
+					return true, nil
+				}
+				if len(out.TaskDefinitionArns) == limit {
+					out.NextToken, full = nextToken(last), true
+					return false, nil
+				}
+				last = aws.ToString(rec.TaskDefinition.TaskDefinitionArn)
+				out.TaskDefinitionArns = append(out.TaskDefinitionArns, last)
+				return true, nil
+			})
+		}
+		if family := aws.ToString(in.FamilyPrefix); family != "" {
+			afterID := ""
+			if afterFamily == family {
+				afterID = taskDefID(family, afterRev)
+			}
+			return revisions(family, afterID)
+		}
+		if afterFamily != "" {
+			if err := revisions(afterFamily, taskDefID(afterFamily, afterRev)); err != nil || full {
+				return err
+			}
+		}
+		return store.Scan(tx, families, "", afterFamily, desc, func(name string, _ familyRecord) (bool, error) {
+			if err := revisions(name, ""); err != nil {
+				return false, err
+			}
+			return !full, nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list task definitions: %w", err)
 	}
-	keys := make([]string, 0, len(recs))
-	arnOf := make(map[string]string, len(recs))
-	for _, rec := range recs {
-		td := rec.TaskDefinition
-		if aws.ToString(td.Status) != status {
-			continue
-		}
-		// NUL sorts before every family character, so "web" < "web-2"
-		// and revisions compare numerically thanks to the padding.
-		key := aws.ToString(td.Family) + "\x00" + fmt.Sprintf("%010d", aws.ToInt32(td.Revision))
-		keys = append(keys, key)
-		arnOf[key] = aws.ToString(td.TaskDefinitionArn)
-	}
-	got, next, err := pageOrdered(keys, aws.ToString(in.Sort) == "DESC", in.MaxResults, in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	arns := make([]string, len(got))
-	for i, k := range got {
-		arns[i] = arnOf[k]
-	}
-	return &ecstypes.ListTaskDefinitionsResponse{TaskDefinitionArns: arns, NextToken: next}, nil
+	return out, nil
 }
 
-// ListTaskDefinitionFamilies lists family names starting with familyPrefix.
-// As documented by ECS, with no status both families with and without an
-// ACTIVE revision are listed; ACTIVE keeps those with at least one ACTIVE
-// revision, INACTIVE those with none.
+// ListTaskDefinitionFamilies lists family names starting with familyPrefix,
+// one page at a time from etcd. As documented by ECS, with no status both
+// families with and without an ACTIVE revision are listed; ACTIVE keeps
+// those with at least one ACTIVE revision, INACTIVE those with none.
 func (s *Service) ListTaskDefinitionFamilies(ctx context.Context, in *ecstypes.ListTaskDefinitionFamiliesRequest) (*ecstypes.ListTaskDefinitionFamiliesResponse, error) {
 	status := aws.ToString(in.Status)
 	if status == "" {
 		status = "ALL"
 	}
+	limit, after, err := pageArgs(in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
 	prefix := aws.ToString(in.FamilyPrefix)
-	var fams []familyRecord
-	active := map[string]bool{}
-	err := s.st.View(ctx, func(tx *store.Tx) error {
-		var err error
-		if fams, err = store.List(tx, families, ""); err != nil {
-			return err
-		}
-		recs, err := store.List(tx, taskDefs, "")
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			if aws.ToString(rec.TaskDefinition.Status) == taskDefActive {
-				active[aws.ToString(rec.TaskDefinition.Family)] = true
+	if after != "" && !strings.HasPrefix(after, prefix) {
+		return nil, awserr.InvalidParameter("The nextToken is not valid.")
+	}
+	out := &ecstypes.ListTaskDefinitionFamiliesResponse{}
+	err = s.st.View(ctx, func(tx *store.Tx) error {
+		out.Families, out.NextToken = []string{}, nil
+		return store.Scan(tx, families, prefix, after, false, func(name string, f familyRecord) (bool, error) {
+			if status != "ALL" {
+				active, err := activeRevisions(tx, f)
+				if err != nil {
+					return false, err
+				}
+				if (status == taskDefActive) != (active > 0) {
+					return true, nil
+				}
 			}
-		}
-		return nil
+			if len(out.Families) == limit {
+				out.NextToken = nextToken(out.Families[len(out.Families)-1])
+				return false, nil
+			}
+			out.Families = append(out.Families, name)
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list task definition families: %w", err)
 	}
-	names := make([]string, 0, len(fams))
-	for _, f := range fams {
-		if !strings.HasPrefix(f.Family, prefix) {
-			continue
-		}
-		if status == "ALL" || (status == taskDefActive) == active[f.Family] {
-			names = append(names, f.Family)
-		}
-	}
-	got, next, err := page(names, in.MaxResults, in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	return &ecstypes.ListTaskDefinitionFamiliesResponse{Families: got, NextToken: next}, nil
+	return out, nil
 }

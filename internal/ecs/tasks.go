@@ -82,6 +82,9 @@ func (s *Service) StopTask(ctx context.Context, in *ecstypes.StopTaskRequest) (*
 
 // DescribeTasks describes tasks by ARN or id; unknown ones are MISSING failures.
 func (s *Service) DescribeTasks(ctx context.Context, in *ecstypes.DescribeTasksRequest) (*ecstypes.DescribeTasksResponse, error) {
+	if len(in.Tasks) == 0 {
+		return nil, awserr.InvalidParameter("Tasks cannot be empty.")
+	}
 	if len(in.Tasks) > 100 {
 		return nil, awserr.InvalidParameter("A maximum of 100 tasks can be described at once.")
 	}
@@ -123,7 +126,9 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecstypes.DescribeTasksR
 	return out, nil
 }
 
-// ListTasks lists task ARNs of a cluster with ECS's filters.
+// ListTasks lists task ARNs of a cluster with ECS's filters, one page at a
+// time from the read model's indexes: the cost grows with the page, not
+// with the cluster's tasks.
 func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) (*ecstypes.ListTasksResponse, error) {
 	if in.ServiceName != nil {
 		return nil, awserr.New("ServiceNotFoundException", 400, "Service not found.")
@@ -132,9 +137,12 @@ func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) 
 	if desired == "" {
 		desired = "RUNNING"
 	}
-	var arns []string
-	err := s.st.View(ctx, func(tx *store.Tx) error {
-		arns = arns[:0]
+	limit, after, err := pageArgs(in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := &ecstypes.ListTasksResponse{TaskArns: []string{}}
+	err = s.st.View(ctx, func(tx *store.Tx) error {
 		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
 		if err != nil {
 			return err
@@ -151,32 +159,45 @@ func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) 
 			}
 			instanceArn = aws.ToString(rec.Instance.ContainerInstanceArn)
 		}
-		all, err := store.List(tx, tasks, cname+"/")
+		rm, err := s.syncedModel(ctx, tx.Revision())
 		if err != nil {
-			return fmt.Errorf("list tasks: %w", err)
+			return err
 		}
-		for _, r := range all {
-			t := r.Task
+		index, value := idxTaskDesired, cname+sep+desired
+		switch {
+		case instanceArn != "":
+			index, value = idxTaskInstanceDesired, value+sep+instanceArn
+		case in.Family != nil:
+			index, value = idxTaskFamily, value+sep+*in.Family
+		case in.StartedBy != nil:
+			index, value = idxTaskStartedBy, value+sep+*in.StartedBy
+		}
+		if after != "" {
+			after = cname + "/" + idFromARN(after)
+		}
+		var last string
+		rm.tasks.Ascend(index, value, after, func(_ string, r *taskRecord) bool {
+			t := &r.Task
 			switch {
-			case aws.ToString(t.DesiredStatus) != desired,
-				instanceArn != "" && aws.ToString(t.ContainerInstanceArn) != instanceArn,
-				in.Family != nil && familyOf(aws.ToString(t.TaskDefinitionArn)) != *in.Family,
+			case in.Family != nil && familyOf(aws.ToString(t.TaskDefinitionArn)) != *in.Family,
 				in.StartedBy != nil && aws.ToString(t.StartedBy) != *in.StartedBy,
 				in.LaunchType != nil && aws.ToString(t.LaunchType) != *in.LaunchType:
-				continue
+				return true
 			}
-			arns = append(arns, aws.ToString(t.TaskArn))
-		}
+			if len(out.TaskArns) == limit {
+				out.NextToken = nextToken(last)
+				return false
+			}
+			last = aws.ToString(t.TaskArn)
+			out.TaskArns = append(out.TaskArns, last)
+			return true
+		})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	pg, next, err := page(arns, in.MaxResults, in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	return &ecstypes.ListTasksResponse{TaskArns: pg, NextToken: next}, nil
+	return out, nil
 }
 
 // familyOf returns "web" for "arn:...:task-definition/web:3".

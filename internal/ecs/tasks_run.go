@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,6 +37,8 @@ type launchInput struct {
 	tags           []ecstypes.Tag
 	propagateTags  string
 	launchType     string
+	// networkConfiguration is the request's awsvpcConfiguration holder.
+	networkConfiguration *ecstypes.NetworkConfiguration
 }
 
 func (s *Service) prepareLaunch(tx *store.Tx, in launchInput) (launchSpec, error) {
@@ -63,6 +66,9 @@ func (s *Service) prepareLaunch(tx *store.Tx, in launchInput) (launchSpec, error
 	}
 	if mode := aws.ToString(def.NetworkMode); mode == ecstypes.NetworkModeAwsvpc {
 		return launchSpec{}, awserr.UnsupportedFeature("Berth does not support the awsvpc network mode yet; use bridge, host or none.")
+	}
+	if in.networkConfiguration != nil {
+		return launchSpec{}, awserr.InvalidParameter("Network Configuration is not valid for the given networkMode of this task definition.")
 	}
 	spec := launchSpec{def: def, defTags: rec.Tags, startedBy: in.startedBy, tags: in.tags}
 	if in.overrides != nil {
@@ -249,85 +255,106 @@ func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) ta
 	}
 }
 
-// placementSnapshot loads the cluster's instances as placement candidates.
-// Its reads are untracked, so a transaction stays small however large the
-// cluster: commitTasks re-reads (tracked) only the instances it places on.
-func (s *Service) placementSnapshot(tx *store.Tx, cname, group string) ([]scheduler.Candidate, map[string]instanceRecord, map[string]int, error) {
-	all, err := store.ListUntracked(tx, instances, cname+"/")
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list instances: %w", err)
-	}
-	ts, err := store.ListUntracked(tx, tasks, cname+"/")
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list tasks: %w", err)
-	}
-	sessions, err := store.ListUntracked(tx, agentSessions, "")
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list agent sessions: %w", err)
-	}
-	connected := map[string]bool{}
-	for _, sess := range sessions {
-		connected[sess.InstanceArn] = true
-	}
-	groups := map[string]int{}
-	for _, t := range ts {
-		if aws.ToString(t.Task.LastStatus) == "STOPPED" {
-			continue
-		}
-		if aws.ToString(t.Task.Group) == group {
-			groups[t.InstanceID]++
-		}
-	}
+// placementSnapshot builds the placement candidates of a cluster from the
+// read model: its instances (with remaining resources and attributes),
+// whether their agents are connected, and how many tasks of group each
+// already runs. Its cost grows with the cluster's instances, never with its
+// tasks. commitTasks re-checks every choice against the instance records.
+func placementSnapshot(rm *readModel, cname, group string) ([]scheduler.Candidate, map[string]instanceRecord, map[string]int) {
 	recs := map[string]instanceRecord{}
 	var cands []scheduler.Candidate
-	for _, r := range all {
-		status := aws.ToString(r.Instance.Status)
-		if status == "INACTIVE" {
-			continue
-		}
+	rm.instances.Ascend(idxInstanceCluster, cname, "", func(_ string, r *instanceRecord) bool {
 		arn := aws.ToString(r.Instance.ContainerInstanceArn)
 		id := idFromARN(arn)
 		rem := r.Instance.RemainingResources
-		attrs := map[string]string{}
-		for _, a := range r.Instance.Attributes {
-			attrs[aws.ToString(a.Name)] = aws.ToString(a.Value)
-		}
-		recs[id] = r
+		recs[id] = *r
 		cands = append(cands, scheduler.Candidate{
 			ID: id, ARN: arn,
-			Active: status == "ACTIVE", Connected: connected[arn],
-			CPU: resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
+			Active: aws.ToString(r.Instance.Status) == "ACTIVE",
+			CPU:    resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
 			Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
-			Attributes: attrs,
+			Attributes: r.attrs,
 		})
+		return true
+	})
+	groups := make(map[string]int, len(cands))
+	for i := range cands {
+		c := &cands[i]
+		_, c.Connected = rm.sessions.Get(c.ID)
+		if n := rm.tasks.Count(idxTaskGroupOn, cname+"/"+c.ID+sep+group); n > 0 {
+			groups[c.ID] = n
+		}
 	}
-	return cands, recs, groups, nil
+	return cands, recs, groups
 }
 
-// commitTasks writes new tasks and recomputes the remaining resources of the
-// instances they landed on. Every placement and release writes the instance
-// record, and this transaction reads it tracked: two servers placing on one
-// instance at once conflict, and one of them re-plans from a fresh snapshot.
+// commitTasks reserves what new tasks hold on their instances, re-checking
+// each against the instance record (tracked: two servers placing on one
+// instance at once conflict, and one of them re-plans from a fresh
+// snapshot), then writes the tasks. errStalePlacement means the read model
+// the plan came from was behind.
 func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord) error {
-	touched := map[string]bool{}
+	byInstance := map[string][]reservation{}
+	var order []string
 	for _, t := range placed {
-		store.Put(tx, tasks, cname+"/"+idFromARN(aws.ToString(t.Task.TaskArn)), t)
-		touched[t.InstanceID] = true
-	}
-	for id := range touched {
-		rec, err := store.Get(tx, instances, cname+"/"+id)
-		if err != nil {
-			return fmt.Errorf("get instance %s: %w", id, err)
+		if _, ok := byInstance[t.InstanceID]; !ok {
+			order = append(order, t.InstanceID)
 		}
-		held, err := s.heldOn(tx, cname, aws.ToString(rec.Instance.ContainerInstanceArn))
-		if err != nil {
+		byInstance[t.InstanceID] = append(byInstance[t.InstanceID], t.Reserved)
+	}
+	for _, id := range order {
+		if err := s.reserve(tx, cname, id, byInstance[id]); err != nil {
 			return err
 		}
-		rec.Instance.RemainingResources = remaining(rec.Instance.RegisteredResources, held)
-		rec.Instance.Version = aws.Int64(aws.ToInt64(rec.Instance.Version) + 1)
-		store.Put(tx, instances, cname+"/"+id, rec)
+	}
+	for _, t := range placed {
+		store.Put(tx, tasks, cname+"/"+idFromARN(aws.ToString(t.Task.TaskArn)), t)
 	}
 	return nil
+}
+
+// maxPlanAttempts bounds how often a placement is planned again because
+// the read model was behind the instance records.
+const maxPlanAttempts = 5
+
+// retryStale runs place again while it fails with errStalePlacement.
+func retryStale(place func() error) error {
+	var err error
+	for range maxPlanAttempts {
+		if err = place(); !errors.Is(err, errStalePlacement) {
+			return err
+		}
+	}
+	return fmt.Errorf("place tasks: %w", err)
+}
+
+// parsePlacement turns RunTask's strategies and constraints into the
+// scheduler's.
+func parsePlacement(in *ecstypes.RunTaskRequest) ([]scheduler.Strategy, []scheduler.Constraint, error) {
+	var strategies []scheduler.Strategy
+	if len(in.PlacementStrategy) > 5 {
+		return nil, nil, awserr.InvalidParameter("A maximum of 5 placement strategies is allowed.")
+	}
+	for _, ps := range in.PlacementStrategy {
+		st := scheduler.Strategy{Type: aws.ToString(ps.Type), Field: aws.ToString(ps.Field)}
+		if err := scheduler.ValidateStrategy(st); err != nil {
+			return nil, nil, awserr.InvalidParameter("%s", "Invalid placement strategy: "+err.Error()+".")
+		}
+		strategies = append(strategies, st)
+	}
+	if len(in.PlacementConstraints) > 10 {
+		return nil, nil, awserr.InvalidParameter("A maximum of 10 placement constraints is allowed.")
+	}
+	var constraints []scheduler.Constraint
+	for _, pc := range in.PlacementConstraints {
+		switch aws.ToString(pc.Type) {
+		case ecstypes.PlacementConstraintTypeDistinctInstance:
+			constraints = append(constraints, scheduler.Constraint{Type: "distinctInstance"})
+		default:
+			return nil, nil, awserr.UnsupportedFeature("Berth does not support memberOf placement constraints (Cluster Query Language) yet.")
+		}
+	}
+	return strategies, constraints, nil
 }
 
 // RunTask places count new tasks on the cluster's instances.
@@ -342,79 +369,74 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 	if len(in.CapacityProviderStrategy) > 0 {
 		return nil, awserr.UnsupportedFeature("Berth does not support capacity provider strategies yet; use launchType EC2.")
 	}
-	if in.NetworkConfiguration != nil {
-		return nil, awserr.InvalidParameter("Network Configuration is not valid for the given networkMode of this task definition.")
+	strategies, constraints, err := parsePlacement(in)
+	if err != nil {
+		return nil, err
 	}
-	var strategies []scheduler.Strategy
-	if len(in.PlacementStrategy) > 5 {
-		return nil, awserr.InvalidParameter("A maximum of 5 placement strategies is allowed.")
-	}
-	for _, ps := range in.PlacementStrategy {
-		st := scheduler.Strategy{Type: aws.ToString(ps.Type), Field: aws.ToString(ps.Field)}
-		if err := scheduler.ValidateStrategy(st); err != nil {
-			return nil, awserr.InvalidParameter("%s", "Invalid placement strategy: "+err.Error()+".")
-		}
-		strategies = append(strategies, st)
-	}
-	var constraints []scheduler.Constraint
-	for _, pc := range in.PlacementConstraints {
-		switch aws.ToString(pc.Type) {
-		case ecstypes.PlacementConstraintTypeDistinctInstance:
-			constraints = append(constraints, scheduler.Constraint{Type: "distinctInstance"})
-		default:
-			return nil, awserr.UnsupportedFeature("Berth does not support memberOf placement constraints (Cluster Query Language) yet.")
-		}
+	token, err := newRunToken(in)
+	if err != nil {
+		return nil, err
 	}
 	out := &ecstypes.RunTaskResponse{}
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
-		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
-		if err != nil {
-			return err
-		}
-		cname := aws.ToString(c.Cluster.ClusterName)
-		spec, err := s.prepareLaunch(tx, launchInput{
-			taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
-			startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
-			launchType: aws.ToString(in.LaunchType),
-		})
-		if err != nil {
-			return err
-		}
-		cands, recs, groups, err := s.placementSnapshot(tx, cname, spec.demand.Group)
-		if err != nil {
-			return err
-		}
-		if len(cands) == 0 {
-			return awserr.InvalidParameter("No Container Instances were found in your cluster.")
-		}
-		var placed []taskRecord
-		seen := map[string]bool{}
-		for range count {
-			chosen, rejections, ok := scheduler.Place(scheduler.Request{
-				Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
-				GroupCounts: groups, Rand: s.randn,
+	err = retryStale(func() error {
+		return s.st.Update(ctx, func(tx *store.Tx) error {
+			out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
+			c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
+			if err != nil {
+				return err
+			}
+			cname := aws.ToString(c.Cluster.ClusterName)
+			if done, err := s.replayRunTask(tx, cname, token, out); done || err != nil {
+				return err
+			}
+			spec, err := s.prepareLaunch(tx, launchInput{
+				taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
+				startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
+				launchType: aws.ToString(in.LaunchType), networkConfiguration: in.NetworkConfiguration,
 			})
-			if !ok {
-				for _, r := range rejections {
-					if !seen[r.ARN+r.Reason] {
-						seen[r.ARN+r.Reason] = true
-						out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(r.ARN), Reason: aws.String(r.Reason)})
+			if err != nil {
+				return err
+			}
+			rm, err := s.syncedModel(ctx, tx.Revision())
+			if err != nil {
+				return err
+			}
+			cands, recs, groups := placementSnapshot(rm, cname, spec.demand.Group)
+			if len(cands) == 0 {
+				return awserr.InvalidParameter("No Container Instances were found in your cluster.")
+			}
+			var placed []taskRecord
+			seen := map[string]bool{}
+			for range count {
+				chosen, rejections, ok := scheduler.Place(scheduler.Request{
+					Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
+					GroupCounts: groups, Rand: s.randn,
+				})
+				if !ok {
+					for _, r := range rejections {
+						if !seen[r.ARN+r.Reason] {
+							seen[r.ARN+r.Reason] = true
+							out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(r.ARN), Reason: aws.String(r.Reason)})
+						}
+					}
+					continue
+				}
+				t := s.newTask(cname, spec, recs[chosen.ID])
+				placed = append(placed, t)
+				groups[chosen.ID]++
+				for i := range cands {
+					if cands[i].ID == chosen.ID {
+						cands[i].Take(spec.demand)
 					}
 				}
-				continue
+				out.Tasks = append(out.Tasks, t.Task)
 			}
-			t := s.newTask(cname, spec, recs[chosen.ID])
-			placed = append(placed, t)
-			groups[chosen.ID]++
-			for i := range cands {
-				if cands[i].ID == chosen.ID {
-					cands[i].Take(spec.demand)
-				}
+			if err := s.commitTasks(tx, cname, placed); err != nil {
+				return err
 			}
-			out.Tasks = append(out.Tasks, t.Task)
-		}
-		return s.commitTasks(tx, cname, placed)
+			s.recordRunToken(tx, cname, token, out)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -427,52 +449,54 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 	if n := len(in.ContainerInstances); n < 1 || n > 10 {
 		return nil, awserr.InvalidParameter("containerInstances must name between 1 and 10 container instances.")
 	}
-	if in.NetworkConfiguration != nil {
-		return nil, awserr.InvalidParameter("Network Configuration is not valid for the given networkMode of this task definition.")
-	}
 	out := &ecstypes.StartTaskResponse{}
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
-		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
-		if err != nil {
-			return err
-		}
-		cname := aws.ToString(c.Cluster.ClusterName)
-		spec, err := s.prepareLaunch(tx, launchInput{
-			taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
-			startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
-		})
-		if err != nil {
-			return err
-		}
-		cands, recs, groups, err := s.placementSnapshot(tx, cname, spec.demand.Group)
-		if err != nil {
-			return err
-		}
-		var placed []taskRecord
-		for _, ref := range in.ContainerInstances {
-			_, id, ok := s.arns.idOf(ref, "container-instance")
-			idx := -1
-			for i := range cands {
-				if ok && cands[i].ID == id {
-					idx = i
+	err := retryStale(func() error {
+		return s.st.Update(ctx, func(tx *store.Tx) error {
+			out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
+			c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
+			if err != nil {
+				return err
+			}
+			cname := aws.ToString(c.Cluster.ClusterName)
+			spec, err := s.prepareLaunch(tx, launchInput{
+				taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
+				startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
+				networkConfiguration: in.NetworkConfiguration,
+			})
+			if err != nil {
+				return err
+			}
+			rm, err := s.syncedModel(ctx, tx.Revision())
+			if err != nil {
+				return err
+			}
+			cands, recs, groups := placementSnapshot(rm, cname, spec.demand.Group)
+			var placed []taskRecord
+			for _, ref := range in.ContainerInstances {
+				_, id, ok := s.arns.idOf(ref, "container-instance")
+				idx := -1
+				for i := range cands {
+					if ok && cands[i].ID == id {
+						idx = i
+					}
 				}
+				if idx < 0 {
+					out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(ref), Reason: aws.String("MISSING")})
+					continue
+				}
+				chosen, rejections, fits := scheduler.Place(scheduler.Request{Demand: spec.demand, Candidates: cands[idx : idx+1], GroupCounts: groups})
+				if !fits {
+					out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(rejections[0].ARN), Reason: aws.String(rejections[0].Reason)})
+					continue
+				}
+				t := s.newTask(cname, spec, recs[chosen.ID])
+				placed = append(placed, t)
+				groups[chosen.ID]++
+				cands[idx].Take(spec.demand)
+				out.Tasks = append(out.Tasks, t.Task)
 			}
-			if idx < 0 {
-				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(ref), Reason: aws.String("MISSING")})
-				continue
-			}
-			chosen, rejections, fits := scheduler.Place(scheduler.Request{Demand: spec.demand, Candidates: cands[idx : idx+1], GroupCounts: groups})
-			if !fits {
-				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(rejections[0].ARN), Reason: aws.String(rejections[0].Reason)})
-				continue
-			}
-			t := s.newTask(cname, spec, recs[chosen.ID])
-			placed = append(placed, t)
-			cands[idx].Take(spec.demand)
-			out.Tasks = append(out.Tasks, t.Task)
-		}
-		return s.commitTasks(tx, cname, placed)
+			return s.commitTasks(tx, cname, placed)
+		})
 	})
 	if err != nil {
 		return nil, err

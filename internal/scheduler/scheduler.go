@@ -48,11 +48,13 @@ type Candidate struct {
 
 // Take records that a task with demand d now holds resources on c, so the
 // next placement in the same decision sees them gone.
+// The port slices may be shared with the snapshot the candidate came
+// from, so they are copied, never appended to in place.
 func (c *Candidate) Take(d Demand) {
 	c.CPU -= d.CPU
 	c.Memory -= d.Memory
-	c.Ports = append(c.Ports, d.Ports...)
-	c.PortsUDP = append(c.PortsUDP, d.PortsUDP...)
+	c.Ports = append(slices.Clip(c.Ports), d.Ports...)
+	c.PortsUDP = append(slices.Clip(c.PortsUDP), d.PortsUDP...)
 }
 
 // Strategy is one placement strategy: binpack, spread or random.
@@ -137,10 +139,23 @@ func overlaps(want, used []string) bool {
 // rank orders the fitting instances by the strategies (first strategy most
 // significant) and picks among the best-ranked ties at random.
 func rank(req Request, fits []Candidate) Candidate {
+	// Spread over an attribute counts the group's tasks per attribute value
+	// once, so ranking stays linear in the number of instances.
+	perValue := make([]map[string]int, len(req.Strategies))
+	for k, s := range req.Strategies {
+		if s.Type == "spread" && !spreadsByInstance(s.Field) {
+			name := attrName(s.Field)
+			perValue[k] = map[string]int{}
+			for _, o := range fits {
+				perValue[k][o.Attributes[name]] += req.GroupCounts[o.ID]
+			}
+		}
+	}
 	keys := make([][]float64, len(fits))
 	for i, c := range fits {
-		for _, s := range req.Strategies {
-			keys[i] = append(keys[i], score(req, s, c, fits))
+		keys[i] = make([]float64, len(req.Strategies))
+		for k, s := range req.Strategies {
+			keys[i][k] = score(req, s, c, perValue[k])
 		}
 	}
 	idx := make([]int, len(fits))
@@ -170,8 +185,9 @@ func rank(req Request, fits []Candidate) Candidate {
 	return fits[idx[pick]]
 }
 
-// score is lower-is-better for one strategy.
-func score(req Request, s Strategy, c Candidate, all []Candidate) float64 {
+// score is lower-is-better for one strategy. perValue holds, for spread
+// over an attribute, the group's task count per attribute value.
+func score(req Request, s Strategy, c Candidate, perValue map[string]int) float64 {
 	switch s.Type {
 	case "binpack":
 		if s.Field == "cpu" {
@@ -179,23 +195,17 @@ func score(req Request, s Strategy, c Candidate, all []Candidate) float64 {
 		}
 		return float64(c.Memory)
 	case "spread":
-		switch s.Field {
-		case "instanceId", "host", "":
+		if spreadsByInstance(s.Field) {
 			return float64(req.GroupCounts[c.ID])
-		default:
-			// spread over attribute values: fewer group tasks on instances
-			// sharing this instance's value is better.
-			name := attrName(s.Field)
-			n := 0
-			for _, o := range all {
-				if o.Attributes[name] == c.Attributes[name] {
-					n += req.GroupCounts[o.ID]
-				}
-			}
-			return float64(n)
 		}
+		// Fewer group tasks on instances sharing this instance's value is better.
+		return float64(perValue[c.Attributes[attrName(s.Field)]])
 	}
 	return 0 // random: every fit ties, Rand picks
+}
+
+func spreadsByInstance(field string) bool {
+	return field == "instanceId" || field == "host" || field == ""
 }
 
 func attrName(field string) string {

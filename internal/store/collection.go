@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Collection is a typed set of JSON values of one kind, keyed by id.
@@ -68,7 +70,7 @@ func ListUntracked[T any](tx *Tx, c Collection[T], idPrefix string) ([]T, error)
 
 func list[T any](tx *Tx, c Collection[T], idPrefix string, track bool) ([]T, error) {
 	prefix := tx.s.key(c.name, idPrefix)
-	kvs, err := tx.list(prefix, track)
+	kvs, err := tx.list(prefix, tx.s.key(c.name, ""), track)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", prefix, err)
 	}
@@ -108,4 +110,55 @@ func Delete[T any](tx *Tx, c Collection[T], id string) {
 		return
 	}
 	tx.write(key, nil, true)
+}
+
+// scanBatch is how many keys Scan reads per etcd request.
+const scanBatch = 256
+
+// Scan calls fn, in id order (descending if desc), with each id under
+// idPrefix that sorts after `after` (before it when desc; "" = from the
+// first), until fn returns false or an error. It reads in small batches at
+// the transaction's snapshot, so memory stays bounded however large the
+// collection; the reads are untracked and do not see the transaction's own
+// writes: use it from View, for paged list calls.
+func Scan[T any](tx *Tx, c Collection[T], idPrefix, after string, desc bool, fn func(id string, v T) (bool, error)) error {
+	base := tx.s.key(c.name, "")
+	prefix := base + idPrefix
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from, to := prefix, end
+	if after != "" {
+		if desc {
+			to = base + after
+		} else {
+			from = base + after + "\x00"
+		}
+	}
+	for {
+		kvs, err := tx.rangeBatch(from, to, scanBatch, desc)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", prefix, err)
+		}
+		for _, kv := range kvs {
+			if kv.key == base {
+				continue // the sync marker
+			}
+			var v T
+			if err := json.Unmarshal(kv.value, &v); err != nil {
+				return fmt.Errorf("decode %s: %w", kv.key, err)
+			}
+			more, err := fn(kv.key[len(base):], v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(kvs) < scanBatch {
+			return nil
+		}
+		last := kvs[len(kvs)-1].key
+		if desc {
+			to = last
+		} else {
+			from = last + "\x00"
+		}
+	}
 }

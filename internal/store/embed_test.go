@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/store/storetest"
@@ -85,7 +84,7 @@ func TestReopen(t *testing.T) {
 
 func TestOpenExternal(t *testing.T) {
 	t.Parallel()
-	embedded := storetest.New(t)
+	embedded := storetest.NewEmbedded(t, storetest.Options{})
 	s, err := store.Open(context.Background(), store.Config{
 		Endpoints: embedded.Client().Endpoints(),
 		Namespace: "/berth/other",
@@ -125,7 +124,10 @@ func TestClosedStore(t *testing.T) {
 	}{
 		{"update", func() error { return s.Update(ctx, noop) }},
 		{"view", func() error { return s.View(ctx, noop) }},
-		{"hold", func() error { return store.Hold(ctx, s, items, "x", item{}, time.Second) }},
+		{"present", func() error {
+			_, err := store.Present(ctx, s, items, "x", item{})
+			return err
+		}},
 		{"close again", func() error {
 			if err := s.Close(); err != nil {
 				return err

@@ -15,7 +15,7 @@ import (
 // the kernel's table of listening TCP sockets.
 func TestListensOnlyOnLoopback(t *testing.T) {
 	t.Parallel()
-	storetest.New(t)
+	storetest.NewEmbedded(t, storetest.Options{})
 	inodes := map[string]bool{}
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

@@ -33,6 +33,9 @@ const (
 	dialTimeout   = 10 * time.Second
 	revokeTimeout = 5 * time.Second
 	maxSendBytes  = embedMaxReqBytes + 1<<20
+	// DefaultCallTimeout bounds every etcd call a request makes, so that an
+	// unreachable etcd fails requests within seconds instead of hanging them.
+	DefaultCallTimeout = 5 * time.Second
 )
 
 // Config configures Open.
@@ -41,14 +44,29 @@ type Config struct {
 	Endpoints []string // external etcd cluster; empty = start embedded etcd
 	Namespace string   // key prefix, e.g. "/berth/000000000000/us-east-1"
 	Logger    *slog.Logger
+	// CallTimeout bounds each etcd call (default DefaultCallTimeout).
+	CallTimeout time.Duration
 }
 
-// Store is a handle on Berth's etcd state. It is safe for concurrent use.
+// Store is a handle on Berth's etcd state under one namespace. It is safe
+// for concurrent use. WithNamespace gives views onto other namespaces that
+// share the connection; Close the Store that Open returned.
 type Store struct {
-	client *clientv3.Client
-	etcd   *embed.Etcd // nil when using an external cluster
-	ns     string
-	log    *slog.Logger
+	*core
+	ns string
+}
+
+// core is the connection and lifecycle shared by a Store and its views.
+type core struct {
+	client      *clientv3.Client
+	etcd        *embed.Etcd // nil when using an external cluster
+	log         *slog.Logger
+	callTimeout time.Duration
+	presence    *presence
+	leases      *leaseCache
+	// progressOK is set when every etcd member answers watch progress
+	// requests correctly (see Informer.SyncTo).
+	progressOK bool
 
 	// done is cancelled by Close; background goroutines (watches, holds)
 	// stop on it and Close waits for them before closing the client.
@@ -70,7 +88,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		log = slog.Default()
 	}
 	log = log.With("component", "store")
-	s := &Store{ns: strings.TrimRight(cfg.Namespace, "/"), log: log}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	s := &Store{core: &core{log: log, callTimeout: cfg.CallTimeout}, ns: strings.TrimRight(cfg.Namespace, "/")}
 
 	endpoints := cfg.Endpoints
 	if len(endpoints) == 0 {
@@ -109,8 +130,23 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.stopEmbedded()
 		return nil, fmt.Errorf("open store: reach etcd %v: %w", endpoints, err)
 	}
+	s.progressOK = progressReliable(pctx, client, log)
 	s.done, s.cancel = context.WithCancel(context.Background())
+	s.presence = newPresence(s.core)
+	s.leases = newLeaseCache(s.core)
 	return s, nil
+}
+
+// WithNamespace returns a view of the same etcd connection whose keys live
+// under ns (e.g. another region's "/berth/<account>/<region>"). Views share
+// the lifecycle of the Store they came from: closing any of them closes all.
+func (s *Store) WithNamespace(ns string) *Store {
+	return &Store{core: s.core, ns: strings.TrimRight(ns, "/")}
+}
+
+// callCtx bounds one etcd call.
+func (c *core) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.callTimeout)
 }
 
 // Close stops watches and presence holds (revoking their leases), closes the
@@ -123,6 +159,7 @@ func (s *Store) Close() error {
 		s.stopping.Store(true)
 		s.cancel()
 		s.bg.Wait()
+		s.presence.close()
 		if err := s.client.Close(); err != nil && !errors.Is(err, context.Canceled) {
 			s.closeErr = fmt.Errorf("close etcd client: %w", err)
 		}
@@ -132,7 +169,7 @@ func (s *Store) Close() error {
 }
 
 // checkOpen returns ErrClosed once Close has started.
-func (s *Store) checkOpen() error {
+func (s *core) checkOpen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -141,7 +178,7 @@ func (s *Store) checkOpen() error {
 	return nil
 }
 
-func (s *Store) stopEmbedded() {
+func (s *core) stopEmbedded() {
 	s.stopping.Store(true)
 	if s.etcd != nil {
 		s.etcd.Close()
@@ -160,7 +197,7 @@ func (s *Store) key(name, id string) string { return s.ns + "/" + name + "/" + i
 func (s *Store) Namespace() string { return s.ns }
 
 // goBackground runs f on a tracked goroutine unless the store is closed.
-func (s *Store) goBackground(f func()) bool {
+func (s *core) goBackground(f func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -172,4 +209,39 @@ func (s *Store) goBackground(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// progressReliable reports whether every endpoint runs an etcd whose watch
+// progress notifications never overtake pending events: 3.4.25, 3.5.8 and
+// later (etcd-io/etcd#15220).
+func progressReliable(ctx context.Context, c *clientv3.Client, log *slog.Logger) bool {
+	for _, ep := range c.Endpoints() {
+		st, err := c.Status(ctx, ep)
+		if err != nil {
+			log.Debug("etcd status", "endpoint", ep, "err", err)
+			return false
+		}
+		if !progressFixed(st.Version) {
+			log.Info("etcd predates reliable watch progress; caches sync with marker writes", "endpoint", ep, "version", st.Version)
+			return false
+		}
+	}
+	return true
+}
+
+func progressFixed(version string) bool {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(version, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return false
+	}
+	switch {
+	case major != 3:
+		return major > 3
+	case minor == 4:
+		return patch >= 25
+	case minor == 5:
+		return patch >= 8
+	default:
+		return minor > 5
+	}
 }

@@ -40,6 +40,7 @@ type readResult struct {
 type pending struct {
 	value []byte
 	del   bool
+	lease clientv3.LeaseID // 0: no lease
 }
 
 type keyValue struct {
@@ -55,7 +56,9 @@ func newTx(ctx context.Context, s *Store, readOnly bool) *Tx {
 // from View as the afterRev of Watch to list then watch without a gap.
 func (tx *Tx) Revision() int64 {
 	if tx.rev == 0 {
-		resp, err := tx.s.client.Get(tx.ctx, tx.s.ns+"/", clientv3.WithCountOnly())
+		ctx, cancel := tx.s.callCtx(tx.ctx)
+		defer cancel()
+		resp, err := tx.s.client.Get(ctx, tx.s.ns+"/", clientv3.WithCountOnly())
 		if err != nil {
 			tx.fail(fmt.Errorf("read revision: %w", err))
 			return 0
@@ -72,6 +75,10 @@ func (tx *Tx) fail(err error) {
 }
 
 func (tx *Tx) write(key string, value []byte, del bool) {
+	tx.writeLease(key, value, del, 0)
+}
+
+func (tx *Tx) writeLease(key string, value []byte, del bool, lease clientv3.LeaseID) {
 	if tx.readOnly {
 		tx.fail(fmt.Errorf("write %s: %w", key, ErrReadOnly))
 		return
@@ -79,7 +86,7 @@ func (tx *Tx) write(key string, value []byte, del bool) {
 	if tx.writes == nil {
 		tx.writes = map[string]pending{}
 	}
-	tx.writes[key] = pending{value: value, del: del}
+	tx.writes[key] = pending{value: value, del: del, lease: lease}
 }
 
 // rangeOpts pins a read to the snapshot revision once there is one.
@@ -99,7 +106,9 @@ func (tx *Tx) get(key string) ([]byte, bool, error) {
 	if r, ok := tx.reads[key]; ok {
 		return r.value, r.modRev != 0, nil
 	}
-	resp, err := tx.s.client.Get(tx.ctx, key, tx.rangeOpts()...)
+	ctx, cancel := tx.s.callCtx(tx.ctx)
+	defer cancel()
+	resp, err := tx.s.client.Get(ctx, key, tx.rangeOpts()...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -117,8 +126,11 @@ func (tx *Tx) get(key string) ([]byte, bool, error) {
 
 // list returns all keys under prefix at the snapshot, overlaid with the
 // transaction's own writes, sorted by key.
-func (tx *Tx) list(prefix string, track bool) ([]keyValue, error) {
-	resp, err := tx.s.client.Get(tx.ctx, prefix, tx.rangeOpts(clientv3.WithPrefix())...)
+// The key skip (a collection's sync marker) is left out.
+func (tx *Tx) list(prefix, skip string, track bool) ([]keyValue, error) {
+	ctx, cancel := tx.s.callCtx(tx.ctx)
+	defer cancel()
+	resp, err := tx.s.client.Get(ctx, prefix, tx.rangeOpts(clientv3.WithPrefix())...)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +140,9 @@ func (tx *Tx) list(prefix string, track bool) ([]keyValue, error) {
 	out := make([]keyValue, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		key := string(kv.Key)
+		if key == skip {
+			continue
+		}
 		if track {
 			tx.reads[key] = readResult{modRev: kv.ModRevision, value: kv.Value}
 		}
@@ -147,6 +162,30 @@ func (tx *Tx) list(prefix string, track bool) ([]keyValue, error) {
 	return out, nil
 }
 
+// rangeBatch reads up to limit keys in [from, to) at the snapshot, in key
+// order (descending if desc), untracked.
+func (tx *Tx) rangeBatch(from, to string, limit int, desc bool) ([]keyValue, error) {
+	order := clientv3.SortAscend
+	if desc {
+		order = clientv3.SortDescend
+	}
+	ctx, cancel := tx.s.callCtx(tx.ctx)
+	defer cancel()
+	resp, err := tx.s.client.Get(ctx, from, tx.rangeOpts(clientv3.WithRange(to), clientv3.WithLimit(int64(limit)),
+		clientv3.WithSort(clientv3.SortByKey, order))...)
+	if err != nil {
+		return nil, err
+	}
+	if tx.rev == 0 {
+		tx.rev = resp.Header.Revision
+	}
+	out := make([]keyValue, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		out[i] = keyValue{key: string(kv.Key), value: kv.Value}
+	}
+	return out, nil
+}
+
 // commit writes the buffered writes if no key read has changed since the
 // snapshot. It reports false on a conflict.
 func (tx *Tx) commit() (bool, error) {
@@ -156,13 +195,18 @@ func (tx *Tx) commit() (bool, error) {
 	}
 	ops := make([]clientv3.Op, 0, len(tx.writes))
 	for _, key := range sortedKeys(tx.writes) {
-		if w := tx.writes[key]; w.del {
+		switch w := tx.writes[key]; {
+		case w.del:
 			ops = append(ops, clientv3.OpDelete(key))
-		} else {
+		case w.lease != 0:
+			ops = append(ops, clientv3.OpPut(key, string(w.value), clientv3.WithLease(w.lease)))
+		default:
 			ops = append(ops, clientv3.OpPut(key, string(w.value)))
 		}
 	}
-	resp, err := tx.s.client.Txn(tx.ctx).If(cmps...).Then(ops...).Commit()
+	ctx, cancel := tx.s.callCtx(tx.ctx)
+	defer cancel()
+	resp, err := tx.s.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return false, err
 	}

@@ -80,6 +80,9 @@ func pumpWatch[T any](ctx context.Context, s *Store, wch clientv3.WatchChan, pre
 			return
 		}
 		for _, ev := range resp.Events {
+			if len(ev.Kv.Key) == len(prefix) {
+				continue // the collection's sync marker
+			}
 			e, ok := decodeEvent[T](s, ev, prefix)
 			if !ok {
 				continue

@@ -96,7 +96,7 @@ func TestWatchAfterRevision(t *testing.T) {
 
 func TestWatchClosesWhenCompacted(t *testing.T) {
 	t.Parallel()
-	s := storetest.New(t)
+	s := storetest.NewEmbedded(t, storetest.Options{})
 	rev := revision(t, s)
 	put(t, s, "a", item{})
 	put(t, s, "a", item{Count: 1})

@@ -16,6 +16,9 @@ type Error struct {
 	Code    string
 	Message string
 	Status  int
+	// Fields are the error shape's other modelled members (ECS's
+	// ConflictException has resourceIds, say), sent beside the message.
+	Fields map[string]any
 }
 
 var _ error = (*Error)(nil)

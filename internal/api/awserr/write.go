@@ -55,7 +55,16 @@ func WriteJSONLogged(w http.ResponseWriter, logger *slog.Logger, requestID strin
 	if unexpected {
 		logger.Error("internal error", "request_id", requestID, "err", err)
 	}
-	body, merr := json.Marshal(jsonBody{Type: e.Code, Message: e.Message})
+	var v any = jsonBody{Type: e.Code, Message: e.Message}
+	if len(e.Fields) > 0 {
+		m := make(map[string]any, len(e.Fields)+2)
+		for k, f := range e.Fields {
+			m[k] = f
+		}
+		m["__type"], m["message"] = e.Code, e.Message
+		v = m
+	}
+	body, merr := json.Marshal(v)
 	if merr != nil {
 		// Unreachable for two strings; keep a valid reply anyway.
 		body = []byte(`{"__type":"InternalFailure","message":""}`)

@@ -1,0 +1,197 @@
+package ecs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// The read model: informers (list + watch caches) of the tasks, container
+// instances and agent sessions of this region, with the indexes that
+// placement, the Describe counts, ListTasks, the reaper and the agent
+// sessions read instead of scanning etcd. Records in etcd stay the truth:
+// every write goes to etcd in a transaction, and what a transaction decides
+// on (an instance's reservations, a task's status) is read there, tracked.
+// The caches only narrow what to read, and are synced to a revision first
+// when a reader must see earlier writes (see store.Informer.SyncTo).
+
+// Task index names. Values join their parts with sep; every index but
+// idxTaskStopped is per cluster.
+const (
+	// idxTaskOnInstance: "<cluster>/<instance id>" for tasks not yet
+	// STOPPED: an instance's desired task set, and its task counts.
+	idxTaskOnInstance = "instance"
+	// idxTaskGroupOn: "<cluster>/<instance id>|<group>" for tasks not yet
+	// STOPPED: per-instance group counts for spread and distinctInstance.
+	idxTaskGroupOn = "groupOn"
+	// idxTaskDesired: "<cluster>|<desiredStatus>": ListTasks.
+	idxTaskDesired = "desired"
+	// idxTaskFamily: "<cluster>|<desiredStatus>|<family>".
+	idxTaskFamily = "family"
+	// idxTaskStartedBy: "<cluster>|<desiredStatus>|<startedBy>".
+	idxTaskStartedBy = "startedBy"
+	// idxTaskInstanceDesired: "<cluster>|<desiredStatus>|<instance ARN>".
+	idxTaskInstanceDesired = "instanceDesired"
+	// idxTaskStatus: "<cluster>|<lastStatus>": cluster task counts.
+	idxTaskStatus = "status"
+	// idxTaskStopped: "STOPPED", for the reaper, across clusters.
+	idxTaskStopped = "stopped"
+
+	// idxInstanceCluster: "<cluster>" for instances not INACTIVE.
+	idxInstanceCluster = "cluster"
+
+	sep = "|"
+)
+
+type readModel struct {
+	tasks     *store.Informer[taskRecord]
+	instances *store.Informer[instanceRecord]
+	sessions  *store.Informer[agentSession]
+}
+
+// clusterOfID returns "c" for a store id "c/<id>".
+func clusterOfID(id string) string {
+	c, _, _ := strings.Cut(id, "/")
+	return c
+}
+
+var taskIndexes = map[string]store.IndexFunc[taskRecord]{
+	idxTaskOnInstance: func(id string, r *taskRecord) []string {
+		if aws.ToString(r.Task.LastStatus) == "STOPPED" {
+			return nil
+		}
+		return []string{clusterOfID(id) + "/" + r.InstanceID}
+	},
+	idxTaskGroupOn: func(id string, r *taskRecord) []string {
+		if aws.ToString(r.Task.LastStatus) == "STOPPED" {
+			return nil
+		}
+		return []string{clusterOfID(id) + "/" + r.InstanceID + sep + aws.ToString(r.Task.Group)}
+	},
+	idxTaskDesired: func(id string, r *taskRecord) []string {
+		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus)}
+	},
+	idxTaskFamily: func(id string, r *taskRecord) []string {
+		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + familyOf(aws.ToString(r.Task.TaskDefinitionArn))}
+	},
+	idxTaskStartedBy: func(id string, r *taskRecord) []string {
+		if r.Task.StartedBy == nil {
+			return nil
+		}
+		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + *r.Task.StartedBy}
+	},
+	idxTaskInstanceDesired: func(id string, r *taskRecord) []string {
+		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + aws.ToString(r.Task.ContainerInstanceArn)}
+	},
+	idxTaskStatus: func(id string, r *taskRecord) []string {
+		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.LastStatus)}
+	},
+	idxTaskStopped: func(_ string, r *taskRecord) []string {
+		if aws.ToString(r.Task.LastStatus) != "STOPPED" {
+			return nil
+		}
+		return []string{"STOPPED"}
+	},
+}
+
+// slimTask drops what no reader of the cache needs; DescribeTasks reads
+// whole records from etcd.
+func slimTask(_ string, r taskRecord) taskRecord {
+	r.Task.Containers = nil
+	r.Task.Tags = nil
+	r.Task.Attachments = nil
+	r.Task.Attributes = nil
+	r.Task.InferenceAccelerators = nil
+	return r
+}
+
+var instanceIndexes = map[string]store.IndexFunc[instanceRecord]{
+	idxInstanceCluster: func(id string, r *instanceRecord) []string {
+		if aws.ToString(r.Instance.Status) == "INACTIVE" {
+			return nil
+		}
+		return []string{clusterOfID(id)}
+	},
+}
+
+// indexInstance precomputes what placement reads of every instance.
+func indexInstance(_ string, r instanceRecord) instanceRecord {
+	r.attrs = make(map[string]string, len(r.Instance.Attributes))
+	for _, a := range r.Instance.Attributes {
+		r.attrs[aws.ToString(a.Name)] = aws.ToString(a.Value)
+	}
+	return r
+}
+
+// readModelState starts the read model on first use: Service.New must not
+// block on etcd, and a failed start is retried by the next caller.
+type readModelState struct {
+	mu   sync.Mutex
+	rm   *readModel
+	stop context.CancelFunc // ends the informers (Close ends them too)
+}
+
+// model returns the started read model.
+func (s *Service) model(ctx context.Context) (*readModel, error) {
+	s.rms.mu.Lock()
+	defer s.rms.mu.Unlock()
+	if s.rms.rm != nil {
+		return s.rms.rm, nil
+	}
+	rm := &readModel{
+		tasks: store.NewInformer(s.st, tasks, store.InformerConfig[taskRecord]{
+			Indexes: taskIndexes, Transform: slimTask,
+			OnChange: []store.ChangeFunc[taskRecord]{s.acs.taskChanged},
+		}),
+		instances: store.NewInformer(s.st, instances, store.InformerConfig[instanceRecord]{
+			Indexes: instanceIndexes, Transform: indexInstance,
+			OnChange: []store.ChangeFunc[instanceRecord]{s.acs.instanceChanged},
+		}),
+		sessions: store.NewInformer(s.st, agentSessions, store.InformerConfig[agentSession]{}),
+	}
+	// The caches live as long as the service; a failed start stops what
+	// did start, and the next caller tries again.
+	life, cancel := context.WithCancel(s.life)
+	for _, start := range []func(context.Context) error{rm.tasks.Start, rm.instances.Start, rm.sessions.Start} {
+		if err := start(life); err != nil {
+			cancel()
+			return nil, fmt.Errorf("start read model: %w", err)
+		}
+	}
+	s.rms.rm, s.rms.stop = rm, cancel
+	return rm, nil
+}
+
+// syncedModel returns the read model once it reflects etcd revision rev
+// (a transaction's snapshot), so that what it reads agrees with the
+// transaction's reads.
+func (s *Service) syncedModel(ctx context.Context, rev int64) (*readModel, error) {
+	rm, err := s.model(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sync := range []func(context.Context, int64) error{rm.tasks.SyncTo, rm.instances.SyncTo, rm.sessions.SyncTo} {
+		if err := sync(ctx, rev); err != nil {
+			return nil, fmt.Errorf("read model: %w", err)
+		}
+	}
+	return rm, nil
+}
+
+// freshModel returns the read model once it reflects every write committed
+// before the call: for reads outside a transaction.
+func (s *Service) freshModel(ctx context.Context) (*readModel, error) {
+	var rev int64
+	if err := s.st.View(ctx, func(tx *store.Tx) error {
+		rev = tx.Revision()
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return s.syncedModel(ctx, rev)
+}
