@@ -32,18 +32,18 @@ type shape struct {
 	Type         string               `json:"type"`
 	LocationName string               `json:"locationName"`
 	Flattened    bool                 `json:"flattened"`
-	Members   map[string]*shapeRef `json:"members"`
-	Required  []string             `json:"required"`
-	Member    *shapeRef            `json:"member"`
-	Key       *shapeRef            `json:"key"`
-	Value     *shapeRef            `json:"value"`
-	Enum      []string             `json:"enum"`
-	Min       *float64             `json:"min"`
-	Max       *float64             `json:"max"`
-	Pattern   string               `json:"pattern"`
-	Exception bool                 `json:"exception"`
-	Document  bool                 `json:"document"`
-	Error     *struct {
+	Members      map[string]*shapeRef `json:"members"`
+	Required     []string             `json:"required"`
+	Member       *shapeRef            `json:"member"`
+	Key          *shapeRef            `json:"key"`
+	Value        *shapeRef            `json:"value"`
+	Enum         []string             `json:"enum"`
+	Min          *float64             `json:"min"`
+	Max          *float64             `json:"max"`
+	Pattern      string               `json:"pattern"`
+	Exception    bool                 `json:"exception"`
+	Document     bool                 `json:"document"`
+	Error        *struct {
 		Code           string `json:"code"`
 		HTTPStatusCode int    `json:"httpStatusCode"`
 	} `json:"error"`
