@@ -65,7 +65,8 @@ func (s *Server) serveQuery(w *responseRecorder, r *http.Request) {
 }
 
 // queryService picks the service a query request is for: among those
-// with its Version, the one its credential scope names (or the only one);
+// with its Version, the one its credential scope names (or the only one, or
+// for an unsigned request the first);
 // failing that, the one query service its credential scope names, which
 // then answers InvalidAction for the version after authentication.
 func (s *Server) queryService(r *http.Request, version string) *service {
@@ -87,7 +88,9 @@ func (s *Server) queryService(r *http.Request, version string) *service {
 		}
 	}
 	switch {
-	case len(byVersion) == 1:
+	case len(byVersion) == 1, len(byVersion) > 1 && scope == "":
+		// An unsigned request cannot say which one it meant; the first
+		// answers it (with MissingAuthenticationToken, when verifying).
 		return byVersion[0]
 	case len(byVersion) == 0 && len(byScope) == 1:
 		return byScope[0]

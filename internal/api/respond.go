@@ -16,9 +16,9 @@ import (
 // writes over a reply or onto a websocket.
 type responseRecorder struct {
 	http.ResponseWriter
-	status   int
-	started  bool
-	hijacked bool
+	status    int
+	started   bool
+	hijacked  bool
 	requestID string
 	// principal and operation are set as the request is understood, for
 	// the access log.

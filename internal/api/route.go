@@ -121,7 +121,7 @@ func (h *routeHandler) authenticate(w http.ResponseWriter, r *http.Request) (Ide
 			continue
 		}
 		if e, ok := awserr.As(err); ok && e.Status == http.StatusUnauthorized {
-			h.challenge(w, challenges)
+			h.challenge(w, nil)
 		}
 		return id, err
 	}
@@ -132,6 +132,8 @@ func (h *routeHandler) authenticate(w http.ResponseWriter, r *http.Request) (Ide
 	return Identity{}, awserr.MissingAuthenticationToken("Missing Authentication Token")
 }
 
+// challenge sends the given challenges, or every one the route's
+// authenticators make.
 func (h *routeHandler) challenge(w http.ResponseWriter, challenges []string) {
 	if len(challenges) == 0 {
 		for _, a := range h.rt.Auth {

@@ -49,7 +49,7 @@ type Config struct {
 	AccountID string
 	// RequestTimeout is every API request's deadline (default 30s).
 	RequestTimeout time.Duration
-	Dev           bool
+	Dev            bool
 	// Root credentials; in dev mode they default to the Dev* constants,
 	// otherwise they are generated once and kept in DataDir.
 	RootAccessKeyID     string

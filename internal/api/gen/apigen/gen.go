@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -117,7 +118,7 @@ func (m *model) checks(name, expr, pathExpr string, ptr bool, patterns map[strin
 			fmt.Fprintf(&b, "\t(&%s).validate(%s, errs)\n", expr, pathExpr)
 		}
 	case "string":
-		if s.Min == nil && s.Max == nil && s.Pattern == "" && len(s.Enum) == 0 {
+		if _, ok := goPattern(s.Pattern); s.Min == nil && s.Max == nil && (s.Pattern == "" || !ok) && len(s.Enum) == 0 {
 			return ""
 		}
 		enum := "nil"
@@ -125,9 +126,9 @@ func (m *model) checks(name, expr, pathExpr string, ptr bool, patterns map[strin
 			enum = name + "Values"
 		}
 		pat := "nil"
-		if s.Pattern != "" {
+		if goPat, ok := goPattern(s.Pattern); ok && s.Pattern != "" {
 			pat = "pattern" + name
-			patterns[pat] = s.Pattern
+			patterns[pat] = goPat
 		}
 		val := expr
 		if ptr {
@@ -183,3 +184,42 @@ func bound(v *float64) string {
 	}
 	return fmt.Sprintf("wire.F(%v)", *v)
 }
+
+// goPattern translates a model pattern (Java regex syntax) to Go's: \uXXXX
+// escapes become \x{XXXX}, and the models' five- and six-digit \u10000 and
+// \u10FFFF (beyond the BMP) are read whole. ok is false for a pattern RE2
+// cannot express (lookaheads, in IAM and RDS): that constraint is not
+// checked, rather than generating code that panics at init.
+func goPattern(p string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] != '\\' || i+1 >= len(p) {
+			b.WriteByte(p[i])
+			continue
+		}
+		if p[i+1] != 'u' {
+			b.WriteString(p[i : i+2]) // keep any other escape, including \\
+			i++
+			continue
+		}
+		n := 0
+		for i+2+n < len(p) && n < 6 && isHex(p[i+2+n]) {
+			n++
+		}
+		if n > 4 && !strings.HasPrefix(p[i+2:], "10") {
+			n = 4
+		}
+		if n < 4 {
+			return "", false
+		}
+		b.WriteString(`\x{` + p[i+2:i+2+n] + `}`)
+		i += 1 + n
+	}
+	out := b.String()
+	if _, err := regexp.Compile(out); err != nil {
+		return "", false
+	}
+	return out, true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }

@@ -91,3 +91,21 @@ func TestQueryNestedNamesRefused(t *testing.T) {
 	}()
 	genTypes("mini", m)
 }
+
+func TestGoPattern(t *testing.T) {
+	tests := map[string]string{
+		`[\u0009\u000A\u0020-\u007E\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+`: `[\x{0009}\x{000A}\x{0020}-\x{007E}\x{00A0}-\x{D7FF}\x{E000}-\x{FFFD}\x{10000}-\x{10FFFF}]+`,
+		`\u002F[\u0021-\u007F]*`: `\x{002F}[\x{0021}-\x{007F}]*`,
+		`[\w+=,.@-]+`:            `[\w+=,.@-]+`,
+		`\\u0041`:                `\\u0041`,
+		`\u0041BC`:               `\x{0041}BC`,
+	}
+	for in, want := range tests {
+		if got, ok := goPattern(in); got != want || !ok {
+			t.Errorf("goPattern(%s) = %s, %v; want %s", in, got, ok, want)
+		}
+	}
+	if _, ok := goPattern(`^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?$`); ok {
+		t.Error("goPattern accepted a lookahead Go's regexp cannot run")
+	}
+}

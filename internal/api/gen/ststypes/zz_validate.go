@@ -625,13 +625,13 @@ func (v *Tag) validate(path string, errs *wire.ValidationErrors) {
 
 var (
 	patternaccessKeyIdType           = regexp.MustCompile("^(?:[\\w]*)$")
-	patternarnType                   = regexp.MustCompile("^(?:[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+)$")
+	patternarnType                   = regexp.MustCompile("^(?:[\\x{0009}\\x{000A}\\x{000D}\\x{0020}-\\x{007E}\\x{0085}\\x{00A0}-\\x{D7FF}\\x{E000}-\\x{FFFD}\\x{10000}-\\x{10FFFF}]+)$")
 	patternassumedRoleIdType         = regexp.MustCompile("^(?:[\\w+=,.@:-]*)$")
 	patternexternalIdType            = regexp.MustCompile("^(?:[\\w+=,.@:\\/-]*)$")
 	patternfederatedIdType           = regexp.MustCompile("^(?:[\\w+=,.@\\:-]*)$")
 	patternroleSessionNameType       = regexp.MustCompile("^(?:[\\w+=,.@-]*)$")
 	patternserialNumberType          = regexp.MustCompile("^(?:[\\w+=/:,.@-]*)$")
-	patternsessionPolicyDocumentType = regexp.MustCompile("^(?:[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+)$")
+	patternsessionPolicyDocumentType = regexp.MustCompile("^(?:[\\x{0009}\\x{000A}\\x{000D}\\x{0020}-\\x{00FF}]+)$")
 	patternsourceIdentityType        = regexp.MustCompile("^(?:[\\w+=,.@-]*)$")
 	patterntagKeyType                = regexp.MustCompile("^(?:[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+)$")
 	patterntagValueType              = regexp.MustCompile("^(?:[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$")
