@@ -38,8 +38,7 @@ type Credential struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	Principal       string
-	// SessionToken, when set, must be the request's X-Amz-Security-Token;
-	// when empty, a request carrying a token is refused.
+	// SessionToken, when set, must be the request's X-Amz-Security-Token.
 	SessionToken string
 	// Expiration, when set, is when the credential stops being accepted.
 	Expiration time.Time
@@ -180,9 +179,14 @@ func (v *Verifier) checkSignature(r *http.Request, p *authParams, cred Credentia
 }
 
 // checkToken holds temporary credentials to their session token: a missing
-// or different token is an invalid one, as is a token sent with a
-// long-term key; past its expiry the credential is refused as expired.
+// or different token is an invalid one, and past its expiry the credential
+// is refused as expired. A token sent with a long-term key is ignored, as
+// Berth always has (the agents' SDK may send one); only credentials that
+// name a token are checked against it.
 func (v *Verifier) checkToken(r *http.Request, p *authParams, cred Credential) *awserr.Error {
+	if cred.SessionToken == "" {
+		return nil
+	}
 	token := r.Header.Get("X-Amz-Security-Token")
 	if p.presigned {
 		token = r.URL.Query().Get("X-Amz-Security-Token")
