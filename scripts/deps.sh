@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/dev and scripts/test: installs and starts what Berth and
 # its tests need when they are missing — the Docker engine (Debian's docker.io),
-# the AWS CLI v2 (Debian's awscli) and gcc (for `go test -race`) — and checks Go.
+# the AWS CLI v2 (Debian's awscli), boto3 (Debian's python3-boto3) and gcc (for
+# `go test -race`) — and checks Go.
 
 berth_log() { printf '==> %s\n' "$*" >&2; }
 
@@ -22,6 +23,9 @@ berth_install_packages() {
   command -v docker >/dev/null 2>&1 || missing+=(docker.io)
   /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2' || missing+=(awscli)
   command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+  # The e2e suite runs boto3 with python3 on PATH, else Debian's /usr/bin/python3.
+  python3 -c 'import boto3' >/dev/null 2>&1 || /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 ||
+    missing+=(python3-boto3)
   if [ ${#missing[@]} -gt 0 ]; then
     berth_log "installing ${missing[*]} (Debian packages)"
     berth_as_root apt-get update -qq

@@ -12,7 +12,7 @@ import (
 
 func serverCmd() *cobra.Command {
 	var cfg server.Config
-	var etcd string
+	var etcd, regions string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane (all APIs on one listener; embedded etcd by default)",
@@ -31,6 +31,9 @@ with BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY).`,
 			if etcd != "" {
 				cfg.EtcdEndpoints = strings.Split(etcd, ",")
 			}
+			if regions != "" {
+				cfg.Regions = strings.Split(regions, ",")
+			}
 			cfg.RootAccessKeyID = os.Getenv("BERTH_ROOT_ACCESS_KEY_ID")
 			cfg.RootSecretAccessKey = os.Getenv("BERTH_ROOT_SECRET_ACCESS_KEY")
 			cfg.Ready = func(addr string) { printBanner(cmd, cfg, addr) }
@@ -43,6 +46,7 @@ with BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY).`,
 	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "where embedded etcd and agent state live")
 	f.StringVar(&etcd, "etcd-endpoints", "", "comma-separated external etcd endpoints (default: embedded etcd)")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "the AWS region this server answers as")
+	f.StringVar(&regions, "regions", "", "comma-separated further regions requests may be signed for (--dev accepts any)")
 	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL agents use to reach this server (default http://<listen>)")
 	f.StringVar(&cfg.AgentConfigFile, "agent-config", "", "ecs.config file for the --dev in-process agent")
 	return cmd

@@ -49,38 +49,41 @@ func (in *deleteClusterInput) Validate() error {
 func e2eServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	s := New(Config{
-		Verifier: &sigv4.Verifier{Lookup: testLookup, Region: testRegion},
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Verifier:   &sigv4.Verifier{Lookup: testLookup, Region: testRegion},
+		Authorizer: allowAll{},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	s.RegisterJSON(JSONService{
-		TargetPrefix: ecsPrefix,
-		SigningName:  "ecs",
-		Operations: map[string]Handler{
-			"ListClusters": JSONOp(func(ctx context.Context, in *listClustersInput) (*listClustersOutput, error) {
-				cred, _ := PrincipalFrom(ctx)
+	s.Register(Service{
+		SigningName: "ecs",
+		JSON:        &JSONProtocol{TargetPrefix: ecsPrefix, Version: "1.1"},
+		Errors:      testErrors,
+		Operations: map[string]Operation{
+			"ListClusters": Op(func(ctx context.Context, in *listClustersInput) (*listClustersOutput, error) {
+				p, _ := PrincipalFrom(ctx)
 				return &listClustersOutput{ClusterArns: []string{
-					"arn:aws:ecs:us-east-1:000000000000:cluster/" + cred.Principal,
+					"arn:aws:ecs:us-east-1:000000000000:cluster/" + p.ARN,
 				}}, nil
-			}),
-			"DeleteCluster": JSONOp(func(ctx context.Context, in *deleteClusterInput) (*struct{}, error) {
+			}, nil),
+			"DeleteCluster": Op(func(ctx context.Context, in *deleteClusterInput) (*struct{}, error) {
 				return nil, awserr.ClusterNotFound("Cluster not found.")
-			}),
+			}, nil),
 		},
 	})
 	upgrader := websocket.Upgrader{}
-	s.Handle("GET /ws", s.Authenticate("ecs", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred, _ := PrincipalFrom(r.Context())
-		conn, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		_, msg, err := conn.ReadMessage()
-		if err != nil {
-			return
-		}
-		_ = conn.WriteMessage(websocket.TextMessage, []byte(cred.Principal+": "+string(msg)))
-	})))
+	s.Route(Route{Pattern: "GET /ws", Auth: []Authenticator{s.SigV4("ecs")}, Timeout: NoTimeout,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cred, _ := PrincipalFrom(r.Context())
+			conn, err := upgrader.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(cred.ARN+": "+string(msg)))
+		})})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return srv

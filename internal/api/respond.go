@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+
+	"github.com/berth-dev/berth/internal/api/awserr"
 )
 
 // responseRecorder remembers the status (for the access log) and whether a
@@ -14,11 +16,26 @@ import (
 // writes over a reply or onto a websocket.
 type responseRecorder struct {
 	http.ResponseWriter
-	status   int
-	started  bool
-	hijacked bool
-	// principal is set by authentication, for the access log.
+	status    int
+	started   bool
+	hijacked  bool
+	requestID string
+	// principal and operation are set as the request is understood, for
+	// the access log.
 	principal string
+	operation string
+	// writeError writes an error reply in the request's protocol, once it
+	// is known; recovery uses it too. nil means awsJson 1.1.
+	writeError func(*awserr.Error)
+}
+
+// fail writes e, whose status is decided, in the request's protocol.
+func (r *responseRecorder) fail(e *awserr.Error) {
+	if r.writeError != nil {
+		r.writeError(e)
+		return
+	}
+	awserr.EncodeJSON(r, awserr.ContentTypeJSON11, r.requestID, e)
 }
 
 var (

@@ -1,19 +1,20 @@
-// Package api owns Berth's single HTTP listener: it routes awsJson requests
-// by X-Amz-Target to registered services, verifies SigV4 before decoding,
-// maps errors to AWS error replies in one place, recovers panics, and hosts
-// plain HTTP routes (websockets and the like) beside the JSON services.
+// Package api owns Berth's single HTTP listener and the one path every
+// request takes through it. Services register operation descriptors
+// (decode, validate, authorize, handle, encode); a codec per protocol —
+// awsJson1_0/1_1 by X-Amz-Target, awsQuery by Action and Version — turns
+// the wire into typed inputs and typed outputs or errors back into the
+// wire, so handlers never see it. Plain HTTP routes (the agents' websocket,
+// the registry) sit beside the services with pluggable authenticators
+// (SigV4, Basic, Bearer) and streamed bodies. Every request gets a request
+// ID, a deadline, SigV4 verification, an authorize step before its handler,
+// panic recovery, and errors mapped to each service's AWS error table.
 package api
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,35 +23,43 @@ import (
 	"github.com/berth-dev/berth/internal/api/sigv4"
 )
 
-// DefaultMaxBodyBytes caps request bodies when Config.MaxBodyBytes is zero.
-const DefaultMaxBodyBytes int64 = 10 << 20
+// Defaults for Config's zero values.
+const (
+	DefaultMaxBodyBytes   int64 = 10 << 20
+	DefaultRequestTimeout       = 30 * time.Second
+	// abandonGrace is how long past its deadline a handler may take to
+	// return before the listener answers without it.
+	abandonGrace = 2 * time.Second
+)
 
 // Config configures a Server. A nil Verifier disables authentication
-// (requests then carry no principal); a nil Logger means slog.Default.
+// (requests then carry no principal); a nil Authorizer allows everything; a
+// nil Logger means slog.Default.
 type Config struct {
-	Verifier     *sigv4.Verifier
-	Logger       *slog.Logger
+	Verifier   *sigv4.Verifier
+	Authorizer Authorizer
+	Logger     *slog.Logger
+	// MaxBodyBytes caps awsJson and awsQuery bodies (plain routes stream).
 	MaxBodyBytes int64
-}
-
-// JSONService is one awsJson service: the X-Amz-Target prefix it answers
-// to, the SigV4 signing name its clients sign with, and its operations by
-// name.
-type JSONService struct {
-	TargetPrefix string
-	SigningName  string
-	Operations   map[string]Handler
+	// RequestTimeout is every request's deadline unless its route says
+	// otherwise; default 30s.
+	RequestTimeout time.Duration
 }
 
 // Server is the API's http.Handler.
 type Server struct {
-	verifier *sigv4.Verifier
-	log      *slog.Logger
-	maxBody  int64
-	mux      *http.ServeMux
+	verifier   *sigv4.Verifier
+	verifiers  [2]*sigv4.Verifier // by sigv4.Flavor
+	authorizer Authorizer
+	log        *slog.Logger
+	maxBody    int64
+	timeout    time.Duration
+	grace      time.Duration
+	mux        *http.ServeMux
 
-	mu       sync.RWMutex
-	services map[string]JSONService
+	mu      sync.RWMutex
+	targets map[string]*service // awsJson target prefix -> service
+	queries []*service          // awsQuery services
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -61,8 +70,10 @@ func New(cfg Config) *Server {
 		verifier: cfg.Verifier,
 		log:      cfg.Logger,
 		maxBody:  cfg.MaxBodyBytes,
+		timeout:  cfg.RequestTimeout,
+		grace:    abandonGrace,
 		mux:      http.NewServeMux(),
-		services: map[string]JSONService{},
+		targets:  map[string]*service{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -70,80 +81,37 @@ func New(cfg Config) *Server {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultRequestTimeout
+	}
 	if s.verifier == nil {
 		s.log.Warn("api: no SigV4 verifier configured; requests are not authenticated")
+	} else {
+		s.verifiers[sigv4.FlavorJSON] = s.verifier.WithFlavor(sigv4.FlavorJSON)
+		s.verifiers[sigv4.FlavorQuery] = s.verifier.WithFlavor(sigv4.FlavorQuery)
 	}
+	s.authorizer = authorizerOrDefault(cfg.Authorizer, s.log)
 	return s
 }
 
-// RegisterJSON adds an awsJson service. Like http.ServeMux.Handle it panics
-// on a programming error: an empty or duplicate prefix, or no signing name.
-func (s *Server) RegisterJSON(svc JSONService) {
-	if svc.TargetPrefix == "" || svc.SigningName == "" {
-		panic("api: RegisterJSON needs a TargetPrefix and a SigningName")
+// SigV4 returns the SigV4 authenticator for plain routes of the service
+// clients sign as (nil when the Server has no verifier).
+func (s *Server) SigV4(signingName string) Authenticator {
+	if s.verifier == nil {
+		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, dup := s.services[svc.TargetPrefix]; dup {
-		panic("api: JSON service " + svc.TargetPrefix + " registered twice")
-	}
-	ops := make(map[string]Handler, len(svc.Operations))
-	for name, h := range svc.Operations {
-		ops[name] = h
-	}
-	svc.Operations = ops
-	s.services[svc.TargetPrefix] = svc
+	return SigV4Auth{Verifier: s.verifiers[sigv4.FlavorJSON], Service: signingName, MaxBuffer: s.maxBody}
 }
 
-// Handle registers a plain HTTP route, with http.ServeMux pattern syntax.
-// It is not authenticated unless h is wrapped with Authenticate.
-func (s *Server) Handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, h)
-}
-
-// Authenticate wraps h with SigV4 verification for service (a signing
-// name). The body is read (within MaxBodyBytes) for verification and handed
-// on to h intact; the credential is put in the request context.
-func (s *Server) Authenticate(service string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rid, ok := RequestIDFrom(r.Context())
-		if !ok { // mounted outside this Server
-			rid = newRequestID()
-			r = r.WithContext(withRequestID(r.Context(), rid))
-		}
-		body, err := s.readBody(w, r)
-		if err != nil {
-			s.writeError(w, r, rid, err)
-			return
-		}
-		ctx := r.Context()
-		if s.verifier != nil {
-			cred, err := s.verifier.Verify(r, body, service)
-			if err != nil {
-				s.writeError(w, r, rid, err)
-				return
-			}
-			ctx = WithPrincipal(ctx, cred)
-			if rec, ok := w.(*responseRecorder); ok {
-				rec.principal = cred.Principal
-			}
-		}
-		r = r.WithContext(ctx)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		h.ServeHTTP(w, r)
-	})
-}
-
-// ServeHTTP dispatches awsJson calls (POST with X-Amz-Target) to their
-// service and everything else to the plain routes.
+// ServeHTTP gives every request an ID and recovery, then dispatches:
+// awsJson calls (POST with X-Amz-Target), awsQuery calls (Action=... on /),
+// then plain routes; anything else is an AWS-shaped 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rid := newRequestID()
 	r = r.WithContext(withRequestID(r.Context(), rid))
-	rec := &responseRecorder{ResponseWriter: w}
+	rec := &responseRecorder{ResponseWriter: w, requestID: rid}
 	rec.Header().Set(awserr.HeaderRequestID, rid)
-	target := r.Header.Get("X-Amz-Target")
 
 	defer func() {
 		if p := recover(); p != nil {
@@ -151,129 +119,98 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(p) // net/http's deliberate abort; let it through
 			}
 			s.log.Error("api: panic in handler", "request_id", rid, "method", r.Method, "path", r.URL.Path,
-				"target", target, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				"operation", rec.operation, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if !rec.started && !rec.hijacked {
-				s.writeError(rec, r, rid, awserr.InternalFailure("An internal error occurred."))
+				rec.fail(awserr.InternalFailure(awserr.InternalMessage))
 			}
 		}
-		s.log.Debug("api request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "target", target,
+		s.log.Debug("api request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "operation", rec.operation,
 			"status", rec.status, "duration", time.Since(start), "principal", rec.principal)
 	}()
 
-	if r.Method == http.MethodPost && target != "" {
-		s.serveJSON(rec, r, rid, target)
-		return
-	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.writeErrorStatus(rec, r, rid, http.StatusNotFound,
-			awserr.UnknownOperation("No route for %s %s", r.Method, r.URL.Path))
-		return
-	}
-	s.mux.ServeHTTP(rec, r)
-}
-
-// serveJSON authenticates, decodes and runs one awsJson operation.
-func (s *Server) serveJSON(w *responseRecorder, r *http.Request, rid, target string) {
-	prefix, op, _ := cutLast(target, '.')
-	s.mu.RLock()
-	svc, ok := s.services[prefix]
-	s.mu.RUnlock()
-	if !ok {
-		s.writeError(w, r, rid, awserr.UnknownOperation("Unknown service target %q", target))
-		return
-	}
-	body, err := s.readBody(w.ResponseWriter, r)
-	if err != nil {
-		s.writeError(w, r, rid, err)
-		return
-	}
-	ctx := r.Context()
-	if s.verifier != nil {
-		cred, err := s.verifier.Verify(r, body, svc.SigningName)
-		if err != nil {
-			s.writeError(w, r, rid, err)
+	switch target := r.Header.Get("X-Amz-Target"); {
+	case r.Method == http.MethodPost && target != "":
+		s.serveJSON(rec, r, target)
+	case isQueryRequest(r):
+		s.serveQuery(rec, r)
+	default:
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			e := awserr.New(awserr.CodeUnknownOperation, http.StatusNotFound, "No route for %s %s", r.Method, r.URL.Path)
+			awserr.EncodeJSON(rec, awserr.ContentTypeJSON11, rid, e)
 			return
 		}
-		ctx = WithPrincipal(ctx, cred)
-		w.principal = cred.Principal
+		s.mux.ServeHTTP(rec, r)
 	}
-	h, ok := svc.Operations[op]
-	if !ok || h == nil {
-		s.writeError(w, r, rid, awserr.UnknownOperation("Operation %q is not supported by %s", op, prefix))
-		return
-	}
-	out, err := h(ctx, body)
-	if err != nil {
-		s.writeError(w, r, rid, fmt.Errorf("%s: %w", target, err))
-		return
-	}
-	s.writeResult(w, r, rid, out)
 }
 
-// readBody reads the whole body within the size limit.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	tooLarge := awserr.RequestEntityTooLarge("Request body exceeds the limit of %d bytes.", s.maxBody)
-	if r.ContentLength > s.maxBody {
-		return nil, tooLarge
+// isQueryRequest reports whether r is an awsQuery call: a form POST to /,
+// or a request to / with Action in its query string (presigned GETs).
+func isQueryRequest(r *http.Request) bool {
+	if r.URL.Path != "/" {
+		return false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, tooLarge
-	case err != nil:
-		return nil, awserr.Serialization("Unable to read request body: %s", err.Error())
+	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return true
 	}
-	return body, nil
+	return (r.Method == http.MethodGet || r.Method == http.MethodPost) && r.URL.Query().Has("Action")
 }
 
-// writeResult sends a successful awsJson reply.
-func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, rid string, out any) {
-	body := []byte("{}")
-	if out != nil {
-		b, err := json.Marshal(out)
-		if err != nil {
-			s.writeError(w, r, rid, fmt.Errorf("encode %T reply: %w", out, err))
-			return
+// service is a registered Service with its defaults filled in.
+type service struct {
+	Service
+}
+
+// Register adds a service to the listener. Like http.ServeMux.Handle it
+// panics on a programming error: no signing name, no protocol, or a target
+// prefix or (signing name, version) already taken.
+func (s *Server) Register(svc Service) {
+	if svc.SigningName == "" || svc.JSON == nil && svc.Query == nil {
+		panic("api: Register needs a SigningName and a JSON or Query protocol")
+	}
+	if svc.ActionPrefix == "" {
+		svc.ActionPrefix = svc.SigningName
+	}
+	e := &svc.Errors
+	if e.Internal == "" {
+		e.Internal = awserr.CodeInternalFailure
+	}
+	queryOnly := svc.JSON == nil
+	if e.AccessDenied == "" {
+		e.AccessDenied = map[bool]string{true: awserr.CodeQueryAccessDenied, false: awserr.CodeAccessDenied}[queryOnly]
+	}
+	if e.Validation == "" {
+		e.Validation = map[bool]string{true: awserr.CodeQueryValidation, false: awserr.CodeValidation}[queryOnly]
+	}
+	ops := make(map[string]Operation, len(svc.Operations))
+	for name, op := range svc.Operations {
+		if op.handle == nil {
+			panic("api: operation " + name + " of " + svc.SigningName + " was not built with api.Op")
 		}
-		if !bytes.Equal(b, []byte("null")) { // a typed nil pointer
-			body = b
+		if op.Action == "" {
+			op.Action = svc.ActionPrefix + ":" + name
 		}
+		ops[name] = op
 	}
-	h := w.Header()
-	h.Set("Content-Type", awserr.ContentTypeJSON11)
-	h.Set(awserr.HeaderRequestID, rid)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-}
+	svc.Operations = ops
+	reg := &service{Service: svc}
 
-// writeError is the one place errors become AWS error replies.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rid string, err error) {
-	s.writeErrorStatus(w, r, rid, 0, err)
-}
-
-// writeErrorStatus is writeError with the HTTP status overridden (non-zero).
-func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, rid string, status int, err error) {
-	e, unexpected := awserr.Normalize(err)
-	if unexpected {
-		s.log.Error("api: internal error", "request_id", rid, "method", r.Method, "path", r.URL.Path,
-			"target", r.Header.Get("X-Amz-Target"), "err", err)
-	} else {
-		s.log.Debug("api: error reply", "request_id", rid, "code", e.Code, "message", e.Message)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if svc.JSON != nil {
+		if svc.JSON.TargetPrefix == "" {
+			panic("api: JSON service " + svc.SigningName + " needs a TargetPrefix")
+		}
+		if _, dup := s.targets[svc.JSON.TargetPrefix]; dup {
+			panic("api: JSON service " + svc.JSON.TargetPrefix + " registered twice")
+		}
+		s.targets[svc.JSON.TargetPrefix] = reg
 	}
-	if status != 0 {
-		c := *e
-		c.Status = status
-		e = &c
+	if svc.Query != nil {
+		for _, q := range s.queries {
+			if q.SigningName == svc.SigningName && q.Query.Version == svc.Query.Version {
+				panic("api: query service " + svc.SigningName + " " + svc.Query.Version + " registered twice")
+			}
+		}
+		s.queries = append(s.queries, reg)
 	}
-	awserr.WriteJSONLogged(w, s.log, rid, e)
-}
-
-// cutLast splits s around the last sep.
-func cutLast(s string, sep byte) (before, after string, found bool) {
-	if i := strings.LastIndexByte(s, sep); i >= 0 {
-		return s[:i], s[i+1:], true
-	}
-	return s, "", false
 }

@@ -33,11 +33,31 @@ const (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+const (
+	testTempKey = "ASIABERTHTEST"
+	testToken   = "berth-session-token"
+	testRootARN = "arn:aws:iam::000000000000:root"
+	testUserARN = "arn:aws:iam::000000000000:user/alice"
+)
+
+// testLookup knows a long-term key (alice) and a temporary one that needs
+// testToken.
 func testLookup(id string) (sigv4.Credential, bool) {
-	if id == testKey {
+	switch id {
+	case testKey:
 		return sigv4.Credential{AccessKeyID: testKey, SecretAccessKey: testSecret, Principal: "alice"}, true
+	case testTempKey:
+		return sigv4.Credential{SecretAccessKey: testSecret, Principal: testUserARN, SessionToken: testToken}, true
 	}
 	return sigv4.Credential{}, false
+}
+
+// testErrors is an ECS-like error vocabulary.
+var testErrors = Errors{
+	Status:       map[string]int{"ServerException": 500, "ClusterNotFoundException": 400},
+	Internal:     "ServerException",
+	AccessDenied: "AccessDeniedException",
+	Validation:   "InvalidParameterException",
 }
 
 type echoInput struct {
@@ -63,41 +83,43 @@ type echoOutput struct {
 }
 
 func echo(ctx context.Context, in *echoInput) (*echoOutput, error) {
-	cred, _ := PrincipalFrom(ctx)
-	return &echoOutput{Greeting: "hello " + in.Name, Principal: cred.Principal, Count: in.Count}, nil
+	p, _ := PrincipalFrom(ctx)
+	return &echoOutput{Greeting: "hello " + in.Name, Principal: p.ARN, Count: in.Count}, nil
 }
 
-// testServer builds a Server with a fixed clock, a captured log and a test
-// service exercising every reply path.
+// testServer builds a Server with a fixed clock, a captured log, an
+// allow-all authorizer and a test service exercising every reply path.
 func testServer(t *testing.T, maxBody int64) (*Server, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
 	s := New(Config{
 		Verifier:     &sigv4.Verifier{Lookup: testLookup, Region: testRegion, Now: func() time.Time { return t0 }},
+		Authorizer:   allowAll{},
 		Logger:       slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		MaxBodyBytes: maxBody,
 	})
-	s.RegisterJSON(JSONService{
-		TargetPrefix: testPrefix,
-		SigningName:  "berth",
-		Operations: map[string]Handler{
-			"Echo": JSONOp(echo),
-			"Nil": JSONOp(func(context.Context, *struct{}) (*echoOutput, error) {
+	fail := func(err error) Operation { return Unsupported(err) }
+	s.Register(Service{
+		SigningName: "berth",
+		JSON:        &JSONProtocol{TargetPrefix: testPrefix, Version: "1.1"},
+		Errors:      testErrors,
+		Operations: map[string]Operation{
+			"Echo": Op(echo, nil),
+			"Nil": Op(func(context.Context, *struct{}) (*echoOutput, error) {
 				return nil, nil
-			}),
-			"Panic": func(context.Context, []byte) (any, error) { panic("boom: handler bug") },
-			"Fail": func(context.Context, []byte) (any, error) {
-				return nil, fmt.Errorf("query etcd: secret-internal-detail")
-			},
-			"NotFound": func(context.Context, []byte) (any, error) {
-				return nil, fmt.Errorf("lookup: %w", awserr.ClusterNotFound("Cluster not found."))
-			},
+			}, nil),
+			"Panic":    Op(func(context.Context, *struct{}) (*struct{}, error) { panic("boom: handler bug") }, nil),
+			"Fail":     fail(fmt.Errorf("query etcd: secret-internal-detail")),
+			"NotFound": fail(fmt.Errorf("lookup: %w", awserr.ClusterNotFound("Cluster not found."))),
+			"Modeled":  fail(awserr.Newf("ServerException", "modeled server fault")),
 		},
 	})
-	s.Handle("GET /hello", s.Authenticate("berth", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred, _ := PrincipalFrom(r.Context())
-		_, _ = io.WriteString(w, "hi "+cred.Principal)
-	})))
+	s.Route(Route{Pattern: "GET /hello", Auth: []Authenticator{s.SigV4("berth")},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := PrincipalFrom(r.Context())
+			region, _ := RegionFrom(r.Context())
+			_, _ = io.WriteString(w, "hi "+p.ARN+" in "+region)
+		})})
 	s.Handle("GET /open/panic", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("plain boom") }))
 	return s, &logs
 }
@@ -193,16 +215,18 @@ func TestServer(t *testing.T) {
 			wantStatus: 400, wantCode: awserr.CodeSerialization, wantMsg: `member "tags": expected a list`},
 		{name: "body not an object", target: testPrefix + ".Echo", body: `[1]`,
 			wantStatus: 400, wantCode: awserr.CodeSerialization, wantMsg: "must be a JSON object"},
-		{name: "validation failure", target: testPrefix + ".Echo", body: `{"name":"bad"}`,
+		{name: "validation failure is the service's validation code", target: testPrefix + ".Echo", body: `{"name":"bad"}`,
 			wantStatus: 400, wantCode: awserr.CodeInvalidParameter, wantMsg: "name must not be 'bad'"},
 		{name: "validation awserr kept", target: testPrefix + ".Echo", body: `{"name":"missing"}`,
 			wantStatus: 400, wantCode: awserr.CodeClusterNotFound, wantMsg: "Cluster not found."},
 		{name: "wrapped awserr from handler", target: testPrefix + ".NotFound", body: `{}`,
 			wantStatus: 400, wantCode: awserr.CodeClusterNotFound, wantMsg: "Cluster not found."},
-		{name: "internal error is not leaked", target: testPrefix + ".Fail", body: `{}`,
-			wantStatus: 500, wantCode: awserr.CodeInternalFailure, wantLog: "secret-internal-detail"},
+		{name: "internal error is the service's and not leaked", target: testPrefix + ".Fail", body: `{}`,
+			wantStatus: 500, wantCode: "ServerException", wantLog: "secret-internal-detail"},
+		{name: "status from the service's table", target: testPrefix + ".Modeled", body: `{}`,
+			wantStatus: 500, wantCode: "ServerException", wantMsg: "modeled server fault"},
 		{name: "panic recovered", target: testPrefix + ".Panic", body: `{}`,
-			wantStatus: 500, wantCode: awserr.CodeInternalFailure, wantLog: "boom: handler bug"},
+			wantStatus: 500, wantCode: "ServerException", wantLog: "boom: handler bug"},
 		{name: "body too large", target: testPrefix + ".Echo", body: `{"name":"` + strings.Repeat("x", 200) + `"}`,
 			wantStatus: 413, wantCode: awserr.CodeRequestEntityTooLarge, wantMsg: "limit of 128 bytes"},
 		{name: "body too large chunked", target: testPrefix + ".Echo", body: `{"name":"` + strings.Repeat("x", 200) + `"}`,
@@ -213,7 +237,8 @@ func TestServer(t *testing.T) {
 		{name: "GET with target is not a JSON call", method: http.MethodGet, target: "/nothing",
 			after:      func(r *http.Request) { r.Header.Set("X-Amz-Target", testPrefix+".Echo") },
 			wantStatus: 404, wantCode: awserr.CodeUnknownOperation},
-		{name: "plain authenticated route", method: http.MethodGet, target: "/hello", wantStatus: 200, wantLog: "principal=alice"},
+		{name: "plain authenticated route", method: http.MethodGet, target: "/hello", wantStatus: 200, wantLog: "principal=alice",
+			wantBody: "hi alice in us-east-1"},
 		{name: "plain authenticated route unsigned", method: http.MethodGet, target: "/hello", unsigned: true,
 			wantStatus: 403, wantCode: awserr.CodeMissingAuthToken},
 		{name: "plain route panic", method: http.MethodGet, target: "/open/panic", unsigned: true,
@@ -262,7 +287,7 @@ func TestServer(t *testing.T) {
 // checkError asserts the awsJson error envelope.
 func checkError(t *testing.T, res *http.Response, body []byte, code, msg string) {
 	t.Helper()
-	if got := res.Header.Get("Content-Type"); got != awserr.ContentTypeJSON11 {
+	if got := res.Header.Get("Content-Type"); got != awserr.ContentTypeJSON11 && got != awserr.ContentTypeJSON10 {
 		t.Errorf("Content-Type = %q", got)
 	}
 	if got := res.Header.Get("X-Amzn-ErrorType"); got != code {
@@ -280,21 +305,41 @@ func checkError(t *testing.T, res *http.Response, body []byte, code, msg string)
 	}
 }
 
-func TestRegisterJSONPanicsOnDuplicate(t *testing.T) {
-	s := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	svc := JSONService{TargetPrefix: "X", SigningName: "x"}
-	s.RegisterJSON(svc)
-	defer func() {
-		if recover() == nil {
-			t.Fatal("second RegisterJSON did not panic")
-		}
-	}()
-	s.RegisterJSON(svc)
+func TestRegisterPanicsOnProgrammingErrors(t *testing.T) {
+	ok := Service{SigningName: "x", JSON: &JSONProtocol{TargetPrefix: "X"}}
+	q := Service{SigningName: "q", Query: &QueryProtocol{Version: "2020-01-01"}}
+	tests := []struct {
+		name  string
+		first *Service
+		svc   Service
+	}{
+		{"duplicate target", &ok, ok},
+		{"duplicate query version", &q, q},
+		{"no protocol", nil, Service{SigningName: "x"}},
+		{"no signing name", nil, Service{JSON: &JSONProtocol{TargetPrefix: "Y"}}},
+		{"operation not from Op", nil, Service{SigningName: "x", JSON: &JSONProtocol{TargetPrefix: "Z"},
+			Operations: map[string]Operation{"A": {}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if tt.first != nil {
+				s.Register(*tt.first)
+			}
+			defer func() {
+				if recover() == nil {
+					t.Fatal("Register did not panic")
+				}
+			}()
+			s.Register(tt.svc)
+		})
+	}
 }
 
 func TestNoVerifierSkipsAuth(t *testing.T) {
 	s := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	s.RegisterJSON(JSONService{TargetPrefix: testPrefix, SigningName: "berth", Operations: map[string]Handler{"Echo": JSONOp(echo)}})
+	s.Register(Service{SigningName: "berth", JSON: &JSONProtocol{TargetPrefix: testPrefix},
+		Operations: map[string]Operation{"Echo": Op(echo, nil)}})
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, signedRequest(t, http.MethodPost, testPrefix+".Echo", `{"name":"x"}`, false, nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"principal":""`) {

@@ -7,8 +7,13 @@ package ecs
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
@@ -81,50 +86,214 @@ func New(cfg Config) *Service {
 // agents reconnect to another server, or to this one when it is back).
 func (s *Service) Close() { s.close() }
 
-// JSONService returns the ECS operations for the API listener. Operations in
-// the model that Berth does not implement answer UnsupportedFeatureException.
-func (s *Service) JSONService() api.JSONService {
-	ops := map[string]api.Handler{
-		"CreateCluster":                 api.JSONOp(s.CreateCluster),
-		"DeleteCluster":                 api.JSONOp(s.DeleteCluster),
-		"DescribeClusters":              api.JSONOp(s.DescribeClusters),
-		"ListClusters":                  api.JSONOp(s.ListClusters),
-		"UpdateCluster":                 api.JSONOp(s.UpdateCluster),
-		"RegisterContainerInstance":     api.JSONOp(s.RegisterContainerInstance),
-		"DeregisterContainerInstance":   api.JSONOp(s.DeregisterContainerInstance),
-		"DescribeContainerInstances":    api.JSONOp(s.DescribeContainerInstances),
-		"ListContainerInstances":        api.JSONOp(s.ListContainerInstances),
-		"UpdateContainerInstancesState": api.JSONOp(s.UpdateContainerInstancesState),
-		"PutAttributes":                 api.JSONOp(s.PutAttributes),
-		"DeleteAttributes":              api.JSONOp(s.DeleteAttributes),
-		"ListAttributes":                api.JSONOp(s.ListAttributes),
-		"RegisterTaskDefinition":        api.JSONOp(s.RegisterTaskDefinition),
-		"DeregisterTaskDefinition":      api.JSONOp(s.DeregisterTaskDefinition),
-		"DescribeTaskDefinition":        api.JSONOp(s.DescribeTaskDefinition),
-		"ListTaskDefinitions":           api.JSONOp(s.ListTaskDefinitions),
-		"ListTaskDefinitionFamilies":    api.JSONOp(s.ListTaskDefinitionFamilies),
-		"RunTask":                       api.JSONOp(s.RunTask),
-		"StartTask":                     api.JSONOp(s.StartTask),
-		"StopTask":                      api.JSONOp(s.StopTask),
-		"DescribeTasks":                 api.JSONOp(s.DescribeTasks),
-		"ListTasks":                     api.JSONOp(s.ListTasks),
-		"TagResource":                   api.JSONOp(s.TagResource),
-		"UntagResource":                 api.JSONOp(s.UntagResource),
-		"ListTagsForResource":           api.JSONOp(s.ListTagsForResource),
-		"DiscoverPollEndpoint":          api.JSONOp(s.DiscoverPollEndpoint),
-		"SubmitTaskStateChange":         api.JSONOp(s.SubmitTaskStateChange),
-		"SubmitContainerStateChange":    api.JSONOp(s.SubmitContainerStateChange),
+// APIService describes ECS for the API listener: every implemented
+// operation with the IAM action and resource ARNs the authorize step
+// checks; the model's other operations answer UnsupportedFeatureException
+// naming the action.
+func (s *Service) APIService() api.Service {
+	type req = context.Context
+	ops := map[string]api.Operation{
+		"CreateCluster": api.Op(s.CreateCluster, func(ctx req, in *ecstypes.CreateClusterRequest) []string {
+			return s.arnsFor(ctx).clusters(in.ClusterName)
+		}),
+		"DeleteCluster": api.Op(s.DeleteCluster, func(ctx req, in *ecstypes.DeleteClusterRequest) []string {
+			return s.arnsFor(ctx).clusters(in.Cluster)
+		}),
+		"DescribeClusters": api.Op(s.DescribeClusters, func(ctx req, in *ecstypes.DescribeClustersRequest) []string {
+			if len(in.Clusters) == 0 {
+				return s.arnsFor(ctx).clusters(nil)
+			}
+			return s.arnsFor(ctx).clusters(ptrs(in.Clusters)...)
+		}),
+		"ListClusters": api.Op(s.ListClusters, nil),
+		"UpdateCluster": api.Op(s.UpdateCluster, func(ctx req, in *ecstypes.UpdateClusterRequest) []string {
+			return s.arnsFor(ctx).clusters(in.Cluster)
+		}),
+		"RegisterContainerInstance": api.Op(s.RegisterContainerInstance, func(ctx req, in *ecstypes.RegisterContainerInstanceRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstanceArn)
+		}),
+		"DeregisterContainerInstance": api.Op(s.DeregisterContainerInstance, func(ctx req, in *ecstypes.DeregisterContainerInstanceRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
+		}),
+		"DescribeContainerInstances": api.Op(s.DescribeContainerInstances, func(ctx req, in *ecstypes.DescribeContainerInstancesRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...)
+		}),
+		"ListContainerInstances": api.Op(s.ListContainerInstances, func(ctx req, in *ecstypes.ListContainerInstancesRequest) []string {
+			return s.arnsFor(ctx).clusters(in.Cluster)
+		}),
+		"UpdateContainerInstancesState": api.Op(s.UpdateContainerInstancesState, func(ctx req, in *ecstypes.UpdateContainerInstancesStateRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...)
+		}),
+		"PutAttributes": api.Op(s.PutAttributes, func(ctx req, in *ecstypes.PutAttributesRequest) []string {
+			return s.arnsFor(ctx).attributeTargets(in.Cluster, in.Attributes)
+		}),
+		"DeleteAttributes": api.Op(s.DeleteAttributes, func(ctx req, in *ecstypes.DeleteAttributesRequest) []string {
+			return s.arnsFor(ctx).attributeTargets(in.Cluster, in.Attributes)
+		}),
+		"ListAttributes": api.Op(s.ListAttributes, func(ctx req, in *ecstypes.ListAttributesRequest) []string {
+			return s.arnsFor(ctx).clusters(in.Cluster)
+		}),
+		"RegisterTaskDefinition": api.Op(s.RegisterTaskDefinition, nil),
+		"DeregisterTaskDefinition": api.Op(s.DeregisterTaskDefinition, func(ctx req, in *ecstypes.DeregisterTaskDefinitionRequest) []string {
+			return []string{s.arnsFor(ctx).taskDef(in.TaskDefinition)}
+		}),
+		"DescribeTaskDefinition": api.Op(s.DescribeTaskDefinition, func(ctx req, in *ecstypes.DescribeTaskDefinitionRequest) []string {
+			return []string{s.arnsFor(ctx).taskDef(in.TaskDefinition)}
+		}),
+		"ListTaskDefinitions":        api.Op(s.ListTaskDefinitions, nil),
+		"ListTaskDefinitionFamilies": api.Op(s.ListTaskDefinitionFamilies, nil),
+		"RunTask": api.Op(s.RunTask, func(ctx req, in *ecstypes.RunTaskRequest) []string {
+			a := s.arnsFor(ctx)
+			return append(a.clusters(in.Cluster), a.taskDef(in.TaskDefinition))
+		}),
+		"StartTask": api.Op(s.StartTask, func(ctx req, in *ecstypes.StartTaskRequest) []string {
+			a := s.arnsFor(ctx)
+			return append(a.inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...), a.taskDef(in.TaskDefinition))
+		}),
+		"StopTask": api.Op(s.StopTask, func(ctx req, in *ecstypes.StopTaskRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
+		}),
+		"DescribeTasks": api.Op(s.DescribeTasks, func(ctx req, in *ecstypes.DescribeTasksRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "task", ptrs(in.Tasks)...)
+		}),
+		"ListTasks": api.Op(s.ListTasks, func(ctx req, in *ecstypes.ListTasksRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
+		}),
+		"TagResource": api.Op(s.TagResource, func(_ req, in *ecstypes.TagResourceRequest) []string {
+			return []string{aws.ToString(in.ResourceArn)}
+		}),
+		"UntagResource": api.Op(s.UntagResource, func(_ req, in *ecstypes.UntagResourceRequest) []string {
+			return []string{aws.ToString(in.ResourceArn)}
+		}),
+		"ListTagsForResource": api.Op(s.ListTagsForResource, func(_ req, in *ecstypes.ListTagsForResourceRequest) []string {
+			return []string{aws.ToString(in.ResourceArn)}
+		}),
+		"DiscoverPollEndpoint": api.Op(s.DiscoverPollEndpoint, func(ctx req, in *ecstypes.DiscoverPollEndpointRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
+		}),
+		"SubmitTaskStateChange": api.Op(s.SubmitTaskStateChange, func(ctx req, in *ecstypes.SubmitTaskStateChangeRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
+		}),
+		"SubmitContainerStateChange": api.Op(s.SubmitContainerStateChange, func(ctx req, in *ecstypes.SubmitContainerStateChangeRequest) []string {
+			return s.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
+		}),
 	}
 	for _, name := range ecstypes.Operations {
 		if _, ok := ops[name]; !ok {
-			ops[name] = unsupported(name)
+			ops[name] = api.Unsupported(awserr.UnsupportedFeature("%s", "Berth does not implement the ECS action "+name+" yet."))
 		}
 	}
-	return api.JSONService{TargetPrefix: ecstypes.TargetPrefix, SigningName: ecstypes.SigningName, Operations: ops}
-}
-
-func unsupported(op string) api.Handler {
-	return func(context.Context, []byte) (any, error) {
-		return nil, awserr.UnsupportedFeature("%s", "Berth does not implement the ECS action "+op+" yet.")
+	return api.Service{
+		SigningName: ecstypes.SigningName,
+		JSON:        &api.JSONProtocol{TargetPrefix: ecstypes.TargetPrefix, Version: ecstypes.JSONVersion},
+		Errors: api.Errors{
+			Status:       ecstypes.ErrorStatus,
+			Internal:     ecstypes.ErrCodeServerException,
+			AccessDenied: ecstypes.ErrCodeAccessDeniedException,
+			Validation:   ecstypes.ErrCodeInvalidParameterException,
+		},
+		Operations: ops,
 	}
 }
+
+// ACSRoute is the agents' ACS websocket as a plain route: SigV4 (presigned)
+// with auth, the ecs:Poll action on the instance it names, and no request
+// deadline, since the socket lives for hours.
+func (s *Service) ACSRoute(auth api.Authenticator) api.Route {
+	return api.Route{
+		Pattern: acs.Path,
+		Handler: s.ACSHandler(),
+		Auth:    []api.Authenticator{auth},
+		Action:  "ecs:Poll",
+		Resources: func(r *http.Request) []string {
+			q := r.URL.Query()
+			return s.arnsFor(r.Context()).inCluster(ptr(q.Get("clusterArn")), "container-instance", ptr(q.Get("containerInstanceArn")))
+		},
+		Timeout: api.NoTimeout,
+	}
+}
+
+// resourceARNs qualifies what a request names into the ARNs the authorize
+// step sees: ARNs as given, short names in the request's region (its SigV4
+// scope) and this account, the way ECS formats them.
+type resourceARNs struct{ arnBuilder }
+
+func (s *Service) arnsFor(ctx context.Context) resourceARNs {
+	region, ok := api.RegionFrom(ctx)
+	if !ok {
+		region = s.cfg.Region
+	}
+	return resourceARNs{arnBuilder{region: region, account: s.cfg.AccountID}}
+}
+
+// clusters is the ARN of each cluster reference; none means "default".
+func (a resourceARNs) clusters(refs ...*string) []string {
+	if len(refs) == 0 {
+		refs = []*string{nil}
+	}
+	out := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		out = append(out, clusterRefARN(a.arnBuilder, a.clusterName(ref)))
+	}
+	return out
+}
+
+// clusterName is the name of a cluster reference ("default" when absent).
+func (a resourceARNs) clusterName(ref *string) string {
+	name := aws.ToString(ref)
+	if name == "" {
+		return "default"
+	}
+	if _, after, ok := strings.Cut(name, ":cluster/"); ok && strings.HasPrefix(name, "arn:") {
+		return after
+	}
+	return name
+}
+
+// inCluster is the cluster's ARN and the ARN of each child resource of typ
+// ("task", "container-instance") named by id or ARN.
+func (a resourceARNs) inCluster(cluster *string, typ string, refs ...*string) []string {
+	name := a.clusterName(cluster)
+	out := a.clusters(cluster)
+	for _, ref := range refs {
+		switch r := aws.ToString(ref); {
+		case r == "":
+		case strings.HasPrefix(r, "arn:"):
+			out = append(out, r)
+		default:
+			out = append(out, a.prefix()+typ+"/"+name+"/"+r)
+		}
+	}
+	return out
+}
+
+// taskDef is a task definition as given ("family", "family:3") or its ARN.
+func (a resourceARNs) taskDef(ref *string) string {
+	r := aws.ToString(ref)
+	if strings.HasPrefix(r, "arn:") {
+		return r
+	}
+	return a.prefix() + "task-definition/" + r
+}
+
+// attributeTargets is the cluster and each container instance attributes
+// are put on or deleted from.
+func (a resourceARNs) attributeTargets(cluster *string, attrs []ecstypes.Attribute) []string {
+	var refs []*string
+	for _, at := range attrs {
+		if at.TargetId != nil {
+			refs = append(refs, at.TargetId)
+		}
+	}
+	return a.inCluster(cluster, "container-instance", refs...)
+}
+
+func ptrs(ss []string) []*string {
+	out := make([]*string, len(ss))
+	for i := range ss {
+		out[i] = &ss[i]
+	}
+	return out
+}
+
+func ptr(s string) *string { return &s }

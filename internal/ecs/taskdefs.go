@@ -140,14 +140,14 @@ func normalizeContainer(c *ecstypes.ContainerDefinition, mode string) {
 // account root when the request carries no principal (tests, dev mode).
 func (s *Service) principalARN(ctx context.Context) string {
 	root := "arn:aws:iam::" + s.cfg.AccountID + ":root"
-	cred, ok := api.PrincipalFrom(ctx)
+	p, ok := api.PrincipalFrom(ctx)
 	switch {
-	case !ok || cred.Principal == "" || cred.Principal == "root":
+	case !ok || p.ARN == "" || p.ARN == "root":
 		return root
-	case strings.HasPrefix(cred.Principal, "arn:"):
-		return cred.Principal
+	case strings.HasPrefix(p.ARN, "arn:"):
+		return p.ARN
 	default:
-		return "arn:aws:iam::" + s.cfg.AccountID + ":user/" + cred.Principal
+		return "arn:aws:iam::" + s.cfg.AccountID + ":user/" + p.ARN
 	}
 }
 

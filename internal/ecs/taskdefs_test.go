@@ -12,7 +12,6 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
-	"github.com/berth-dev/berth/internal/api/sigv4"
 )
 
 // wantAWSErr fails unless err is an *awserr.Error with code whose message
@@ -169,7 +168,7 @@ func toJSONMap(t *testing.T, v any) map[string]any {
 
 func TestTaskDefRegisterRoundTrip(t *testing.T) {
 	s := newTestService(t)
-	ctx := api.WithPrincipal(t.Context(), sigv4.Credential{Principal: "arn:aws:iam::000000000000:user/alice"})
+	ctx := api.WithPrincipal(t.Context(), api.Principal{ARN: "arn:aws:iam::000000000000:user/alice"})
 	in := realisticTaskDef()
 	reg, err := s.RegisterTaskDefinition(ctx, in)
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/agent/config"
 	"github.com/berth-dev/berth/internal/agent/runtime/docker"
@@ -27,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/internal/api/sigv4"
 	"github.com/berth-dev/berth/internal/ecs"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/sts"
 )
 
 // Dev credentials, used by --dev unless BERTH_ROOT_ACCESS_KEY_ID and
@@ -43,8 +43,13 @@ type Config struct {
 	DataDir       string
 	EtcdEndpoints []string
 	Region        string
-	AccountID     string
-	Dev           bool
+	// Regions are further regions requests may be signed for (their SigV4
+	// credential scope); Region always is one. Dev mode accepts any region.
+	Regions   []string
+	AccountID string
+	// RequestTimeout is every API request's deadline (default 30s).
+	RequestTimeout time.Duration
+	Dev            bool
 	// Root credentials; in dev mode they default to the Dev* constants,
 	// otherwise they are generated once and kept in DataDir.
 	RootAccessKeyID     string
@@ -127,12 +132,21 @@ func Run(ctx context.Context, cfg Config) error {
 		Principal:       "arn:aws:iam::" + cfg.AccountID + ":root",
 	}
 	verifier := &sigv4.Verifier{
-		Region: cfg.Region,
-		Lookup: func(id string) (sigv4.Credential, bool) { return root, id == root.AccessKeyID },
+		Regions: sigv4.RegionList(append([]string{cfg.Region}, cfg.Regions...)...),
+		Lookup:  func(id string) (sigv4.Credential, bool) { return root, id == root.AccessKeyID },
 	}
-	apiSrv := api.New(api.Config{Verifier: verifier, Logger: log})
-	apiSrv.RegisterJSON(ecsSvc.JSONService())
-	apiSrv.Handle(acs.Path, apiSrv.Authenticate(ecstypes.SigningName, ecsSvc.ACSHandler()))
+	if cfg.Dev {
+		verifier.Regions = sigv4.AnyRegion
+	}
+	apiSrv := api.New(api.Config{
+		Verifier:       verifier,
+		Authorizer:     api.RootAuthorizer{},
+		Logger:         log,
+		RequestTimeout: cfg.RequestTimeout,
+	})
+	apiSrv.Register(ecsSvc.APIService())
+	apiSrv.Register(sts.New(sts.Config{AccountID: cfg.AccountID}).APIService())
+	apiSrv.Route(ecsSvc.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
 
 	httpSrv := &http.Server{Handler: apiSrv, ReadHeaderTimeout: 30 * time.Second}
 	serveErr := make(chan error, 1)

@@ -1,12 +1,12 @@
 // Package awserr owns Berth's AWS-shaped errors: the Error type every API
-// handler returns, the table of AWS error codes and their HTTP statuses, and
-// the awsJson1_0/1_1 wire encoding of an error reply.
+// handler returns, the statuses of the codes every service shares (each
+// service brings its own table of modeled errors), and the wire encodings of
+// an error reply: awsJson1_0/1_1 and the awsQuery XML envelope.
 package awserr
 
 import (
 	"errors"
 	"fmt"
-	"sync"
 )
 
 // Error is an AWS service error as clients see it: a modeled error name
@@ -56,10 +56,13 @@ func New(code string, status int, format string, args ...any) *Error {
 	return &Error{Code: code, Message: sprintf(format, args...), Status: status}
 }
 
-// Newf builds an Error whose HTTP status comes from the code table
-// (400 for codes that were never registered).
+// Newf builds an Error whose HTTP status comes from the table of common
+// codes. For any other code the status is left zero: the table of the
+// service that answers decides when the reply is written (400 if it does
+// not know the code either).
 func Newf(code string, format string, args ...any) *Error {
-	return New(code, Status(code), format, args...)
+	status, _ := CommonStatus(code)
+	return New(code, status, format, args...)
 }
 
 // As returns the *Error in err's chain, if any.
@@ -80,40 +83,17 @@ func sprintf(format string, args ...any) string {
 	return fmt.Sprintf(format, args...)
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = seedRegistry()
-)
-
-// seedRegistry loads the built-in table; a function rather than init so the
-// package has no registration side effects.
-func seedRegistry() map[string]int {
-	m := make(map[string]int, len(codeTable))
-	for _, row := range codeTable {
-		m[row.code] = row.status
-	}
-	return m
+// CommonStatus is the HTTP status of a code every service shares (the
+// authentication errors, InternalFailure, ...), and whether code is one.
+func CommonStatus(code string) (int, bool) {
+	s, ok := commonStatus[code]
+	return s, ok
 }
 
-// Register records the HTTP status for an error code. Service packages call
-// it (from a constructor, not init) for their own modeled errors; registering
-// a code again with a different status panics, since that is a programming
-// error that would make replies depend on registration order.
-func Register(code string, status int) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if old, ok := registry[code]; ok && old != status {
-		panic(fmt.Sprintf("awserr: code %s registered with status %d and %d", code, old, status))
-	}
-	registry[code] = status
-}
-
-// Status is the HTTP status registered for code, or 400 if it is unknown:
-// every unregistered modeled error is a client error in the AWS models.
+// Status is CommonStatus, or 400 for any other code: every unknown modeled
+// error is a client error in the AWS models.
 func Status(code string) int {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	if s, ok := registry[code]; ok {
+	if s, ok := commonStatus[code]; ok {
 		return s
 	}
 	return 400

@@ -2,8 +2,9 @@ package awserr
 
 import "net/http"
 
-// Common error codes shared by the ECS-style (Coral) JSON services, plus the
-// authentication errors in both their awsJson and awsQuery spellings.
+// Error codes used across services: the ECS-style (Coral) JSON codes Berth's
+// handlers build with the helpers below, the awsQuery protocol's codes, and
+// the authentication errors in both their awsJson and awsQuery spellings.
 const (
 	CodeInvalidParameter        = "InvalidParameterException"
 	CodeClient                  = "ClientException"
@@ -27,50 +28,59 @@ const (
 	CodeQuerySignatureMismatch  = "SignatureDoesNotMatch"
 	CodeQueryInvalidClientToken = "InvalidClientTokenId"
 	CodeQueryExpiredToken       = "ExpiredToken"
+	CodeQueryAccessDenied       = "AccessDenied"
+	CodeQueryValidation         = "ValidationError"
+	CodeInvalidAction           = "InvalidAction"
+	CodeMissingAction           = "MissingAction"
+	CodeServiceUnavailable      = "ServiceUnavailable"
 )
 
-// codeTable is the built-in code -> HTTP status table. It is data, not
-// behaviour: adding a code is adding a row.
-var codeTable = []struct {
-	code   string
-	status int
-}{
-	{CodeInvalidParameter, http.StatusBadRequest},
-	{CodeClient, http.StatusBadRequest},
-	{CodeClusterNotFound, http.StatusBadRequest},
-	{CodeSerialization, http.StatusBadRequest},
-	{CodeUnknownOperation, http.StatusBadRequest},
-	{CodeServer, http.StatusInternalServerError},
-	{CodeInternalFailure, http.StatusInternalServerError},
-	{CodeAccessDenied, http.StatusBadRequest},
-	{CodeUnsupportedFeature, http.StatusBadRequest},
-	{CodeRequestEntityTooLarge, http.StatusRequestEntityTooLarge},
-	{CodeThrottling, http.StatusBadRequest},
-	{CodeValidation, http.StatusBadRequest},
-	{CodeMissingAuthToken, http.StatusForbidden},
-	{CodeIncompleteSignature, http.StatusBadRequest},
-	{CodeInvalidSignature, http.StatusForbidden},
-	{CodeUnrecognizedClient, http.StatusForbidden},
-	{CodeExpiredToken, http.StatusForbidden},
-	{CodeQueryMissingAuthToken, http.StatusForbidden},
-	{CodeQueryIncompleteSig, http.StatusBadRequest},
-	{CodeQuerySignatureMismatch, http.StatusForbidden},
-	{CodeQueryInvalidClientToken, http.StatusForbidden},
-	{CodeQueryExpiredToken, http.StatusForbidden},
+// commonStatus holds the codes every service shares, from AWS's "Common
+// Errors" pages. Codes a service models itself (ClusterNotFoundException,
+// ServerException, ...) are in that service's generated table instead; it
+// is data, not behaviour: adding a code is adding a row.
+var commonStatus = map[string]int{
+	CodeSerialization:           http.StatusBadRequest,
+	CodeUnknownOperation:        http.StatusBadRequest,
+	CodeInternalFailure:         http.StatusInternalServerError,
+	CodeServiceUnavailable:      http.StatusServiceUnavailable,
+	CodeAccessDenied:            http.StatusBadRequest,
+	CodeRequestEntityTooLarge:   http.StatusRequestEntityTooLarge,
+	CodeThrottling:              http.StatusBadRequest,
+	CodeValidation:              http.StatusBadRequest,
+	CodeMissingAuthToken:        http.StatusForbidden,
+	CodeIncompleteSignature:     http.StatusBadRequest,
+	CodeInvalidSignature:        http.StatusForbidden,
+	CodeUnrecognizedClient:      http.StatusForbidden,
+	CodeExpiredToken:            http.StatusForbidden,
+	CodeQueryMissingAuthToken:   http.StatusForbidden,
+	CodeQueryIncompleteSig:      http.StatusBadRequest,
+	CodeQuerySignatureMismatch:  http.StatusForbidden,
+	CodeQueryInvalidClientToken: http.StatusForbidden,
+	CodeQueryExpiredToken:       http.StatusForbidden,
+	CodeQueryAccessDenied:       http.StatusForbidden,
+	CodeQueryValidation:         http.StatusBadRequest,
+	CodeInvalidAction:           http.StatusBadRequest,
+	CodeMissingAction:           http.StatusBadRequest,
 }
+
+// The helpers below build the errors Berth's handlers share. The ECS-modeled
+// ones carry the status ECS's model gives them.
 
 // InvalidParameter is ECS's InvalidParameterException (400).
 func InvalidParameter(format string, args ...any) *Error {
-	return Newf(CodeInvalidParameter, format, args...)
+	return New(CodeInvalidParameter, http.StatusBadRequest, format, args...)
 }
 
 // Client is ECS's ClientException (400): the caller did something wrong that
 // is not a single bad parameter.
-func Client(format string, args ...any) *Error { return Newf(CodeClient, format, args...) }
+func Client(format string, args ...any) *Error {
+	return New(CodeClient, http.StatusBadRequest, format, args...)
+}
 
 // ClusterNotFound is ClusterNotFoundException (400).
 func ClusterNotFound(format string, args ...any) *Error {
-	return Newf(CodeClusterNotFound, format, args...)
+	return New(CodeClusterNotFound, http.StatusBadRequest, format, args...)
 }
 
 // Serialization is SerializationException (400): the body could not be read.
@@ -84,7 +94,9 @@ func UnknownOperation(format string, args ...any) *Error {
 }
 
 // Server is ECS's ServerException (500).
-func Server(format string, args ...any) *Error { return Newf(CodeServer, format, args...) }
+func Server(format string, args ...any) *Error {
+	return New(CodeServer, http.StatusInternalServerError, format, args...)
+}
 
 // InternalFailure is the generic InternalFailure (500).
 func InternalFailure(format string, args ...any) *Error {
@@ -98,7 +110,7 @@ func AccessDenied(format string, args ...any) *Error {
 
 // UnsupportedFeature is UnsupportedFeatureException (400).
 func UnsupportedFeature(format string, args ...any) *Error {
-	return Newf(CodeUnsupportedFeature, format, args...)
+	return New(CodeUnsupportedFeature, http.StatusBadRequest, format, args...)
 }
 
 // RequestEntityTooLarge is RequestEntityTooLargeException (413).

@@ -21,6 +21,7 @@ const (
 	failIncomplete
 	failSignature
 	failUnknownKey
+	failExpired
 )
 
 // failureCodes maps each failure kind to its code per flavor.
@@ -29,12 +30,14 @@ var failureCodes = map[failure][2]string{
 	failIncomplete: {awserr.CodeIncompleteSignature, awserr.CodeQueryIncompleteSig},
 	failSignature:  {awserr.CodeInvalidSignature, awserr.CodeQuerySignatureMismatch},
 	failUnknownKey: {awserr.CodeUnrecognizedClient, awserr.CodeQueryInvalidClientToken},
+	failExpired:    {awserr.CodeExpiredToken, awserr.CodeQueryExpiredToken},
 }
 
 // AWS's wording, which clients and users recognise.
 const (
 	msgMissing    = "Missing Authentication Token"
 	msgUnknownKey = "The security token included in the request is invalid."
+	msgExpired    = "The security token included in the request is expired"
 	msgMismatch   = "The request signature we calculated does not match the signature you provided. " +
 		"Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgPayloadMismatch = "The provided 'x-amz-content-sha256' header does not match what was computed."

@@ -7,6 +7,7 @@ package sigv4
 
 import (
 	"crypto/subtle"
+
 	"net/http"
 	"net/url"
 	"slices"
@@ -30,19 +31,35 @@ const (
 )
 
 // Credential is a known access key, its secret and the principal (user or
-// role name, ARN, ...) that requests signed with it act as.
+// role name, ARN, ...) that requests signed with it act as. Temporary
+// credentials also name the session token a request must carry
+// (X-Amz-Security-Token) and when they expire.
 type Credential struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	Principal       string
+	// SessionToken, when set, must be the request's X-Amz-Security-Token.
+	SessionToken string
+	// Expiration, when set, is when the credential stops being accepted.
+	Expiration time.Time
+}
+
+// Verified is what a successful verification established: the credential
+// and the region and service of the request's credential scope.
+type Verified struct {
+	Credential Credential
+	Region     string
+	Service    string
 }
 
 // Verifier checks SigV4-signed requests. The zero MaxSkew means
-// DefaultMaxSkew, a nil Now means time.Now, and an empty Region accepts any
-// region in the credential scope.
+// DefaultMaxSkew and a nil Now means time.Now. Regions, when set, decides
+// which credential-scope regions are accepted; otherwise a non-empty Region
+// is the only one, and with neither any region is.
 type Verifier struct {
 	Lookup  func(accessKeyID string) (Credential, bool)
 	Region  string
+	Regions func(region string) bool
 	Now     func() time.Time
 	MaxSkew time.Duration
 	Flavor  Flavor
@@ -72,9 +89,32 @@ type authParams struct {
 // matching Credential, or an *awserr.Error naming the failure the way AWS
 // does.
 func (v *Verifier) Verify(r *http.Request, body []byte, service string) (Credential, error) {
+	res, err := v.Check(r, body, service)
+	return res.Credential, err
+}
+
+// Check is Verify returning the credential scope's region too.
+func (v *Verifier) Check(r *http.Request, body []byte, service string) (Verified, error) {
+	p, cred, aerr := v.prepare(r, service)
+	if aerr != nil {
+		return Verified{}, aerr
+	}
+	hashes, aerr := v.payloadHashes(r, p, body)
+	if aerr != nil {
+		return Verified{}, aerr
+	}
+	if aerr := v.checkSignature(r, p, cred, hashes); aerr != nil {
+		return Verified{}, aerr
+	}
+	return Verified{Credential: cred, Region: p.region, Service: p.service}, nil
+}
+
+// prepare parses the claimed signature and checks everything but the
+// signature itself: the key, session token, scope and clock.
+func (v *Verifier) prepare(r *http.Request, service string) (*authParams, Credential, *awserr.Error) {
 	p, aerr := v.parse(r)
 	if aerr != nil {
-		return Credential{}, aerr
+		return nil, Credential{}, aerr
 	}
 	var cred Credential
 	ok := false
@@ -84,21 +124,26 @@ func (v *Verifier) Verify(r *http.Request, body []byte, service string) (Credent
 	// An empty secret would make signatures forgeable by anyone who knows
 	// the key ID, so such a credential counts as unknown.
 	if !ok || cred.SecretAccessKey == "" {
-		return Credential{}, v.fail(failUnknownKey, msgUnknownKey)
+		return nil, Credential{}, v.fail(failUnknownKey, msgUnknownKey)
 	}
 	if cred.AccessKeyID == "" {
 		cred.AccessKeyID = p.accessKeyID
 	}
+	if aerr := v.checkToken(r, p, cred); aerr != nil {
+		return nil, Credential{}, aerr
+	}
 	if aerr := v.checkScope(p, service); aerr != nil {
-		return Credential{}, aerr
+		return nil, Credential{}, aerr
 	}
 	if aerr := v.checkTime(p); aerr != nil {
-		return Credential{}, aerr
+		return nil, Credential{}, aerr
 	}
-	hashes, aerr := v.payloadHashes(r, p, body)
-	if aerr != nil {
-		return Credential{}, aerr
-	}
+	return p, cred, nil
+}
+
+// checkSignature recomputes the signature for each payload hash the client
+// may have signed with and compares them in constant time.
+func (v *Verifier) checkSignature(r *http.Request, p *authParams, cred Credential, hashes []string) *awserr.Error {
 	scope := strings.Join([]string{p.scopeDate, p.region, p.service, p.terminator}, "/")
 	matched := 0
 	for _, h := range hashes {
@@ -108,9 +153,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte, service string) (Credent
 		matched |= subtle.ConstantTimeCompare([]byte(want), []byte(p.signature))
 	}
 	if matched != 1 {
-		return Credential{}, v.fail(failSignature, msgMismatch)
+		return v.fail(failSignature, msgMismatch)
 	}
-	return cred, nil
+	return nil
 }
 
 func (v *Verifier) now() time.Time {
@@ -257,7 +302,9 @@ func (v *Verifier) checkScope(p *authParams, service string) *awserr.Error {
 		return v.fail(failSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'.", p.terminator)
 	case p.service != service:
 		return v.fail(failSignature, "Credential should be scoped to correct service: '%s'. ", service)
-	case v.Region != "" && p.region != v.Region:
+	case v.Regions != nil && !v.Regions(p.region):
+		return v.fail(failSignature, "Credential should be scoped to a valid region, not '%s'. ", p.region)
+	case v.Regions == nil && v.Region != "" && p.region != v.Region:
 		return v.fail(failSignature, "Credential should be scoped to a valid region, not '%s'. Expected '%s'.", p.region, v.Region)
 	case p.scopeDate != p.amzDate[:8]:
 		return v.fail(failSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "+

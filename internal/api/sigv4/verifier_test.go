@@ -162,7 +162,7 @@ func TestVerify(t *testing.T) {
 		{name: "good with content sha header", spec: signSpec{body: body, before: func(r *http.Request) {
 			r.Header.Set("X-Amz-Content-Sha256", sha([]byte(body)))
 		}}},
-		{name: "good with session token signed", spec: signSpec{body: body, before: func(r *http.Request) {
+		{name: "session token with a long-term key is ignored", spec: signSpec{body: body, before: func(r *http.Request) {
 			r.Header.Set("X-Amz-Security-Token", "session-token-ignored")
 		}}},
 		{name: "good presigned", spec: signSpec{method: http.MethodGet, url: "http://berth.local/ws?cluster=default",
@@ -339,12 +339,36 @@ func TestVerifySuiteVectors(t *testing.T) {
 	}
 }
 
-func TestVerifyEmptyRegionAcceptsAny(t *testing.T) {
-	req, body := build(t, signSpec{body: "{}", region: "ap-south-2"})
-	v := testVerifier()
-	v.Region = ""
-	if _, err := v.Verify(req, body, "ecs"); err != nil {
-		t.Fatalf("Verify: %v", err)
+func TestVerifyRegions(t *testing.T) {
+	tests := []struct {
+		name    string
+		region  string
+		fixed   string
+		regions func(string) bool
+		ok      bool
+	}{
+		{"empty region accepts any", "ap-south-2", "", nil, true},
+		{"fixed region", "us-east-1", "us-east-1", nil, true},
+		{"any region predicate wins over Region", "ap-south-2", "us-east-1", AnyRegion, true},
+		{"list accepts a member", "eu-west-1", "", RegionList("us-east-1", "eu-west-1"), true},
+		{"list refuses others", "eu-west-2", "", RegionList("us-east-1", "eu-west-1"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, body := build(t, signSpec{body: "{}", region: tt.region})
+			v := testVerifier()
+			v.Region, v.Regions = tt.fixed, tt.regions
+			res, err := v.Check(req, body, "ecs")
+			if tt.ok != (err == nil) {
+				t.Fatalf("Check: %v, want ok=%v", err, tt.ok)
+			}
+			if err == nil && (res.Region != tt.region || res.Service != "ecs") {
+				t.Fatalf("Verified = %+v", res)
+			}
+			if e, _ := awserr.As(err); err != nil && !strings.Contains(e.Message, "scoped to a valid region") {
+				t.Fatalf("error = %v", err)
+			}
+		})
 	}
 }
 

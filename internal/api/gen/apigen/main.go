@@ -4,6 +4,11 @@
 //
 //	go run ./internal/api/gen/apigen -model service-2.json[.gz] -strip out.json
 //	go run ./internal/api/gen/apigen -model ecs.json -pkg ecstypes -out dir
+//
+// It handles the awsJson and awsQuery protocols: for awsQuery models the
+// structures also carry `query` tags (wire names, flattening, list and map
+// element names) for the API's form and XML codec, and the operations file
+// has the XML namespace and each operation's result wrapper.
 package main
 
 import (
@@ -50,6 +55,7 @@ func main() {
 		"zz_enums.go":      genEnums(*pkg, &m),
 		"zz_validate.go":   genValidate(*pkg, &m),
 		"zz_operations.go": genOperations(*pkg, &m),
+		"zz_support.go":    genSupport(*pkg),
 	}
 	for name, src := range files {
 		formatted, err := format.Source([]byte(src))

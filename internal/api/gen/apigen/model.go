@@ -19,26 +19,58 @@ type operation struct {
 	Errors []shapeRef
 }
 
+// shapeRef is a reference to a shape, with the serialization traits a
+// reference may set (awsQuery/XML names and flattening).
 type shapeRef struct {
-	Shape string `json:"shape"`
+	Shape         string `json:"shape"`
+	LocationName  string `json:"locationName"`
+	Flattened     bool   `json:"flattened"`
+	ResultWrapper string `json:"resultWrapper"`
 }
 
 type shape struct {
-	Type      string               `json:"type"`
-	Members   map[string]*shapeRef `json:"members"`
-	Required  []string             `json:"required"`
-	Member    *shapeRef            `json:"member"`
-	Key       *shapeRef            `json:"key"`
-	Value     *shapeRef            `json:"value"`
-	Enum      []string             `json:"enum"`
-	Min       *float64             `json:"min"`
-	Max       *float64             `json:"max"`
-	Pattern   string               `json:"pattern"`
-	Exception bool                 `json:"exception"`
-	Document  bool                 `json:"document"`
-	Error     *struct {
-		HTTPStatusCode int `json:"httpStatusCode"`
+	Type         string               `json:"type"`
+	LocationName string               `json:"locationName"`
+	Flattened    bool                 `json:"flattened"`
+	Members      map[string]*shapeRef `json:"members"`
+	Required     []string             `json:"required"`
+	Member       *shapeRef            `json:"member"`
+	Key          *shapeRef            `json:"key"`
+	Value        *shapeRef            `json:"value"`
+	Enum         []string             `json:"enum"`
+	Min          *float64             `json:"min"`
+	Max          *float64             `json:"max"`
+	Pattern      string               `json:"pattern"`
+	Exception    bool                 `json:"exception"`
+	Document     bool                 `json:"document"`
+	Error        *struct {
+		Code           string `json:"code"`
+		HTTPStatusCode int    `json:"httpStatusCode"`
 	} `json:"error"`
+}
+
+// query reports whether the model is an awsQuery service (form requests,
+// XML replies) rather than awsJson.
+func (m *model) query() bool { return m.Metadata["protocol"] == "query" }
+
+// errorCode is the code an exception shape is sent with: the model's error
+// code for awsQuery services (LoadBalancerNotFound), the shape name for
+// awsJson ones (ClusterNotFoundException).
+func (m *model) errorCode(name string) string {
+	if s := m.Shapes[name]; m.query() && s.Error != nil && s.Error.Code != "" {
+		return s.Error.Code
+	}
+	return name
+}
+
+// pathName is how a member is named in validation messages: as on the wire
+// for awsJson, with a lower-case first letter for awsQuery ('roleArn'), as
+// AWS words them.
+func (m *model) pathName(member string) string {
+	if !m.query() || member == "" {
+		return member
+	}
+	return strings.ToLower(member[:1]) + member[1:]
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -116,7 +148,7 @@ func (m *model) scalar(t string) string {
 	case "double", "float":
 		return "float64"
 	case "timestamp":
-		return "Timestamp"
+		return "wire.Timestamp"
 	case "blob":
 		return "[]byte"
 	}

@@ -63,7 +63,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestTimestampJSON(t *testing.T) {
-	ts := Timestamp{time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC)}
+	ts := Timestamp{Time: time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC)}
 	b, err := json.Marshal(ts)
 	if err != nil || string(b) != "1714979289.123" {
 		t.Fatalf("Marshal = %s, %v; want 1714979289.123", b, err)

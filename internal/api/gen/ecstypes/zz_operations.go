@@ -2,13 +2,19 @@
 
 package ecstypes
 
+// Protocol is the service's wire protocol.
+const Protocol = "json"
+
 // TargetPrefix is the X-Amz-Target prefix of this service.
 const TargetPrefix = "AmazonEC2ContainerServiceV20141113"
+
+// JSONVersion is the awsJson version (1.0 or 1.1) of this service.
+const JSONVersion = "1.1"
 
 // SigningName is the SigV4 service name of this service.
 const SigningName = "ecs"
 
-// APIVersion is the model's API version.
+// APIVersion is the model's API version (the awsQuery Version parameter).
 const APIVersion = "2014-11-13"
 
 // Operations lists every operation in the model.
@@ -92,36 +98,70 @@ var Operations = []string{
 	"UpdateTaskSet",
 }
 
-// ErrorStatus maps each modelled error to its HTTP status.
+// Codes of the modeled errors, as sent on the wire.
+const (
+	ErrCodeAccessDeniedException                          = "AccessDeniedException"
+	ErrCodeAttributeLimitExceededException                = "AttributeLimitExceededException"
+	ErrCodeBlockedException                               = "BlockedException"
+	ErrCodeClientException                                = "ClientException"
+	ErrCodeClusterContainsCapacityProviderException       = "ClusterContainsCapacityProviderException"
+	ErrCodeClusterContainsContainerInstancesException     = "ClusterContainsContainerInstancesException"
+	ErrCodeClusterContainsServicesException               = "ClusterContainsServicesException"
+	ErrCodeClusterContainsTasksException                  = "ClusterContainsTasksException"
+	ErrCodeClusterNotFoundException                       = "ClusterNotFoundException"
+	ErrCodeConflictException                              = "ConflictException"
+	ErrCodeDaemonNotActiveException                       = "DaemonNotActiveException"
+	ErrCodeDaemonNotFoundException                        = "DaemonNotFoundException"
+	ErrCodeInvalidParameterException                      = "InvalidParameterException"
+	ErrCodeLimitExceededException                         = "LimitExceededException"
+	ErrCodeMissingVersionException                        = "MissingVersionException"
+	ErrCodeNamespaceNotFoundException                     = "NamespaceNotFoundException"
+	ErrCodeNoUpdateAvailableException                     = "NoUpdateAvailableException"
+	ErrCodePlatformTaskDefinitionIncompatibilityException = "PlatformTaskDefinitionIncompatibilityException"
+	ErrCodePlatformUnknownException                       = "PlatformUnknownException"
+	ErrCodeResourceInUseException                         = "ResourceInUseException"
+	ErrCodeResourceNotFoundException                      = "ResourceNotFoundException"
+	ErrCodeServerException                                = "ServerException"
+	ErrCodeServiceDeploymentNotFoundException             = "ServiceDeploymentNotFoundException"
+	ErrCodeServiceNotActiveException                      = "ServiceNotActiveException"
+	ErrCodeServiceNotFoundException                       = "ServiceNotFoundException"
+	ErrCodeTargetNotConnectedException                    = "TargetNotConnectedException"
+	ErrCodeTargetNotFoundException                        = "TargetNotFoundException"
+	ErrCodeTaskSetNotFoundException                       = "TaskSetNotFoundException"
+	ErrCodeUnsupportedFeatureException                    = "UnsupportedFeatureException"
+	ErrCodeUpdateInProgressException                      = "UpdateInProgressException"
+)
+
+// ErrorStatus maps each modeled error code to its HTTP status.
 var ErrorStatus = map[string]int{
-	"AccessDeniedException":                          400,
-	"AttributeLimitExceededException":                400,
-	"BlockedException":                               400,
-	"ClientException":                                400,
-	"ClusterContainsCapacityProviderException":       400,
-	"ClusterContainsContainerInstancesException":     400,
-	"ClusterContainsServicesException":               400,
-	"ClusterContainsTasksException":                  400,
-	"ClusterNotFoundException":                       400,
-	"ConflictException":                              400,
-	"DaemonNotActiveException":                       400,
-	"DaemonNotFoundException":                        400,
-	"InvalidParameterException":                      400,
-	"LimitExceededException":                         400,
-	"MissingVersionException":                        400,
-	"NamespaceNotFoundException":                     400,
-	"NoUpdateAvailableException":                     400,
-	"PlatformTaskDefinitionIncompatibilityException": 400,
-	"PlatformUnknownException":                       400,
-	"ResourceInUseException":                         400,
-	"ResourceNotFoundException":                      400,
-	"ServerException":                                400,
-	"ServiceDeploymentNotFoundException":             400,
-	"ServiceNotActiveException":                      400,
-	"ServiceNotFoundException":                       400,
-	"TargetNotConnectedException":                    400,
-	"TargetNotFoundException":                        400,
-	"TaskSetNotFoundException":                       400,
-	"UnsupportedFeatureException":                    400,
-	"UpdateInProgressException":                      400,
+	ErrCodeAccessDeniedException:                          400,
+	ErrCodeAttributeLimitExceededException:                400,
+	ErrCodeBlockedException:                               400,
+	ErrCodeClientException:                                400,
+	ErrCodeClusterContainsCapacityProviderException:       400,
+	ErrCodeClusterContainsContainerInstancesException:     400,
+	ErrCodeClusterContainsServicesException:               400,
+	ErrCodeClusterContainsTasksException:                  400,
+	ErrCodeClusterNotFoundException:                       400,
+	ErrCodeConflictException:                              400,
+	ErrCodeDaemonNotActiveException:                       400,
+	ErrCodeDaemonNotFoundException:                        400,
+	ErrCodeInvalidParameterException:                      400,
+	ErrCodeLimitExceededException:                         400,
+	ErrCodeMissingVersionException:                        400,
+	ErrCodeNamespaceNotFoundException:                     400,
+	ErrCodeNoUpdateAvailableException:                     400,
+	ErrCodePlatformTaskDefinitionIncompatibilityException: 400,
+	ErrCodePlatformUnknownException:                       400,
+	ErrCodeResourceInUseException:                         400,
+	ErrCodeResourceNotFoundException:                      400,
+	ErrCodeServerException:                                400,
+	ErrCodeServiceDeploymentNotFoundException:             400,
+	ErrCodeServiceNotActiveException:                      400,
+	ErrCodeServiceNotFoundException:                       400,
+	ErrCodeTargetNotConnectedException:                    400,
+	ErrCodeTargetNotFoundException:                        400,
+	ErrCodeTaskSetNotFoundException:                       400,
+	ErrCodeUnsupportedFeatureException:                    400,
+	ErrCodeUpdateInProgressException:                      400,
 }

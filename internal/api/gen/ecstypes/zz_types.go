@@ -2,9 +2,16 @@
 
 package ecstypes
 
-import "encoding/json"
+import (
+	"encoding/json"
 
-var _ json.RawMessage
+	"github.com/berth-dev/berth/internal/api/gen/wire"
+)
+
+var (
+	_ json.RawMessage
+	_ wire.Timestamp
+)
 
 type AcceleratorCountRequest struct {
 	Max *int32 `json:"max,omitzero"`
@@ -263,7 +270,7 @@ type ContainerInstance struct {
 	Ec2InstanceId        *string                        `json:"ec2InstanceId,omitzero"`
 	HealthStatus         *ContainerInstanceHealthStatus `json:"healthStatus,omitzero"`
 	PendingTasksCount    *int32                         `json:"pendingTasksCount,omitzero"`
-	RegisteredAt         *Timestamp                     `json:"registeredAt,omitzero"`
+	RegisteredAt         *wire.Timestamp                `json:"registeredAt,omitzero"`
 	RegisteredResources  []Resource                     `json:"registeredResources,omitzero"`
 	RemainingResources   []Resource                     `json:"remainingResources,omitzero"`
 	RunningTasksCount    *int32                         `json:"runningTasksCount,omitzero"`
@@ -356,10 +363,10 @@ type CreateDaemonRequest struct {
 }
 
 type CreateDaemonResponse struct {
-	CreatedAt     *Timestamp `json:"createdAt,omitzero"`
-	DaemonArn     *string    `json:"daemonArn,omitzero"`
-	DeploymentArn *string    `json:"deploymentArn,omitzero"`
-	Status        *string    `json:"status,omitzero"`
+	CreatedAt     *wire.Timestamp `json:"createdAt,omitzero"`
+	DaemonArn     *string         `json:"daemonArn,omitzero"`
+	DeploymentArn *string         `json:"deploymentArn,omitzero"`
+	Status        *string         `json:"status,omitzero"`
 }
 
 type CreateExpressGatewayServiceRequest struct {
@@ -443,8 +450,8 @@ type CreateTaskSetResponse struct {
 }
 
 type CreatedAt struct {
-	After  *Timestamp `json:"after,omitzero"`
-	Before *Timestamp `json:"before,omitzero"`
+	After  *wire.Timestamp `json:"after,omitzero"`
+	Before *wire.Timestamp `json:"before,omitzero"`
 }
 
 type DaemonAlarmConfiguration struct {
@@ -505,16 +512,16 @@ type DaemonDeployment struct {
 	Alarms                  *DaemonDeploymentAlarms          `json:"alarms,omitzero"`
 	CircuitBreaker          *DaemonCircuitBreaker            `json:"circuitBreaker,omitzero"`
 	ClusterArn              *string                          `json:"clusterArn,omitzero"`
-	CreatedAt               *Timestamp                       `json:"createdAt,omitzero"`
+	CreatedAt               *wire.Timestamp                  `json:"createdAt,omitzero"`
 	DaemonDeploymentArn     *string                          `json:"daemonDeploymentArn,omitzero"`
 	DeploymentConfiguration *DaemonDeploymentConfiguration   `json:"deploymentConfiguration,omitzero"`
-	FinishedAt              *Timestamp                       `json:"finishedAt,omitzero"`
+	FinishedAt              *wire.Timestamp                  `json:"finishedAt,omitzero"`
 	Rollback                *DaemonRollback                  `json:"rollback,omitzero"`
 	SourceDaemonRevisions   []DaemonDeploymentRevisionDetail `json:"sourceDaemonRevisions,omitzero"`
-	StartedAt               *Timestamp                       `json:"startedAt,omitzero"`
+	StartedAt               *wire.Timestamp                  `json:"startedAt,omitzero"`
 	Status                  *string                          `json:"status,omitzero"`
 	StatusReason            *string                          `json:"statusReason,omitzero"`
-	StoppedAt               *Timestamp                       `json:"stoppedAt,omitzero"`
+	StoppedAt               *wire.Timestamp                  `json:"stoppedAt,omitzero"`
 	TargetDaemonRevision    *DaemonDeploymentRevisionDetail  `json:"targetDaemonRevision,omitzero"`
 }
 
@@ -544,26 +551,26 @@ type DaemonDeploymentRevisionDetail struct {
 }
 
 type DaemonDeploymentSummary struct {
-	ClusterArn              *string    `json:"clusterArn,omitzero"`
-	CreatedAt               *Timestamp `json:"createdAt,omitzero"`
-	DaemonArn               *string    `json:"daemonArn,omitzero"`
-	DaemonDeploymentArn     *string    `json:"daemonDeploymentArn,omitzero"`
-	FinishedAt              *Timestamp `json:"finishedAt,omitzero"`
-	StartedAt               *Timestamp `json:"startedAt,omitzero"`
-	Status                  *string    `json:"status,omitzero"`
-	StatusReason            *string    `json:"statusReason,omitzero"`
-	StoppedAt               *Timestamp `json:"stoppedAt,omitzero"`
-	TargetDaemonRevisionArn *string    `json:"targetDaemonRevisionArn,omitzero"`
+	ClusterArn              *string         `json:"clusterArn,omitzero"`
+	CreatedAt               *wire.Timestamp `json:"createdAt,omitzero"`
+	DaemonArn               *string         `json:"daemonArn,omitzero"`
+	DaemonDeploymentArn     *string         `json:"daemonDeploymentArn,omitzero"`
+	FinishedAt              *wire.Timestamp `json:"finishedAt,omitzero"`
+	StartedAt               *wire.Timestamp `json:"startedAt,omitzero"`
+	Status                  *string         `json:"status,omitzero"`
+	StatusReason            *string         `json:"statusReason,omitzero"`
+	StoppedAt               *wire.Timestamp `json:"stoppedAt,omitzero"`
+	TargetDaemonRevisionArn *string         `json:"targetDaemonRevisionArn,omitzero"`
 }
 
 type DaemonDetail struct {
 	ClusterArn       *string                `json:"clusterArn,omitzero"`
-	CreatedAt        *Timestamp             `json:"createdAt,omitzero"`
+	CreatedAt        *wire.Timestamp        `json:"createdAt,omitzero"`
 	CurrentRevisions []DaemonRevisionDetail `json:"currentRevisions,omitzero"`
 	DaemonArn        *string                `json:"daemonArn,omitzero"`
 	DeploymentArn    *string                `json:"deploymentArn,omitzero"`
 	Status           *string                `json:"status,omitzero"`
-	UpdatedAt        *Timestamp             `json:"updatedAt,omitzero"`
+	UpdatedAt        *wire.Timestamp        `json:"updatedAt,omitzero"`
 }
 
 type DaemonLinuxParameters struct {
@@ -584,7 +591,7 @@ type DaemonNotFoundException struct {
 type DaemonRevision struct {
 	ClusterArn              *string                `json:"clusterArn,omitzero"`
 	ContainerImages         []DaemonContainerImage `json:"containerImages,omitzero"`
-	CreatedAt               *Timestamp             `json:"createdAt,omitzero"`
+	CreatedAt               *wire.Timestamp        `json:"createdAt,omitzero"`
 	DaemonArn               *string                `json:"daemonArn,omitzero"`
 	DaemonRevisionArn       *string                `json:"daemonRevisionArn,omitzero"`
 	DaemonTaskDefinitionArn *string                `json:"daemonTaskDefinitionArn,omitzero"`
@@ -600,28 +607,28 @@ type DaemonRevisionDetail struct {
 }
 
 type DaemonRollback struct {
-	Reason                          *string    `json:"reason,omitzero"`
-	RollbackCapacityProviders       []string   `json:"rollbackCapacityProviders,omitzero"`
-	RollbackTargetDaemonRevisionArn *string    `json:"rollbackTargetDaemonRevisionArn,omitzero"`
-	StartedAt                       *Timestamp `json:"startedAt,omitzero"`
+	Reason                          *string         `json:"reason,omitzero"`
+	RollbackCapacityProviders       []string        `json:"rollbackCapacityProviders,omitzero"`
+	RollbackTargetDaemonRevisionArn *string         `json:"rollbackTargetDaemonRevisionArn,omitzero"`
+	StartedAt                       *wire.Timestamp `json:"startedAt,omitzero"`
 }
 
 type DaemonSummary struct {
-	CreatedAt *Timestamp `json:"createdAt,omitzero"`
-	DaemonArn *string    `json:"daemonArn,omitzero"`
-	Status    *string    `json:"status,omitzero"`
-	UpdatedAt *Timestamp `json:"updatedAt,omitzero"`
+	CreatedAt *wire.Timestamp `json:"createdAt,omitzero"`
+	DaemonArn *string         `json:"daemonArn,omitzero"`
+	Status    *string         `json:"status,omitzero"`
+	UpdatedAt *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type DaemonTaskDefinition struct {
 	ContainerDefinitions    []DaemonContainerDefinition `json:"containerDefinitions,omitzero"`
 	Cpu                     *string                     `json:"cpu,omitzero"`
 	DaemonTaskDefinitionArn *string                     `json:"daemonTaskDefinitionArn,omitzero"`
-	DeleteRequestedAt       *Timestamp                  `json:"deleteRequestedAt,omitzero"`
+	DeleteRequestedAt       *wire.Timestamp             `json:"deleteRequestedAt,omitzero"`
 	ExecutionRoleArn        *string                     `json:"executionRoleArn,omitzero"`
 	Family                  *string                     `json:"family,omitzero"`
 	Memory                  *string                     `json:"memory,omitzero"`
-	RegisteredAt            *Timestamp                  `json:"registeredAt,omitzero"`
+	RegisteredAt            *wire.Timestamp             `json:"registeredAt,omitzero"`
 	RegisteredBy            *string                     `json:"registeredBy,omitzero"`
 	Revision                *int32                      `json:"revision,omitzero"`
 	Status                  *string                     `json:"status,omitzero"`
@@ -630,11 +637,11 @@ type DaemonTaskDefinition struct {
 }
 
 type DaemonTaskDefinitionSummary struct {
-	Arn               *string    `json:"arn,omitzero"`
-	DeleteRequestedAt *Timestamp `json:"deleteRequestedAt,omitzero"`
-	RegisteredAt      *Timestamp `json:"registeredAt,omitzero"`
-	RegisteredBy      *string    `json:"registeredBy,omitzero"`
-	Status            *string    `json:"status,omitzero"`
+	Arn               *string         `json:"arn,omitzero"`
+	DeleteRequestedAt *wire.Timestamp `json:"deleteRequestedAt,omitzero"`
+	RegisteredAt      *wire.Timestamp `json:"registeredAt,omitzero"`
+	RegisteredBy      *string         `json:"registeredBy,omitzero"`
+	Status            *string         `json:"status,omitzero"`
 }
 
 type DaemonVolume struct {
@@ -682,11 +689,11 @@ type DeleteDaemonRequest struct {
 }
 
 type DeleteDaemonResponse struct {
-	CreatedAt     *Timestamp `json:"createdAt,omitzero"`
-	DaemonArn     *string    `json:"daemonArn,omitzero"`
-	DeploymentArn *string    `json:"deploymentArn,omitzero"`
-	Status        *string    `json:"status,omitzero"`
-	UpdatedAt     *Timestamp `json:"updatedAt,omitzero"`
+	CreatedAt     *wire.Timestamp `json:"createdAt,omitzero"`
+	DaemonArn     *string         `json:"daemonArn,omitzero"`
+	DeploymentArn *string         `json:"deploymentArn,omitzero"`
+	Status        *string         `json:"status,omitzero"`
+	UpdatedAt     *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type DeleteDaemonTaskDefinitionRequest struct {
@@ -737,7 +744,7 @@ type DeleteTaskSetResponse struct {
 
 type Deployment struct {
 	CapacityProviderStrategy    []CapacityProviderStrategyItem  `json:"capacityProviderStrategy,omitzero"`
-	CreatedAt                   *Timestamp                      `json:"createdAt,omitzero"`
+	CreatedAt                   *wire.Timestamp                 `json:"createdAt,omitzero"`
 	DesiredCount                *int32                          `json:"desiredCount,omitzero"`
 	FailedTasks                 *int32                          `json:"failedTasks,omitzero"`
 	FargateEphemeralStorage     *DeploymentEphemeralStorage     `json:"fargateEphemeralStorage,omitzero"`
@@ -754,7 +761,7 @@ type Deployment struct {
 	ServiceConnectResources     []ServiceConnectServiceResource `json:"serviceConnectResources,omitzero"`
 	Status                      *string                         `json:"status,omitzero"`
 	TaskDefinition              *string                         `json:"taskDefinition,omitzero"`
-	UpdatedAt                   *Timestamp                      `json:"updatedAt,omitzero"`
+	UpdatedAt                   *wire.Timestamp                 `json:"updatedAt,omitzero"`
 	VolumeConfigurations        []ServiceVolumeConfiguration    `json:"volumeConfigurations,omitzero"`
 	VpcLatticeConfigurations    []VpcLatticeConfiguration       `json:"vpcLatticeConfigurations,omitzero"`
 }
@@ -800,12 +807,12 @@ type DeploymentLifecycleHook struct {
 }
 
 type DeploymentLifecycleHookDetail struct {
-	ExpiresAt     *Timestamp `json:"expiresAt,omitzero"`
-	HookId        *string    `json:"hookId,omitzero"`
-	Status        *string    `json:"status,omitzero"`
-	TargetArn     *string    `json:"targetArn,omitzero"`
-	TargetType    *string    `json:"targetType,omitzero"`
-	TimeoutAction *string    `json:"timeoutAction,omitzero"`
+	ExpiresAt     *wire.Timestamp `json:"expiresAt,omitzero"`
+	HookId        *string         `json:"hookId,omitzero"`
+	Status        *string         `json:"status,omitzero"`
+	TargetArn     *string         `json:"targetArn,omitzero"`
+	TargetType    *string         `json:"targetType,omitzero"`
+	TimeoutAction *string         `json:"timeoutAction,omitzero"`
 }
 
 type DeploymentLifecycleHookTimeoutConfiguration struct {
@@ -1005,14 +1012,14 @@ type EBSTagSpecification struct {
 type ECSExpressGatewayService struct {
 	ActiveConfigurations  []ExpressGatewayServiceConfiguration `json:"activeConfigurations,omitzero"`
 	Cluster               *string                              `json:"cluster,omitzero"`
-	CreatedAt             *Timestamp                           `json:"createdAt,omitzero"`
+	CreatedAt             *wire.Timestamp                      `json:"createdAt,omitzero"`
 	CurrentDeployment     *string                              `json:"currentDeployment,omitzero"`
 	InfrastructureRoleArn *string                              `json:"infrastructureRoleArn,omitzero"`
 	ServiceArn            *string                              `json:"serviceArn,omitzero"`
 	ServiceName           *string                              `json:"serviceName,omitzero"`
 	Status                *ExpressGatewayServiceStatus         `json:"status,omitzero"`
 	Tags                  []Tag                                `json:"tags,omitzero"`
-	UpdatedAt             *Timestamp                           `json:"updatedAt,omitzero"`
+	UpdatedAt             *wire.Timestamp                      `json:"updatedAt,omitzero"`
 }
 
 type ECSManagedResources struct {
@@ -1104,7 +1111,7 @@ type ExpressGatewayServiceAwsLogsConfiguration struct {
 
 type ExpressGatewayServiceConfiguration struct {
 	Cpu                  *string                                    `json:"cpu,omitzero"`
-	CreatedAt            *Timestamp                                 `json:"createdAt,omitzero"`
+	CreatedAt            *wire.Timestamp                            `json:"createdAt,omitzero"`
 	ExecutionRoleArn     *string                                    `json:"executionRoleArn,omitzero"`
 	HealthCheckPath      *string                                    `json:"healthCheckPath,omitzero"`
 	IngressPaths         []IngressPathSummary                       `json:"ingressPaths,omitzero"`
@@ -1195,11 +1202,11 @@ type IngressPathSummary struct {
 }
 
 type InstanceHealthCheckResult struct {
-	LastStatusChange *Timestamp `json:"lastStatusChange,omitzero"`
-	LastUpdated      *Timestamp `json:"lastUpdated,omitzero"`
-	Status           *string    `json:"status,omitzero"`
-	StatusReason     *string    `json:"statusReason,omitzero"`
-	Type             *string    `json:"type,omitzero"`
+	LastStatusChange *wire.Timestamp `json:"lastStatusChange,omitzero"`
+	LastUpdated      *wire.Timestamp `json:"lastUpdated,omitzero"`
+	Status           *string         `json:"status,omitzero"`
+	StatusReason     *string         `json:"statusReason,omitzero"`
+	Type             *string         `json:"type,omitzero"`
 }
 
 type InstanceLaunchTemplate struct {
@@ -1482,10 +1489,10 @@ type LogConfiguration struct {
 }
 
 type ManagedAgent struct {
-	LastStartedAt *Timestamp `json:"lastStartedAt,omitzero"`
-	LastStatus    *string    `json:"lastStatus,omitzero"`
-	Name          *string    `json:"name,omitzero"`
-	Reason        *string    `json:"reason,omitzero"`
+	LastStartedAt *wire.Timestamp `json:"lastStartedAt,omitzero"`
+	LastStatus    *string         `json:"lastStatus,omitzero"`
+	Name          *string         `json:"name,omitzero"`
+	Reason        *string         `json:"reason,omitzero"`
 }
 
 type ManagedAgentStateChange struct {
@@ -1496,13 +1503,13 @@ type ManagedAgentStateChange struct {
 }
 
 type ManagedApplicationAutoScalingPolicy struct {
-	Arn          *string    `json:"arn,omitzero"`
-	Metric       *string    `json:"metric,omitzero"`
-	PolicyType   *string    `json:"policyType,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	TargetValue  *float64   `json:"targetValue,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	Metric       *string         `json:"metric,omitzero"`
+	PolicyType   *string         `json:"policyType,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	TargetValue  *float64        `json:"targetValue,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedAutoScaling struct {
@@ -1511,11 +1518,11 @@ type ManagedAutoScaling struct {
 }
 
 type ManagedCertificate struct {
-	Arn          *string    `json:"arn,omitzero"`
-	DomainName   *string    `json:"domainName,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	DomainName   *string         `json:"domainName,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedIngressPath struct {
@@ -1551,51 +1558,51 @@ type ManagedInstancesStorageConfiguration struct {
 }
 
 type ManagedListener struct {
-	Arn          *string    `json:"arn,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedListenerRule struct {
-	Arn          *string    `json:"arn,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedLoadBalancer struct {
-	Arn              *string    `json:"arn,omitzero"`
-	Scheme           *string    `json:"scheme,omitzero"`
-	SecurityGroupIds []string   `json:"securityGroupIds,omitzero"`
-	Status           *string    `json:"status,omitzero"`
-	StatusReason     *string    `json:"statusReason,omitzero"`
-	SubnetIds        []string   `json:"subnetIds,omitzero"`
-	UpdatedAt        *Timestamp `json:"updatedAt,omitzero"`
+	Arn              *string         `json:"arn,omitzero"`
+	Scheme           *string         `json:"scheme,omitzero"`
+	SecurityGroupIds []string        `json:"securityGroupIds,omitzero"`
+	Status           *string         `json:"status,omitzero"`
+	StatusReason     *string         `json:"statusReason,omitzero"`
+	SubnetIds        []string        `json:"subnetIds,omitzero"`
+	UpdatedAt        *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedLogGroup struct {
-	Arn          *string    `json:"arn,omitzero"`
-	LogGroupName *string    `json:"logGroupName,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	LogGroupName *string         `json:"logGroupName,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedMetricAlarm struct {
-	Arn          *string    `json:"arn,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedScalableTarget struct {
-	Arn          *string    `json:"arn,omitzero"`
-	MaxCapacity  *int32     `json:"maxCapacity,omitzero"`
-	MinCapacity  *int32     `json:"minCapacity,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	MaxCapacity  *int32          `json:"maxCapacity,omitzero"`
+	MinCapacity  *int32          `json:"minCapacity,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedScaling struct {
@@ -1607,10 +1614,10 @@ type ManagedScaling struct {
 }
 
 type ManagedSecurityGroup struct {
-	Arn          *string    `json:"arn,omitzero"`
-	Status       *string    `json:"status,omitzero"`
-	StatusReason *string    `json:"statusReason,omitzero"`
-	UpdatedAt    *Timestamp `json:"updatedAt,omitzero"`
+	Arn          *string         `json:"arn,omitzero"`
+	Status       *string         `json:"status,omitzero"`
+	StatusReason *string         `json:"statusReason,omitzero"`
+	UpdatedAt    *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type ManagedStorageConfiguration struct {
@@ -1619,13 +1626,13 @@ type ManagedStorageConfiguration struct {
 }
 
 type ManagedTargetGroup struct {
-	Arn             *string    `json:"arn,omitzero"`
-	HealthCheckPath *string    `json:"healthCheckPath,omitzero"`
-	HealthCheckPort *int32     `json:"healthCheckPort,omitzero"`
-	Port            *int32     `json:"port,omitzero"`
-	Status          *string    `json:"status,omitzero"`
-	StatusReason    *string    `json:"statusReason,omitzero"`
-	UpdatedAt       *Timestamp `json:"updatedAt,omitzero"`
+	Arn             *string         `json:"arn,omitzero"`
+	HealthCheckPath *string         `json:"healthCheckPath,omitzero"`
+	HealthCheckPort *int32          `json:"healthCheckPort,omitzero"`
+	Port            *int32          `json:"port,omitzero"`
+	Status          *string         `json:"status,omitzero"`
+	StatusReason    *string         `json:"statusReason,omitzero"`
+	UpdatedAt       *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type MemoryGiBPerVCpuRequest struct {
@@ -1718,9 +1725,9 @@ type PortMapping struct {
 }
 
 type ProtectedTask struct {
-	ExpirationDate    *Timestamp `json:"expirationDate,omitzero"`
-	ProtectionEnabled *bool      `json:"protectionEnabled,omitzero"`
-	TaskArn           *string    `json:"taskArn,omitzero"`
+	ExpirationDate    *wire.Timestamp `json:"expirationDate,omitzero"`
+	ProtectionEnabled *bool           `json:"protectionEnabled,omitzero"`
+	TaskArn           *string         `json:"taskArn,omitzero"`
 }
 
 type ProxyConfiguration struct {
@@ -1855,9 +1862,9 @@ type ResourceRequirement struct {
 }
 
 type Rollback struct {
-	Reason             *string    `json:"reason,omitzero"`
-	ServiceRevisionArn *string    `json:"serviceRevisionArn,omitzero"`
-	StartedAt          *Timestamp `json:"startedAt,omitzero"`
+	Reason             *string         `json:"reason,omitzero"`
+	ServiceRevisionArn *string         `json:"serviceRevisionArn,omitzero"`
+	StartedAt          *wire.Timestamp `json:"startedAt,omitzero"`
 }
 
 type RunTaskRequest struct {
@@ -1917,7 +1924,7 @@ type Service struct {
 	AvailabilityZoneRebalancing   *string                         `json:"availabilityZoneRebalancing,omitzero"`
 	CapacityProviderStrategy      []CapacityProviderStrategyItem  `json:"capacityProviderStrategy,omitzero"`
 	ClusterArn                    *string                         `json:"clusterArn,omitzero"`
-	CreatedAt                     *Timestamp                      `json:"createdAt,omitzero"`
+	CreatedAt                     *wire.Timestamp                 `json:"createdAt,omitzero"`
 	CreatedBy                     *string                         `json:"createdBy,omitzero"`
 	CurrentServiceDeployment      *string                         `json:"currentServiceDeployment,omitzero"`
 	CurrentServiceRevisions       []ServiceCurrentRevisionSummary `json:"currentServiceRevisions,omitzero"`
@@ -2017,22 +2024,22 @@ type ServiceCurrentRevisionSummary struct {
 type ServiceDeployment struct {
 	Alarms                   *ServiceDeploymentAlarms         `json:"alarms,omitzero"`
 	ClusterArn               *string                          `json:"clusterArn,omitzero"`
-	CreatedAt                *Timestamp                       `json:"createdAt,omitzero"`
+	CreatedAt                *wire.Timestamp                  `json:"createdAt,omitzero"`
 	DeploymentCircuitBreaker *ServiceDeploymentCircuitBreaker `json:"deploymentCircuitBreaker,omitzero"`
 	DeploymentConfiguration  *DeploymentConfiguration         `json:"deploymentConfiguration,omitzero"`
-	FinishedAt               *Timestamp                       `json:"finishedAt,omitzero"`
+	FinishedAt               *wire.Timestamp                  `json:"finishedAt,omitzero"`
 	LifecycleHookDetails     []DeploymentLifecycleHookDetail  `json:"lifecycleHookDetails,omitzero"`
 	LifecycleStage           *string                          `json:"lifecycleStage,omitzero"`
 	Rollback                 *Rollback                        `json:"rollback,omitzero"`
 	ServiceArn               *string                          `json:"serviceArn,omitzero"`
 	ServiceDeploymentArn     *string                          `json:"serviceDeploymentArn,omitzero"`
 	SourceServiceRevisions   []ServiceRevisionSummary         `json:"sourceServiceRevisions,omitzero"`
-	StartedAt                *Timestamp                       `json:"startedAt,omitzero"`
+	StartedAt                *wire.Timestamp                  `json:"startedAt,omitzero"`
 	Status                   *string                          `json:"status,omitzero"`
 	StatusReason             *string                          `json:"statusReason,omitzero"`
-	StoppedAt                *Timestamp                       `json:"stoppedAt,omitzero"`
+	StoppedAt                *wire.Timestamp                  `json:"stoppedAt,omitzero"`
 	TargetServiceRevision    *ServiceRevisionSummary          `json:"targetServiceRevision,omitzero"`
-	UpdatedAt                *Timestamp                       `json:"updatedAt,omitzero"`
+	UpdatedAt                *wire.Timestamp                  `json:"updatedAt,omitzero"`
 }
 
 type ServiceDeploymentAlarms struct {
@@ -2042,15 +2049,15 @@ type ServiceDeploymentAlarms struct {
 }
 
 type ServiceDeploymentBrief struct {
-	ClusterArn               *string    `json:"clusterArn,omitzero"`
-	CreatedAt                *Timestamp `json:"createdAt,omitzero"`
-	FinishedAt               *Timestamp `json:"finishedAt,omitzero"`
-	ServiceArn               *string    `json:"serviceArn,omitzero"`
-	ServiceDeploymentArn     *string    `json:"serviceDeploymentArn,omitzero"`
-	StartedAt                *Timestamp `json:"startedAt,omitzero"`
-	Status                   *string    `json:"status,omitzero"`
-	StatusReason             *string    `json:"statusReason,omitzero"`
-	TargetServiceRevisionArn *string    `json:"targetServiceRevisionArn,omitzero"`
+	ClusterArn               *string         `json:"clusterArn,omitzero"`
+	CreatedAt                *wire.Timestamp `json:"createdAt,omitzero"`
+	FinishedAt               *wire.Timestamp `json:"finishedAt,omitzero"`
+	ServiceArn               *string         `json:"serviceArn,omitzero"`
+	ServiceDeploymentArn     *string         `json:"serviceDeploymentArn,omitzero"`
+	StartedAt                *wire.Timestamp `json:"startedAt,omitzero"`
+	Status                   *string         `json:"status,omitzero"`
+	StatusReason             *string         `json:"statusReason,omitzero"`
+	TargetServiceRevisionArn *string         `json:"targetServiceRevisionArn,omitzero"`
 }
 
 type ServiceDeploymentCircuitBreaker struct {
@@ -2064,9 +2071,9 @@ type ServiceDeploymentNotFoundException struct {
 }
 
 type ServiceEvent struct {
-	CreatedAt *Timestamp `json:"createdAt,omitzero"`
-	Id        *string    `json:"id,omitzero"`
-	Message   *string    `json:"message,omitzero"`
+	CreatedAt *wire.Timestamp `json:"createdAt,omitzero"`
+	Id        *string         `json:"id,omitzero"`
+	Message   *string         `json:"message,omitzero"`
 }
 
 type ServiceManagedEBSVolumeConfiguration struct {
@@ -2102,7 +2109,7 @@ type ServiceRevision struct {
 	CapacityProviderStrategy    []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	ClusterArn                  *string                        `json:"clusterArn,omitzero"`
 	ContainerImages             []ContainerImage               `json:"containerImages,omitzero"`
-	CreatedAt                   *Timestamp                     `json:"createdAt,omitzero"`
+	CreatedAt                   *wire.Timestamp                `json:"createdAt,omitzero"`
 	EcsManagedResources         *ECSManagedResources           `json:"ecsManagedResources,omitzero"`
 	FargateEphemeralStorage     *DeploymentEphemeralStorage    `json:"fargateEphemeralStorage,omitzero"`
 	GuardDutyEnabled            *bool                          `json:"guardDutyEnabled,omitzero"`
@@ -2221,10 +2228,10 @@ type SubmitTaskStateChangeRequest struct {
 	Attachments        []AttachmentStateChange   `json:"attachments,omitzero"`
 	Cluster            *string                   `json:"cluster,omitzero"`
 	Containers         []ContainerStateChange    `json:"containers,omitzero"`
-	ExecutionStoppedAt *Timestamp                `json:"executionStoppedAt,omitzero"`
+	ExecutionStoppedAt *wire.Timestamp           `json:"executionStoppedAt,omitzero"`
 	ManagedAgents      []ManagedAgentStateChange `json:"managedAgents,omitzero"`
-	PullStartedAt      *Timestamp                `json:"pullStartedAt,omitzero"`
-	PullStoppedAt      *Timestamp                `json:"pullStoppedAt,omitzero"`
+	PullStartedAt      *wire.Timestamp           `json:"pullStartedAt,omitzero"`
+	PullStoppedAt      *wire.Timestamp           `json:"pullStoppedAt,omitzero"`
 	Reason             *string                   `json:"reason,omitzero"`
 	Status             *string                   `json:"status,omitzero"`
 	Task               *string                   `json:"task,omitzero"`
@@ -2267,15 +2274,15 @@ type Task struct {
 	CapacityProviderName    *string                `json:"capacityProviderName,omitzero"`
 	ClusterArn              *string                `json:"clusterArn,omitzero"`
 	Connectivity            *string                `json:"connectivity,omitzero"`
-	ConnectivityAt          *Timestamp             `json:"connectivityAt,omitzero"`
+	ConnectivityAt          *wire.Timestamp        `json:"connectivityAt,omitzero"`
 	ContainerInstanceArn    *string                `json:"containerInstanceArn,omitzero"`
 	Containers              []Container            `json:"containers,omitzero"`
 	Cpu                     *string                `json:"cpu,omitzero"`
-	CreatedAt               *Timestamp             `json:"createdAt,omitzero"`
+	CreatedAt               *wire.Timestamp        `json:"createdAt,omitzero"`
 	DesiredStatus           *string                `json:"desiredStatus,omitzero"`
 	EnableExecuteCommand    *bool                  `json:"enableExecuteCommand,omitzero"`
 	EphemeralStorage        *EphemeralStorage      `json:"ephemeralStorage,omitzero"`
-	ExecutionStoppedAt      *Timestamp             `json:"executionStoppedAt,omitzero"`
+	ExecutionStoppedAt      *wire.Timestamp        `json:"executionStoppedAt,omitzero"`
 	FargateEphemeralStorage *TaskEphemeralStorage  `json:"fargateEphemeralStorage,omitzero"`
 	Group                   *string                `json:"group,omitzero"`
 	HealthStatus            *string                `json:"healthStatus,omitzero"`
@@ -2286,14 +2293,14 @@ type Task struct {
 	Overrides               *TaskOverride          `json:"overrides,omitzero"`
 	PlatformFamily          *string                `json:"platformFamily,omitzero"`
 	PlatformVersion         *string                `json:"platformVersion,omitzero"`
-	PullStartedAt           *Timestamp             `json:"pullStartedAt,omitzero"`
-	PullStoppedAt           *Timestamp             `json:"pullStoppedAt,omitzero"`
-	StartedAt               *Timestamp             `json:"startedAt,omitzero"`
+	PullStartedAt           *wire.Timestamp        `json:"pullStartedAt,omitzero"`
+	PullStoppedAt           *wire.Timestamp        `json:"pullStoppedAt,omitzero"`
+	StartedAt               *wire.Timestamp        `json:"startedAt,omitzero"`
 	StartedBy               *string                `json:"startedBy,omitzero"`
 	StopCode                *string                `json:"stopCode,omitzero"`
-	StoppedAt               *Timestamp             `json:"stoppedAt,omitzero"`
+	StoppedAt               *wire.Timestamp        `json:"stoppedAt,omitzero"`
 	StoppedReason           *string                `json:"stoppedReason,omitzero"`
-	StoppingAt              *Timestamp             `json:"stoppingAt,omitzero"`
+	StoppingAt              *wire.Timestamp        `json:"stoppingAt,omitzero"`
 	Tags                    []Tag                  `json:"tags,omitzero"`
 	TaskArn                 *string                `json:"taskArn,omitzero"`
 	TaskDefinitionArn       *string                `json:"taskDefinitionArn,omitzero"`
@@ -2304,8 +2311,8 @@ type TaskDefinition struct {
 	Compatibilities         []string                            `json:"compatibilities,omitzero"`
 	ContainerDefinitions    []ContainerDefinition               `json:"containerDefinitions,omitzero"`
 	Cpu                     *string                             `json:"cpu,omitzero"`
-	DeleteRequestedAt       *Timestamp                          `json:"deleteRequestedAt,omitzero"`
-	DeregisteredAt          *Timestamp                          `json:"deregisteredAt,omitzero"`
+	DeleteRequestedAt       *wire.Timestamp                     `json:"deleteRequestedAt,omitzero"`
+	DeregisteredAt          *wire.Timestamp                     `json:"deregisteredAt,omitzero"`
 	EnableFaultInjection    *bool                               `json:"enableFaultInjection,omitzero"`
 	EphemeralStorage        *EphemeralStorage                   `json:"ephemeralStorage,omitzero"`
 	ExecutionRoleArn        *string                             `json:"executionRoleArn,omitzero"`
@@ -2317,7 +2324,7 @@ type TaskDefinition struct {
 	PidMode                 *string                             `json:"pidMode,omitzero"`
 	PlacementConstraints    []TaskDefinitionPlacementConstraint `json:"placementConstraints,omitzero"`
 	ProxyConfiguration      *ProxyConfiguration                 `json:"proxyConfiguration,omitzero"`
-	RegisteredAt            *Timestamp                          `json:"registeredAt,omitzero"`
+	RegisteredAt            *wire.Timestamp                     `json:"registeredAt,omitzero"`
 	RegisteredBy            *string                             `json:"registeredBy,omitzero"`
 	RequiresAttributes      []Attribute                         `json:"requiresAttributes,omitzero"`
 	RequiresCompatibilities []string                            `json:"requiresCompatibilities,omitzero"`
@@ -2372,7 +2379,7 @@ type TaskSet struct {
 	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	ClusterArn               *string                        `json:"clusterArn,omitzero"`
 	ComputedDesiredCount     *int32                         `json:"computedDesiredCount,omitzero"`
-	CreatedAt                *Timestamp                     `json:"createdAt,omitzero"`
+	CreatedAt                *wire.Timestamp                `json:"createdAt,omitzero"`
 	ExternalId               *string                        `json:"externalId,omitzero"`
 	FargateEphemeralStorage  *DeploymentEphemeralStorage    `json:"fargateEphemeralStorage,omitzero"`
 	Id                       *string                        `json:"id,omitzero"`
@@ -2387,13 +2394,13 @@ type TaskSet struct {
 	ServiceArn               *string                        `json:"serviceArn,omitzero"`
 	ServiceRegistries        []ServiceRegistry              `json:"serviceRegistries,omitzero"`
 	StabilityStatus          *string                        `json:"stabilityStatus,omitzero"`
-	StabilityStatusAt        *Timestamp                     `json:"stabilityStatusAt,omitzero"`
+	StabilityStatusAt        *wire.Timestamp                `json:"stabilityStatusAt,omitzero"`
 	StartedBy                *string                        `json:"startedBy,omitzero"`
 	Status                   *string                        `json:"status,omitzero"`
 	Tags                     []Tag                          `json:"tags,omitzero"`
 	TaskDefinition           *string                        `json:"taskDefinition,omitzero"`
 	TaskSetArn               *string                        `json:"taskSetArn,omitzero"`
-	UpdatedAt                *Timestamp                     `json:"updatedAt,omitzero"`
+	UpdatedAt                *wire.Timestamp                `json:"updatedAt,omitzero"`
 }
 
 type TaskSetNotFoundException struct {
@@ -2501,11 +2508,11 @@ type UpdateDaemonRequest struct {
 }
 
 type UpdateDaemonResponse struct {
-	CreatedAt     *Timestamp `json:"createdAt,omitzero"`
-	DaemonArn     *string    `json:"daemonArn,omitzero"`
-	DeploymentArn *string    `json:"deploymentArn,omitzero"`
-	Status        *string    `json:"status,omitzero"`
-	UpdatedAt     *Timestamp `json:"updatedAt,omitzero"`
+	CreatedAt     *wire.Timestamp `json:"createdAt,omitzero"`
+	DaemonArn     *string         `json:"daemonArn,omitzero"`
+	DeploymentArn *string         `json:"deploymentArn,omitzero"`
+	Status        *string         `json:"status,omitzero"`
+	UpdatedAt     *wire.Timestamp `json:"updatedAt,omitzero"`
 }
 
 type UpdateExpressGatewayServiceRequest struct {
@@ -2600,12 +2607,12 @@ type UpdateTaskSetResponse struct {
 
 type UpdatedExpressGatewayService struct {
 	Cluster             *string                             `json:"cluster,omitzero"`
-	CreatedAt           *Timestamp                          `json:"createdAt,omitzero"`
+	CreatedAt           *wire.Timestamp                     `json:"createdAt,omitzero"`
 	ServiceArn          *string                             `json:"serviceArn,omitzero"`
 	ServiceName         *string                             `json:"serviceName,omitzero"`
 	Status              *ExpressGatewayServiceStatus        `json:"status,omitzero"`
 	TargetConfiguration *ExpressGatewayServiceConfiguration `json:"targetConfiguration,omitzero"`
-	UpdatedAt           *Timestamp                          `json:"updatedAt,omitzero"`
+	UpdatedAt           *wire.Timestamp                     `json:"updatedAt,omitzero"`
 }
 
 type VCpuCountRangeRequest struct {

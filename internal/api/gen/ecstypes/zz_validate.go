@@ -2,18 +2,22 @@
 
 package ecstypes
 
-import "regexp"
+import (
+	"regexp"
+
+	"github.com/berth-dev/berth/internal/api/gen/wire"
+)
 
 var _ = regexp.MustCompile
 
 // Validate checks v against the model's constraints.
 func (v *AcceleratorCountRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AcceleratorCountRequest) validate(path string, errs *ValidationErrors) {
+func (v *AcceleratorCountRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -21,12 +25,12 @@ func (v *AcceleratorCountRequest) validate(path string, errs *ValidationErrors) 
 
 // Validate checks v against the model's constraints.
 func (v *AcceleratorTotalMemoryMiBRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AcceleratorTotalMemoryMiBRequest) validate(path string, errs *ValidationErrors) {
+func (v *AcceleratorTotalMemoryMiBRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -34,12 +38,12 @@ func (v *AcceleratorTotalMemoryMiBRequest) validate(path string, errs *Validatio
 
 // Validate checks v against the model's constraints.
 func (v *AccessDeniedException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AccessDeniedException) validate(path string, errs *ValidationErrors) {
+func (v *AccessDeniedException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -47,12 +51,12 @@ func (v *AccessDeniedException) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *AdvancedConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AdvancedConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *AdvancedConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -60,66 +64,66 @@ func (v *AdvancedConfiguration) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *Attachment) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Attachment) validate(path string, errs *ValidationErrors) {
+func (v *Attachment) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Details {
-		(&v.Details[i0]).validate(indexPath(joinPath(path, "details"), i0), errs)
+		(&v.Details[i0]).validate(wire.IndexPath(wire.JoinPath(path, "details"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *AttachmentStateChange) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AttachmentStateChange) validate(path string, errs *ValidationErrors) {
+func (v *AttachmentStateChange) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AttachmentArn == nil {
-		errs.null(joinPath(path, "attachmentArn"))
+		errs.Null(wire.JoinPath(path, "attachmentArn"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Attribute) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Attribute) validate(path string, errs *ValidationErrors) {
+func (v *Attribute) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 	if v.TargetType != nil {
-		checkString(errs, joinPath(path, "targetType"), *v.TargetType, nil, nil, TargetTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "targetType"), *v.TargetType, nil, nil, TargetTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *AttributeLimitExceededException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AttributeLimitExceededException) validate(path string, errs *ValidationErrors) {
+func (v *AttributeLimitExceededException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -127,90 +131,90 @@ func (v *AttributeLimitExceededException) validate(path string, errs *Validation
 
 // Validate checks v against the model's constraints.
 func (v *AutoRepairConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AutoRepairConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *AutoRepairConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ActionsStatus != nil {
-		checkString(errs, joinPath(path, "actionsStatus"), *v.ActionsStatus, nil, nil, AutoRepairActionsStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "actionsStatus"), *v.ActionsStatus, nil, nil, AutoRepairActionsStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *AutoScalingGroupProvider) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AutoScalingGroupProvider) validate(path string, errs *ValidationErrors) {
+func (v *AutoScalingGroupProvider) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AutoScalingGroupArn == nil {
-		errs.null(joinPath(path, "autoScalingGroupArn"))
+		errs.Null(wire.JoinPath(path, "autoScalingGroupArn"))
 	}
 	if v.ManagedDraining != nil {
-		checkString(errs, joinPath(path, "managedDraining"), *v.ManagedDraining, nil, nil, ManagedDrainingValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "managedDraining"), *v.ManagedDraining, nil, nil, ManagedDrainingValues, nil)
 	}
-	v.ManagedScaling.validate(joinPath(path, "managedScaling"), errs)
+	v.ManagedScaling.validate(wire.JoinPath(path, "managedScaling"), errs)
 	if v.ManagedTerminationProtection != nil {
-		checkString(errs, joinPath(path, "managedTerminationProtection"), *v.ManagedTerminationProtection, nil, nil, ManagedTerminationProtectionValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "managedTerminationProtection"), *v.ManagedTerminationProtection, nil, nil, ManagedTerminationProtectionValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *AutoScalingGroupProviderUpdate) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AutoScalingGroupProviderUpdate) validate(path string, errs *ValidationErrors) {
+func (v *AutoScalingGroupProviderUpdate) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ManagedDraining != nil {
-		checkString(errs, joinPath(path, "managedDraining"), *v.ManagedDraining, nil, nil, ManagedDrainingValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "managedDraining"), *v.ManagedDraining, nil, nil, ManagedDrainingValues, nil)
 	}
-	v.ManagedScaling.validate(joinPath(path, "managedScaling"), errs)
+	v.ManagedScaling.validate(wire.JoinPath(path, "managedScaling"), errs)
 	if v.ManagedTerminationProtection != nil {
-		checkString(errs, joinPath(path, "managedTerminationProtection"), *v.ManagedTerminationProtection, nil, nil, ManagedTerminationProtectionValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "managedTerminationProtection"), *v.ManagedTerminationProtection, nil, nil, ManagedTerminationProtectionValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *AwsVpcConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *AwsVpcConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *AwsVpcConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AssignPublicIp != nil {
-		checkString(errs, joinPath(path, "assignPublicIp"), *v.AssignPublicIp, nil, nil, AssignPublicIpValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "assignPublicIp"), *v.AssignPublicIp, nil, nil, AssignPublicIpValues, nil)
 	}
 	if v.Subnets == nil {
-		errs.null(joinPath(path, "subnets"))
+		errs.Null(wire.JoinPath(path, "subnets"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *BaselineEbsBandwidthMbpsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *BaselineEbsBandwidthMbpsRequest) validate(path string, errs *ValidationErrors) {
+func (v *BaselineEbsBandwidthMbpsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -218,12 +222,12 @@ func (v *BaselineEbsBandwidthMbpsRequest) validate(path string, errs *Validation
 
 // Validate checks v against the model's constraints.
 func (v *BlockedException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *BlockedException) validate(path string, errs *ValidationErrors) {
+func (v *BlockedException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -231,12 +235,12 @@ func (v *BlockedException) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *CanaryConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CanaryConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *CanaryConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -244,80 +248,80 @@ func (v *CanaryConfiguration) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *CapacityProvider) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CapacityProvider) validate(path string, errs *ValidationErrors) {
+func (v *CapacityProvider) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AutoScalingGroupProvider.validate(joinPath(path, "autoScalingGroupProvider"), errs)
-	v.ManagedInstancesProvider.validate(joinPath(path, "managedInstancesProvider"), errs)
+	v.AutoScalingGroupProvider.validate(wire.JoinPath(path, "autoScalingGroupProvider"), errs)
+	v.ManagedInstancesProvider.validate(wire.JoinPath(path, "managedInstancesProvider"), errs)
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, CapacityProviderStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, CapacityProviderStatusValues, nil)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, CapacityProviderTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, CapacityProviderTypeValues, nil)
 	}
 	if v.UpdateStatus != nil {
-		checkString(errs, joinPath(path, "updateStatus"), *v.UpdateStatus, nil, nil, CapacityProviderUpdateStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "updateStatus"), *v.UpdateStatus, nil, nil, CapacityProviderUpdateStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CapacityProviderStrategyItem) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CapacityProviderStrategyItem) validate(path string, errs *ValidationErrors) {
+func (v *CapacityProviderStrategyItem) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Base != nil {
-		checkRange(errs, joinPath(path, "base"), float64(*v.Base), ptrF(0), ptrF(100000))
+		wire.CheckRange(errs, wire.JoinPath(path, "base"), float64(*v.Base), wire.F(0), wire.F(100000))
 	}
 	if v.CapacityProvider == nil {
-		errs.null(joinPath(path, "capacityProvider"))
+		errs.Null(wire.JoinPath(path, "capacityProvider"))
 	}
 	if v.Weight != nil {
-		checkRange(errs, joinPath(path, "weight"), float64(*v.Weight), ptrF(0), ptrF(1000))
+		wire.CheckRange(errs, wire.JoinPath(path, "weight"), float64(*v.Weight), wire.F(0), wire.F(1000))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CapacityReservationRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CapacityReservationRequest) validate(path string, errs *ValidationErrors) {
+func (v *CapacityReservationRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ReservationPreference != nil {
-		checkString(errs, joinPath(path, "reservationPreference"), *v.ReservationPreference, nil, nil, CapacityReservationPreferenceValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "reservationPreference"), *v.ReservationPreference, nil, nil, CapacityReservationPreferenceValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ClientException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClientException) validate(path string, errs *ValidationErrors) {
+func (v *ClientException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -325,60 +329,60 @@ func (v *ClientException) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *Cluster) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Cluster) validate(path string, errs *ValidationErrors) {
+func (v *Cluster) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Attachments {
-		(&v.Attachments[i0]).validate(indexPath(joinPath(path, "attachments"), i0), errs)
+		(&v.Attachments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attachments"), i0), errs)
 	}
-	v.Configuration.validate(joinPath(path, "configuration"), errs)
+	v.Configuration.validate(wire.JoinPath(path, "configuration"), errs)
 	for i0 := range v.DefaultCapacityProviderStrategy {
-		(&v.DefaultCapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "defaultCapacityProviderStrategy"), i0), errs)
+		(&v.DefaultCapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "defaultCapacityProviderStrategy"), i0), errs)
 	}
-	v.ServiceConnectDefaults.validate(joinPath(path, "serviceConnectDefaults"), errs)
+	v.ServiceConnectDefaults.validate(wire.JoinPath(path, "serviceConnectDefaults"), errs)
 	for i0 := range v.Settings {
-		(&v.Settings[i0]).validate(indexPath(joinPath(path, "settings"), i0), errs)
+		(&v.Settings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "settings"), i0), errs)
 	}
 	for i0 := range v.Statistics {
-		(&v.Statistics[i0]).validate(indexPath(joinPath(path, "statistics"), i0), errs)
+		(&v.Statistics[i0]).validate(wire.IndexPath(wire.JoinPath(path, "statistics"), i0), errs)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ClusterConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ClusterConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.ExecuteCommandConfiguration.validate(joinPath(path, "executeCommandConfiguration"), errs)
-	v.ManagedStorageConfiguration.validate(joinPath(path, "managedStorageConfiguration"), errs)
+	v.ExecuteCommandConfiguration.validate(wire.JoinPath(path, "executeCommandConfiguration"), errs)
+	v.ManagedStorageConfiguration.validate(wire.JoinPath(path, "managedStorageConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ClusterContainsCapacityProviderException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterContainsCapacityProviderException) validate(path string, errs *ValidationErrors) {
+func (v *ClusterContainsCapacityProviderException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -386,12 +390,12 @@ func (v *ClusterContainsCapacityProviderException) validate(path string, errs *V
 
 // Validate checks v against the model's constraints.
 func (v *ClusterContainsContainerInstancesException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterContainsContainerInstancesException) validate(path string, errs *ValidationErrors) {
+func (v *ClusterContainsContainerInstancesException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -399,12 +403,12 @@ func (v *ClusterContainsContainerInstancesException) validate(path string, errs 
 
 // Validate checks v against the model's constraints.
 func (v *ClusterContainsServicesException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterContainsServicesException) validate(path string, errs *ValidationErrors) {
+func (v *ClusterContainsServicesException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -412,12 +416,12 @@ func (v *ClusterContainsServicesException) validate(path string, errs *Validatio
 
 // Validate checks v against the model's constraints.
 func (v *ClusterContainsTasksException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterContainsTasksException) validate(path string, errs *ValidationErrors) {
+func (v *ClusterContainsTasksException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -425,12 +429,12 @@ func (v *ClusterContainsTasksException) validate(path string, errs *ValidationEr
 
 // Validate checks v against the model's constraints.
 func (v *ClusterNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *ClusterNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -438,12 +442,12 @@ func (v *ClusterNotFoundException) validate(path string, errs *ValidationErrors)
 
 // Validate checks v against the model's constraints.
 func (v *ClusterServiceConnectDefaults) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterServiceConnectDefaults) validate(path string, errs *ValidationErrors) {
+func (v *ClusterServiceConnectDefaults) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -451,44 +455,44 @@ func (v *ClusterServiceConnectDefaults) validate(path string, errs *ValidationEr
 
 // Validate checks v against the model's constraints.
 func (v *ClusterServiceConnectDefaultsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterServiceConnectDefaultsRequest) validate(path string, errs *ValidationErrors) {
+func (v *ClusterServiceConnectDefaultsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Namespace == nil {
-		errs.null(joinPath(path, "namespace"))
+		errs.Null(wire.JoinPath(path, "namespace"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ClusterSetting) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ClusterSetting) validate(path string, errs *ValidationErrors) {
+func (v *ClusterSetting) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, ClusterSettingNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, ClusterSettingNameValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ConflictException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ConflictException) validate(path string, errs *ValidationErrors) {
+func (v *ConflictException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -496,114 +500,114 @@ func (v *ConflictException) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *Container) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Container) validate(path string, errs *ValidationErrors) {
+func (v *Container) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.HealthStatus != nil {
-		checkString(errs, joinPath(path, "healthStatus"), *v.HealthStatus, nil, nil, HealthStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "healthStatus"), *v.HealthStatus, nil, nil, HealthStatusValues, nil)
 	}
 	for i0 := range v.ManagedAgents {
-		(&v.ManagedAgents[i0]).validate(indexPath(joinPath(path, "managedAgents"), i0), errs)
+		(&v.ManagedAgents[i0]).validate(wire.IndexPath(wire.JoinPath(path, "managedAgents"), i0), errs)
 	}
 	for i0 := range v.NetworkBindings {
-		(&v.NetworkBindings[i0]).validate(indexPath(joinPath(path, "networkBindings"), i0), errs)
+		(&v.NetworkBindings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "networkBindings"), i0), errs)
 	}
 	for i0 := range v.NetworkInterfaces {
-		(&v.NetworkInterfaces[i0]).validate(indexPath(joinPath(path, "networkInterfaces"), i0), errs)
+		(&v.NetworkInterfaces[i0]).validate(wire.IndexPath(wire.JoinPath(path, "networkInterfaces"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContainerDefinition) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerDefinition) validate(path string, errs *ValidationErrors) {
+func (v *ContainerDefinition) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.DependsOn {
-		(&v.DependsOn[i0]).validate(indexPath(joinPath(path, "dependsOn"), i0), errs)
+		(&v.DependsOn[i0]).validate(wire.IndexPath(wire.JoinPath(path, "dependsOn"), i0), errs)
 	}
 	for i0 := range v.Environment {
-		(&v.Environment[i0]).validate(indexPath(joinPath(path, "environment"), i0), errs)
+		(&v.Environment[i0]).validate(wire.IndexPath(wire.JoinPath(path, "environment"), i0), errs)
 	}
 	for i0 := range v.EnvironmentFiles {
-		(&v.EnvironmentFiles[i0]).validate(indexPath(joinPath(path, "environmentFiles"), i0), errs)
+		(&v.EnvironmentFiles[i0]).validate(wire.IndexPath(wire.JoinPath(path, "environmentFiles"), i0), errs)
 	}
 	for i0 := range v.ExtraHosts {
-		(&v.ExtraHosts[i0]).validate(indexPath(joinPath(path, "extraHosts"), i0), errs)
+		(&v.ExtraHosts[i0]).validate(wire.IndexPath(wire.JoinPath(path, "extraHosts"), i0), errs)
 	}
-	v.FirelensConfiguration.validate(joinPath(path, "firelensConfiguration"), errs)
-	v.HealthCheck.validate(joinPath(path, "healthCheck"), errs)
-	v.LinuxParameters.validate(joinPath(path, "linuxParameters"), errs)
-	v.LogConfiguration.validate(joinPath(path, "logConfiguration"), errs)
+	v.FirelensConfiguration.validate(wire.JoinPath(path, "firelensConfiguration"), errs)
+	v.HealthCheck.validate(wire.JoinPath(path, "healthCheck"), errs)
+	v.LinuxParameters.validate(wire.JoinPath(path, "linuxParameters"), errs)
+	v.LogConfiguration.validate(wire.JoinPath(path, "logConfiguration"), errs)
 	for i0 := range v.MountPoints {
-		(&v.MountPoints[i0]).validate(indexPath(joinPath(path, "mountPoints"), i0), errs)
+		(&v.MountPoints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "mountPoints"), i0), errs)
 	}
 	for i0 := range v.PortMappings {
-		(&v.PortMappings[i0]).validate(indexPath(joinPath(path, "portMappings"), i0), errs)
+		(&v.PortMappings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "portMappings"), i0), errs)
 	}
-	v.RepositoryCredentials.validate(joinPath(path, "repositoryCredentials"), errs)
+	v.RepositoryCredentials.validate(wire.JoinPath(path, "repositoryCredentials"), errs)
 	for i0 := range v.ResourceRequirements {
-		(&v.ResourceRequirements[i0]).validate(indexPath(joinPath(path, "resourceRequirements"), i0), errs)
+		(&v.ResourceRequirements[i0]).validate(wire.IndexPath(wire.JoinPath(path, "resourceRequirements"), i0), errs)
 	}
-	v.RestartPolicy.validate(joinPath(path, "restartPolicy"), errs)
+	v.RestartPolicy.validate(wire.JoinPath(path, "restartPolicy"), errs)
 	for i0 := range v.Secrets {
-		(&v.Secrets[i0]).validate(indexPath(joinPath(path, "secrets"), i0), errs)
+		(&v.Secrets[i0]).validate(wire.IndexPath(wire.JoinPath(path, "secrets"), i0), errs)
 	}
 	for i0 := range v.SystemControls {
-		(&v.SystemControls[i0]).validate(indexPath(joinPath(path, "systemControls"), i0), errs)
+		(&v.SystemControls[i0]).validate(wire.IndexPath(wire.JoinPath(path, "systemControls"), i0), errs)
 	}
 	for i0 := range v.Ulimits {
-		(&v.Ulimits[i0]).validate(indexPath(joinPath(path, "ulimits"), i0), errs)
+		(&v.Ulimits[i0]).validate(wire.IndexPath(wire.JoinPath(path, "ulimits"), i0), errs)
 	}
 	if v.VersionConsistency != nil {
-		checkString(errs, joinPath(path, "versionConsistency"), *v.VersionConsistency, nil, nil, VersionConsistencyValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "versionConsistency"), *v.VersionConsistency, nil, nil, VersionConsistencyValues, nil)
 	}
 	for i0 := range v.VolumesFrom {
-		(&v.VolumesFrom[i0]).validate(indexPath(joinPath(path, "volumesFrom"), i0), errs)
+		(&v.VolumesFrom[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumesFrom"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContainerDependency) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerDependency) validate(path string, errs *ValidationErrors) {
+func (v *ContainerDependency) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Condition == nil {
-		errs.null(joinPath(path, "condition"))
+		errs.Null(wire.JoinPath(path, "condition"))
 	}
 	if v.Condition != nil {
-		checkString(errs, joinPath(path, "condition"), *v.Condition, nil, nil, ContainerConditionValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "condition"), *v.Condition, nil, nil, ContainerConditionValues, nil)
 	}
 	if v.ContainerName == nil {
-		errs.null(joinPath(path, "containerName"))
+		errs.Null(wire.JoinPath(path, "containerName"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContainerImage) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerImage) validate(path string, errs *ValidationErrors) {
+func (v *ContainerImage) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -611,143 +615,143 @@ func (v *ContainerImage) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ContainerInstance) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerInstance) validate(path string, errs *ValidationErrors) {
+func (v *ContainerInstance) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AgentUpdateStatus != nil {
-		checkString(errs, joinPath(path, "agentUpdateStatus"), *v.AgentUpdateStatus, nil, nil, AgentUpdateStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "agentUpdateStatus"), *v.AgentUpdateStatus, nil, nil, AgentUpdateStatusValues, nil)
 	}
 	for i0 := range v.Attachments {
-		(&v.Attachments[i0]).validate(indexPath(joinPath(path, "attachments"), i0), errs)
+		(&v.Attachments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attachments"), i0), errs)
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
-	v.HealthStatus.validate(joinPath(path, "healthStatus"), errs)
+	v.HealthStatus.validate(wire.JoinPath(path, "healthStatus"), errs)
 	for i0 := range v.RegisteredResources {
-		(&v.RegisteredResources[i0]).validate(indexPath(joinPath(path, "registeredResources"), i0), errs)
+		(&v.RegisteredResources[i0]).validate(wire.IndexPath(wire.JoinPath(path, "registeredResources"), i0), errs)
 	}
 	for i0 := range v.RemainingResources {
-		(&v.RemainingResources[i0]).validate(indexPath(joinPath(path, "remainingResources"), i0), errs)
+		(&v.RemainingResources[i0]).validate(wire.IndexPath(wire.JoinPath(path, "remainingResources"), i0), errs)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
-	v.VersionInfo.validate(joinPath(path, "versionInfo"), errs)
+	v.VersionInfo.validate(wire.JoinPath(path, "versionInfo"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContainerInstanceHealthStatus) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerInstanceHealthStatus) validate(path string, errs *ValidationErrors) {
+func (v *ContainerInstanceHealthStatus) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Details {
-		(&v.Details[i0]).validate(indexPath(joinPath(path, "details"), i0), errs)
+		(&v.Details[i0]).validate(wire.IndexPath(wire.JoinPath(path, "details"), i0), errs)
 	}
 	if v.OverallStatus != nil {
-		checkString(errs, joinPath(path, "overallStatus"), *v.OverallStatus, nil, nil, InstanceHealthCheckStateValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "overallStatus"), *v.OverallStatus, nil, nil, InstanceHealthCheckStateValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContainerOverride) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerOverride) validate(path string, errs *ValidationErrors) {
+func (v *ContainerOverride) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Environment {
-		(&v.Environment[i0]).validate(indexPath(joinPath(path, "environment"), i0), errs)
+		(&v.Environment[i0]).validate(wire.IndexPath(wire.JoinPath(path, "environment"), i0), errs)
 	}
 	for i0 := range v.EnvironmentFiles {
-		(&v.EnvironmentFiles[i0]).validate(indexPath(joinPath(path, "environmentFiles"), i0), errs)
+		(&v.EnvironmentFiles[i0]).validate(wire.IndexPath(wire.JoinPath(path, "environmentFiles"), i0), errs)
 	}
 	for i0 := range v.ResourceRequirements {
-		(&v.ResourceRequirements[i0]).validate(indexPath(joinPath(path, "resourceRequirements"), i0), errs)
+		(&v.ResourceRequirements[i0]).validate(wire.IndexPath(wire.JoinPath(path, "resourceRequirements"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContainerRestartPolicy) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerRestartPolicy) validate(path string, errs *ValidationErrors) {
+func (v *ContainerRestartPolicy) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Enabled == nil {
-		errs.null(joinPath(path, "enabled"))
+		errs.Null(wire.JoinPath(path, "enabled"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContainerStateChange) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContainerStateChange) validate(path string, errs *ValidationErrors) {
+func (v *ContainerStateChange) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.NetworkBindings {
-		(&v.NetworkBindings[i0]).validate(indexPath(joinPath(path, "networkBindings"), i0), errs)
+		(&v.NetworkBindings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "networkBindings"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContinueServiceDeploymentRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContinueServiceDeploymentRequest) validate(path string, errs *ValidationErrors) {
+func (v *ContinueServiceDeploymentRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Action != nil {
-		checkString(errs, joinPath(path, "action"), *v.Action, nil, nil, DeploymentLifecycleHookActionValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "action"), *v.Action, nil, nil, DeploymentLifecycleHookActionValues, nil)
 	}
 	if v.HookId == nil {
-		errs.null(joinPath(path, "hookId"))
+		errs.Null(wire.JoinPath(path, "hookId"))
 	}
 	if v.ServiceDeploymentArn == nil {
-		errs.null(joinPath(path, "serviceDeploymentArn"))
+		errs.Null(wire.JoinPath(path, "serviceDeploymentArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ContinueServiceDeploymentResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ContinueServiceDeploymentResponse) validate(path string, errs *ValidationErrors) {
+func (v *ContinueServiceDeploymentResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -755,338 +759,338 @@ func (v *ContinueServiceDeploymentResponse) validate(path string, errs *Validati
 
 // Validate checks v against the model's constraints.
 func (v *CreateCapacityProviderRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateCapacityProviderRequest) validate(path string, errs *ValidationErrors) {
+func (v *CreateCapacityProviderRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AutoScalingGroupProvider.validate(joinPath(path, "autoScalingGroupProvider"), errs)
-	v.ManagedInstancesProvider.validate(joinPath(path, "managedInstancesProvider"), errs)
+	v.AutoScalingGroupProvider.validate(wire.JoinPath(path, "autoScalingGroupProvider"), errs)
+	v.ManagedInstancesProvider.validate(wire.JoinPath(path, "managedInstancesProvider"), errs)
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateCapacityProviderResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateCapacityProviderResponse) validate(path string, errs *ValidationErrors) {
+func (v *CreateCapacityProviderResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.CapacityProvider.validate(joinPath(path, "capacityProvider"), errs)
+	v.CapacityProvider.validate(wire.JoinPath(path, "capacityProvider"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateClusterRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateClusterRequest) validate(path string, errs *ValidationErrors) {
+func (v *CreateClusterRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Configuration.validate(joinPath(path, "configuration"), errs)
+	v.Configuration.validate(wire.JoinPath(path, "configuration"), errs)
 	for i0 := range v.DefaultCapacityProviderStrategy {
-		(&v.DefaultCapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "defaultCapacityProviderStrategy"), i0), errs)
+		(&v.DefaultCapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "defaultCapacityProviderStrategy"), i0), errs)
 	}
-	v.ServiceConnectDefaults.validate(joinPath(path, "serviceConnectDefaults"), errs)
+	v.ServiceConnectDefaults.validate(wire.JoinPath(path, "serviceConnectDefaults"), errs)
 	for i0 := range v.Settings {
-		(&v.Settings[i0]).validate(indexPath(joinPath(path, "settings"), i0), errs)
+		(&v.Settings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "settings"), i0), errs)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateClusterResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateClusterResponse) validate(path string, errs *ValidationErrors) {
+func (v *CreateClusterResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Cluster.validate(joinPath(path, "cluster"), errs)
+	v.Cluster.validate(wire.JoinPath(path, "cluster"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateDaemonRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateDaemonRequest) validate(path string, errs *ValidationErrors) {
+func (v *CreateDaemonRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CapacityProviderArns == nil {
-		errs.null(joinPath(path, "capacityProviderArns"))
+		errs.Null(wire.JoinPath(path, "capacityProviderArns"))
 	}
 	if v.DaemonName == nil {
-		errs.null(joinPath(path, "daemonName"))
+		errs.Null(wire.JoinPath(path, "daemonName"))
 	}
 	if v.DaemonTaskDefinitionArn == nil {
-		errs.null(joinPath(path, "daemonTaskDefinitionArn"))
+		errs.Null(wire.JoinPath(path, "daemonTaskDefinitionArn"))
 	}
-	v.DeploymentConfiguration.validate(joinPath(path, "deploymentConfiguration"), errs)
+	v.DeploymentConfiguration.validate(wire.JoinPath(path, "deploymentConfiguration"), errs)
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, DaemonPropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, DaemonPropagateTagsValues, nil)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateDaemonResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateDaemonResponse) validate(path string, errs *ValidationErrors) {
+func (v *CreateDaemonResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateExpressGatewayServiceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateExpressGatewayServiceRequest) validate(path string, errs *ValidationErrors) {
+func (v *CreateExpressGatewayServiceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ExecutionRoleArn == nil {
-		errs.null(joinPath(path, "executionRoleArn"))
+		errs.Null(wire.JoinPath(path, "executionRoleArn"))
 	}
 	if v.InfrastructureRoleArn == nil {
-		errs.null(joinPath(path, "infrastructureRoleArn"))
+		errs.Null(wire.JoinPath(path, "infrastructureRoleArn"))
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
 	if v.PrimaryContainer == nil {
-		errs.null(joinPath(path, "primaryContainer"))
+		errs.Null(wire.JoinPath(path, "primaryContainer"))
 	}
-	v.PrimaryContainer.validate(joinPath(path, "primaryContainer"), errs)
-	v.ScalingTarget.validate(joinPath(path, "scalingTarget"), errs)
+	v.PrimaryContainer.validate(wire.JoinPath(path, "primaryContainer"), errs)
+	v.ScalingTarget.validate(wire.JoinPath(path, "scalingTarget"), errs)
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateExpressGatewayServiceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateExpressGatewayServiceResponse) validate(path string, errs *ValidationErrors) {
+func (v *CreateExpressGatewayServiceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Service.validate(joinPath(path, "service"), errs)
+	v.Service.validate(wire.JoinPath(path, "service"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateManagedInstancesProviderConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateManagedInstancesProviderConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *CreateManagedInstancesProviderConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AutoRepairConfiguration.validate(joinPath(path, "autoRepairConfiguration"), errs)
-	v.InfrastructureOptimization.validate(joinPath(path, "infrastructureOptimization"), errs)
+	v.AutoRepairConfiguration.validate(wire.JoinPath(path, "autoRepairConfiguration"), errs)
+	v.InfrastructureOptimization.validate(wire.JoinPath(path, "infrastructureOptimization"), errs)
 	if v.InfrastructureRoleArn == nil {
-		errs.null(joinPath(path, "infrastructureRoleArn"))
+		errs.Null(wire.JoinPath(path, "infrastructureRoleArn"))
 	}
 	if v.InstanceLaunchTemplate == nil {
-		errs.null(joinPath(path, "instanceLaunchTemplate"))
+		errs.Null(wire.JoinPath(path, "instanceLaunchTemplate"))
 	}
-	v.InstanceLaunchTemplate.validate(joinPath(path, "instanceLaunchTemplate"), errs)
+	v.InstanceLaunchTemplate.validate(wire.JoinPath(path, "instanceLaunchTemplate"), errs)
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateMITagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateMITagsValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateServiceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateServiceRequest) validate(path string, errs *ValidationErrors) {
+func (v *CreateServiceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AvailabilityZoneRebalancing != nil {
-		checkString(errs, joinPath(path, "availabilityZoneRebalancing"), *v.AvailabilityZoneRebalancing, nil, nil, AvailabilityZoneRebalancingValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "availabilityZoneRebalancing"), *v.AvailabilityZoneRebalancing, nil, nil, AvailabilityZoneRebalancingValues, nil)
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
-	v.DeploymentConfiguration.validate(joinPath(path, "deploymentConfiguration"), errs)
-	v.DeploymentController.validate(joinPath(path, "deploymentController"), errs)
+	v.DeploymentConfiguration.validate(wire.JoinPath(path, "deploymentConfiguration"), errs)
+	v.DeploymentController.validate(wire.JoinPath(path, "deploymentController"), errs)
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
 	for i0 := range v.LoadBalancers {
-		(&v.LoadBalancers[i0]).validate(indexPath(joinPath(path, "loadBalancers"), i0), errs)
+		(&v.LoadBalancers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancers"), i0), errs)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
 	for i0 := range v.PlacementConstraints {
-		(&v.PlacementConstraints[i0]).validate(indexPath(joinPath(path, "placementConstraints"), i0), errs)
+		(&v.PlacementConstraints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementConstraints"), i0), errs)
 	}
 	for i0 := range v.PlacementStrategy {
-		(&v.PlacementStrategy[i0]).validate(indexPath(joinPath(path, "placementStrategy"), i0), errs)
+		(&v.PlacementStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementStrategy"), i0), errs)
 	}
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
 	}
 	if v.SchedulingStrategy != nil {
-		checkString(errs, joinPath(path, "schedulingStrategy"), *v.SchedulingStrategy, nil, nil, SchedulingStrategyValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "schedulingStrategy"), *v.SchedulingStrategy, nil, nil, SchedulingStrategyValues, nil)
 	}
-	v.ServiceConnectConfiguration.validate(joinPath(path, "serviceConnectConfiguration"), errs)
+	v.ServiceConnectConfiguration.validate(wire.JoinPath(path, "serviceConnectConfiguration"), errs)
 	if v.ServiceName == nil {
-		errs.null(joinPath(path, "serviceName"))
+		errs.Null(wire.JoinPath(path, "serviceName"))
 	}
 	for i0 := range v.ServiceRegistries {
-		(&v.ServiceRegistries[i0]).validate(indexPath(joinPath(path, "serviceRegistries"), i0), errs)
+		(&v.ServiceRegistries[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceRegistries"), i0), errs)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	for i0 := range v.VolumeConfigurations {
-		(&v.VolumeConfigurations[i0]).validate(indexPath(joinPath(path, "volumeConfigurations"), i0), errs)
+		(&v.VolumeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumeConfigurations"), i0), errs)
 	}
 	for i0 := range v.VpcLatticeConfigurations {
-		(&v.VpcLatticeConfigurations[i0]).validate(indexPath(joinPath(path, "vpcLatticeConfigurations"), i0), errs)
+		(&v.VpcLatticeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "vpcLatticeConfigurations"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateServiceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateServiceResponse) validate(path string, errs *ValidationErrors) {
+func (v *CreateServiceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Service.validate(joinPath(path, "service"), errs)
+	v.Service.validate(wire.JoinPath(path, "service"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateTaskSetRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateTaskSetRequest) validate(path string, errs *ValidationErrors) {
+func (v *CreateTaskSetRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
 	for i0 := range v.LoadBalancers {
-		(&v.LoadBalancers[i0]).validate(indexPath(joinPath(path, "loadBalancers"), i0), errs)
+		(&v.LoadBalancers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancers"), i0), errs)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.Scale.validate(joinPath(path, "scale"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.Scale.validate(wire.JoinPath(path, "scale"), errs)
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
 	for i0 := range v.ServiceRegistries {
-		(&v.ServiceRegistries[i0]).validate(indexPath(joinPath(path, "serviceRegistries"), i0), errs)
+		(&v.ServiceRegistries[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceRegistries"), i0), errs)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	if v.TaskDefinition == nil {
-		errs.null(joinPath(path, "taskDefinition"))
+		errs.Null(wire.JoinPath(path, "taskDefinition"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreateTaskSetResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreateTaskSetResponse) validate(path string, errs *ValidationErrors) {
+func (v *CreateTaskSetResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.TaskSet.validate(joinPath(path, "taskSet"), errs)
+	v.TaskSet.validate(wire.JoinPath(path, "taskSet"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *CreatedAt) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *CreatedAt) validate(path string, errs *ValidationErrors) {
+func (v *CreatedAt) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1094,12 +1098,12 @@ func (v *CreatedAt) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *DaemonAlarmConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonAlarmConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *DaemonAlarmConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1107,12 +1111,12 @@ func (v *DaemonAlarmConfiguration) validate(path string, errs *ValidationErrors)
 
 // Validate checks v against the model's constraints.
 func (v *DaemonCapacityProvider) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonCapacityProvider) validate(path string, errs *ValidationErrors) {
+func (v *DaemonCapacityProvider) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1120,71 +1124,71 @@ func (v *DaemonCapacityProvider) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *DaemonCircuitBreaker) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonCircuitBreaker) validate(path string, errs *ValidationErrors) {
+func (v *DaemonCircuitBreaker) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentRollbackMonitorsStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentRollbackMonitorsStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonContainerDefinition) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonContainerDefinition) validate(path string, errs *ValidationErrors) {
+func (v *DaemonContainerDefinition) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.DependsOn {
-		(&v.DependsOn[i0]).validate(indexPath(joinPath(path, "dependsOn"), i0), errs)
+		(&v.DependsOn[i0]).validate(wire.IndexPath(wire.JoinPath(path, "dependsOn"), i0), errs)
 	}
 	for i0 := range v.Environment {
-		(&v.Environment[i0]).validate(indexPath(joinPath(path, "environment"), i0), errs)
+		(&v.Environment[i0]).validate(wire.IndexPath(wire.JoinPath(path, "environment"), i0), errs)
 	}
 	for i0 := range v.EnvironmentFiles {
-		(&v.EnvironmentFiles[i0]).validate(indexPath(joinPath(path, "environmentFiles"), i0), errs)
+		(&v.EnvironmentFiles[i0]).validate(wire.IndexPath(wire.JoinPath(path, "environmentFiles"), i0), errs)
 	}
-	v.FirelensConfiguration.validate(joinPath(path, "firelensConfiguration"), errs)
-	v.HealthCheck.validate(joinPath(path, "healthCheck"), errs)
+	v.FirelensConfiguration.validate(wire.JoinPath(path, "firelensConfiguration"), errs)
+	v.HealthCheck.validate(wire.JoinPath(path, "healthCheck"), errs)
 	if v.Image == nil {
-		errs.null(joinPath(path, "image"))
+		errs.Null(wire.JoinPath(path, "image"))
 	}
-	v.LinuxParameters.validate(joinPath(path, "linuxParameters"), errs)
-	v.LogConfiguration.validate(joinPath(path, "logConfiguration"), errs)
+	v.LinuxParameters.validate(wire.JoinPath(path, "linuxParameters"), errs)
+	v.LogConfiguration.validate(wire.JoinPath(path, "logConfiguration"), errs)
 	for i0 := range v.MountPoints {
-		(&v.MountPoints[i0]).validate(indexPath(joinPath(path, "mountPoints"), i0), errs)
+		(&v.MountPoints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "mountPoints"), i0), errs)
 	}
-	v.RepositoryCredentials.validate(joinPath(path, "repositoryCredentials"), errs)
-	v.RestartPolicy.validate(joinPath(path, "restartPolicy"), errs)
+	v.RepositoryCredentials.validate(wire.JoinPath(path, "repositoryCredentials"), errs)
+	v.RestartPolicy.validate(wire.JoinPath(path, "restartPolicy"), errs)
 	for i0 := range v.Secrets {
-		(&v.Secrets[i0]).validate(indexPath(joinPath(path, "secrets"), i0), errs)
+		(&v.Secrets[i0]).validate(wire.IndexPath(wire.JoinPath(path, "secrets"), i0), errs)
 	}
 	for i0 := range v.SystemControls {
-		(&v.SystemControls[i0]).validate(indexPath(joinPath(path, "systemControls"), i0), errs)
+		(&v.SystemControls[i0]).validate(wire.IndexPath(wire.JoinPath(path, "systemControls"), i0), errs)
 	}
 	for i0 := range v.Ulimits {
-		(&v.Ulimits[i0]).validate(indexPath(joinPath(path, "ulimits"), i0), errs)
+		(&v.Ulimits[i0]).validate(wire.IndexPath(wire.JoinPath(path, "ulimits"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonContainerImage) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonContainerImage) validate(path string, errs *ValidationErrors) {
+func (v *DaemonContainerImage) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1192,52 +1196,52 @@ func (v *DaemonContainerImage) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *DaemonDeployment) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonDeployment) validate(path string, errs *ValidationErrors) {
+func (v *DaemonDeployment) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Alarms.validate(joinPath(path, "alarms"), errs)
-	v.CircuitBreaker.validate(joinPath(path, "circuitBreaker"), errs)
-	v.DeploymentConfiguration.validate(joinPath(path, "deploymentConfiguration"), errs)
-	v.Rollback.validate(joinPath(path, "rollback"), errs)
+	v.Alarms.validate(wire.JoinPath(path, "alarms"), errs)
+	v.CircuitBreaker.validate(wire.JoinPath(path, "circuitBreaker"), errs)
+	v.DeploymentConfiguration.validate(wire.JoinPath(path, "deploymentConfiguration"), errs)
+	v.Rollback.validate(wire.JoinPath(path, "rollback"), errs)
 	for i0 := range v.SourceDaemonRevisions {
-		(&v.SourceDaemonRevisions[i0]).validate(indexPath(joinPath(path, "sourceDaemonRevisions"), i0), errs)
+		(&v.SourceDaemonRevisions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "sourceDaemonRevisions"), i0), errs)
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentStatusValues, nil)
 	}
-	v.TargetDaemonRevision.validate(joinPath(path, "targetDaemonRevision"), errs)
+	v.TargetDaemonRevision.validate(wire.JoinPath(path, "targetDaemonRevision"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonDeploymentAlarms) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonDeploymentAlarms) validate(path string, errs *ValidationErrors) {
+func (v *DaemonDeploymentAlarms) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentRollbackMonitorsStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentRollbackMonitorsStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonDeploymentCapacityProvider) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonDeploymentCapacityProvider) validate(path string, errs *ValidationErrors) {
+func (v *DaemonDeploymentCapacityProvider) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1245,100 +1249,100 @@ func (v *DaemonDeploymentCapacityProvider) validate(path string, errs *Validatio
 
 // Validate checks v against the model's constraints.
 func (v *DaemonDeploymentConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonDeploymentConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *DaemonDeploymentConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Alarms.validate(joinPath(path, "alarms"), errs)
+	v.Alarms.validate(wire.JoinPath(path, "alarms"), errs)
 	if v.DrainPercent != nil {
-		checkRange(errs, joinPath(path, "drainPercent"), float64(*v.DrainPercent), ptrF(0), ptrF(100))
+		wire.CheckRange(errs, wire.JoinPath(path, "drainPercent"), float64(*v.DrainPercent), wire.F(0), wire.F(100))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonDeploymentRevisionDetail) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonDeploymentRevisionDetail) validate(path string, errs *ValidationErrors) {
+func (v *DaemonDeploymentRevisionDetail) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviders {
-		(&v.CapacityProviders[i0]).validate(indexPath(joinPath(path, "capacityProviders"), i0), errs)
+		(&v.CapacityProviders[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviders"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonDeploymentSummary) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonDeploymentSummary) validate(path string, errs *ValidationErrors) {
+func (v *DaemonDeploymentSummary) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonDeploymentStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonDetail) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonDetail) validate(path string, errs *ValidationErrors) {
+func (v *DaemonDetail) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CurrentRevisions {
-		(&v.CurrentRevisions[i0]).validate(indexPath(joinPath(path, "currentRevisions"), i0), errs)
+		(&v.CurrentRevisions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "currentRevisions"), i0), errs)
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonLinuxParameters) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonLinuxParameters) validate(path string, errs *ValidationErrors) {
+func (v *DaemonLinuxParameters) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Capabilities.validate(joinPath(path, "capabilities"), errs)
+	v.Capabilities.validate(wire.JoinPath(path, "capabilities"), errs)
 	for i0 := range v.Devices {
-		(&v.Devices[i0]).validate(indexPath(joinPath(path, "devices"), i0), errs)
+		(&v.Devices[i0]).validate(wire.IndexPath(wire.JoinPath(path, "devices"), i0), errs)
 	}
 	for i0 := range v.Tmpfs {
-		(&v.Tmpfs[i0]).validate(indexPath(joinPath(path, "tmpfs"), i0), errs)
+		(&v.Tmpfs[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tmpfs"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonNotActiveException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonNotActiveException) validate(path string, errs *ValidationErrors) {
+func (v *DaemonNotActiveException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1346,12 +1350,12 @@ func (v *DaemonNotActiveException) validate(path string, errs *ValidationErrors)
 
 // Validate checks v against the model's constraints.
 func (v *DaemonNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *DaemonNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1359,47 +1363,47 @@ func (v *DaemonNotFoundException) validate(path string, errs *ValidationErrors) 
 
 // Validate checks v against the model's constraints.
 func (v *DaemonRevision) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonRevision) validate(path string, errs *ValidationErrors) {
+func (v *DaemonRevision) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ContainerImages {
-		(&v.ContainerImages[i0]).validate(indexPath(joinPath(path, "containerImages"), i0), errs)
+		(&v.ContainerImages[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerImages"), i0), errs)
 	}
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, DaemonPropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, DaemonPropagateTagsValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonRevisionDetail) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonRevisionDetail) validate(path string, errs *ValidationErrors) {
+func (v *DaemonRevisionDetail) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviders {
-		(&v.CapacityProviders[i0]).validate(indexPath(joinPath(path, "capacityProviders"), i0), errs)
+		(&v.CapacityProviders[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviders"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonRollback) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonRollback) validate(path string, errs *ValidationErrors) {
+func (v *DaemonRollback) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1407,256 +1411,256 @@ func (v *DaemonRollback) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *DaemonSummary) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonSummary) validate(path string, errs *ValidationErrors) {
+func (v *DaemonSummary) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonTaskDefinition) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonTaskDefinition) validate(path string, errs *ValidationErrors) {
+func (v *DaemonTaskDefinition) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ContainerDefinitions {
-		(&v.ContainerDefinitions[i0]).validate(indexPath(joinPath(path, "containerDefinitions"), i0), errs)
+		(&v.ContainerDefinitions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerDefinitions"), i0), errs)
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonTaskDefinitionStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonTaskDefinitionStatusValues, nil)
 	}
 	for i0 := range v.Volumes {
-		(&v.Volumes[i0]).validate(indexPath(joinPath(path, "volumes"), i0), errs)
+		(&v.Volumes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonTaskDefinitionSummary) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonTaskDefinitionSummary) validate(path string, errs *ValidationErrors) {
+func (v *DaemonTaskDefinitionSummary) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonTaskDefinitionStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonTaskDefinitionStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DaemonVolume) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DaemonVolume) validate(path string, errs *ValidationErrors) {
+func (v *DaemonVolume) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Host.validate(joinPath(path, "host"), errs)
+	v.Host.validate(wire.JoinPath(path, "host"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteAccountSettingRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteAccountSettingRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteAccountSettingRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteAccountSettingResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteAccountSettingResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteAccountSettingResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Setting.validate(joinPath(path, "setting"), errs)
+	v.Setting.validate(wire.JoinPath(path, "setting"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteAttributesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteAttributesRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteAttributesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Attributes == nil {
-		errs.null(joinPath(path, "attributes"))
+		errs.Null(wire.JoinPath(path, "attributes"))
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteAttributesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteAttributesResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteAttributesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteCapacityProviderRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteCapacityProviderRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteCapacityProviderRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CapacityProvider == nil {
-		errs.null(joinPath(path, "capacityProvider"))
+		errs.Null(wire.JoinPath(path, "capacityProvider"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteCapacityProviderResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteCapacityProviderResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteCapacityProviderResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.CapacityProvider.validate(joinPath(path, "capacityProvider"), errs)
+	v.CapacityProvider.validate(wire.JoinPath(path, "capacityProvider"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteClusterRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteClusterRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteClusterRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteClusterResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteClusterResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteClusterResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Cluster.validate(joinPath(path, "cluster"), errs)
+	v.Cluster.validate(wire.JoinPath(path, "cluster"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteDaemonRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteDaemonRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteDaemonRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DaemonArn == nil {
-		errs.null(joinPath(path, "daemonArn"))
+		errs.Null(wire.JoinPath(path, "daemonArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteDaemonResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteDaemonResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteDaemonResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteDaemonTaskDefinitionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteDaemonTaskDefinitionRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteDaemonTaskDefinitionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DaemonTaskDefinition == nil {
-		errs.null(joinPath(path, "daemonTaskDefinition"))
+		errs.Null(wire.JoinPath(path, "daemonTaskDefinition"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteDaemonTaskDefinitionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteDaemonTaskDefinitionResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteDaemonTaskDefinitionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1664,260 +1668,260 @@ func (v *DeleteDaemonTaskDefinitionResponse) validate(path string, errs *Validat
 
 // Validate checks v against the model's constraints.
 func (v *DeleteExpressGatewayServiceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteExpressGatewayServiceRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteExpressGatewayServiceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ServiceArn == nil {
-		errs.null(joinPath(path, "serviceArn"))
+		errs.Null(wire.JoinPath(path, "serviceArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteExpressGatewayServiceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteExpressGatewayServiceResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteExpressGatewayServiceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Service.validate(joinPath(path, "service"), errs)
+	v.Service.validate(wire.JoinPath(path, "service"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteServiceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteServiceRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteServiceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteServiceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteServiceResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteServiceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Service.validate(joinPath(path, "service"), errs)
+	v.Service.validate(wire.JoinPath(path, "service"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteTaskDefinitionsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteTaskDefinitionsRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteTaskDefinitionsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.TaskDefinitions == nil {
-		errs.null(joinPath(path, "taskDefinitions"))
+		errs.Null(wire.JoinPath(path, "taskDefinitions"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteTaskDefinitionsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteTaskDefinitionsResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteTaskDefinitionsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.TaskDefinitions {
-		(&v.TaskDefinitions[i0]).validate(indexPath(joinPath(path, "taskDefinitions"), i0), errs)
+		(&v.TaskDefinitions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "taskDefinitions"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteTaskSetRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteTaskSetRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeleteTaskSetRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
 	if v.TaskSet == nil {
-		errs.null(joinPath(path, "taskSet"))
+		errs.Null(wire.JoinPath(path, "taskSet"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeleteTaskSetResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeleteTaskSetResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeleteTaskSetResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.TaskSet.validate(joinPath(path, "taskSet"), errs)
+	v.TaskSet.validate(wire.JoinPath(path, "taskSet"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *Deployment) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Deployment) validate(path string, errs *ValidationErrors) {
+func (v *Deployment) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
-	v.FargateEphemeralStorage.validate(joinPath(path, "fargateEphemeralStorage"), errs)
+	v.FargateEphemeralStorage.validate(wire.JoinPath(path, "fargateEphemeralStorage"), errs)
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
 	if v.RolloutState != nil {
-		checkString(errs, joinPath(path, "rolloutState"), *v.RolloutState, nil, nil, DeploymentRolloutStateValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "rolloutState"), *v.RolloutState, nil, nil, DeploymentRolloutStateValues, nil)
 	}
-	v.ServiceConnectConfiguration.validate(joinPath(path, "serviceConnectConfiguration"), errs)
+	v.ServiceConnectConfiguration.validate(wire.JoinPath(path, "serviceConnectConfiguration"), errs)
 	for i0 := range v.ServiceConnectResources {
-		(&v.ServiceConnectResources[i0]).validate(indexPath(joinPath(path, "serviceConnectResources"), i0), errs)
+		(&v.ServiceConnectResources[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceConnectResources"), i0), errs)
 	}
 	for i0 := range v.VolumeConfigurations {
-		(&v.VolumeConfigurations[i0]).validate(indexPath(joinPath(path, "volumeConfigurations"), i0), errs)
+		(&v.VolumeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumeConfigurations"), i0), errs)
 	}
 	for i0 := range v.VpcLatticeConfigurations {
-		(&v.VpcLatticeConfigurations[i0]).validate(indexPath(joinPath(path, "vpcLatticeConfigurations"), i0), errs)
+		(&v.VpcLatticeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "vpcLatticeConfigurations"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentAlarms) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentAlarms) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentAlarms) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AlarmNames == nil {
-		errs.null(joinPath(path, "alarmNames"))
+		errs.Null(wire.JoinPath(path, "alarmNames"))
 	}
 	if v.Enable == nil {
-		errs.null(joinPath(path, "enable"))
+		errs.Null(wire.JoinPath(path, "enable"))
 	}
 	if v.Rollback == nil {
-		errs.null(joinPath(path, "rollback"))
+		errs.Null(wire.JoinPath(path, "rollback"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentCircuitBreaker) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentCircuitBreaker) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentCircuitBreaker) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Enable == nil {
-		errs.null(joinPath(path, "enable"))
+		errs.Null(wire.JoinPath(path, "enable"))
 	}
 	if v.Rollback == nil {
-		errs.null(joinPath(path, "rollback"))
+		errs.Null(wire.JoinPath(path, "rollback"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Alarms.validate(joinPath(path, "alarms"), errs)
-	v.CanaryConfiguration.validate(joinPath(path, "canaryConfiguration"), errs)
-	v.DeploymentCircuitBreaker.validate(joinPath(path, "deploymentCircuitBreaker"), errs)
+	v.Alarms.validate(wire.JoinPath(path, "alarms"), errs)
+	v.CanaryConfiguration.validate(wire.JoinPath(path, "canaryConfiguration"), errs)
+	v.DeploymentCircuitBreaker.validate(wire.JoinPath(path, "deploymentCircuitBreaker"), errs)
 	for i0 := range v.LifecycleHooks {
-		(&v.LifecycleHooks[i0]).validate(indexPath(joinPath(path, "lifecycleHooks"), i0), errs)
+		(&v.LifecycleHooks[i0]).validate(wire.IndexPath(wire.JoinPath(path, "lifecycleHooks"), i0), errs)
 	}
-	v.LinearConfiguration.validate(joinPath(path, "linearConfiguration"), errs)
+	v.LinearConfiguration.validate(wire.JoinPath(path, "linearConfiguration"), errs)
 	if v.Strategy != nil {
-		checkString(errs, joinPath(path, "strategy"), *v.Strategy, nil, nil, DeploymentStrategyValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "strategy"), *v.Strategy, nil, nil, DeploymentStrategyValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentController) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentController) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentController) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Type == nil {
-		errs.null(joinPath(path, "type"))
+		errs.Null(wire.JoinPath(path, "type"))
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, DeploymentControllerTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, DeploymentControllerTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentEphemeralStorage) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentEphemeralStorage) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentEphemeralStorage) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -1925,669 +1929,669 @@ func (v *DeploymentEphemeralStorage) validate(path string, errs *ValidationError
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentLifecycleHook) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentLifecycleHook) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentLifecycleHook) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.LifecycleStages {
 		{
-			checkString(errs, indexPath(joinPath(path, "lifecycleStages"), i0), v.LifecycleStages[i0], nil, nil, DeploymentLifecycleHookStageValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "lifecycleStages"), i0), v.LifecycleStages[i0], nil, nil, DeploymentLifecycleHookStageValues, nil)
 		}
 	}
 	if v.TargetType != nil {
-		checkString(errs, joinPath(path, "targetType"), *v.TargetType, nil, nil, DeploymentLifecycleHookTargetTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "targetType"), *v.TargetType, nil, nil, DeploymentLifecycleHookTargetTypeValues, nil)
 	}
-	v.TimeoutConfiguration.validate(joinPath(path, "timeoutConfiguration"), errs)
+	v.TimeoutConfiguration.validate(wire.JoinPath(path, "timeoutConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentLifecycleHookDetail) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentLifecycleHookDetail) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentLifecycleHookDetail) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DeploymentLifecycleHookStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DeploymentLifecycleHookStatusValues, nil)
 	}
 	if v.TargetType != nil {
-		checkString(errs, joinPath(path, "targetType"), *v.TargetType, nil, nil, DeploymentLifecycleHookTargetTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "targetType"), *v.TargetType, nil, nil, DeploymentLifecycleHookTargetTypeValues, nil)
 	}
 	if v.TimeoutAction != nil {
-		checkString(errs, joinPath(path, "timeoutAction"), *v.TimeoutAction, nil, nil, DeploymentLifecycleHookActionValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "timeoutAction"), *v.TimeoutAction, nil, nil, DeploymentLifecycleHookActionValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeploymentLifecycleHookTimeoutConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeploymentLifecycleHookTimeoutConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *DeploymentLifecycleHookTimeoutConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Action != nil {
-		checkString(errs, joinPath(path, "action"), *v.Action, nil, nil, DeploymentLifecycleHookActionValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "action"), *v.Action, nil, nil, DeploymentLifecycleHookActionValues, nil)
 	}
 	if v.TimeoutInMinutes != nil {
-		checkRange(errs, joinPath(path, "timeoutInMinutes"), float64(*v.TimeoutInMinutes), ptrF(1), ptrF(20160))
+		wire.CheckRange(errs, wire.JoinPath(path, "timeoutInMinutes"), float64(*v.TimeoutInMinutes), wire.F(1), wire.F(20160))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeregisterContainerInstanceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeregisterContainerInstanceRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeregisterContainerInstanceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerInstance == nil {
-		errs.null(joinPath(path, "containerInstance"))
+		errs.Null(wire.JoinPath(path, "containerInstance"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeregisterContainerInstanceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeregisterContainerInstanceResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeregisterContainerInstanceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.ContainerInstance.validate(joinPath(path, "containerInstance"), errs)
+	v.ContainerInstance.validate(wire.JoinPath(path, "containerInstance"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeregisterTaskDefinitionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeregisterTaskDefinitionRequest) validate(path string, errs *ValidationErrors) {
+func (v *DeregisterTaskDefinitionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.TaskDefinition == nil {
-		errs.null(joinPath(path, "taskDefinition"))
+		errs.Null(wire.JoinPath(path, "taskDefinition"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DeregisterTaskDefinitionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DeregisterTaskDefinitionResponse) validate(path string, errs *ValidationErrors) {
+func (v *DeregisterTaskDefinitionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.TaskDefinition.validate(joinPath(path, "taskDefinition"), errs)
+	v.TaskDefinition.validate(wire.JoinPath(path, "taskDefinition"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeCapacityProvidersRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeCapacityProvidersRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeCapacityProvidersRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, CapacityProviderFieldValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, CapacityProviderFieldValues, nil)
 		}
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeCapacityProvidersResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeCapacityProvidersResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeCapacityProvidersResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviders {
-		(&v.CapacityProviders[i0]).validate(indexPath(joinPath(path, "capacityProviders"), i0), errs)
+		(&v.CapacityProviders[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviders"), i0), errs)
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeClustersRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeClustersRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeClustersRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, ClusterFieldValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, ClusterFieldValues, nil)
 		}
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeClustersResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeClustersResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeClustersResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Clusters {
-		(&v.Clusters[i0]).validate(indexPath(joinPath(path, "clusters"), i0), errs)
+		(&v.Clusters[i0]).validate(wire.IndexPath(wire.JoinPath(path, "clusters"), i0), errs)
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeContainerInstancesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeContainerInstancesRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeContainerInstancesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerInstances == nil {
-		errs.null(joinPath(path, "containerInstances"))
+		errs.Null(wire.JoinPath(path, "containerInstances"))
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, ContainerInstanceFieldValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, ContainerInstanceFieldValues, nil)
 		}
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeContainerInstancesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeContainerInstancesResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeContainerInstancesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ContainerInstances {
-		(&v.ContainerInstances[i0]).validate(indexPath(joinPath(path, "containerInstances"), i0), errs)
+		(&v.ContainerInstances[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerInstances"), i0), errs)
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonDeploymentsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonDeploymentsRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonDeploymentsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DaemonDeploymentArns == nil {
-		errs.null(joinPath(path, "daemonDeploymentArns"))
+		errs.Null(wire.JoinPath(path, "daemonDeploymentArns"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonDeploymentsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonDeploymentsResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonDeploymentsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.DaemonDeployments {
-		(&v.DaemonDeployments[i0]).validate(indexPath(joinPath(path, "daemonDeployments"), i0), errs)
+		(&v.DaemonDeployments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "daemonDeployments"), i0), errs)
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DaemonArn == nil {
-		errs.null(joinPath(path, "daemonArn"))
+		errs.Null(wire.JoinPath(path, "daemonArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Daemon.validate(joinPath(path, "daemon"), errs)
+	v.Daemon.validate(wire.JoinPath(path, "daemon"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonRevisionsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonRevisionsRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonRevisionsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DaemonRevisionArns == nil {
-		errs.null(joinPath(path, "daemonRevisionArns"))
+		errs.Null(wire.JoinPath(path, "daemonRevisionArns"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonRevisionsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonRevisionsResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonRevisionsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.DaemonRevisions {
-		(&v.DaemonRevisions[i0]).validate(indexPath(joinPath(path, "daemonRevisions"), i0), errs)
+		(&v.DaemonRevisions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "daemonRevisions"), i0), errs)
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonTaskDefinitionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonTaskDefinitionRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonTaskDefinitionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DaemonTaskDefinition == nil {
-		errs.null(joinPath(path, "daemonTaskDefinition"))
+		errs.Null(wire.JoinPath(path, "daemonTaskDefinition"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeDaemonTaskDefinitionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeDaemonTaskDefinitionResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeDaemonTaskDefinitionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.DaemonTaskDefinition.validate(joinPath(path, "daemonTaskDefinition"), errs)
+	v.DaemonTaskDefinition.validate(wire.JoinPath(path, "daemonTaskDefinition"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeExpressGatewayServiceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeExpressGatewayServiceRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeExpressGatewayServiceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, ExpressGatewayServiceIncludeValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, ExpressGatewayServiceIncludeValues, nil)
 		}
 	}
 	if v.ServiceArn == nil {
-		errs.null(joinPath(path, "serviceArn"))
+		errs.Null(wire.JoinPath(path, "serviceArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeExpressGatewayServiceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeExpressGatewayServiceResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeExpressGatewayServiceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Service.validate(joinPath(path, "service"), errs)
+	v.Service.validate(wire.JoinPath(path, "service"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeServiceDeploymentsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeServiceDeploymentsRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeServiceDeploymentsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ServiceDeploymentArns == nil {
-		errs.null(joinPath(path, "serviceDeploymentArns"))
+		errs.Null(wire.JoinPath(path, "serviceDeploymentArns"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeServiceDeploymentsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeServiceDeploymentsResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeServiceDeploymentsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.ServiceDeployments {
-		(&v.ServiceDeployments[i0]).validate(indexPath(joinPath(path, "serviceDeployments"), i0), errs)
+		(&v.ServiceDeployments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceDeployments"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeServiceRevisionsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeServiceRevisionsRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeServiceRevisionsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ServiceRevisionArns == nil {
-		errs.null(joinPath(path, "serviceRevisionArns"))
+		errs.Null(wire.JoinPath(path, "serviceRevisionArns"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeServiceRevisionsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeServiceRevisionsResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeServiceRevisionsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.ServiceRevisions {
-		(&v.ServiceRevisions[i0]).validate(indexPath(joinPath(path, "serviceRevisions"), i0), errs)
+		(&v.ServiceRevisions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceRevisions"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeServicesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeServicesRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeServicesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, ServiceFieldValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, ServiceFieldValues, nil)
 		}
 	}
 	if v.Services == nil {
-		errs.null(joinPath(path, "services"))
+		errs.Null(wire.JoinPath(path, "services"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeServicesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeServicesResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeServicesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.Services {
-		(&v.Services[i0]).validate(indexPath(joinPath(path, "services"), i0), errs)
+		(&v.Services[i0]).validate(wire.IndexPath(wire.JoinPath(path, "services"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeTaskDefinitionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeTaskDefinitionRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeTaskDefinitionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, TaskDefinitionFieldValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, TaskDefinitionFieldValues, nil)
 		}
 	}
 	if v.TaskDefinition == nil {
-		errs.null(joinPath(path, "taskDefinition"))
+		errs.Null(wire.JoinPath(path, "taskDefinition"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeTaskDefinitionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeTaskDefinitionResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeTaskDefinitionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
-	v.TaskDefinition.validate(joinPath(path, "taskDefinition"), errs)
+	v.TaskDefinition.validate(wire.JoinPath(path, "taskDefinition"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeTaskSetsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeTaskSetsRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeTaskSetsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, TaskSetFieldValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, TaskSetFieldValues, nil)
 		}
 	}
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeTaskSetsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeTaskSetsResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeTaskSetsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.TaskSets {
-		(&v.TaskSets[i0]).validate(indexPath(joinPath(path, "taskSets"), i0), errs)
+		(&v.TaskSets[i0]).validate(wire.IndexPath(wire.JoinPath(path, "taskSets"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeTasksRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeTasksRequest) validate(path string, errs *ValidationErrors) {
+func (v *DescribeTasksRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Include {
 		{
-			checkString(errs, indexPath(joinPath(path, "include"), i0), v.Include[i0], nil, nil, TaskFieldValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "include"), i0), v.Include[i0], nil, nil, TaskFieldValues, nil)
 		}
 	}
 	if v.Tasks == nil {
-		errs.null(joinPath(path, "tasks"))
+		errs.Null(wire.JoinPath(path, "tasks"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DescribeTasksResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DescribeTasksResponse) validate(path string, errs *ValidationErrors) {
+func (v *DescribeTasksResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.Tasks {
-		(&v.Tasks[i0]).validate(indexPath(joinPath(path, "tasks"), i0), errs)
+		(&v.Tasks[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tasks"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Device) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Device) validate(path string, errs *ValidationErrors) {
+func (v *Device) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.HostPath == nil {
-		errs.null(joinPath(path, "hostPath"))
+		errs.Null(wire.JoinPath(path, "hostPath"))
 	}
 	for i0 := range v.Permissions {
 		{
-			checkString(errs, indexPath(joinPath(path, "permissions"), i0), v.Permissions[i0], nil, nil, DeviceCgroupPermissionValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "permissions"), i0), v.Permissions[i0], nil, nil, DeviceCgroupPermissionValues, nil)
 		}
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *DiscoverPollEndpointRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DiscoverPollEndpointRequest) validate(path string, errs *ValidationErrors) {
+func (v *DiscoverPollEndpointRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -2595,12 +2599,12 @@ func (v *DiscoverPollEndpointRequest) validate(path string, errs *ValidationErro
 
 // Validate checks v against the model's constraints.
 func (v *DiscoverPollEndpointResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DiscoverPollEndpointResponse) validate(path string, errs *ValidationErrors) {
+func (v *DiscoverPollEndpointResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -2608,196 +2612,196 @@ func (v *DiscoverPollEndpointResponse) validate(path string, errs *ValidationErr
 
 // Validate checks v against the model's constraints.
 func (v *DockerVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *DockerVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *DockerVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Scope != nil {
-		checkString(errs, joinPath(path, "scope"), *v.Scope, nil, nil, ScopeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "scope"), *v.Scope, nil, nil, ScopeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *EBSTagSpecification) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *EBSTagSpecification) validate(path string, errs *ValidationErrors) {
+func (v *EBSTagSpecification) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
 	}
 	if v.ResourceType == nil {
-		errs.null(joinPath(path, "resourceType"))
+		errs.Null(wire.JoinPath(path, "resourceType"))
 	}
 	if v.ResourceType != nil {
-		checkString(errs, joinPath(path, "resourceType"), *v.ResourceType, nil, nil, EBSResourceTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "resourceType"), *v.ResourceType, nil, nil, EBSResourceTypeValues, nil)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ECSExpressGatewayService) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ECSExpressGatewayService) validate(path string, errs *ValidationErrors) {
+func (v *ECSExpressGatewayService) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ActiveConfigurations {
-		(&v.ActiveConfigurations[i0]).validate(indexPath(joinPath(path, "activeConfigurations"), i0), errs)
+		(&v.ActiveConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "activeConfigurations"), i0), errs)
 	}
-	v.Status.validate(joinPath(path, "status"), errs)
+	v.Status.validate(wire.JoinPath(path, "status"), errs)
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ECSManagedResources) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ECSManagedResources) validate(path string, errs *ValidationErrors) {
+func (v *ECSManagedResources) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AutoScaling.validate(joinPath(path, "autoScaling"), errs)
+	v.AutoScaling.validate(wire.JoinPath(path, "autoScaling"), errs)
 	for i0 := range v.IngressPaths {
-		(&v.IngressPaths[i0]).validate(indexPath(joinPath(path, "ingressPaths"), i0), errs)
+		(&v.IngressPaths[i0]).validate(wire.IndexPath(wire.JoinPath(path, "ingressPaths"), i0), errs)
 	}
 	for i0 := range v.LogGroups {
-		(&v.LogGroups[i0]).validate(indexPath(joinPath(path, "logGroups"), i0), errs)
+		(&v.LogGroups[i0]).validate(wire.IndexPath(wire.JoinPath(path, "logGroups"), i0), errs)
 	}
 	for i0 := range v.MetricAlarms {
-		(&v.MetricAlarms[i0]).validate(indexPath(joinPath(path, "metricAlarms"), i0), errs)
+		(&v.MetricAlarms[i0]).validate(wire.IndexPath(wire.JoinPath(path, "metricAlarms"), i0), errs)
 	}
 	for i0 := range v.ServiceSecurityGroups {
-		(&v.ServiceSecurityGroups[i0]).validate(indexPath(joinPath(path, "serviceSecurityGroups"), i0), errs)
+		(&v.ServiceSecurityGroups[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceSecurityGroups"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *EFSAuthorizationConfig) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *EFSAuthorizationConfig) validate(path string, errs *ValidationErrors) {
+func (v *EFSAuthorizationConfig) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Iam != nil {
-		checkString(errs, joinPath(path, "iam"), *v.Iam, nil, nil, EFSAuthorizationConfigIAMValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "iam"), *v.Iam, nil, nil, EFSAuthorizationConfigIAMValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *EFSVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *EFSVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *EFSVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AuthorizationConfig.validate(joinPath(path, "authorizationConfig"), errs)
+	v.AuthorizationConfig.validate(wire.JoinPath(path, "authorizationConfig"), errs)
 	if v.FileSystemId == nil {
-		errs.null(joinPath(path, "fileSystemId"))
+		errs.Null(wire.JoinPath(path, "fileSystemId"))
 	}
 	if v.TransitEncryption != nil {
-		checkString(errs, joinPath(path, "transitEncryption"), *v.TransitEncryption, nil, nil, EFSTransitEncryptionValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "transitEncryption"), *v.TransitEncryption, nil, nil, EFSTransitEncryptionValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *EnvironmentFile) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *EnvironmentFile) validate(path string, errs *ValidationErrors) {
+func (v *EnvironmentFile) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Type == nil {
-		errs.null(joinPath(path, "type"))
+		errs.Null(wire.JoinPath(path, "type"))
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, EnvironmentFileTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, EnvironmentFileTypeValues, nil)
 	}
 	if v.Value == nil {
-		errs.null(joinPath(path, "value"))
+		errs.Null(wire.JoinPath(path, "value"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *EphemeralStorage) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *EphemeralStorage) validate(path string, errs *ValidationErrors) {
+func (v *EphemeralStorage) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.SizeInGiB == nil {
-		errs.null(joinPath(path, "sizeInGiB"))
+		errs.Null(wire.JoinPath(path, "sizeInGiB"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExecuteCommandConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExecuteCommandConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ExecuteCommandConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.LogConfiguration.validate(joinPath(path, "logConfiguration"), errs)
+	v.LogConfiguration.validate(wire.JoinPath(path, "logConfiguration"), errs)
 	if v.Logging != nil {
-		checkString(errs, joinPath(path, "logging"), *v.Logging, nil, nil, ExecuteCommandLoggingValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "logging"), *v.Logging, nil, nil, ExecuteCommandLoggingValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExecuteCommandLogConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExecuteCommandLogConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ExecuteCommandLogConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -2805,72 +2809,72 @@ func (v *ExecuteCommandLogConfiguration) validate(path string, errs *ValidationE
 
 // Validate checks v against the model's constraints.
 func (v *ExecuteCommandRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExecuteCommandRequest) validate(path string, errs *ValidationErrors) {
+func (v *ExecuteCommandRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Command == nil {
-		errs.null(joinPath(path, "command"))
+		errs.Null(wire.JoinPath(path, "command"))
 	}
 	if v.Interactive == nil {
-		errs.null(joinPath(path, "interactive"))
+		errs.Null(wire.JoinPath(path, "interactive"))
 	}
 	if v.Task == nil {
-		errs.null(joinPath(path, "task"))
+		errs.Null(wire.JoinPath(path, "task"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExecuteCommandResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExecuteCommandResponse) validate(path string, errs *ValidationErrors) {
+func (v *ExecuteCommandResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Session.validate(joinPath(path, "session"), errs)
+	v.Session.validate(wire.JoinPath(path, "session"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExpressGatewayContainer) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExpressGatewayContainer) validate(path string, errs *ValidationErrors) {
+func (v *ExpressGatewayContainer) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AwsLogsConfiguration.validate(joinPath(path, "awsLogsConfiguration"), errs)
+	v.AwsLogsConfiguration.validate(wire.JoinPath(path, "awsLogsConfiguration"), errs)
 	for i0 := range v.Environment {
-		(&v.Environment[i0]).validate(indexPath(joinPath(path, "environment"), i0), errs)
+		(&v.Environment[i0]).validate(wire.IndexPath(wire.JoinPath(path, "environment"), i0), errs)
 	}
 	if v.Image == nil {
-		errs.null(joinPath(path, "image"))
+		errs.Null(wire.JoinPath(path, "image"))
 	}
-	v.RepositoryCredentials.validate(joinPath(path, "repositoryCredentials"), errs)
+	v.RepositoryCredentials.validate(wire.JoinPath(path, "repositoryCredentials"), errs)
 	for i0 := range v.Secrets {
-		(&v.Secrets[i0]).validate(indexPath(joinPath(path, "secrets"), i0), errs)
+		(&v.Secrets[i0]).validate(wire.IndexPath(wire.JoinPath(path, "secrets"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExpressGatewayRepositoryCredentials) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExpressGatewayRepositoryCredentials) validate(path string, errs *ValidationErrors) {
+func (v *ExpressGatewayRepositoryCredentials) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -2878,66 +2882,66 @@ func (v *ExpressGatewayRepositoryCredentials) validate(path string, errs *Valida
 
 // Validate checks v against the model's constraints.
 func (v *ExpressGatewayScalingTarget) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExpressGatewayScalingTarget) validate(path string, errs *ValidationErrors) {
+func (v *ExpressGatewayScalingTarget) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AutoScalingMetric != nil {
-		checkString(errs, joinPath(path, "autoScalingMetric"), *v.AutoScalingMetric, nil, nil, ExpressGatewayServiceScalingMetricValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "autoScalingMetric"), *v.AutoScalingMetric, nil, nil, ExpressGatewayServiceScalingMetricValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExpressGatewayServiceAwsLogsConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExpressGatewayServiceAwsLogsConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ExpressGatewayServiceAwsLogsConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.LogGroup == nil {
-		errs.null(joinPath(path, "logGroup"))
+		errs.Null(wire.JoinPath(path, "logGroup"))
 	}
 	if v.LogStreamPrefix == nil {
-		errs.null(joinPath(path, "logStreamPrefix"))
+		errs.Null(wire.JoinPath(path, "logStreamPrefix"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExpressGatewayServiceConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExpressGatewayServiceConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ExpressGatewayServiceConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.IngressPaths {
-		(&v.IngressPaths[i0]).validate(indexPath(joinPath(path, "ingressPaths"), i0), errs)
+		(&v.IngressPaths[i0]).validate(wire.IndexPath(wire.JoinPath(path, "ingressPaths"), i0), errs)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.PrimaryContainer.validate(joinPath(path, "primaryContainer"), errs)
-	v.ScalingTarget.validate(joinPath(path, "scalingTarget"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.PrimaryContainer.validate(wire.JoinPath(path, "primaryContainer"), errs)
+	v.ScalingTarget.validate(wire.JoinPath(path, "scalingTarget"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ExpressGatewayServiceNetworkConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExpressGatewayServiceNetworkConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ExpressGatewayServiceNetworkConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -2945,70 +2949,70 @@ func (v *ExpressGatewayServiceNetworkConfiguration) validate(path string, errs *
 
 // Validate checks v against the model's constraints.
 func (v *ExpressGatewayServiceStatus) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ExpressGatewayServiceStatus) validate(path string, errs *ValidationErrors) {
+func (v *ExpressGatewayServiceStatus) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.StatusCode != nil {
-		checkString(errs, joinPath(path, "statusCode"), *v.StatusCode, nil, nil, ExpressGatewayServiceStatusCodeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "statusCode"), *v.StatusCode, nil, nil, ExpressGatewayServiceStatusCodeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *FSxWindowsFileServerAuthorizationConfig) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *FSxWindowsFileServerAuthorizationConfig) validate(path string, errs *ValidationErrors) {
+func (v *FSxWindowsFileServerAuthorizationConfig) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CredentialsParameter == nil {
-		errs.null(joinPath(path, "credentialsParameter"))
+		errs.Null(wire.JoinPath(path, "credentialsParameter"))
 	}
 	if v.Domain == nil {
-		errs.null(joinPath(path, "domain"))
+		errs.Null(wire.JoinPath(path, "domain"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *FSxWindowsFileServerVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *FSxWindowsFileServerVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *FSxWindowsFileServerVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AuthorizationConfig == nil {
-		errs.null(joinPath(path, "authorizationConfig"))
+		errs.Null(wire.JoinPath(path, "authorizationConfig"))
 	}
-	v.AuthorizationConfig.validate(joinPath(path, "authorizationConfig"), errs)
+	v.AuthorizationConfig.validate(wire.JoinPath(path, "authorizationConfig"), errs)
 	if v.FileSystemId == nil {
-		errs.null(joinPath(path, "fileSystemId"))
+		errs.Null(wire.JoinPath(path, "fileSystemId"))
 	}
 	if v.RootDirectory == nil {
-		errs.null(joinPath(path, "rootDirectory"))
+		errs.Null(wire.JoinPath(path, "rootDirectory"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Failure) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Failure) validate(path string, errs *ValidationErrors) {
+func (v *Failure) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3016,101 +3020,101 @@ func (v *Failure) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *FirelensConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *FirelensConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *FirelensConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Type == nil {
-		errs.null(joinPath(path, "type"))
+		errs.Null(wire.JoinPath(path, "type"))
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, FirelensConfigurationTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, FirelensConfigurationTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *GetTaskProtectionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *GetTaskProtectionRequest) validate(path string, errs *ValidationErrors) {
+func (v *GetTaskProtectionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *GetTaskProtectionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *GetTaskProtectionResponse) validate(path string, errs *ValidationErrors) {
+func (v *GetTaskProtectionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.ProtectedTasks {
-		(&v.ProtectedTasks[i0]).validate(indexPath(joinPath(path, "protectedTasks"), i0), errs)
+		(&v.ProtectedTasks[i0]).validate(wire.IndexPath(wire.JoinPath(path, "protectedTasks"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *HealthCheck) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *HealthCheck) validate(path string, errs *ValidationErrors) {
+func (v *HealthCheck) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Command == nil {
-		errs.null(joinPath(path, "command"))
+		errs.Null(wire.JoinPath(path, "command"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *HostEntry) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *HostEntry) validate(path string, errs *ValidationErrors) {
+func (v *HostEntry) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Hostname == nil {
-		errs.null(joinPath(path, "hostname"))
+		errs.Null(wire.JoinPath(path, "hostname"))
 	}
 	if v.IpAddress == nil {
-		errs.null(joinPath(path, "ipAddress"))
+		errs.Null(wire.JoinPath(path, "ipAddress"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *HostVolumeProperties) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *HostVolumeProperties) validate(path string, errs *ValidationErrors) {
+func (v *HostVolumeProperties) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3118,31 +3122,31 @@ func (v *HostVolumeProperties) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *InferenceAccelerator) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InferenceAccelerator) validate(path string, errs *ValidationErrors) {
+func (v *InferenceAccelerator) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DeviceName == nil {
-		errs.null(joinPath(path, "deviceName"))
+		errs.Null(wire.JoinPath(path, "deviceName"))
 	}
 	if v.DeviceType == nil {
-		errs.null(joinPath(path, "deviceType"))
+		errs.Null(wire.JoinPath(path, "deviceType"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *InferenceAcceleratorOverride) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InferenceAcceleratorOverride) validate(path string, errs *ValidationErrors) {
+func (v *InferenceAcceleratorOverride) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3150,12 +3154,12 @@ func (v *InferenceAcceleratorOverride) validate(path string, errs *ValidationErr
 
 // Validate checks v against the model's constraints.
 func (v *InfrastructureOptimization) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InfrastructureOptimization) validate(path string, errs *ValidationErrors) {
+func (v *InfrastructureOptimization) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3163,187 +3167,187 @@ func (v *InfrastructureOptimization) validate(path string, errs *ValidationError
 
 // Validate checks v against the model's constraints.
 func (v *IngressPathSummary) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *IngressPathSummary) validate(path string, errs *ValidationErrors) {
+func (v *IngressPathSummary) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AccessType == nil {
-		errs.null(joinPath(path, "accessType"))
+		errs.Null(wire.JoinPath(path, "accessType"))
 	}
 	if v.AccessType != nil {
-		checkString(errs, joinPath(path, "accessType"), *v.AccessType, nil, nil, AccessTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "accessType"), *v.AccessType, nil, nil, AccessTypeValues, nil)
 	}
 	if v.Endpoint == nil {
-		errs.null(joinPath(path, "endpoint"))
+		errs.Null(wire.JoinPath(path, "endpoint"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *InstanceHealthCheckResult) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InstanceHealthCheckResult) validate(path string, errs *ValidationErrors) {
+func (v *InstanceHealthCheckResult) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, InstanceHealthCheckStateValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, InstanceHealthCheckStateValues, nil)
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, InstanceHealthCheckTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, InstanceHealthCheckTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *InstanceLaunchTemplate) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InstanceLaunchTemplate) validate(path string, errs *ValidationErrors) {
+func (v *InstanceLaunchTemplate) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CapacityOptionType != nil {
-		checkString(errs, joinPath(path, "capacityOptionType"), *v.CapacityOptionType, nil, nil, CapacityOptionTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "capacityOptionType"), *v.CapacityOptionType, nil, nil, CapacityOptionTypeValues, nil)
 	}
-	v.CapacityReservations.validate(joinPath(path, "capacityReservations"), errs)
+	v.CapacityReservations.validate(wire.JoinPath(path, "capacityReservations"), errs)
 	if v.Ec2InstanceProfileArn == nil {
-		errs.null(joinPath(path, "ec2InstanceProfileArn"))
+		errs.Null(wire.JoinPath(path, "ec2InstanceProfileArn"))
 	}
-	v.InstanceRequirements.validate(joinPath(path, "instanceRequirements"), errs)
-	v.LocalStorageConfiguration.validate(joinPath(path, "localStorageConfiguration"), errs)
+	v.InstanceRequirements.validate(wire.JoinPath(path, "instanceRequirements"), errs)
+	v.LocalStorageConfiguration.validate(wire.JoinPath(path, "localStorageConfiguration"), errs)
 	if v.Monitoring != nil {
-		checkString(errs, joinPath(path, "monitoring"), *v.Monitoring, nil, nil, ManagedInstancesMonitoringOptionsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "monitoring"), *v.Monitoring, nil, nil, ManagedInstancesMonitoringOptionsValues, nil)
 	}
 	if v.NetworkConfiguration == nil {
-		errs.null(joinPath(path, "networkConfiguration"))
+		errs.Null(wire.JoinPath(path, "networkConfiguration"))
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.StorageConfiguration.validate(joinPath(path, "storageConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.StorageConfiguration.validate(wire.JoinPath(path, "storageConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *InstanceLaunchTemplateUpdate) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InstanceLaunchTemplateUpdate) validate(path string, errs *ValidationErrors) {
+func (v *InstanceLaunchTemplateUpdate) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.CapacityReservations.validate(joinPath(path, "capacityReservations"), errs)
-	v.InstanceRequirements.validate(joinPath(path, "instanceRequirements"), errs)
-	v.LocalStorageConfiguration.validate(joinPath(path, "localStorageConfiguration"), errs)
+	v.CapacityReservations.validate(wire.JoinPath(path, "capacityReservations"), errs)
+	v.InstanceRequirements.validate(wire.JoinPath(path, "instanceRequirements"), errs)
+	v.LocalStorageConfiguration.validate(wire.JoinPath(path, "localStorageConfiguration"), errs)
 	if v.Monitoring != nil {
-		checkString(errs, joinPath(path, "monitoring"), *v.Monitoring, nil, nil, ManagedInstancesMonitoringOptionsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "monitoring"), *v.Monitoring, nil, nil, ManagedInstancesMonitoringOptionsValues, nil)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.StorageConfiguration.validate(joinPath(path, "storageConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.StorageConfiguration.validate(wire.JoinPath(path, "storageConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *InstanceRequirementsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InstanceRequirementsRequest) validate(path string, errs *ValidationErrors) {
+func (v *InstanceRequirementsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AcceleratorCount.validate(joinPath(path, "acceleratorCount"), errs)
+	v.AcceleratorCount.validate(wire.JoinPath(path, "acceleratorCount"), errs)
 	for i0 := range v.AcceleratorManufacturers {
 		{
-			checkString(errs, indexPath(joinPath(path, "acceleratorManufacturers"), i0), v.AcceleratorManufacturers[i0], nil, nil, AcceleratorManufacturerValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "acceleratorManufacturers"), i0), v.AcceleratorManufacturers[i0], nil, nil, AcceleratorManufacturerValues, nil)
 		}
 	}
 	for i0 := range v.AcceleratorNames {
 		{
-			checkString(errs, indexPath(joinPath(path, "acceleratorNames"), i0), v.AcceleratorNames[i0], nil, nil, AcceleratorNameValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "acceleratorNames"), i0), v.AcceleratorNames[i0], nil, nil, AcceleratorNameValues, nil)
 		}
 	}
-	v.AcceleratorTotalMemoryMiB.validate(joinPath(path, "acceleratorTotalMemoryMiB"), errs)
+	v.AcceleratorTotalMemoryMiB.validate(wire.JoinPath(path, "acceleratorTotalMemoryMiB"), errs)
 	for i0 := range v.AcceleratorTypes {
 		{
-			checkString(errs, indexPath(joinPath(path, "acceleratorTypes"), i0), v.AcceleratorTypes[i0], nil, nil, AcceleratorTypeValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "acceleratorTypes"), i0), v.AcceleratorTypes[i0], nil, nil, AcceleratorTypeValues, nil)
 		}
 	}
 	if v.AllowedInstanceTypes != nil {
-		checkLength(errs, joinPath(path, "allowedInstanceTypes"), len(v.AllowedInstanceTypes), ptrF(0), ptrF(400))
+		wire.CheckLength(errs, wire.JoinPath(path, "allowedInstanceTypes"), len(v.AllowedInstanceTypes), wire.F(0), wire.F(400))
 	}
 	for i0 := range v.AllowedInstanceTypes {
 		{
-			checkString(errs, indexPath(joinPath(path, "allowedInstanceTypes"), i0), v.AllowedInstanceTypes[i0], ptrF(1), ptrF(30), nil, patternAllowedInstanceType)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "allowedInstanceTypes"), i0), v.AllowedInstanceTypes[i0], wire.F(1), wire.F(30), nil, patternAllowedInstanceType)
 		}
 	}
 	if v.BareMetal != nil {
-		checkString(errs, joinPath(path, "bareMetal"), *v.BareMetal, nil, nil, BareMetalValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "bareMetal"), *v.BareMetal, nil, nil, BareMetalValues, nil)
 	}
-	v.BaselineEbsBandwidthMbps.validate(joinPath(path, "baselineEbsBandwidthMbps"), errs)
+	v.BaselineEbsBandwidthMbps.validate(wire.JoinPath(path, "baselineEbsBandwidthMbps"), errs)
 	if v.BurstablePerformance != nil {
-		checkString(errs, joinPath(path, "burstablePerformance"), *v.BurstablePerformance, nil, nil, BurstablePerformanceValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "burstablePerformance"), *v.BurstablePerformance, nil, nil, BurstablePerformanceValues, nil)
 	}
 	for i0 := range v.CpuManufacturers {
 		{
-			checkString(errs, indexPath(joinPath(path, "cpuManufacturers"), i0), v.CpuManufacturers[i0], nil, nil, CpuManufacturerValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "cpuManufacturers"), i0), v.CpuManufacturers[i0], nil, nil, CpuManufacturerValues, nil)
 		}
 	}
 	if v.ExcludedInstanceTypes != nil {
-		checkLength(errs, joinPath(path, "excludedInstanceTypes"), len(v.ExcludedInstanceTypes), ptrF(0), ptrF(400))
+		wire.CheckLength(errs, wire.JoinPath(path, "excludedInstanceTypes"), len(v.ExcludedInstanceTypes), wire.F(0), wire.F(400))
 	}
 	for i0 := range v.ExcludedInstanceTypes {
 		{
-			checkString(errs, indexPath(joinPath(path, "excludedInstanceTypes"), i0), v.ExcludedInstanceTypes[i0], ptrF(1), ptrF(30), nil, patternExcludedInstanceType)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "excludedInstanceTypes"), i0), v.ExcludedInstanceTypes[i0], wire.F(1), wire.F(30), nil, patternExcludedInstanceType)
 		}
 	}
 	for i0 := range v.InstanceGenerations {
 		{
-			checkString(errs, indexPath(joinPath(path, "instanceGenerations"), i0), v.InstanceGenerations[i0], nil, nil, InstanceGenerationValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "instanceGenerations"), i0), v.InstanceGenerations[i0], nil, nil, InstanceGenerationValues, nil)
 		}
 	}
 	if v.LocalStorage != nil {
-		checkString(errs, joinPath(path, "localStorage"), *v.LocalStorage, nil, nil, LocalStorageValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "localStorage"), *v.LocalStorage, nil, nil, LocalStorageValues, nil)
 	}
 	for i0 := range v.LocalStorageTypes {
 		{
-			checkString(errs, indexPath(joinPath(path, "localStorageTypes"), i0), v.LocalStorageTypes[i0], nil, nil, LocalStorageTypeValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "localStorageTypes"), i0), v.LocalStorageTypes[i0], nil, nil, LocalStorageTypeValues, nil)
 		}
 	}
-	v.MemoryGiBPerVCpu.validate(joinPath(path, "memoryGiBPerVCpu"), errs)
+	v.MemoryGiBPerVCpu.validate(wire.JoinPath(path, "memoryGiBPerVCpu"), errs)
 	if v.MemoryMiB == nil {
-		errs.null(joinPath(path, "memoryMiB"))
+		errs.Null(wire.JoinPath(path, "memoryMiB"))
 	}
-	v.MemoryMiB.validate(joinPath(path, "memoryMiB"), errs)
-	v.NetworkBandwidthGbps.validate(joinPath(path, "networkBandwidthGbps"), errs)
-	v.NetworkInterfaceCount.validate(joinPath(path, "networkInterfaceCount"), errs)
-	v.TotalLocalStorageGB.validate(joinPath(path, "totalLocalStorageGB"), errs)
+	v.MemoryMiB.validate(wire.JoinPath(path, "memoryMiB"), errs)
+	v.NetworkBandwidthGbps.validate(wire.JoinPath(path, "networkBandwidthGbps"), errs)
+	v.NetworkInterfaceCount.validate(wire.JoinPath(path, "networkInterfaceCount"), errs)
+	v.TotalLocalStorageGB.validate(wire.JoinPath(path, "totalLocalStorageGB"), errs)
 	if v.VCpuCount == nil {
-		errs.null(joinPath(path, "vCpuCount"))
+		errs.Null(wire.JoinPath(path, "vCpuCount"))
 	}
-	v.VCpuCount.validate(joinPath(path, "vCpuCount"), errs)
+	v.VCpuCount.validate(wire.JoinPath(path, "vCpuCount"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *InvalidParameterException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *InvalidParameterException) validate(path string, errs *ValidationErrors) {
+func (v *InvalidParameterException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3351,12 +3355,12 @@ func (v *InvalidParameterException) validate(path string, errs *ValidationErrors
 
 // Validate checks v against the model's constraints.
 func (v *KernelCapabilities) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *KernelCapabilities) validate(path string, errs *ValidationErrors) {
+func (v *KernelCapabilities) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3364,12 +3368,12 @@ func (v *KernelCapabilities) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *KeyValuePair) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *KeyValuePair) validate(path string, errs *ValidationErrors) {
+func (v *KeyValuePair) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3377,12 +3381,12 @@ func (v *KeyValuePair) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *LimitExceededException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *LimitExceededException) validate(path string, errs *ValidationErrors) {
+func (v *LimitExceededException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3390,12 +3394,12 @@ func (v *LimitExceededException) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *LinearConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *LinearConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *LinearConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3403,99 +3407,99 @@ func (v *LinearConfiguration) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *LinuxParameters) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *LinuxParameters) validate(path string, errs *ValidationErrors) {
+func (v *LinuxParameters) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Capabilities.validate(joinPath(path, "capabilities"), errs)
+	v.Capabilities.validate(wire.JoinPath(path, "capabilities"), errs)
 	for i0 := range v.Devices {
-		(&v.Devices[i0]).validate(indexPath(joinPath(path, "devices"), i0), errs)
+		(&v.Devices[i0]).validate(wire.IndexPath(wire.JoinPath(path, "devices"), i0), errs)
 	}
 	for i0 := range v.Tmpfs {
-		(&v.Tmpfs[i0]).validate(indexPath(joinPath(path, "tmpfs"), i0), errs)
+		(&v.Tmpfs[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tmpfs"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListAccountSettingsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListAccountSettingsRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListAccountSettingsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListAccountSettingsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListAccountSettingsResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListAccountSettingsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Settings {
-		(&v.Settings[i0]).validate(indexPath(joinPath(path, "settings"), i0), errs)
+		(&v.Settings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "settings"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListAttributesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListAttributesRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListAttributesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.TargetType == nil {
-		errs.null(joinPath(path, "targetType"))
+		errs.Null(wire.JoinPath(path, "targetType"))
 	}
 	if v.TargetType != nil {
-		checkString(errs, joinPath(path, "targetType"), *v.TargetType, nil, nil, TargetTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "targetType"), *v.TargetType, nil, nil, TargetTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListAttributesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListAttributesResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListAttributesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListClustersRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListClustersRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListClustersRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3503,12 +3507,12 @@ func (v *ListClustersRequest) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ListClustersResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListClustersResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListClustersResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3516,28 +3520,28 @@ func (v *ListClustersResponse) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ListContainerInstancesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListContainerInstancesRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListContainerInstancesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ContainerInstanceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ContainerInstanceStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListContainerInstancesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListContainerInstancesResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListContainerInstancesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3545,88 +3549,88 @@ func (v *ListContainerInstancesResponse) validate(path string, errs *ValidationE
 
 // Validate checks v against the model's constraints.
 func (v *ListDaemonDeploymentsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListDaemonDeploymentsRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListDaemonDeploymentsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.CreatedAt.validate(joinPath(path, "createdAt"), errs)
+	v.CreatedAt.validate(wire.JoinPath(path, "createdAt"), errs)
 	if v.DaemonArn == nil {
-		errs.null(joinPath(path, "daemonArn"))
+		errs.Null(wire.JoinPath(path, "daemonArn"))
 	}
 	for i0 := range v.Status {
 		{
-			checkString(errs, indexPath(joinPath(path, "status"), i0), v.Status[i0], nil, nil, DaemonDeploymentStatusValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "status"), i0), v.Status[i0], nil, nil, DaemonDeploymentStatusValues, nil)
 		}
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListDaemonDeploymentsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListDaemonDeploymentsResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListDaemonDeploymentsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.DaemonDeployments {
-		(&v.DaemonDeployments[i0]).validate(indexPath(joinPath(path, "daemonDeployments"), i0), errs)
+		(&v.DaemonDeployments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "daemonDeployments"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListDaemonTaskDefinitionsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListDaemonTaskDefinitionsRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListDaemonTaskDefinitionsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Revision != nil {
-		checkString(errs, joinPath(path, "revision"), *v.Revision, nil, nil, DaemonTaskDefinitionRevisionFilterValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "revision"), *v.Revision, nil, nil, DaemonTaskDefinitionRevisionFilterValues, nil)
 	}
 	if v.Sort != nil {
-		checkString(errs, joinPath(path, "sort"), *v.Sort, nil, nil, SortOrderValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "sort"), *v.Sort, nil, nil, SortOrderValues, nil)
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonTaskDefinitionStatusFilterValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonTaskDefinitionStatusFilterValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListDaemonTaskDefinitionsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListDaemonTaskDefinitionsResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListDaemonTaskDefinitionsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.DaemonTaskDefinitions {
-		(&v.DaemonTaskDefinitions[i0]).validate(indexPath(joinPath(path, "daemonTaskDefinitions"), i0), errs)
+		(&v.DaemonTaskDefinitions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "daemonTaskDefinitions"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListDaemonsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListDaemonsRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListDaemonsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3634,82 +3638,82 @@ func (v *ListDaemonsRequest) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ListDaemonsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListDaemonsResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListDaemonsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.DaemonSummariesList {
-		(&v.DaemonSummariesList[i0]).validate(indexPath(joinPath(path, "daemonSummariesList"), i0), errs)
+		(&v.DaemonSummariesList[i0]).validate(wire.IndexPath(wire.JoinPath(path, "daemonSummariesList"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListServiceDeploymentsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListServiceDeploymentsRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListServiceDeploymentsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.CreatedAt.validate(joinPath(path, "createdAt"), errs)
+	v.CreatedAt.validate(wire.JoinPath(path, "createdAt"), errs)
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
 	for i0 := range v.Status {
 		{
-			checkString(errs, indexPath(joinPath(path, "status"), i0), v.Status[i0], nil, nil, ServiceDeploymentStatusValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "status"), i0), v.Status[i0], nil, nil, ServiceDeploymentStatusValues, nil)
 		}
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListServiceDeploymentsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListServiceDeploymentsResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListServiceDeploymentsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ServiceDeployments {
-		(&v.ServiceDeployments[i0]).validate(indexPath(joinPath(path, "serviceDeployments"), i0), errs)
+		(&v.ServiceDeployments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceDeployments"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListServicesByNamespaceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListServicesByNamespaceRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListServicesByNamespaceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Namespace == nil {
-		errs.null(joinPath(path, "namespace"))
+		errs.Null(wire.JoinPath(path, "namespace"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListServicesByNamespaceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListServicesByNamespaceResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListServicesByNamespaceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3717,34 +3721,34 @@ func (v *ListServicesByNamespaceResponse) validate(path string, errs *Validation
 
 // Validate checks v against the model's constraints.
 func (v *ListServicesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListServicesRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListServicesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
 	if v.ResourceManagementType != nil {
-		checkString(errs, joinPath(path, "resourceManagementType"), *v.ResourceManagementType, nil, nil, ResourceManagementTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "resourceManagementType"), *v.ResourceManagementType, nil, nil, ResourceManagementTypeValues, nil)
 	}
 	if v.SchedulingStrategy != nil {
-		checkString(errs, joinPath(path, "schedulingStrategy"), *v.SchedulingStrategy, nil, nil, SchedulingStrategyValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "schedulingStrategy"), *v.SchedulingStrategy, nil, nil, SchedulingStrategyValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListServicesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListServicesResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListServicesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3752,63 +3756,63 @@ func (v *ListServicesResponse) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ListTagsForResourceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTagsForResourceRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListTagsForResourceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ResourceArn == nil {
-		errs.null(joinPath(path, "resourceArn"))
+		errs.Null(wire.JoinPath(path, "resourceArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListTagsForResourceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTagsForResourceResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListTagsForResourceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListTaskDefinitionFamiliesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTaskDefinitionFamiliesRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListTaskDefinitionFamiliesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, TaskDefinitionFamilyStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, TaskDefinitionFamilyStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListTaskDefinitionFamiliesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTaskDefinitionFamiliesResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListTaskDefinitionFamiliesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3816,31 +3820,31 @@ func (v *ListTaskDefinitionFamiliesResponse) validate(path string, errs *Validat
 
 // Validate checks v against the model's constraints.
 func (v *ListTaskDefinitionsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTaskDefinitionsRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListTaskDefinitionsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Sort != nil {
-		checkString(errs, joinPath(path, "sort"), *v.Sort, nil, nil, SortOrderValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "sort"), *v.Sort, nil, nil, SortOrderValues, nil)
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, TaskDefinitionStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, TaskDefinitionStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListTaskDefinitionsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTaskDefinitionsResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListTaskDefinitionsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3848,31 +3852,31 @@ func (v *ListTaskDefinitionsResponse) validate(path string, errs *ValidationErro
 
 // Validate checks v against the model's constraints.
 func (v *ListTasksRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTasksRequest) validate(path string, errs *ValidationErrors) {
+func (v *ListTasksRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DesiredStatus != nil {
-		checkString(errs, joinPath(path, "desiredStatus"), *v.DesiredStatus, nil, nil, DesiredStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "desiredStatus"), *v.DesiredStatus, nil, nil, DesiredStatusValues, nil)
 	}
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ListTasksResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ListTasksResponse) validate(path string, errs *ValidationErrors) {
+func (v *ListTasksResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -3880,194 +3884,194 @@ func (v *ListTasksResponse) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *LoadBalancer) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *LoadBalancer) validate(path string, errs *ValidationErrors) {
+func (v *LoadBalancer) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AdvancedConfiguration.validate(joinPath(path, "advancedConfiguration"), errs)
+	v.AdvancedConfiguration.validate(wire.JoinPath(path, "advancedConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *LogConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *LogConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *LogConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.LogDriver == nil {
-		errs.null(joinPath(path, "logDriver"))
+		errs.Null(wire.JoinPath(path, "logDriver"))
 	}
 	if v.LogDriver != nil {
-		checkString(errs, joinPath(path, "logDriver"), *v.LogDriver, nil, nil, LogDriverValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "logDriver"), *v.LogDriver, nil, nil, LogDriverValues, nil)
 	}
 	for i0 := range v.SecretOptions {
-		(&v.SecretOptions[i0]).validate(indexPath(joinPath(path, "secretOptions"), i0), errs)
+		(&v.SecretOptions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "secretOptions"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedAgent) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedAgent) validate(path string, errs *ValidationErrors) {
+func (v *ManagedAgent) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, ManagedAgentNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, ManagedAgentNameValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedAgentStateChange) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedAgentStateChange) validate(path string, errs *ValidationErrors) {
+func (v *ManagedAgentStateChange) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerName == nil {
-		errs.null(joinPath(path, "containerName"))
+		errs.Null(wire.JoinPath(path, "containerName"))
 	}
 	if v.ManagedAgentName == nil {
-		errs.null(joinPath(path, "managedAgentName"))
+		errs.Null(wire.JoinPath(path, "managedAgentName"))
 	}
 	if v.ManagedAgentName != nil {
-		checkString(errs, joinPath(path, "managedAgentName"), *v.ManagedAgentName, nil, nil, ManagedAgentNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "managedAgentName"), *v.ManagedAgentName, nil, nil, ManagedAgentNameValues, nil)
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedApplicationAutoScalingPolicy) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedApplicationAutoScalingPolicy) validate(path string, errs *ValidationErrors) {
+func (v *ManagedApplicationAutoScalingPolicy) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Metric == nil {
-		errs.null(joinPath(path, "metric"))
+		errs.Null(wire.JoinPath(path, "metric"))
 	}
 	if v.PolicyType == nil {
-		errs.null(joinPath(path, "policyType"))
+		errs.Null(wire.JoinPath(path, "policyType"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.TargetValue == nil {
-		errs.null(joinPath(path, "targetValue"))
+		errs.Null(wire.JoinPath(path, "targetValue"))
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedAutoScaling) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedAutoScaling) validate(path string, errs *ValidationErrors) {
+func (v *ManagedAutoScaling) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ApplicationAutoScalingPolicies {
-		(&v.ApplicationAutoScalingPolicies[i0]).validate(indexPath(joinPath(path, "applicationAutoScalingPolicies"), i0), errs)
+		(&v.ApplicationAutoScalingPolicies[i0]).validate(wire.IndexPath(wire.JoinPath(path, "applicationAutoScalingPolicies"), i0), errs)
 	}
-	v.ScalableTarget.validate(joinPath(path, "scalableTarget"), errs)
+	v.ScalableTarget.validate(wire.JoinPath(path, "scalableTarget"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedCertificate) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedCertificate) validate(path string, errs *ValidationErrors) {
+func (v *ManagedCertificate) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DomainName == nil {
-		errs.null(joinPath(path, "domainName"))
+		errs.Null(wire.JoinPath(path, "domainName"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedIngressPath) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedIngressPath) validate(path string, errs *ValidationErrors) {
+func (v *ManagedIngressPath) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AccessType == nil {
-		errs.null(joinPath(path, "accessType"))
+		errs.Null(wire.JoinPath(path, "accessType"))
 	}
 	if v.AccessType != nil {
-		checkString(errs, joinPath(path, "accessType"), *v.AccessType, nil, nil, AccessTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "accessType"), *v.AccessType, nil, nil, AccessTypeValues, nil)
 	}
-	v.Certificate.validate(joinPath(path, "certificate"), errs)
+	v.Certificate.validate(wire.JoinPath(path, "certificate"), errs)
 	if v.Endpoint == nil {
-		errs.null(joinPath(path, "endpoint"))
+		errs.Null(wire.JoinPath(path, "endpoint"))
 	}
-	v.Listener.validate(joinPath(path, "listener"), errs)
-	v.LoadBalancer.validate(joinPath(path, "loadBalancer"), errs)
+	v.Listener.validate(wire.JoinPath(path, "listener"), errs)
+	v.LoadBalancer.validate(wire.JoinPath(path, "loadBalancer"), errs)
 	for i0 := range v.LoadBalancerSecurityGroups {
-		(&v.LoadBalancerSecurityGroups[i0]).validate(indexPath(joinPath(path, "loadBalancerSecurityGroups"), i0), errs)
+		(&v.LoadBalancerSecurityGroups[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancerSecurityGroups"), i0), errs)
 	}
-	v.Rule.validate(joinPath(path, "rule"), errs)
+	v.Rule.validate(wire.JoinPath(path, "rule"), errs)
 	for i0 := range v.TargetGroups {
-		(&v.TargetGroups[i0]).validate(indexPath(joinPath(path, "targetGroups"), i0), errs)
+		(&v.TargetGroups[i0]).validate(wire.IndexPath(wire.JoinPath(path, "targetGroups"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedInstancesLocalStorageConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedInstancesLocalStorageConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ManagedInstancesLocalStorageConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4075,12 +4079,12 @@ func (v *ManagedInstancesLocalStorageConfiguration) validate(path string, errs *
 
 // Validate checks v against the model's constraints.
 func (v *ManagedInstancesNetworkConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedInstancesNetworkConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ManagedInstancesNetworkConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4088,241 +4092,241 @@ func (v *ManagedInstancesNetworkConfiguration) validate(path string, errs *Valid
 
 // Validate checks v against the model's constraints.
 func (v *ManagedInstancesProvider) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedInstancesProvider) validate(path string, errs *ValidationErrors) {
+func (v *ManagedInstancesProvider) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AutoRepairConfiguration.validate(joinPath(path, "autoRepairConfiguration"), errs)
-	v.InfrastructureOptimization.validate(joinPath(path, "infrastructureOptimization"), errs)
-	v.InstanceLaunchTemplate.validate(joinPath(path, "instanceLaunchTemplate"), errs)
+	v.AutoRepairConfiguration.validate(wire.JoinPath(path, "autoRepairConfiguration"), errs)
+	v.InfrastructureOptimization.validate(wire.JoinPath(path, "infrastructureOptimization"), errs)
+	v.InstanceLaunchTemplate.validate(wire.JoinPath(path, "instanceLaunchTemplate"), errs)
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateMITagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateMITagsValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedInstancesStorageConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedInstancesStorageConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ManagedInstancesStorageConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.StorageSizeGiB != nil {
-		checkRange(errs, joinPath(path, "storageSizeGiB"), float64(*v.StorageSizeGiB), ptrF(1), nil)
+		wire.CheckRange(errs, wire.JoinPath(path, "storageSizeGiB"), float64(*v.StorageSizeGiB), wire.F(1), nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedListener) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedListener) validate(path string, errs *ValidationErrors) {
+func (v *ManagedListener) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedListenerRule) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedListenerRule) validate(path string, errs *ValidationErrors) {
+func (v *ManagedListenerRule) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedLoadBalancer) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedLoadBalancer) validate(path string, errs *ValidationErrors) {
+func (v *ManagedLoadBalancer) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Scheme == nil {
-		errs.null(joinPath(path, "scheme"))
+		errs.Null(wire.JoinPath(path, "scheme"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedLogGroup) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedLogGroup) validate(path string, errs *ValidationErrors) {
+func (v *ManagedLogGroup) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.LogGroupName == nil {
-		errs.null(joinPath(path, "logGroupName"))
+		errs.Null(wire.JoinPath(path, "logGroupName"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedMetricAlarm) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedMetricAlarm) validate(path string, errs *ValidationErrors) {
+func (v *ManagedMetricAlarm) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedScalableTarget) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedScalableTarget) validate(path string, errs *ValidationErrors) {
+func (v *ManagedScalableTarget) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.MaxCapacity == nil {
-		errs.null(joinPath(path, "maxCapacity"))
+		errs.Null(wire.JoinPath(path, "maxCapacity"))
 	}
 	if v.MinCapacity == nil {
-		errs.null(joinPath(path, "minCapacity"))
+		errs.Null(wire.JoinPath(path, "minCapacity"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedScaling) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedScaling) validate(path string, errs *ValidationErrors) {
+func (v *ManagedScaling) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.InstanceWarmupPeriod != nil {
-		checkRange(errs, joinPath(path, "instanceWarmupPeriod"), float64(*v.InstanceWarmupPeriod), ptrF(0), ptrF(10000))
+		wire.CheckRange(errs, wire.JoinPath(path, "instanceWarmupPeriod"), float64(*v.InstanceWarmupPeriod), wire.F(0), wire.F(10000))
 	}
 	if v.MaximumScalingStepSize != nil {
-		checkRange(errs, joinPath(path, "maximumScalingStepSize"), float64(*v.MaximumScalingStepSize), ptrF(1), ptrF(10000))
+		wire.CheckRange(errs, wire.JoinPath(path, "maximumScalingStepSize"), float64(*v.MaximumScalingStepSize), wire.F(1), wire.F(10000))
 	}
 	if v.MinimumScalingStepSize != nil {
-		checkRange(errs, joinPath(path, "minimumScalingStepSize"), float64(*v.MinimumScalingStepSize), ptrF(1), ptrF(10000))
+		wire.CheckRange(errs, wire.JoinPath(path, "minimumScalingStepSize"), float64(*v.MinimumScalingStepSize), wire.F(1), wire.F(10000))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedScalingStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedScalingStatusValues, nil)
 	}
 	if v.TargetCapacity != nil {
-		checkRange(errs, joinPath(path, "targetCapacity"), float64(*v.TargetCapacity), ptrF(1), ptrF(100))
+		wire.CheckRange(errs, wire.JoinPath(path, "targetCapacity"), float64(*v.TargetCapacity), wire.F(1), wire.F(100))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedSecurityGroup) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedSecurityGroup) validate(path string, errs *ValidationErrors) {
+func (v *ManagedSecurityGroup) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ManagedStorageConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedStorageConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ManagedStorageConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4330,43 +4334,43 @@ func (v *ManagedStorageConfiguration) validate(path string, errs *ValidationErro
 
 // Validate checks v against the model's constraints.
 func (v *ManagedTargetGroup) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ManagedTargetGroup) validate(path string, errs *ValidationErrors) {
+func (v *ManagedTargetGroup) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.HealthCheckPath == nil {
-		errs.null(joinPath(path, "healthCheckPath"))
+		errs.Null(wire.JoinPath(path, "healthCheckPath"))
 	}
 	if v.HealthCheckPort == nil {
-		errs.null(joinPath(path, "healthCheckPort"))
+		errs.Null(wire.JoinPath(path, "healthCheckPort"))
 	}
 	if v.Port == nil {
-		errs.null(joinPath(path, "port"))
+		errs.Null(wire.JoinPath(path, "port"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ManagedResourceStatusValues, nil)
 	}
 	if v.UpdatedAt == nil {
-		errs.null(joinPath(path, "updatedAt"))
+		errs.Null(wire.JoinPath(path, "updatedAt"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *MemoryGiBPerVCpuRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *MemoryGiBPerVCpuRequest) validate(path string, errs *ValidationErrors) {
+func (v *MemoryGiBPerVCpuRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4374,28 +4378,28 @@ func (v *MemoryGiBPerVCpuRequest) validate(path string, errs *ValidationErrors) 
 
 // Validate checks v against the model's constraints.
 func (v *MemoryMiBRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *MemoryMiBRequest) validate(path string, errs *ValidationErrors) {
+func (v *MemoryMiBRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Min == nil {
-		errs.null(joinPath(path, "min"))
+		errs.Null(wire.JoinPath(path, "min"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *MissingVersionException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *MissingVersionException) validate(path string, errs *ValidationErrors) {
+func (v *MissingVersionException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4403,12 +4407,12 @@ func (v *MissingVersionException) validate(path string, errs *ValidationErrors) 
 
 // Validate checks v against the model's constraints.
 func (v *MountPoint) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *MountPoint) validate(path string, errs *ValidationErrors) {
+func (v *MountPoint) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4416,12 +4420,12 @@ func (v *MountPoint) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *NamespaceNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *NamespaceNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *NamespaceNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4429,12 +4433,12 @@ func (v *NamespaceNotFoundException) validate(path string, errs *ValidationError
 
 // Validate checks v against the model's constraints.
 func (v *NetworkBandwidthGbpsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *NetworkBandwidthGbpsRequest) validate(path string, errs *ValidationErrors) {
+func (v *NetworkBandwidthGbpsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4442,42 +4446,42 @@ func (v *NetworkBandwidthGbpsRequest) validate(path string, errs *ValidationErro
 
 // Validate checks v against the model's constraints.
 func (v *NetworkBinding) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *NetworkBinding) validate(path string, errs *ValidationErrors) {
+func (v *NetworkBinding) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Protocol != nil {
-		checkString(errs, joinPath(path, "protocol"), *v.Protocol, nil, nil, TransportProtocolValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "protocol"), *v.Protocol, nil, nil, TransportProtocolValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *NetworkConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *NetworkConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *NetworkConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AwsvpcConfiguration.validate(joinPath(path, "awsvpcConfiguration"), errs)
+	v.AwsvpcConfiguration.validate(wire.JoinPath(path, "awsvpcConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *NetworkInterface) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *NetworkInterface) validate(path string, errs *ValidationErrors) {
+func (v *NetworkInterface) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4485,12 +4489,12 @@ func (v *NetworkInterface) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *NetworkInterfaceCountRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *NetworkInterfaceCountRequest) validate(path string, errs *ValidationErrors) {
+func (v *NetworkInterfaceCountRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4498,12 +4502,12 @@ func (v *NetworkInterfaceCountRequest) validate(path string, errs *ValidationErr
 
 // Validate checks v against the model's constraints.
 func (v *NoUpdateAvailableException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *NoUpdateAvailableException) validate(path string, errs *ValidationErrors) {
+func (v *NoUpdateAvailableException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4511,66 +4515,66 @@ func (v *NoUpdateAvailableException) validate(path string, errs *ValidationError
 
 // Validate checks v against the model's constraints.
 func (v *PlacementConstraint) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PlacementConstraint) validate(path string, errs *ValidationErrors) {
+func (v *PlacementConstraint) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, PlacementConstraintTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, PlacementConstraintTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PlacementStrategy) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PlacementStrategy) validate(path string, errs *ValidationErrors) {
+func (v *PlacementStrategy) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, PlacementStrategyTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, PlacementStrategyTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PlatformDevice) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PlatformDevice) validate(path string, errs *ValidationErrors) {
+func (v *PlatformDevice) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Id == nil {
-		errs.null(joinPath(path, "id"))
+		errs.Null(wire.JoinPath(path, "id"))
 	}
 	if v.Type == nil {
-		errs.null(joinPath(path, "type"))
+		errs.Null(wire.JoinPath(path, "type"))
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, PlatformDeviceTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, PlatformDeviceTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PlatformTaskDefinitionIncompatibilityException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PlatformTaskDefinitionIncompatibilityException) validate(path string, errs *ValidationErrors) {
+func (v *PlatformTaskDefinitionIncompatibilityException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4578,12 +4582,12 @@ func (v *PlatformTaskDefinitionIncompatibilityException) validate(path string, e
 
 // Validate checks v against the model's constraints.
 func (v *PlatformUnknownException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PlatformUnknownException) validate(path string, errs *ValidationErrors) {
+func (v *PlatformUnknownException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4591,31 +4595,31 @@ func (v *PlatformUnknownException) validate(path string, errs *ValidationErrors)
 
 // Validate checks v against the model's constraints.
 func (v *PortMapping) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PortMapping) validate(path string, errs *ValidationErrors) {
+func (v *PortMapping) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AppProtocol != nil {
-		checkString(errs, joinPath(path, "appProtocol"), *v.AppProtocol, nil, nil, ApplicationProtocolValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "appProtocol"), *v.AppProtocol, nil, nil, ApplicationProtocolValues, nil)
 	}
 	if v.Protocol != nil {
-		checkString(errs, joinPath(path, "protocol"), *v.Protocol, nil, nil, TransportProtocolValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "protocol"), *v.Protocol, nil, nil, TransportProtocolValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ProtectedTask) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ProtectedTask) validate(path string, errs *ValidationErrors) {
+func (v *ProtectedTask) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4623,254 +4627,254 @@ func (v *ProtectedTask) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ProxyConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ProxyConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ProxyConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerName == nil {
-		errs.null(joinPath(path, "containerName"))
+		errs.Null(wire.JoinPath(path, "containerName"))
 	}
 	for i0 := range v.Properties {
-		(&v.Properties[i0]).validate(indexPath(joinPath(path, "properties"), i0), errs)
+		(&v.Properties[i0]).validate(wire.IndexPath(wire.JoinPath(path, "properties"), i0), errs)
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, ProxyConfigurationTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, ProxyConfigurationTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutAccountSettingDefaultRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutAccountSettingDefaultRequest) validate(path string, errs *ValidationErrors) {
+func (v *PutAccountSettingDefaultRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
 	}
 	if v.Value == nil {
-		errs.null(joinPath(path, "value"))
+		errs.Null(wire.JoinPath(path, "value"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutAccountSettingDefaultResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutAccountSettingDefaultResponse) validate(path string, errs *ValidationErrors) {
+func (v *PutAccountSettingDefaultResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Setting.validate(joinPath(path, "setting"), errs)
+	v.Setting.validate(wire.JoinPath(path, "setting"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutAccountSettingRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutAccountSettingRequest) validate(path string, errs *ValidationErrors) {
+func (v *PutAccountSettingRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
 	}
 	if v.Value == nil {
-		errs.null(joinPath(path, "value"))
+		errs.Null(wire.JoinPath(path, "value"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutAccountSettingResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutAccountSettingResponse) validate(path string, errs *ValidationErrors) {
+func (v *PutAccountSettingResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Setting.validate(joinPath(path, "setting"), errs)
+	v.Setting.validate(wire.JoinPath(path, "setting"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutAttributesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutAttributesRequest) validate(path string, errs *ValidationErrors) {
+func (v *PutAttributesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Attributes == nil {
-		errs.null(joinPath(path, "attributes"))
+		errs.Null(wire.JoinPath(path, "attributes"))
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutAttributesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutAttributesResponse) validate(path string, errs *ValidationErrors) {
+func (v *PutAttributesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutClusterCapacityProvidersRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutClusterCapacityProvidersRequest) validate(path string, errs *ValidationErrors) {
+func (v *PutClusterCapacityProvidersRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CapacityProviders == nil {
-		errs.null(joinPath(path, "capacityProviders"))
+		errs.Null(wire.JoinPath(path, "capacityProviders"))
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	if v.DefaultCapacityProviderStrategy == nil {
-		errs.null(joinPath(path, "defaultCapacityProviderStrategy"))
+		errs.Null(wire.JoinPath(path, "defaultCapacityProviderStrategy"))
 	}
 	for i0 := range v.DefaultCapacityProviderStrategy {
-		(&v.DefaultCapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "defaultCapacityProviderStrategy"), i0), errs)
+		(&v.DefaultCapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "defaultCapacityProviderStrategy"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *PutClusterCapacityProvidersResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *PutClusterCapacityProvidersResponse) validate(path string, errs *ValidationErrors) {
+func (v *PutClusterCapacityProvidersResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Cluster.validate(joinPath(path, "cluster"), errs)
+	v.Cluster.validate(wire.JoinPath(path, "cluster"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *RegisterContainerInstanceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RegisterContainerInstanceRequest) validate(path string, errs *ValidationErrors) {
+func (v *RegisterContainerInstanceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
 	for i0 := range v.PlatformDevices {
-		(&v.PlatformDevices[i0]).validate(indexPath(joinPath(path, "platformDevices"), i0), errs)
+		(&v.PlatformDevices[i0]).validate(wire.IndexPath(wire.JoinPath(path, "platformDevices"), i0), errs)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	for i0 := range v.TotalResources {
-		(&v.TotalResources[i0]).validate(indexPath(joinPath(path, "totalResources"), i0), errs)
+		(&v.TotalResources[i0]).validate(wire.IndexPath(wire.JoinPath(path, "totalResources"), i0), errs)
 	}
-	v.VersionInfo.validate(joinPath(path, "versionInfo"), errs)
+	v.VersionInfo.validate(wire.JoinPath(path, "versionInfo"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *RegisterContainerInstanceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RegisterContainerInstanceResponse) validate(path string, errs *ValidationErrors) {
+func (v *RegisterContainerInstanceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.ContainerInstance.validate(joinPath(path, "containerInstance"), errs)
+	v.ContainerInstance.validate(wire.JoinPath(path, "containerInstance"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *RegisterDaemonTaskDefinitionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RegisterDaemonTaskDefinitionRequest) validate(path string, errs *ValidationErrors) {
+func (v *RegisterDaemonTaskDefinitionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerDefinitions == nil {
-		errs.null(joinPath(path, "containerDefinitions"))
+		errs.Null(wire.JoinPath(path, "containerDefinitions"))
 	}
 	for i0 := range v.ContainerDefinitions {
-		(&v.ContainerDefinitions[i0]).validate(indexPath(joinPath(path, "containerDefinitions"), i0), errs)
+		(&v.ContainerDefinitions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerDefinitions"), i0), errs)
 	}
 	if v.Family == nil {
-		errs.null(joinPath(path, "family"))
+		errs.Null(wire.JoinPath(path, "family"))
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	for i0 := range v.Volumes {
-		(&v.Volumes[i0]).validate(indexPath(joinPath(path, "volumes"), i0), errs)
+		(&v.Volumes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *RegisterDaemonTaskDefinitionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RegisterDaemonTaskDefinitionResponse) validate(path string, errs *ValidationErrors) {
+func (v *RegisterDaemonTaskDefinitionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4878,118 +4882,118 @@ func (v *RegisterDaemonTaskDefinitionResponse) validate(path string, errs *Valid
 
 // Validate checks v against the model's constraints.
 func (v *RegisterTaskDefinitionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RegisterTaskDefinitionRequest) validate(path string, errs *ValidationErrors) {
+func (v *RegisterTaskDefinitionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerDefinitions == nil {
-		errs.null(joinPath(path, "containerDefinitions"))
+		errs.Null(wire.JoinPath(path, "containerDefinitions"))
 	}
 	for i0 := range v.ContainerDefinitions {
-		(&v.ContainerDefinitions[i0]).validate(indexPath(joinPath(path, "containerDefinitions"), i0), errs)
+		(&v.ContainerDefinitions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerDefinitions"), i0), errs)
 	}
-	v.EphemeralStorage.validate(joinPath(path, "ephemeralStorage"), errs)
+	v.EphemeralStorage.validate(wire.JoinPath(path, "ephemeralStorage"), errs)
 	if v.Family == nil {
-		errs.null(joinPath(path, "family"))
+		errs.Null(wire.JoinPath(path, "family"))
 	}
 	for i0 := range v.InferenceAccelerators {
-		(&v.InferenceAccelerators[i0]).validate(indexPath(joinPath(path, "inferenceAccelerators"), i0), errs)
+		(&v.InferenceAccelerators[i0]).validate(wire.IndexPath(wire.JoinPath(path, "inferenceAccelerators"), i0), errs)
 	}
 	if v.IpcMode != nil {
-		checkString(errs, joinPath(path, "ipcMode"), *v.IpcMode, nil, nil, IpcModeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "ipcMode"), *v.IpcMode, nil, nil, IpcModeValues, nil)
 	}
 	if v.NetworkMode != nil {
-		checkString(errs, joinPath(path, "networkMode"), *v.NetworkMode, nil, nil, NetworkModeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "networkMode"), *v.NetworkMode, nil, nil, NetworkModeValues, nil)
 	}
 	if v.PidMode != nil {
-		checkString(errs, joinPath(path, "pidMode"), *v.PidMode, nil, nil, PidModeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "pidMode"), *v.PidMode, nil, nil, PidModeValues, nil)
 	}
 	for i0 := range v.PlacementConstraints {
-		(&v.PlacementConstraints[i0]).validate(indexPath(joinPath(path, "placementConstraints"), i0), errs)
+		(&v.PlacementConstraints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementConstraints"), i0), errs)
 	}
-	v.ProxyConfiguration.validate(joinPath(path, "proxyConfiguration"), errs)
+	v.ProxyConfiguration.validate(wire.JoinPath(path, "proxyConfiguration"), errs)
 	for i0 := range v.RequiresCompatibilities {
 		{
-			checkString(errs, indexPath(joinPath(path, "requiresCompatibilities"), i0), v.RequiresCompatibilities[i0], nil, nil, CompatibilityValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "requiresCompatibilities"), i0), v.RequiresCompatibilities[i0], nil, nil, CompatibilityValues, nil)
 		}
 	}
-	v.RuntimePlatform.validate(joinPath(path, "runtimePlatform"), errs)
+	v.RuntimePlatform.validate(wire.JoinPath(path, "runtimePlatform"), errs)
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	for i0 := range v.Volumes {
-		(&v.Volumes[i0]).validate(indexPath(joinPath(path, "volumes"), i0), errs)
+		(&v.Volumes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *RegisterTaskDefinitionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RegisterTaskDefinitionResponse) validate(path string, errs *ValidationErrors) {
+func (v *RegisterTaskDefinitionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
-	v.TaskDefinition.validate(joinPath(path, "taskDefinition"), errs)
+	v.TaskDefinition.validate(wire.JoinPath(path, "taskDefinition"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *RepositoryCredentials) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RepositoryCredentials) validate(path string, errs *ValidationErrors) {
+func (v *RepositoryCredentials) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CredentialsParameter == nil {
-		errs.null(joinPath(path, "credentialsParameter"))
+		errs.Null(wire.JoinPath(path, "credentialsParameter"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ResolvedConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ResolvedConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ResolvedConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.LoadBalancers {
-		(&v.LoadBalancers[i0]).validate(indexPath(joinPath(path, "loadBalancers"), i0), errs)
+		(&v.LoadBalancers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancers"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Resource) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Resource) validate(path string, errs *ValidationErrors) {
+func (v *Resource) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -4997,12 +5001,12 @@ func (v *Resource) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ResourceInUseException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ResourceInUseException) validate(path string, errs *ValidationErrors) {
+func (v *ResourceInUseException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5010,12 +5014,12 @@ func (v *ResourceInUseException) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ResourceNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ResourceNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *ResourceNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5023,34 +5027,34 @@ func (v *ResourceNotFoundException) validate(path string, errs *ValidationErrors
 
 // Validate checks v against the model's constraints.
 func (v *ResourceRequirement) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ResourceRequirement) validate(path string, errs *ValidationErrors) {
+func (v *ResourceRequirement) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Type == nil {
-		errs.null(joinPath(path, "type"))
+		errs.Null(wire.JoinPath(path, "type"))
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, ResourceTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, ResourceTypeValues, nil)
 	}
 	if v.Value == nil {
-		errs.null(joinPath(path, "value"))
+		errs.Null(wire.JoinPath(path, "value"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Rollback) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Rollback) validate(path string, errs *ValidationErrors) {
+func (v *Rollback) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5058,143 +5062,143 @@ func (v *Rollback) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *RunTaskRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RunTaskRequest) validate(path string, errs *ValidationErrors) {
+func (v *RunTaskRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.Overrides.validate(joinPath(path, "overrides"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.Overrides.validate(wire.JoinPath(path, "overrides"), errs)
 	for i0 := range v.PlacementConstraints {
-		(&v.PlacementConstraints[i0]).validate(indexPath(joinPath(path, "placementConstraints"), i0), errs)
+		(&v.PlacementConstraints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementConstraints"), i0), errs)
 	}
 	for i0 := range v.PlacementStrategy {
-		(&v.PlacementStrategy[i0]).validate(indexPath(joinPath(path, "placementStrategy"), i0), errs)
+		(&v.PlacementStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementStrategy"), i0), errs)
 	}
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	if v.TaskDefinition == nil {
-		errs.null(joinPath(path, "taskDefinition"))
+		errs.Null(wire.JoinPath(path, "taskDefinition"))
 	}
 	for i0 := range v.VolumeConfigurations {
-		(&v.VolumeConfigurations[i0]).validate(indexPath(joinPath(path, "volumeConfigurations"), i0), errs)
+		(&v.VolumeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumeConfigurations"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *RunTaskResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RunTaskResponse) validate(path string, errs *ValidationErrors) {
+func (v *RunTaskResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.Tasks {
-		(&v.Tasks[i0]).validate(indexPath(joinPath(path, "tasks"), i0), errs)
+		(&v.Tasks[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tasks"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *RuntimePlatform) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *RuntimePlatform) validate(path string, errs *ValidationErrors) {
+func (v *RuntimePlatform) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CpuArchitecture != nil {
-		checkString(errs, joinPath(path, "cpuArchitecture"), *v.CpuArchitecture, nil, nil, CPUArchitectureValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "cpuArchitecture"), *v.CpuArchitecture, nil, nil, CPUArchitectureValues, nil)
 	}
 	if v.OperatingSystemFamily != nil {
-		checkString(errs, joinPath(path, "operatingSystemFamily"), *v.OperatingSystemFamily, nil, nil, OSFamilyValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "operatingSystemFamily"), *v.OperatingSystemFamily, nil, nil, OSFamilyValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *S3FilesVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *S3FilesVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *S3FilesVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.FileSystemArn == nil {
-		errs.null(joinPath(path, "fileSystemArn"))
+		errs.Null(wire.JoinPath(path, "fileSystemArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Scale) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Scale) validate(path string, errs *ValidationErrors) {
+func (v *Scale) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Unit != nil {
-		checkString(errs, joinPath(path, "unit"), *v.Unit, nil, nil, ScaleUnitValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "unit"), *v.Unit, nil, nil, ScaleUnitValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Secret) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Secret) validate(path string, errs *ValidationErrors) {
+func (v *Secret) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 	if v.ValueFrom == nil {
-		errs.null(joinPath(path, "valueFrom"))
+		errs.Null(wire.JoinPath(path, "valueFrom"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServerException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServerException) validate(path string, errs *ValidationErrors) {
+func (v *ServerException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5202,163 +5206,163 @@ func (v *ServerException) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *Service) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Service) validate(path string, errs *ValidationErrors) {
+func (v *Service) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AvailabilityZoneRebalancing != nil {
-		checkString(errs, joinPath(path, "availabilityZoneRebalancing"), *v.AvailabilityZoneRebalancing, nil, nil, AvailabilityZoneRebalancingValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "availabilityZoneRebalancing"), *v.AvailabilityZoneRebalancing, nil, nil, AvailabilityZoneRebalancingValues, nil)
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
 	for i0 := range v.CurrentServiceRevisions {
-		(&v.CurrentServiceRevisions[i0]).validate(indexPath(joinPath(path, "currentServiceRevisions"), i0), errs)
+		(&v.CurrentServiceRevisions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "currentServiceRevisions"), i0), errs)
 	}
-	v.DeploymentConfiguration.validate(joinPath(path, "deploymentConfiguration"), errs)
-	v.DeploymentController.validate(joinPath(path, "deploymentController"), errs)
+	v.DeploymentConfiguration.validate(wire.JoinPath(path, "deploymentConfiguration"), errs)
+	v.DeploymentController.validate(wire.JoinPath(path, "deploymentController"), errs)
 	for i0 := range v.Deployments {
-		(&v.Deployments[i0]).validate(indexPath(joinPath(path, "deployments"), i0), errs)
+		(&v.Deployments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "deployments"), i0), errs)
 	}
 	for i0 := range v.Events {
-		(&v.Events[i0]).validate(indexPath(joinPath(path, "events"), i0), errs)
+		(&v.Events[i0]).validate(wire.IndexPath(wire.JoinPath(path, "events"), i0), errs)
 	}
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
 	for i0 := range v.LoadBalancers {
-		(&v.LoadBalancers[i0]).validate(indexPath(joinPath(path, "loadBalancers"), i0), errs)
+		(&v.LoadBalancers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancers"), i0), errs)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
 	for i0 := range v.PlacementConstraints {
-		(&v.PlacementConstraints[i0]).validate(indexPath(joinPath(path, "placementConstraints"), i0), errs)
+		(&v.PlacementConstraints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementConstraints"), i0), errs)
 	}
 	for i0 := range v.PlacementStrategy {
-		(&v.PlacementStrategy[i0]).validate(indexPath(joinPath(path, "placementStrategy"), i0), errs)
+		(&v.PlacementStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementStrategy"), i0), errs)
 	}
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
 	}
 	if v.ResourceManagementType != nil {
-		checkString(errs, joinPath(path, "resourceManagementType"), *v.ResourceManagementType, nil, nil, ResourceManagementTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "resourceManagementType"), *v.ResourceManagementType, nil, nil, ResourceManagementTypeValues, nil)
 	}
 	if v.SchedulingStrategy != nil {
-		checkString(errs, joinPath(path, "schedulingStrategy"), *v.SchedulingStrategy, nil, nil, SchedulingStrategyValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "schedulingStrategy"), *v.SchedulingStrategy, nil, nil, SchedulingStrategyValues, nil)
 	}
 	for i0 := range v.ServiceRegistries {
-		(&v.ServiceRegistries[i0]).validate(indexPath(joinPath(path, "serviceRegistries"), i0), errs)
+		(&v.ServiceRegistries[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceRegistries"), i0), errs)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	for i0 := range v.TaskSets {
-		(&v.TaskSets[i0]).validate(indexPath(joinPath(path, "taskSets"), i0), errs)
+		(&v.TaskSets[i0]).validate(wire.IndexPath(wire.JoinPath(path, "taskSets"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectAccessLogConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectAccessLogConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectAccessLogConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Format == nil {
-		errs.null(joinPath(path, "format"))
+		errs.Null(wire.JoinPath(path, "format"))
 	}
 	if v.Format != nil {
-		checkString(errs, joinPath(path, "format"), *v.Format, nil, nil, ServiceConnectAccessLoggingFormatValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "format"), *v.Format, nil, nil, ServiceConnectAccessLoggingFormatValues, nil)
 	}
 	if v.IncludeQueryParameters != nil {
-		checkString(errs, joinPath(path, "includeQueryParameters"), *v.IncludeQueryParameters, nil, nil, ServiceConnectIncludeQueryParametersValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "includeQueryParameters"), *v.IncludeQueryParameters, nil, nil, ServiceConnectIncludeQueryParametersValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectClientAlias) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectClientAlias) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectClientAlias) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Port == nil {
-		errs.null(joinPath(path, "port"))
+		errs.Null(wire.JoinPath(path, "port"))
 	}
 	if v.Port != nil {
-		checkRange(errs, joinPath(path, "port"), float64(*v.Port), ptrF(0), ptrF(65535))
+		wire.CheckRange(errs, wire.JoinPath(path, "port"), float64(*v.Port), wire.F(0), wire.F(65535))
 	}
-	v.TestTrafficRules.validate(joinPath(path, "testTrafficRules"), errs)
+	v.TestTrafficRules.validate(wire.JoinPath(path, "testTrafficRules"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AccessLogConfiguration.validate(joinPath(path, "accessLogConfiguration"), errs)
+	v.AccessLogConfiguration.validate(wire.JoinPath(path, "accessLogConfiguration"), errs)
 	if v.Enabled == nil {
-		errs.null(joinPath(path, "enabled"))
+		errs.Null(wire.JoinPath(path, "enabled"))
 	}
-	v.LogConfiguration.validate(joinPath(path, "logConfiguration"), errs)
+	v.LogConfiguration.validate(wire.JoinPath(path, "logConfiguration"), errs)
 	for i0 := range v.Services {
-		(&v.Services[i0]).validate(indexPath(joinPath(path, "services"), i0), errs)
+		(&v.Services[i0]).validate(wire.IndexPath(wire.JoinPath(path, "services"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectService) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectService) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectService) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ClientAliases {
-		(&v.ClientAliases[i0]).validate(indexPath(joinPath(path, "clientAliases"), i0), errs)
+		(&v.ClientAliases[i0]).validate(wire.IndexPath(wire.JoinPath(path, "clientAliases"), i0), errs)
 	}
 	if v.IngressPortOverride != nil {
-		checkRange(errs, joinPath(path, "ingressPortOverride"), float64(*v.IngressPortOverride), ptrF(0), ptrF(65535))
+		wire.CheckRange(errs, wire.JoinPath(path, "ingressPortOverride"), float64(*v.IngressPortOverride), wire.F(0), wire.F(65535))
 	}
 	if v.PortName == nil {
-		errs.null(joinPath(path, "portName"))
+		errs.Null(wire.JoinPath(path, "portName"))
 	}
-	v.Timeout.validate(joinPath(path, "timeout"), errs)
-	v.Tls.validate(joinPath(path, "tls"), errs)
+	v.Timeout.validate(wire.JoinPath(path, "timeout"), errs)
+	v.Tls.validate(wire.JoinPath(path, "tls"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectServiceResource) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectServiceResource) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectServiceResource) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5366,62 +5370,62 @@ func (v *ServiceConnectServiceResource) validate(path string, errs *ValidationEr
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectTestTrafficHeaderMatchRules) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectTestTrafficHeaderMatchRules) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectTestTrafficHeaderMatchRules) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Exact == nil {
-		errs.null(joinPath(path, "exact"))
+		errs.Null(wire.JoinPath(path, "exact"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectTestTrafficHeaderRules) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectTestTrafficHeaderRules) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectTestTrafficHeaderRules) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
-	v.Value.validate(joinPath(path, "value"), errs)
+	v.Value.validate(wire.JoinPath(path, "value"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectTestTrafficRules) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectTestTrafficRules) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectTestTrafficRules) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Header == nil {
-		errs.null(joinPath(path, "header"))
+		errs.Null(wire.JoinPath(path, "header"))
 	}
-	v.Header.validate(joinPath(path, "header"), errs)
+	v.Header.validate(wire.JoinPath(path, "header"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectTlsCertificateAuthority) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectTlsCertificateAuthority) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectTlsCertificateAuthority) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5429,29 +5433,29 @@ func (v *ServiceConnectTlsCertificateAuthority) validate(path string, errs *Vali
 
 // Validate checks v against the model's constraints.
 func (v *ServiceConnectTlsConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceConnectTlsConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ServiceConnectTlsConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.IssuerCertificateAuthority == nil {
-		errs.null(joinPath(path, "issuerCertificateAuthority"))
+		errs.Null(wire.JoinPath(path, "issuerCertificateAuthority"))
 	}
-	v.IssuerCertificateAuthority.validate(joinPath(path, "issuerCertificateAuthority"), errs)
+	v.IssuerCertificateAuthority.validate(wire.JoinPath(path, "issuerCertificateAuthority"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceCurrentRevisionSummary) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceCurrentRevisionSummary) validate(path string, errs *ValidationErrors) {
+func (v *ServiceCurrentRevisionSummary) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5459,90 +5463,90 @@ func (v *ServiceCurrentRevisionSummary) validate(path string, errs *ValidationEr
 
 // Validate checks v against the model's constraints.
 func (v *ServiceDeployment) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceDeployment) validate(path string, errs *ValidationErrors) {
+func (v *ServiceDeployment) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Alarms.validate(joinPath(path, "alarms"), errs)
-	v.DeploymentCircuitBreaker.validate(joinPath(path, "deploymentCircuitBreaker"), errs)
-	v.DeploymentConfiguration.validate(joinPath(path, "deploymentConfiguration"), errs)
+	v.Alarms.validate(wire.JoinPath(path, "alarms"), errs)
+	v.DeploymentCircuitBreaker.validate(wire.JoinPath(path, "deploymentCircuitBreaker"), errs)
+	v.DeploymentConfiguration.validate(wire.JoinPath(path, "deploymentConfiguration"), errs)
 	for i0 := range v.LifecycleHookDetails {
-		(&v.LifecycleHookDetails[i0]).validate(indexPath(joinPath(path, "lifecycleHookDetails"), i0), errs)
+		(&v.LifecycleHookDetails[i0]).validate(wire.IndexPath(wire.JoinPath(path, "lifecycleHookDetails"), i0), errs)
 	}
 	if v.LifecycleStage != nil {
-		checkString(errs, joinPath(path, "lifecycleStage"), *v.LifecycleStage, nil, nil, ServiceDeploymentLifecycleStageValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "lifecycleStage"), *v.LifecycleStage, nil, nil, ServiceDeploymentLifecycleStageValues, nil)
 	}
-	v.Rollback.validate(joinPath(path, "rollback"), errs)
+	v.Rollback.validate(wire.JoinPath(path, "rollback"), errs)
 	for i0 := range v.SourceServiceRevisions {
-		(&v.SourceServiceRevisions[i0]).validate(indexPath(joinPath(path, "sourceServiceRevisions"), i0), errs)
+		(&v.SourceServiceRevisions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "sourceServiceRevisions"), i0), errs)
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentStatusValues, nil)
 	}
-	v.TargetServiceRevision.validate(joinPath(path, "targetServiceRevision"), errs)
+	v.TargetServiceRevision.validate(wire.JoinPath(path, "targetServiceRevision"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceDeploymentAlarms) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceDeploymentAlarms) validate(path string, errs *ValidationErrors) {
+func (v *ServiceDeploymentAlarms) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentRollbackMonitorsStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentRollbackMonitorsStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceDeploymentBrief) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceDeploymentBrief) validate(path string, errs *ValidationErrors) {
+func (v *ServiceDeploymentBrief) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceDeploymentCircuitBreaker) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceDeploymentCircuitBreaker) validate(path string, errs *ValidationErrors) {
+func (v *ServiceDeploymentCircuitBreaker) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentRollbackMonitorsStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ServiceDeploymentRollbackMonitorsStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceDeploymentNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceDeploymentNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *ServiceDeploymentNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5550,12 +5554,12 @@ func (v *ServiceDeploymentNotFoundException) validate(path string, errs *Validat
 
 // Validate checks v against the model's constraints.
 func (v *ServiceEvent) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceEvent) validate(path string, errs *ValidationErrors) {
+func (v *ServiceEvent) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5563,34 +5567,34 @@ func (v *ServiceEvent) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ServiceManagedEBSVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceManagedEBSVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ServiceManagedEBSVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.FilesystemType != nil {
-		checkString(errs, joinPath(path, "filesystemType"), *v.FilesystemType, nil, nil, TaskFilesystemTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "filesystemType"), *v.FilesystemType, nil, nil, TaskFilesystemTypeValues, nil)
 	}
 	if v.RoleArn == nil {
-		errs.null(joinPath(path, "roleArn"))
+		errs.Null(wire.JoinPath(path, "roleArn"))
 	}
 	for i0 := range v.TagSpecifications {
-		(&v.TagSpecifications[i0]).validate(indexPath(joinPath(path, "tagSpecifications"), i0), errs)
+		(&v.TagSpecifications[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tagSpecifications"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceNotActiveException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceNotActiveException) validate(path string, errs *ValidationErrors) {
+func (v *ServiceNotActiveException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5598,12 +5602,12 @@ func (v *ServiceNotActiveException) validate(path string, errs *ValidationErrors
 
 // Validate checks v against the model's constraints.
 func (v *ServiceNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *ServiceNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5611,12 +5615,12 @@ func (v *ServiceNotFoundException) validate(path string, errs *ValidationErrors)
 
 // Validate checks v against the model's constraints.
 func (v *ServiceRegistry) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceRegistry) validate(path string, errs *ValidationErrors) {
+func (v *ServiceRegistry) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5624,51 +5628,51 @@ func (v *ServiceRegistry) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ServiceRevision) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceRevision) validate(path string, errs *ValidationErrors) {
+func (v *ServiceRevision) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
 	for i0 := range v.ContainerImages {
-		(&v.ContainerImages[i0]).validate(indexPath(joinPath(path, "containerImages"), i0), errs)
+		(&v.ContainerImages[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerImages"), i0), errs)
 	}
-	v.EcsManagedResources.validate(joinPath(path, "ecsManagedResources"), errs)
-	v.FargateEphemeralStorage.validate(joinPath(path, "fargateEphemeralStorage"), errs)
+	v.EcsManagedResources.validate(wire.JoinPath(path, "ecsManagedResources"), errs)
+	v.FargateEphemeralStorage.validate(wire.JoinPath(path, "fargateEphemeralStorage"), errs)
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
 	for i0 := range v.LoadBalancers {
-		(&v.LoadBalancers[i0]).validate(indexPath(joinPath(path, "loadBalancers"), i0), errs)
+		(&v.LoadBalancers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancers"), i0), errs)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.ResolvedConfiguration.validate(joinPath(path, "resolvedConfiguration"), errs)
-	v.ServiceConnectConfiguration.validate(joinPath(path, "serviceConnectConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.ResolvedConfiguration.validate(wire.JoinPath(path, "resolvedConfiguration"), errs)
+	v.ServiceConnectConfiguration.validate(wire.JoinPath(path, "serviceConnectConfiguration"), errs)
 	for i0 := range v.ServiceRegistries {
-		(&v.ServiceRegistries[i0]).validate(indexPath(joinPath(path, "serviceRegistries"), i0), errs)
+		(&v.ServiceRegistries[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceRegistries"), i0), errs)
 	}
 	for i0 := range v.VolumeConfigurations {
-		(&v.VolumeConfigurations[i0]).validate(indexPath(joinPath(path, "volumeConfigurations"), i0), errs)
+		(&v.VolumeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumeConfigurations"), i0), errs)
 	}
 	for i0 := range v.VpcLatticeConfigurations {
-		(&v.VpcLatticeConfigurations[i0]).validate(indexPath(joinPath(path, "vpcLatticeConfigurations"), i0), errs)
+		(&v.VpcLatticeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "vpcLatticeConfigurations"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *ServiceRevisionLoadBalancer) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceRevisionLoadBalancer) validate(path string, errs *ValidationErrors) {
+func (v *ServiceRevisionLoadBalancer) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5676,12 +5680,12 @@ func (v *ServiceRevisionLoadBalancer) validate(path string, errs *ValidationErro
 
 // Validate checks v against the model's constraints.
 func (v *ServiceRevisionSummary) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceRevisionSummary) validate(path string, errs *ValidationErrors) {
+func (v *ServiceRevisionSummary) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5689,29 +5693,29 @@ func (v *ServiceRevisionSummary) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *ServiceVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *ServiceVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *ServiceVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.ManagedEBSVolume.validate(joinPath(path, "managedEBSVolume"), errs)
+	v.ManagedEBSVolume.validate(wire.JoinPath(path, "managedEBSVolume"), errs)
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Session) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Session) validate(path string, errs *ValidationErrors) {
+func (v *Session) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5719,102 +5723,102 @@ func (v *Session) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *Setting) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Setting) validate(path string, errs *ValidationErrors) {
+func (v *Setting) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, SettingNameValues, nil)
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, SettingTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, SettingTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *StartTaskRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *StartTaskRequest) validate(path string, errs *ValidationErrors) {
+func (v *StartTaskRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerInstances == nil {
-		errs.null(joinPath(path, "containerInstances"))
+		errs.Null(wire.JoinPath(path, "containerInstances"))
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.Overrides.validate(joinPath(path, "overrides"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.Overrides.validate(wire.JoinPath(path, "overrides"), errs)
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 	if v.TaskDefinition == nil {
-		errs.null(joinPath(path, "taskDefinition"))
+		errs.Null(wire.JoinPath(path, "taskDefinition"))
 	}
 	for i0 := range v.VolumeConfigurations {
-		(&v.VolumeConfigurations[i0]).validate(indexPath(joinPath(path, "volumeConfigurations"), i0), errs)
+		(&v.VolumeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumeConfigurations"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *StartTaskResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *StartTaskResponse) validate(path string, errs *ValidationErrors) {
+func (v *StartTaskResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.Tasks {
-		(&v.Tasks[i0]).validate(indexPath(joinPath(path, "tasks"), i0), errs)
+		(&v.Tasks[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tasks"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *StopServiceDeploymentRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *StopServiceDeploymentRequest) validate(path string, errs *ValidationErrors) {
+func (v *StopServiceDeploymentRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ServiceDeploymentArn == nil {
-		errs.null(joinPath(path, "serviceDeploymentArn"))
+		errs.Null(wire.JoinPath(path, "serviceDeploymentArn"))
 	}
 	if v.StopType != nil {
-		checkString(errs, joinPath(path, "stopType"), *v.StopType, nil, nil, StopServiceDeploymentStopTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "stopType"), *v.StopType, nil, nil, StopServiceDeploymentStopTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *StopServiceDeploymentResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *StopServiceDeploymentResponse) validate(path string, errs *ValidationErrors) {
+func (v *StopServiceDeploymentResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5822,61 +5826,61 @@ func (v *StopServiceDeploymentResponse) validate(path string, errs *ValidationEr
 
 // Validate checks v against the model's constraints.
 func (v *StopTaskRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *StopTaskRequest) validate(path string, errs *ValidationErrors) {
+func (v *StopTaskRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Task == nil {
-		errs.null(joinPath(path, "task"))
+		errs.Null(wire.JoinPath(path, "task"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *StopTaskResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *StopTaskResponse) validate(path string, errs *ValidationErrors) {
+func (v *StopTaskResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Task.validate(joinPath(path, "task"), errs)
+	v.Task.validate(wire.JoinPath(path, "task"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *SubmitAttachmentStateChangesRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *SubmitAttachmentStateChangesRequest) validate(path string, errs *ValidationErrors) {
+func (v *SubmitAttachmentStateChangesRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Attachments == nil {
-		errs.null(joinPath(path, "attachments"))
+		errs.Null(wire.JoinPath(path, "attachments"))
 	}
 	for i0 := range v.Attachments {
-		(&v.Attachments[i0]).validate(indexPath(joinPath(path, "attachments"), i0), errs)
+		(&v.Attachments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attachments"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *SubmitAttachmentStateChangesResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *SubmitAttachmentStateChangesResponse) validate(path string, errs *ValidationErrors) {
+func (v *SubmitAttachmentStateChangesResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5884,28 +5888,28 @@ func (v *SubmitAttachmentStateChangesResponse) validate(path string, errs *Valid
 
 // Validate checks v against the model's constraints.
 func (v *SubmitContainerStateChangeRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *SubmitContainerStateChangeRequest) validate(path string, errs *ValidationErrors) {
+func (v *SubmitContainerStateChangeRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.NetworkBindings {
-		(&v.NetworkBindings[i0]).validate(indexPath(joinPath(path, "networkBindings"), i0), errs)
+		(&v.NetworkBindings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "networkBindings"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *SubmitContainerStateChangeResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *SubmitContainerStateChangeResponse) validate(path string, errs *ValidationErrors) {
+func (v *SubmitContainerStateChangeResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5913,34 +5917,34 @@ func (v *SubmitContainerStateChangeResponse) validate(path string, errs *Validat
 
 // Validate checks v against the model's constraints.
 func (v *SubmitTaskStateChangeRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *SubmitTaskStateChangeRequest) validate(path string, errs *ValidationErrors) {
+func (v *SubmitTaskStateChangeRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Attachments {
-		(&v.Attachments[i0]).validate(indexPath(joinPath(path, "attachments"), i0), errs)
+		(&v.Attachments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attachments"), i0), errs)
 	}
 	for i0 := range v.Containers {
-		(&v.Containers[i0]).validate(indexPath(joinPath(path, "containers"), i0), errs)
+		(&v.Containers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containers"), i0), errs)
 	}
 	for i0 := range v.ManagedAgents {
-		(&v.ManagedAgents[i0]).validate(indexPath(joinPath(path, "managedAgents"), i0), errs)
+		(&v.ManagedAgents[i0]).validate(wire.IndexPath(wire.JoinPath(path, "managedAgents"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *SubmitTaskStateChangeResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *SubmitTaskStateChangeResponse) validate(path string, errs *ValidationErrors) {
+func (v *SubmitTaskStateChangeResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5948,12 +5952,12 @@ func (v *SubmitTaskStateChangeResponse) validate(path string, errs *ValidationEr
 
 // Validate checks v against the model's constraints.
 func (v *SystemControl) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *SystemControl) validate(path string, errs *ValidationErrors) {
+func (v *SystemControl) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -5961,56 +5965,56 @@ func (v *SystemControl) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *Tag) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Tag) validate(path string, errs *ValidationErrors) {
+func (v *Tag) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Key != nil {
-		checkString(errs, joinPath(path, "key"), *v.Key, ptrF(1), ptrF(128), nil, patternTagKey)
+		wire.CheckString(errs, wire.JoinPath(path, "key"), *v.Key, wire.F(1), wire.F(128), nil, patternTagKey)
 	}
 	if v.Value != nil {
-		checkString(errs, joinPath(path, "value"), *v.Value, ptrF(0), ptrF(256), nil, patternTagValue)
+		wire.CheckString(errs, wire.JoinPath(path, "value"), *v.Value, wire.F(0), wire.F(256), nil, patternTagValue)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TagResourceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TagResourceRequest) validate(path string, errs *ValidationErrors) {
+func (v *TagResourceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ResourceArn == nil {
-		errs.null(joinPath(path, "resourceArn"))
+		errs.Null(wire.JoinPath(path, "resourceArn"))
 	}
 	if v.Tags == nil {
-		errs.null(joinPath(path, "tags"))
+		errs.Null(wire.JoinPath(path, "tags"))
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TagResourceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TagResourceResponse) validate(path string, errs *ValidationErrors) {
+func (v *TagResourceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6018,12 +6022,12 @@ func (v *TagResourceResponse) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *TargetNotConnectedException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TargetNotConnectedException) validate(path string, errs *ValidationErrors) {
+func (v *TargetNotConnectedException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6031,12 +6035,12 @@ func (v *TargetNotConnectedException) validate(path string, errs *ValidationErro
 
 // Validate checks v against the model's constraints.
 func (v *TargetNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TargetNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *TargetNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6044,127 +6048,127 @@ func (v *TargetNotFoundException) validate(path string, errs *ValidationErrors) 
 
 // Validate checks v against the model's constraints.
 func (v *Task) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Task) validate(path string, errs *ValidationErrors) {
+func (v *Task) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Attachments {
-		(&v.Attachments[i0]).validate(indexPath(joinPath(path, "attachments"), i0), errs)
+		(&v.Attachments[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attachments"), i0), errs)
 	}
 	for i0 := range v.Attributes {
-		(&v.Attributes[i0]).validate(indexPath(joinPath(path, "attributes"), i0), errs)
+		(&v.Attributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "attributes"), i0), errs)
 	}
 	if v.Connectivity != nil {
-		checkString(errs, joinPath(path, "connectivity"), *v.Connectivity, nil, nil, ConnectivityValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "connectivity"), *v.Connectivity, nil, nil, ConnectivityValues, nil)
 	}
 	for i0 := range v.Containers {
-		(&v.Containers[i0]).validate(indexPath(joinPath(path, "containers"), i0), errs)
+		(&v.Containers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containers"), i0), errs)
 	}
-	v.EphemeralStorage.validate(joinPath(path, "ephemeralStorage"), errs)
-	v.FargateEphemeralStorage.validate(joinPath(path, "fargateEphemeralStorage"), errs)
+	v.EphemeralStorage.validate(wire.JoinPath(path, "ephemeralStorage"), errs)
+	v.FargateEphemeralStorage.validate(wire.JoinPath(path, "fargateEphemeralStorage"), errs)
 	if v.HealthStatus != nil {
-		checkString(errs, joinPath(path, "healthStatus"), *v.HealthStatus, nil, nil, HealthStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "healthStatus"), *v.HealthStatus, nil, nil, HealthStatusValues, nil)
 	}
 	for i0 := range v.InferenceAccelerators {
-		(&v.InferenceAccelerators[i0]).validate(indexPath(joinPath(path, "inferenceAccelerators"), i0), errs)
+		(&v.InferenceAccelerators[i0]).validate(wire.IndexPath(wire.JoinPath(path, "inferenceAccelerators"), i0), errs)
 	}
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
-	v.Overrides.validate(joinPath(path, "overrides"), errs)
+	v.Overrides.validate(wire.JoinPath(path, "overrides"), errs)
 	if v.StopCode != nil {
-		checkString(errs, joinPath(path, "stopCode"), *v.StopCode, nil, nil, TaskStopCodeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "stopCode"), *v.StopCode, nil, nil, TaskStopCodeValues, nil)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TaskDefinition) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskDefinition) validate(path string, errs *ValidationErrors) {
+func (v *TaskDefinition) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Compatibilities {
 		{
-			checkString(errs, indexPath(joinPath(path, "compatibilities"), i0), v.Compatibilities[i0], nil, nil, CompatibilityValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "compatibilities"), i0), v.Compatibilities[i0], nil, nil, CompatibilityValues, nil)
 		}
 	}
 	for i0 := range v.ContainerDefinitions {
-		(&v.ContainerDefinitions[i0]).validate(indexPath(joinPath(path, "containerDefinitions"), i0), errs)
+		(&v.ContainerDefinitions[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerDefinitions"), i0), errs)
 	}
-	v.EphemeralStorage.validate(joinPath(path, "ephemeralStorage"), errs)
+	v.EphemeralStorage.validate(wire.JoinPath(path, "ephemeralStorage"), errs)
 	for i0 := range v.InferenceAccelerators {
-		(&v.InferenceAccelerators[i0]).validate(indexPath(joinPath(path, "inferenceAccelerators"), i0), errs)
+		(&v.InferenceAccelerators[i0]).validate(wire.IndexPath(wire.JoinPath(path, "inferenceAccelerators"), i0), errs)
 	}
 	if v.IpcMode != nil {
-		checkString(errs, joinPath(path, "ipcMode"), *v.IpcMode, nil, nil, IpcModeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "ipcMode"), *v.IpcMode, nil, nil, IpcModeValues, nil)
 	}
 	if v.NetworkMode != nil {
-		checkString(errs, joinPath(path, "networkMode"), *v.NetworkMode, nil, nil, NetworkModeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "networkMode"), *v.NetworkMode, nil, nil, NetworkModeValues, nil)
 	}
 	if v.PidMode != nil {
-		checkString(errs, joinPath(path, "pidMode"), *v.PidMode, nil, nil, PidModeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "pidMode"), *v.PidMode, nil, nil, PidModeValues, nil)
 	}
 	for i0 := range v.PlacementConstraints {
-		(&v.PlacementConstraints[i0]).validate(indexPath(joinPath(path, "placementConstraints"), i0), errs)
+		(&v.PlacementConstraints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementConstraints"), i0), errs)
 	}
-	v.ProxyConfiguration.validate(joinPath(path, "proxyConfiguration"), errs)
+	v.ProxyConfiguration.validate(wire.JoinPath(path, "proxyConfiguration"), errs)
 	for i0 := range v.RequiresAttributes {
-		(&v.RequiresAttributes[i0]).validate(indexPath(joinPath(path, "requiresAttributes"), i0), errs)
+		(&v.RequiresAttributes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "requiresAttributes"), i0), errs)
 	}
 	for i0 := range v.RequiresCompatibilities {
 		{
-			checkString(errs, indexPath(joinPath(path, "requiresCompatibilities"), i0), v.RequiresCompatibilities[i0], nil, nil, CompatibilityValues, nil)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "requiresCompatibilities"), i0), v.RequiresCompatibilities[i0], nil, nil, CompatibilityValues, nil)
 		}
 	}
-	v.RuntimePlatform.validate(joinPath(path, "runtimePlatform"), errs)
+	v.RuntimePlatform.validate(wire.JoinPath(path, "runtimePlatform"), errs)
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, TaskDefinitionStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, TaskDefinitionStatusValues, nil)
 	}
 	for i0 := range v.Volumes {
-		(&v.Volumes[i0]).validate(indexPath(joinPath(path, "volumes"), i0), errs)
+		(&v.Volumes[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumes"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TaskDefinitionPlacementConstraint) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskDefinitionPlacementConstraint) validate(path string, errs *ValidationErrors) {
+func (v *TaskDefinitionPlacementConstraint) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Type != nil {
-		checkString(errs, joinPath(path, "type"), *v.Type, nil, nil, TaskDefinitionPlacementConstraintTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "type"), *v.Type, nil, nil, TaskDefinitionPlacementConstraintTypeValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TaskEphemeralStorage) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskEphemeralStorage) validate(path string, errs *ValidationErrors) {
+func (v *TaskEphemeralStorage) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6172,108 +6176,108 @@ func (v *TaskEphemeralStorage) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *TaskManagedEBSVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskManagedEBSVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *TaskManagedEBSVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.FilesystemType != nil {
-		checkString(errs, joinPath(path, "filesystemType"), *v.FilesystemType, nil, nil, TaskFilesystemTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "filesystemType"), *v.FilesystemType, nil, nil, TaskFilesystemTypeValues, nil)
 	}
 	if v.RoleArn == nil {
-		errs.null(joinPath(path, "roleArn"))
+		errs.Null(wire.JoinPath(path, "roleArn"))
 	}
 	for i0 := range v.TagSpecifications {
-		(&v.TagSpecifications[i0]).validate(indexPath(joinPath(path, "tagSpecifications"), i0), errs)
+		(&v.TagSpecifications[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tagSpecifications"), i0), errs)
 	}
-	v.TerminationPolicy.validate(joinPath(path, "terminationPolicy"), errs)
+	v.TerminationPolicy.validate(wire.JoinPath(path, "terminationPolicy"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *TaskManagedEBSVolumeTerminationPolicy) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskManagedEBSVolumeTerminationPolicy) validate(path string, errs *ValidationErrors) {
+func (v *TaskManagedEBSVolumeTerminationPolicy) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.DeleteOnTermination == nil {
-		errs.null(joinPath(path, "deleteOnTermination"))
+		errs.Null(wire.JoinPath(path, "deleteOnTermination"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TaskOverride) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskOverride) validate(path string, errs *ValidationErrors) {
+func (v *TaskOverride) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ContainerOverrides {
-		(&v.ContainerOverrides[i0]).validate(indexPath(joinPath(path, "containerOverrides"), i0), errs)
+		(&v.ContainerOverrides[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerOverrides"), i0), errs)
 	}
-	v.EphemeralStorage.validate(joinPath(path, "ephemeralStorage"), errs)
+	v.EphemeralStorage.validate(wire.JoinPath(path, "ephemeralStorage"), errs)
 	for i0 := range v.InferenceAcceleratorOverrides {
-		(&v.InferenceAcceleratorOverrides[i0]).validate(indexPath(joinPath(path, "inferenceAcceleratorOverrides"), i0), errs)
+		(&v.InferenceAcceleratorOverrides[i0]).validate(wire.IndexPath(wire.JoinPath(path, "inferenceAcceleratorOverrides"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TaskSet) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskSet) validate(path string, errs *ValidationErrors) {
+func (v *TaskSet) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
-	v.FargateEphemeralStorage.validate(joinPath(path, "fargateEphemeralStorage"), errs)
+	v.FargateEphemeralStorage.validate(wire.JoinPath(path, "fargateEphemeralStorage"), errs)
 	if v.LaunchType != nil {
-		checkString(errs, joinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "launchType"), *v.LaunchType, nil, nil, LaunchTypeValues, nil)
 	}
 	for i0 := range v.LoadBalancers {
-		(&v.LoadBalancers[i0]).validate(indexPath(joinPath(path, "loadBalancers"), i0), errs)
+		(&v.LoadBalancers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancers"), i0), errs)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.Scale.validate(joinPath(path, "scale"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.Scale.validate(wire.JoinPath(path, "scale"), errs)
 	for i0 := range v.ServiceRegistries {
-		(&v.ServiceRegistries[i0]).validate(indexPath(joinPath(path, "serviceRegistries"), i0), errs)
+		(&v.ServiceRegistries[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceRegistries"), i0), errs)
 	}
 	if v.StabilityStatus != nil {
-		checkString(errs, joinPath(path, "stabilityStatus"), *v.StabilityStatus, nil, nil, StabilityStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "stabilityStatus"), *v.StabilityStatus, nil, nil, StabilityStatusValues, nil)
 	}
 	if v.Tags != nil {
-		checkLength(errs, joinPath(path, "tags"), len(v.Tags), ptrF(0), ptrF(50))
+		wire.CheckLength(errs, wire.JoinPath(path, "tags"), len(v.Tags), wire.F(0), wire.F(50))
 	}
 	for i0 := range v.Tags {
-		(&v.Tags[i0]).validate(indexPath(joinPath(path, "tags"), i0), errs)
+		(&v.Tags[i0]).validate(wire.IndexPath(wire.JoinPath(path, "tags"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TaskSetNotFoundException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskSetNotFoundException) validate(path string, errs *ValidationErrors) {
+func (v *TaskSetNotFoundException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6281,67 +6285,67 @@ func (v *TaskSetNotFoundException) validate(path string, errs *ValidationErrors)
 
 // Validate checks v against the model's constraints.
 func (v *TaskVolumeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TaskVolumeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *TaskVolumeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.ManagedEBSVolume.validate(joinPath(path, "managedEBSVolume"), errs)
+	v.ManagedEBSVolume.validate(wire.JoinPath(path, "managedEBSVolume"), errs)
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TimeoutConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TimeoutConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *TimeoutConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.IdleTimeoutSeconds != nil {
-		checkRange(errs, joinPath(path, "idleTimeoutSeconds"), float64(*v.IdleTimeoutSeconds), ptrF(0), ptrF(2.147483647e+09))
+		wire.CheckRange(errs, wire.JoinPath(path, "idleTimeoutSeconds"), float64(*v.IdleTimeoutSeconds), wire.F(0), wire.F(2.147483647e+09))
 	}
 	if v.PerRequestTimeoutSeconds != nil {
-		checkRange(errs, joinPath(path, "perRequestTimeoutSeconds"), float64(*v.PerRequestTimeoutSeconds), ptrF(0), ptrF(2.147483647e+09))
+		wire.CheckRange(errs, wire.JoinPath(path, "perRequestTimeoutSeconds"), float64(*v.PerRequestTimeoutSeconds), wire.F(0), wire.F(2.147483647e+09))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *Tmpfs) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Tmpfs) validate(path string, errs *ValidationErrors) {
+func (v *Tmpfs) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerPath == nil {
-		errs.null(joinPath(path, "containerPath"))
+		errs.Null(wire.JoinPath(path, "containerPath"))
 	}
 	if v.Size == nil {
-		errs.null(joinPath(path, "size"))
+		errs.Null(wire.JoinPath(path, "size"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *TotalLocalStorageGBRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *TotalLocalStorageGBRequest) validate(path string, errs *ValidationErrors) {
+func (v *TotalLocalStorageGBRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6349,37 +6353,37 @@ func (v *TotalLocalStorageGBRequest) validate(path string, errs *ValidationError
 
 // Validate checks v against the model's constraints.
 func (v *Ulimit) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Ulimit) validate(path string, errs *ValidationErrors) {
+func (v *Ulimit) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.HardLimit == nil {
-		errs.null(joinPath(path, "hardLimit"))
+		errs.Null(wire.JoinPath(path, "hardLimit"))
 	}
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 	if v.Name != nil {
-		checkString(errs, joinPath(path, "name"), *v.Name, nil, nil, UlimitNameValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "name"), *v.Name, nil, nil, UlimitNameValues, nil)
 	}
 	if v.SoftLimit == nil {
-		errs.null(joinPath(path, "softLimit"))
+		errs.Null(wire.JoinPath(path, "softLimit"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UnsupportedFeatureException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UnsupportedFeatureException) validate(path string, errs *ValidationErrors) {
+func (v *UnsupportedFeatureException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6387,36 +6391,36 @@ func (v *UnsupportedFeatureException) validate(path string, errs *ValidationErro
 
 // Validate checks v against the model's constraints.
 func (v *UntagResourceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UntagResourceRequest) validate(path string, errs *ValidationErrors) {
+func (v *UntagResourceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ResourceArn == nil {
-		errs.null(joinPath(path, "resourceArn"))
+		errs.Null(wire.JoinPath(path, "resourceArn"))
 	}
 	if v.TagKeys == nil {
-		errs.null(joinPath(path, "tagKeys"))
+		errs.Null(wire.JoinPath(path, "tagKeys"))
 	}
 	for i0 := range v.TagKeys {
 		{
-			checkString(errs, indexPath(joinPath(path, "tagKeys"), i0), v.TagKeys[i0], ptrF(1), ptrF(128), nil, patternTagKey)
+			wire.CheckString(errs, wire.IndexPath(wire.JoinPath(path, "tagKeys"), i0), v.TagKeys[i0], wire.F(1), wire.F(128), nil, patternTagKey)
 		}
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UntagResourceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UntagResourceResponse) validate(path string, errs *ValidationErrors) {
+func (v *UntagResourceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6424,261 +6428,261 @@ func (v *UntagResourceResponse) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *UpdateCapacityProviderRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateCapacityProviderRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateCapacityProviderRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AutoScalingGroupProvider.validate(joinPath(path, "autoScalingGroupProvider"), errs)
-	v.ManagedInstancesProvider.validate(joinPath(path, "managedInstancesProvider"), errs)
+	v.AutoScalingGroupProvider.validate(wire.JoinPath(path, "autoScalingGroupProvider"), errs)
+	v.ManagedInstancesProvider.validate(wire.JoinPath(path, "managedInstancesProvider"), errs)
 	if v.Name == nil {
-		errs.null(joinPath(path, "name"))
+		errs.Null(wire.JoinPath(path, "name"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateCapacityProviderResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateCapacityProviderResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateCapacityProviderResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.CapacityProvider.validate(joinPath(path, "capacityProvider"), errs)
+	v.CapacityProvider.validate(wire.JoinPath(path, "capacityProvider"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateClusterRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateClusterRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateClusterRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
-	v.Configuration.validate(joinPath(path, "configuration"), errs)
-	v.ServiceConnectDefaults.validate(joinPath(path, "serviceConnectDefaults"), errs)
+	v.Configuration.validate(wire.JoinPath(path, "configuration"), errs)
+	v.ServiceConnectDefaults.validate(wire.JoinPath(path, "serviceConnectDefaults"), errs)
 	for i0 := range v.Settings {
-		(&v.Settings[i0]).validate(indexPath(joinPath(path, "settings"), i0), errs)
+		(&v.Settings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "settings"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateClusterResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateClusterResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateClusterResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Cluster.validate(joinPath(path, "cluster"), errs)
+	v.Cluster.validate(wire.JoinPath(path, "cluster"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateClusterSettingsRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateClusterSettingsRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateClusterSettingsRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	if v.Settings == nil {
-		errs.null(joinPath(path, "settings"))
+		errs.Null(wire.JoinPath(path, "settings"))
 	}
 	for i0 := range v.Settings {
-		(&v.Settings[i0]).validate(indexPath(joinPath(path, "settings"), i0), errs)
+		(&v.Settings[i0]).validate(wire.IndexPath(wire.JoinPath(path, "settings"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateClusterSettingsResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateClusterSettingsResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateClusterSettingsResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Cluster.validate(joinPath(path, "cluster"), errs)
+	v.Cluster.validate(wire.JoinPath(path, "cluster"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateContainerAgentRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateContainerAgentRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateContainerAgentRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerInstance == nil {
-		errs.null(joinPath(path, "containerInstance"))
+		errs.Null(wire.JoinPath(path, "containerInstance"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateContainerAgentResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateContainerAgentResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateContainerAgentResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.ContainerInstance.validate(joinPath(path, "containerInstance"), errs)
+	v.ContainerInstance.validate(wire.JoinPath(path, "containerInstance"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateContainerInstancesStateRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateContainerInstancesStateRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateContainerInstancesStateRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.ContainerInstances == nil {
-		errs.null(joinPath(path, "containerInstances"))
+		errs.Null(wire.JoinPath(path, "containerInstances"))
 	}
 	if v.Status == nil {
-		errs.null(joinPath(path, "status"))
+		errs.Null(wire.JoinPath(path, "status"))
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, ContainerInstanceStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, ContainerInstanceStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateContainerInstancesStateResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateContainerInstancesStateResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateContainerInstancesStateResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.ContainerInstances {
-		(&v.ContainerInstances[i0]).validate(indexPath(joinPath(path, "containerInstances"), i0), errs)
+		(&v.ContainerInstances[i0]).validate(wire.IndexPath(wire.JoinPath(path, "containerInstances"), i0), errs)
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateDaemonRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateDaemonRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateDaemonRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.CapacityProviderArns == nil {
-		errs.null(joinPath(path, "capacityProviderArns"))
+		errs.Null(wire.JoinPath(path, "capacityProviderArns"))
 	}
 	if v.DaemonArn == nil {
-		errs.null(joinPath(path, "daemonArn"))
+		errs.Null(wire.JoinPath(path, "daemonArn"))
 	}
 	if v.DaemonTaskDefinitionArn == nil {
-		errs.null(joinPath(path, "daemonTaskDefinitionArn"))
+		errs.Null(wire.JoinPath(path, "daemonTaskDefinitionArn"))
 	}
-	v.DeploymentConfiguration.validate(joinPath(path, "deploymentConfiguration"), errs)
+	v.DeploymentConfiguration.validate(wire.JoinPath(path, "deploymentConfiguration"), errs)
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, DaemonPropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, DaemonPropagateTagsValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateDaemonResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateDaemonResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateDaemonResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Status != nil {
-		checkString(errs, joinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "status"), *v.Status, nil, nil, DaemonStatusValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateExpressGatewayServiceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateExpressGatewayServiceRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateExpressGatewayServiceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
-	v.PrimaryContainer.validate(joinPath(path, "primaryContainer"), errs)
-	v.ScalingTarget.validate(joinPath(path, "scalingTarget"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
+	v.PrimaryContainer.validate(wire.JoinPath(path, "primaryContainer"), errs)
+	v.ScalingTarget.validate(wire.JoinPath(path, "scalingTarget"), errs)
 	if v.ServiceArn == nil {
-		errs.null(joinPath(path, "serviceArn"))
+		errs.Null(wire.JoinPath(path, "serviceArn"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateExpressGatewayServiceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateExpressGatewayServiceResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateExpressGatewayServiceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Service.validate(joinPath(path, "service"), errs)
+	v.Service.validate(wire.JoinPath(path, "service"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateInProgressException) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateInProgressException) validate(path string, errs *ValidationErrors) {
+func (v *UpdateInProgressException) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6686,246 +6690,246 @@ func (v *UpdateInProgressException) validate(path string, errs *ValidationErrors
 
 // Validate checks v against the model's constraints.
 func (v *UpdateManagedInstancesProviderConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateManagedInstancesProviderConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *UpdateManagedInstancesProviderConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.AutoRepairConfiguration.validate(joinPath(path, "autoRepairConfiguration"), errs)
-	v.InfrastructureOptimization.validate(joinPath(path, "infrastructureOptimization"), errs)
+	v.AutoRepairConfiguration.validate(wire.JoinPath(path, "autoRepairConfiguration"), errs)
+	v.InfrastructureOptimization.validate(wire.JoinPath(path, "infrastructureOptimization"), errs)
 	if v.InfrastructureRoleArn == nil {
-		errs.null(joinPath(path, "infrastructureRoleArn"))
+		errs.Null(wire.JoinPath(path, "infrastructureRoleArn"))
 	}
 	if v.InstanceLaunchTemplate == nil {
-		errs.null(joinPath(path, "instanceLaunchTemplate"))
+		errs.Null(wire.JoinPath(path, "instanceLaunchTemplate"))
 	}
-	v.InstanceLaunchTemplate.validate(joinPath(path, "instanceLaunchTemplate"), errs)
+	v.InstanceLaunchTemplate.validate(wire.JoinPath(path, "instanceLaunchTemplate"), errs)
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateMITagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateMITagsValues, nil)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateServicePrimaryTaskSetRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateServicePrimaryTaskSetRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateServicePrimaryTaskSetRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	if v.PrimaryTaskSet == nil {
-		errs.null(joinPath(path, "primaryTaskSet"))
+		errs.Null(wire.JoinPath(path, "primaryTaskSet"))
 	}
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateServicePrimaryTaskSetResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateServicePrimaryTaskSetResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateServicePrimaryTaskSetResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.TaskSet.validate(joinPath(path, "taskSet"), errs)
+	v.TaskSet.validate(wire.JoinPath(path, "taskSet"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateServiceRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateServiceRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateServiceRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.AvailabilityZoneRebalancing != nil {
-		checkString(errs, joinPath(path, "availabilityZoneRebalancing"), *v.AvailabilityZoneRebalancing, nil, nil, AvailabilityZoneRebalancingValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "availabilityZoneRebalancing"), *v.AvailabilityZoneRebalancing, nil, nil, AvailabilityZoneRebalancingValues, nil)
 	}
 	for i0 := range v.CapacityProviderStrategy {
-		(&v.CapacityProviderStrategy[i0]).validate(indexPath(joinPath(path, "capacityProviderStrategy"), i0), errs)
+		(&v.CapacityProviderStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "capacityProviderStrategy"), i0), errs)
 	}
-	v.DeploymentConfiguration.validate(joinPath(path, "deploymentConfiguration"), errs)
-	v.DeploymentController.validate(joinPath(path, "deploymentController"), errs)
+	v.DeploymentConfiguration.validate(wire.JoinPath(path, "deploymentConfiguration"), errs)
+	v.DeploymentController.validate(wire.JoinPath(path, "deploymentController"), errs)
 	for i0 := range v.LoadBalancers {
-		(&v.LoadBalancers[i0]).validate(indexPath(joinPath(path, "loadBalancers"), i0), errs)
+		(&v.LoadBalancers[i0]).validate(wire.IndexPath(wire.JoinPath(path, "loadBalancers"), i0), errs)
 	}
-	v.NetworkConfiguration.validate(joinPath(path, "networkConfiguration"), errs)
+	v.NetworkConfiguration.validate(wire.JoinPath(path, "networkConfiguration"), errs)
 	for i0 := range v.PlacementConstraints {
-		(&v.PlacementConstraints[i0]).validate(indexPath(joinPath(path, "placementConstraints"), i0), errs)
+		(&v.PlacementConstraints[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementConstraints"), i0), errs)
 	}
 	for i0 := range v.PlacementStrategy {
-		(&v.PlacementStrategy[i0]).validate(indexPath(joinPath(path, "placementStrategy"), i0), errs)
+		(&v.PlacementStrategy[i0]).validate(wire.IndexPath(wire.JoinPath(path, "placementStrategy"), i0), errs)
 	}
 	if v.PropagateTags != nil {
-		checkString(errs, joinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
+		wire.CheckString(errs, wire.JoinPath(path, "propagateTags"), *v.PropagateTags, nil, nil, PropagateTagsValues, nil)
 	}
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
-	v.ServiceConnectConfiguration.validate(joinPath(path, "serviceConnectConfiguration"), errs)
+	v.ServiceConnectConfiguration.validate(wire.JoinPath(path, "serviceConnectConfiguration"), errs)
 	for i0 := range v.ServiceRegistries {
-		(&v.ServiceRegistries[i0]).validate(indexPath(joinPath(path, "serviceRegistries"), i0), errs)
+		(&v.ServiceRegistries[i0]).validate(wire.IndexPath(wire.JoinPath(path, "serviceRegistries"), i0), errs)
 	}
 	for i0 := range v.VolumeConfigurations {
-		(&v.VolumeConfigurations[i0]).validate(indexPath(joinPath(path, "volumeConfigurations"), i0), errs)
+		(&v.VolumeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "volumeConfigurations"), i0), errs)
 	}
 	for i0 := range v.VpcLatticeConfigurations {
-		(&v.VpcLatticeConfigurations[i0]).validate(indexPath(joinPath(path, "vpcLatticeConfigurations"), i0), errs)
+		(&v.VpcLatticeConfigurations[i0]).validate(wire.IndexPath(wire.JoinPath(path, "vpcLatticeConfigurations"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateServiceResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateServiceResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateServiceResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Service.validate(joinPath(path, "service"), errs)
+	v.Service.validate(wire.JoinPath(path, "service"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateTaskProtectionRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateTaskProtectionRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateTaskProtectionRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	if v.ProtectionEnabled == nil {
-		errs.null(joinPath(path, "protectionEnabled"))
+		errs.Null(wire.JoinPath(path, "protectionEnabled"))
 	}
 	if v.Tasks == nil {
-		errs.null(joinPath(path, "tasks"))
+		errs.Null(wire.JoinPath(path, "tasks"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateTaskProtectionResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateTaskProtectionResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateTaskProtectionResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	for i0 := range v.Failures {
-		(&v.Failures[i0]).validate(indexPath(joinPath(path, "failures"), i0), errs)
+		(&v.Failures[i0]).validate(wire.IndexPath(wire.JoinPath(path, "failures"), i0), errs)
 	}
 	for i0 := range v.ProtectedTasks {
-		(&v.ProtectedTasks[i0]).validate(indexPath(joinPath(path, "protectedTasks"), i0), errs)
+		(&v.ProtectedTasks[i0]).validate(wire.IndexPath(wire.JoinPath(path, "protectedTasks"), i0), errs)
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateTaskSetRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateTaskSetRequest) validate(path string, errs *ValidationErrors) {
+func (v *UpdateTaskSetRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Cluster == nil {
-		errs.null(joinPath(path, "cluster"))
+		errs.Null(wire.JoinPath(path, "cluster"))
 	}
 	if v.Scale == nil {
-		errs.null(joinPath(path, "scale"))
+		errs.Null(wire.JoinPath(path, "scale"))
 	}
-	v.Scale.validate(joinPath(path, "scale"), errs)
+	v.Scale.validate(wire.JoinPath(path, "scale"), errs)
 	if v.Service == nil {
-		errs.null(joinPath(path, "service"))
+		errs.Null(wire.JoinPath(path, "service"))
 	}
 	if v.TaskSet == nil {
-		errs.null(joinPath(path, "taskSet"))
+		errs.Null(wire.JoinPath(path, "taskSet"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdateTaskSetResponse) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdateTaskSetResponse) validate(path string, errs *ValidationErrors) {
+func (v *UpdateTaskSetResponse) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.TaskSet.validate(joinPath(path, "taskSet"), errs)
+	v.TaskSet.validate(wire.JoinPath(path, "taskSet"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *UpdatedExpressGatewayService) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *UpdatedExpressGatewayService) validate(path string, errs *ValidationErrors) {
+func (v *UpdatedExpressGatewayService) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.Status.validate(joinPath(path, "status"), errs)
-	v.TargetConfiguration.validate(joinPath(path, "targetConfiguration"), errs)
+	v.Status.validate(wire.JoinPath(path, "status"), errs)
+	v.TargetConfiguration.validate(wire.JoinPath(path, "targetConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *VCpuCountRangeRequest) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *VCpuCountRangeRequest) validate(path string, errs *ValidationErrors) {
+func (v *VCpuCountRangeRequest) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.Min == nil {
-		errs.null(joinPath(path, "min"))
+		errs.Null(wire.JoinPath(path, "min"))
 	}
 }
 
 // Validate checks v against the model's constraints.
 func (v *VersionInfo) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *VersionInfo) validate(path string, errs *ValidationErrors) {
+func (v *VersionInfo) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6933,30 +6937,30 @@ func (v *VersionInfo) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *Volume) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *Volume) validate(path string, errs *ValidationErrors) {
+func (v *Volume) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
-	v.DockerVolumeConfiguration.validate(joinPath(path, "dockerVolumeConfiguration"), errs)
-	v.EfsVolumeConfiguration.validate(joinPath(path, "efsVolumeConfiguration"), errs)
-	v.FsxWindowsFileServerVolumeConfiguration.validate(joinPath(path, "fsxWindowsFileServerVolumeConfiguration"), errs)
-	v.Host.validate(joinPath(path, "host"), errs)
-	v.S3filesVolumeConfiguration.validate(joinPath(path, "s3filesVolumeConfiguration"), errs)
+	v.DockerVolumeConfiguration.validate(wire.JoinPath(path, "dockerVolumeConfiguration"), errs)
+	v.EfsVolumeConfiguration.validate(wire.JoinPath(path, "efsVolumeConfiguration"), errs)
+	v.FsxWindowsFileServerVolumeConfiguration.validate(wire.JoinPath(path, "fsxWindowsFileServerVolumeConfiguration"), errs)
+	v.Host.validate(wire.JoinPath(path, "host"), errs)
+	v.S3filesVolumeConfiguration.validate(wire.JoinPath(path, "s3filesVolumeConfiguration"), errs)
 }
 
 // Validate checks v against the model's constraints.
 func (v *VolumeFrom) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *VolumeFrom) validate(path string, errs *ValidationErrors) {
+func (v *VolumeFrom) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
@@ -6964,23 +6968,23 @@ func (v *VolumeFrom) validate(path string, errs *ValidationErrors) {
 
 // Validate checks v against the model's constraints.
 func (v *VpcLatticeConfiguration) Validate() error {
-	var errs ValidationErrors
+	var errs wire.ValidationErrors
 	v.validate("", &errs)
 	return errs.Err()
 }
 
-func (v *VpcLatticeConfiguration) validate(path string, errs *ValidationErrors) {
+func (v *VpcLatticeConfiguration) validate(path string, errs *wire.ValidationErrors) {
 	if v == nil {
 		return
 	}
 	if v.PortName == nil {
-		errs.null(joinPath(path, "portName"))
+		errs.Null(wire.JoinPath(path, "portName"))
 	}
 	if v.RoleArn == nil {
-		errs.null(joinPath(path, "roleArn"))
+		errs.Null(wire.JoinPath(path, "roleArn"))
 	}
 	if v.TargetGroupArn == nil {
-		errs.null(joinPath(path, "targetGroupArn"))
+		errs.Null(wire.JoinPath(path, "targetGroupArn"))
 	}
 }
 

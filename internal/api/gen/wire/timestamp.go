@@ -1,4 +1,8 @@
-package ecstypes
+// Package wire holds what every generated wire-type package shares: the
+// Timestamp type (epoch seconds in awsJson, ISO 8601 in awsQuery XML) and the
+// validation helpers the generated Validate methods call, in AWS's wording.
+// The generated packages alias its types, so callers import only those.
+package wire
 
 import (
 	"encoding/json"
@@ -8,8 +12,8 @@ import (
 	"time"
 )
 
-// Timestamp is a point in time on the awsJson wire: epoch seconds, with
-// fractional milliseconds.
+// Timestamp is a point in time on the wire: epoch seconds with fractional
+// milliseconds in awsJson; the awsQuery codec writes and reads it as ISO 8601.
 type Timestamp struct{ time.Time }
 
 // Time returns a pointer to a Timestamp of t, for optional members.

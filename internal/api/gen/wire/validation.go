@@ -1,4 +1,4 @@
-package ecstypes
+package wire
 
 import (
 	"fmt"
@@ -39,22 +39,28 @@ func (e *ValidationErrors) add(path, value, constraint string) {
 	*e = append(*e, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: %s", value, path, constraint))
 }
 
-func (e *ValidationErrors) null(path string) { e.add(path, "null", "Member must not be null") }
+// Null records a required member that is missing.
+func (e *ValidationErrors) Null(path string) { e.add(path, "null", "Member must not be null") }
 
-func joinPath(path, member string) string {
+// JoinPath is the path of member inside path.
+func JoinPath(path, member string) string {
 	if path == "" {
 		return member
 	}
 	return path + "." + member
 }
 
-func indexPath(path string, i int) string { return path + "." + strconv.Itoa(i+1) + ".member" }
+// IndexPath is the path of the i-th (0-based) element of the list at path.
+func IndexPath(path string, i int) string { return path + "." + strconv.Itoa(i+1) + ".member" }
 
-func keyPath(path, key string) string { return path + "." + key + ".value" }
+// KeyPath is the path of the value at key in the map at path.
+func KeyPath(path, key string) string { return path + "." + key + ".value" }
 
-func ptrF(f float64) *float64 { return &f }
+// F returns a pointer to f, for the bounds the generated code passes.
+func F(f float64) *float64 { return &f }
 
-func checkString(errs *ValidationErrors, path, v string, min, max *float64, enum []string, pattern *regexp.Regexp) {
+// CheckString checks a string against its length bounds, enum and pattern.
+func CheckString(errs *ValidationErrors, path, v string, min, max *float64, enum []string, pattern *regexp.Regexp) {
 	quoted := "'" + v + "'"
 	n := utf8.RuneCountInString(v)
 	if min != nil && float64(n) < *min {
@@ -71,7 +77,8 @@ func checkString(errs *ValidationErrors, path, v string, min, max *float64, enum
 	}
 }
 
-func checkRange(errs *ValidationErrors, path string, v float64, min, max *float64) {
+// CheckRange checks a number against its bounds.
+func CheckRange(errs *ValidationErrors, path string, v float64, min, max *float64) {
 	val := "'" + strconv.FormatFloat(v, 'f', -1, 64) + "'"
 	if min != nil && v < *min {
 		errs.add(path, val, fmt.Sprintf("Member must have value greater than or equal to %v", *min))
@@ -81,7 +88,8 @@ func checkRange(errs *ValidationErrors, path string, v float64, min, max *float6
 	}
 }
 
-func checkLength(errs *ValidationErrors, path string, n int, min, max *float64) {
+// CheckLength checks a list or map size against its bounds.
+func CheckLength(errs *ValidationErrors, path string, n int, min, max *float64) {
 	if min != nil && float64(n) < *min {
 		errs.add(path, "'["+strconv.Itoa(n)+" items]'", fmt.Sprintf("Member must have length greater than or equal to %v", *min))
 	}
