@@ -56,7 +56,7 @@ func run(n int) error {
 		done <- server.Run(ctx, server.Config{
 			Listen: "127.0.0.1:0", DataDir: dir, Dev: true,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Ready:  func(addr string) { ready <- addr },
+			Ready:  func(info server.ReadyInfo) { ready <- info.Addr },
 		})
 	}()
 	var addr string

@@ -20,7 +20,12 @@ func serverCmd() *cobra.Command {
 
 With --dev it also creates the cluster "default" and runs an agent in the same
 process on the local Docker engine, with well-known credentials (override them
-with BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY).`,
+with BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY).
+
+The account id and root credentials live in etcd: the first server on an etcd
+stores them (BERTH_ROOT_*, the dev ones, or generated), and every server
+sharing that etcd answers to them. Servers sharing an etcd elect one leader to
+run the controllers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logger(cmd)
@@ -36,7 +41,7 @@ with BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY).`,
 			}
 			cfg.RootAccessKeyID = os.Getenv("BERTH_ROOT_ACCESS_KEY_ID")
 			cfg.RootSecretAccessKey = os.Getenv("BERTH_ROOT_SECRET_ACCESS_KEY")
-			cfg.Ready = func(addr string) { printBanner(cmd, cfg, addr) }
+			cfg.Ready = func(info server.ReadyInfo) { printBanner(cmd, cfg, info) }
 			return server.Run(cmd.Context(), cfg)
 		},
 	}
@@ -49,6 +54,7 @@ with BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY).`,
 	f.StringVar(&regions, "regions", "", "comma-separated further regions requests may be signed for (--dev accepts any)")
 	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL agents use to reach this server (default http://<listen>)")
 	f.StringVar(&cfg.AgentConfigFile, "agent-config", "", "ecs.config file for the --dev in-process agent")
+	f.StringVar(&cfg.AccountID, "account-id", "", "account id of a new etcd (default "+server.DefaultAccountID+"; an etcd keeps the one it was created with)")
 	return cmd
 }
 
@@ -62,17 +68,15 @@ func defaultDataDir() string {
 	return ".berth"
 }
 
-func printBanner(cmd *cobra.Command, cfg server.Config, addr string) {
+func printBanner(cmd *cobra.Command, cfg server.Config, info server.ReadyInfo) {
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "Berth server ready on http://%s (region %s)\n", addr, cfg.Region)
-	if cfg.Dev {
-		id, secret := cfg.RootAccessKeyID, cfg.RootSecretAccessKey
-		if id == "" {
-			id, secret = server.DevAccessKeyID, server.DevSecretAccessKey
-		}
-		fmt.Fprintf(w, "Dev credentials:\n  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n", id, secret, cfg.Region)
-	} else if cfg.RootAccessKeyID == "" {
-		fmt.Fprintf(w, "Root credentials are in %s/root-credentials.json\n", cfg.DataDir)
+	fmt.Fprintf(w, "Berth server ready on http://%s (region %s)\n", info.Addr, info.Region)
+	switch {
+	case cfg.Dev:
+		fmt.Fprintf(w, "Dev credentials:\n  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n",
+			info.AccessKeyID, info.SecretAccessKey, info.Region)
+	case cfg.RootAccessKeyID == "":
+		fmt.Fprintf(w, "Root credentials are in %s\n", info.CredentialsFile)
 	}
-	fmt.Fprintf(w, "Try: aws --endpoint-url http://%s ecs list-clusters\n", addr)
+	fmt.Fprintf(w, "Try: aws --endpoint-url http://%s ecs list-clusters\n", info.Addr)
 }

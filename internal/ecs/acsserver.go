@@ -74,38 +74,55 @@ func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 	defer conn.Close()
 	log := s.log.With("instance", instArn)
 	hb := s.cfg.HeartbeatInterval
-	rm, err := s.model(ctx)
-	if err != nil {
-		log.Error("acs: read model", "err", err)
-		return
-	}
-	sess := s.acs.add(cname+"/"+id, cname, instArn)
-	defer s.acs.remove(sess)
-	// From here on the session hears of every change; the instances cache
-	// must first hold the registration acsTarget just read.
-	if err := rm.instances.Sync(ctx); err != nil {
-		log.Error("acs: sync read model", "err", err)
-		return
-	}
-	release, err := store.Present(ctx, s.st, agentSessions, id, agentSession{InstanceArn: instArn})
-	if err != nil {
-		log.Error("acs: record agent session", "err", err)
-		return
-	}
-	defer release()
-	log.Debug("agent connected")
-	defer log.Debug("agent disconnected")
-
+	// The writer starts first: heartbeats flow while the session sets up.
 	out := make(chan []byte, 16)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		s.acsWriter(ctx, cancel, conn, out, hb)
 	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	sess, rm, release, err := s.acsSetup(ctx, cname, id, instArn)
+	if err != nil {
+		log.Warn("acs: session setup failed; closing the socket", "err", err)
+		return
+	}
+	defer s.acs.remove(sess)
+	defer release()
+	log.Debug("agent connected")
+	defer log.Debug("agent disconnected")
 	go s.acsPayloads(ctx, cancel, rm, sess, out)
 	s.acsReader(ctx, conn, cname, hb, log)
-	cancel()
-	<-done
+}
+
+// acsSetupTimeout bounds what a session does before its first payload.
+const acsSetupTimeout = 20 * time.Second
+
+// acsSetup joins the hub, makes sure the read model holds the instance's
+// registration, and records the agent as connected.
+func (s *Service) acsSetup(ctx context.Context, cname, id, instArn string) (*acsSession, *readModel, func(), error) {
+	sctx, cancel := context.WithTimeout(ctx, acsSetupTimeout)
+	defer cancel()
+	rm, err := s.model(sctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// From here on the session hears of every change; the instances cache
+	// must first hold the registration acsTarget just read.
+	sess := s.acs.add(cname+"/"+id, cname, instArn)
+	if err := rm.instances.Sync(sctx); err != nil {
+		s.acs.remove(sess)
+		return nil, nil, nil, err
+	}
+	release, err := store.Present(sctx, s.st, agentSessions, id, agentSession{InstanceArn: instArn})
+	if err != nil {
+		s.acs.remove(sess)
+		return nil, nil, nil, fmt.Errorf("record agent session: %w", err)
+	}
+	return sess, rm, release, nil
 }
 
 // acsReader handles what the agent sends until the socket fails.

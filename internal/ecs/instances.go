@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -322,4 +323,37 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecstype
 		return nil, err
 	}
 	return out, nil
+}
+
+// WaitAgentConnected waits until a container instance of the cluster is
+// ACTIVE with its agent connected (the dev server waits for its own agent
+// before it says it is ready).
+func (s *Service) WaitAgentConnected(ctx context.Context, cluster string) error {
+	cname, ok := s.arns.clusterName(cluster)
+	if !ok {
+		return errClusterNotFound()
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rm, err := s.freshModel(ctx)
+		if err != nil {
+			return err
+		}
+		found := false
+		rm.instances.Ascend(idxInstanceCluster, cname, "", func(id string, r *instanceRecord) bool {
+			if aws.ToString(r.Instance.Status) == "ACTIVE" {
+				_, found = rm.sessions.Get(idFromARN(id))
+			}
+			return !found
+		})
+		if found {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for an agent in cluster %s: %w", cname, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

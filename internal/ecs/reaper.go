@@ -2,9 +2,7 @@ package ecs
 
 import (
 	"context"
-	"strings"
 	"time"
-
 
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -47,29 +45,4 @@ func (s *Service) ReapStoppedTasks(ctx context.Context, retention time.Duration)
 		return 0, err
 	}
 	return len(ids), nil
-}
-
-// RunReaper reaps stopped tasks every interval until ctx is done.
-func (s *Service) RunReaper(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if n, err := s.ReapStoppedTasks(ctx, StoppedTaskRetention); err != nil {
-				s.log.Warn("reap stopped tasks", "err", err)
-			} else if n > 0 {
-				s.log.Debug("reaped stopped tasks", "count", n)
-			}
-		}
-	}
-}
-
-// clusterOfTaskARN returns "c" for "arn:...:task/c/id".
-func clusterOfTaskARN(arn string) string {
-	_, rest, _ := strings.Cut(arn, ":task/")
-	c, _, _ := strings.Cut(rest, "/")
-	return c
 }

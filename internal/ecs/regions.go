@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -29,12 +30,10 @@ type Regions struct {
 
 // RegionsConfig configures NewRegions. Template is the Config every
 // regional Service gets, with its Store (any namespace of the etcd to use),
-// Region and AccountID; Region names the default region.
+// Region and AccountID; Region names the default region, which serves
+// requests that carry none (api.RegionFrom).
 type RegionsConfig struct {
 	Template Config
-	// RegionOf says which region a request is for (its SigV4 scope); nil,
-	// or an empty answer, means the default region.
-	RegionOf func(context.Context) string
 }
 
 // regionName is what a region looks like ("us-east-1", "eu-central-2",
@@ -65,11 +64,8 @@ func (r *Regions) Default(ctx context.Context) (*Service, error) {
 
 // For is the service of the region a request is for.
 func (r *Regions) For(ctx context.Context) (*Service, error) {
-	region := ""
-	if r.cfg.RegionOf != nil {
-		region = r.cfg.RegionOf(ctx)
-	}
-	if region == "" {
+	region, ok := api.RegionFrom(ctx)
+	if !ok || region == "" {
 		region = r.cfg.Template.Region
 	}
 	return r.Get(ctx, region)

@@ -86,96 +86,107 @@ func New(cfg Config) *Service {
 // agents reconnect to another server, or to this one when it is back).
 func (s *Service) Close() { s.close() }
 
-// APIService describes ECS for the API listener: every implemented
-// operation with the IAM action and resource ARNs the authorize step
-// checks; the model's other operations answer UnsupportedFeatureException
-// naming the action.
+// APIService describes ECS in this service's one region for the API
+// listener (see Regions.APIService).
 func (s *Service) APIService() api.Service {
+	return single(s).APIService()
+}
+
+// single is a Regions that serves one Service for every request.
+func single(s *Service) *Regions {
+	return &Regions{cfg: RegionsConfig{Template: s.cfg}, byRegion: map[string]*Service{s.cfg.Region: s}}
+}
+
+// APIService describes ECS for the API listener: every implemented
+// operation, run in the region of its request, with the IAM action and
+// resource ARNs the authorize step checks; the model's other operations
+// answer UnsupportedFeatureException naming the action.
+func (r *Regions) APIService() api.Service {
 	type req = context.Context
 	ops := map[string]api.Operation{
-		"CreateCluster": api.Op(s.CreateCluster, func(ctx req, in *ecstypes.CreateClusterRequest) []string {
-			return s.arnsFor(ctx).clusters(in.ClusterName)
+		"CreateCluster": api.Op(regional(r, (*Service).CreateCluster), func(ctx req, in *ecstypes.CreateClusterRequest) []string {
+			return r.arnsFor(ctx).clusters(in.ClusterName)
 		}),
-		"DeleteCluster": api.Op(s.DeleteCluster, func(ctx req, in *ecstypes.DeleteClusterRequest) []string {
-			return s.arnsFor(ctx).clusters(in.Cluster)
+		"DeleteCluster": api.Op(regional(r, (*Service).DeleteCluster), func(ctx req, in *ecstypes.DeleteClusterRequest) []string {
+			return r.arnsFor(ctx).clusters(in.Cluster)
 		}),
-		"DescribeClusters": api.Op(s.DescribeClusters, func(ctx req, in *ecstypes.DescribeClustersRequest) []string {
+		"DescribeClusters": api.Op(regional(r, (*Service).DescribeClusters), func(ctx req, in *ecstypes.DescribeClustersRequest) []string {
 			if len(in.Clusters) == 0 {
-				return s.arnsFor(ctx).clusters(nil)
+				return r.arnsFor(ctx).clusters(nil)
 			}
-			return s.arnsFor(ctx).clusters(ptrs(in.Clusters)...)
+			return r.arnsFor(ctx).clusters(ptrs(in.Clusters)...)
 		}),
-		"ListClusters": api.Op(s.ListClusters, nil),
-		"UpdateCluster": api.Op(s.UpdateCluster, func(ctx req, in *ecstypes.UpdateClusterRequest) []string {
-			return s.arnsFor(ctx).clusters(in.Cluster)
+		"ListClusters": api.Op(regional(r, (*Service).ListClusters), nil),
+		"UpdateCluster": api.Op(regional(r, (*Service).UpdateCluster), func(ctx req, in *ecstypes.UpdateClusterRequest) []string {
+			return r.arnsFor(ctx).clusters(in.Cluster)
 		}),
-		"RegisterContainerInstance": api.Op(s.RegisterContainerInstance, func(ctx req, in *ecstypes.RegisterContainerInstanceRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstanceArn)
+		"RegisterContainerInstance": api.Op(regional(r, (*Service).RegisterContainerInstance), func(ctx req, in *ecstypes.RegisterContainerInstanceRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstanceArn)
 		}),
-		"DeregisterContainerInstance": api.Op(s.DeregisterContainerInstance, func(ctx req, in *ecstypes.DeregisterContainerInstanceRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
+		"DeregisterContainerInstance": api.Op(regional(r, (*Service).DeregisterContainerInstance), func(ctx req, in *ecstypes.DeregisterContainerInstanceRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
 		}),
-		"DescribeContainerInstances": api.Op(s.DescribeContainerInstances, func(ctx req, in *ecstypes.DescribeContainerInstancesRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...)
+		"DescribeContainerInstances": api.Op(regional(r, (*Service).DescribeContainerInstances), func(ctx req, in *ecstypes.DescribeContainerInstancesRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...)
 		}),
-		"ListContainerInstances": api.Op(s.ListContainerInstances, func(ctx req, in *ecstypes.ListContainerInstancesRequest) []string {
-			return s.arnsFor(ctx).clusters(in.Cluster)
+		"ListContainerInstances": api.Op(regional(r, (*Service).ListContainerInstances), func(ctx req, in *ecstypes.ListContainerInstancesRequest) []string {
+			return r.arnsFor(ctx).clusters(in.Cluster)
 		}),
-		"UpdateContainerInstancesState": api.Op(s.UpdateContainerInstancesState, func(ctx req, in *ecstypes.UpdateContainerInstancesStateRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...)
+		"UpdateContainerInstancesState": api.Op(regional(r, (*Service).UpdateContainerInstancesState), func(ctx req, in *ecstypes.UpdateContainerInstancesStateRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...)
 		}),
-		"PutAttributes": api.Op(s.PutAttributes, func(ctx req, in *ecstypes.PutAttributesRequest) []string {
-			return s.arnsFor(ctx).attributeTargets(in.Cluster, in.Attributes)
+		"PutAttributes": api.Op(regional(r, (*Service).PutAttributes), func(ctx req, in *ecstypes.PutAttributesRequest) []string {
+			return r.arnsFor(ctx).attributeTargets(in.Cluster, in.Attributes)
 		}),
-		"DeleteAttributes": api.Op(s.DeleteAttributes, func(ctx req, in *ecstypes.DeleteAttributesRequest) []string {
-			return s.arnsFor(ctx).attributeTargets(in.Cluster, in.Attributes)
+		"DeleteAttributes": api.Op(regional(r, (*Service).DeleteAttributes), func(ctx req, in *ecstypes.DeleteAttributesRequest) []string {
+			return r.arnsFor(ctx).attributeTargets(in.Cluster, in.Attributes)
 		}),
-		"ListAttributes": api.Op(s.ListAttributes, func(ctx req, in *ecstypes.ListAttributesRequest) []string {
-			return s.arnsFor(ctx).clusters(in.Cluster)
+		"ListAttributes": api.Op(regional(r, (*Service).ListAttributes), func(ctx req, in *ecstypes.ListAttributesRequest) []string {
+			return r.arnsFor(ctx).clusters(in.Cluster)
 		}),
-		"RegisterTaskDefinition": api.Op(s.RegisterTaskDefinition, nil),
-		"DeregisterTaskDefinition": api.Op(s.DeregisterTaskDefinition, func(ctx req, in *ecstypes.DeregisterTaskDefinitionRequest) []string {
-			return []string{s.arnsFor(ctx).taskDef(in.TaskDefinition)}
+		"RegisterTaskDefinition": api.Op(regional(r, (*Service).RegisterTaskDefinition), nil),
+		"DeregisterTaskDefinition": api.Op(regional(r, (*Service).DeregisterTaskDefinition), func(ctx req, in *ecstypes.DeregisterTaskDefinitionRequest) []string {
+			return []string{r.arnsFor(ctx).taskDef(in.TaskDefinition)}
 		}),
-		"DescribeTaskDefinition": api.Op(s.DescribeTaskDefinition, func(ctx req, in *ecstypes.DescribeTaskDefinitionRequest) []string {
-			return []string{s.arnsFor(ctx).taskDef(in.TaskDefinition)}
+		"DescribeTaskDefinition": api.Op(regional(r, (*Service).DescribeTaskDefinition), func(ctx req, in *ecstypes.DescribeTaskDefinitionRequest) []string {
+			return []string{r.arnsFor(ctx).taskDef(in.TaskDefinition)}
 		}),
-		"ListTaskDefinitions":        api.Op(s.ListTaskDefinitions, nil),
-		"ListTaskDefinitionFamilies": api.Op(s.ListTaskDefinitionFamilies, nil),
-		"RunTask": api.Op(s.RunTask, func(ctx req, in *ecstypes.RunTaskRequest) []string {
-			a := s.arnsFor(ctx)
+		"ListTaskDefinitions":        api.Op(regional(r, (*Service).ListTaskDefinitions), nil),
+		"ListTaskDefinitionFamilies": api.Op(regional(r, (*Service).ListTaskDefinitionFamilies), nil),
+		"RunTask": api.Op(regional(r, (*Service).RunTask), func(ctx req, in *ecstypes.RunTaskRequest) []string {
+			a := r.arnsFor(ctx)
 			return append(a.clusters(in.Cluster), a.taskDef(in.TaskDefinition))
 		}),
-		"StartTask": api.Op(s.StartTask, func(ctx req, in *ecstypes.StartTaskRequest) []string {
-			a := s.arnsFor(ctx)
+		"StartTask": api.Op(regional(r, (*Service).StartTask), func(ctx req, in *ecstypes.StartTaskRequest) []string {
+			a := r.arnsFor(ctx)
 			return append(a.inCluster(in.Cluster, "container-instance", ptrs(in.ContainerInstances)...), a.taskDef(in.TaskDefinition))
 		}),
-		"StopTask": api.Op(s.StopTask, func(ctx req, in *ecstypes.StopTaskRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
+		"StopTask": api.Op(regional(r, (*Service).StopTask), func(ctx req, in *ecstypes.StopTaskRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
 		}),
-		"DescribeTasks": api.Op(s.DescribeTasks, func(ctx req, in *ecstypes.DescribeTasksRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "task", ptrs(in.Tasks)...)
+		"DescribeTasks": api.Op(regional(r, (*Service).DescribeTasks), func(ctx req, in *ecstypes.DescribeTasksRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "task", ptrs(in.Tasks)...)
 		}),
-		"ListTasks": api.Op(s.ListTasks, func(ctx req, in *ecstypes.ListTasksRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
+		"ListTasks": api.Op(regional(r, (*Service).ListTasks), func(ctx req, in *ecstypes.ListTasksRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
 		}),
-		"TagResource": api.Op(s.TagResource, func(_ req, in *ecstypes.TagResourceRequest) []string {
+		"TagResource": api.Op(regional(r, (*Service).TagResource), func(_ req, in *ecstypes.TagResourceRequest) []string {
 			return []string{aws.ToString(in.ResourceArn)}
 		}),
-		"UntagResource": api.Op(s.UntagResource, func(_ req, in *ecstypes.UntagResourceRequest) []string {
+		"UntagResource": api.Op(regional(r, (*Service).UntagResource), func(_ req, in *ecstypes.UntagResourceRequest) []string {
 			return []string{aws.ToString(in.ResourceArn)}
 		}),
-		"ListTagsForResource": api.Op(s.ListTagsForResource, func(_ req, in *ecstypes.ListTagsForResourceRequest) []string {
+		"ListTagsForResource": api.Op(regional(r, (*Service).ListTagsForResource), func(_ req, in *ecstypes.ListTagsForResourceRequest) []string {
 			return []string{aws.ToString(in.ResourceArn)}
 		}),
-		"DiscoverPollEndpoint": api.Op(s.DiscoverPollEndpoint, func(ctx req, in *ecstypes.DiscoverPollEndpointRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
+		"DiscoverPollEndpoint": api.Op(regional(r, (*Service).DiscoverPollEndpoint), func(ctx req, in *ecstypes.DiscoverPollEndpointRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
 		}),
-		"SubmitTaskStateChange": api.Op(s.SubmitTaskStateChange, func(ctx req, in *ecstypes.SubmitTaskStateChangeRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
+		"SubmitTaskStateChange": api.Op(regional(r, (*Service).SubmitTaskStateChange), func(ctx req, in *ecstypes.SubmitTaskStateChangeRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
 		}),
-		"SubmitContainerStateChange": api.Op(s.SubmitContainerStateChange, func(ctx req, in *ecstypes.SubmitContainerStateChangeRequest) []string {
-			return s.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
+		"SubmitContainerStateChange": api.Op(regional(r, (*Service).SubmitContainerStateChange), func(ctx req, in *ecstypes.SubmitContainerStateChangeRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "task", in.Task)
 		}),
 	}
 	for _, name := range ecstypes.Operations {
@@ -196,18 +207,24 @@ func (s *Service) APIService() api.Service {
 	}
 }
 
+// ACSRoute is the agents' ACS websocket (of this service's one region) as
+// a plain route.
+func (s *Service) ACSRoute(auth api.Authenticator) api.Route {
+	return single(s).ACSRoute(auth)
+}
+
 // ACSRoute is the agents' ACS websocket as a plain route: SigV4 (presigned)
 // with auth, the ecs:Poll action on the instance it names, and no request
 // deadline, since the socket lives for hours.
-func (s *Service) ACSRoute(auth api.Authenticator) api.Route {
+func (r *Regions) ACSRoute(auth api.Authenticator) api.Route {
 	return api.Route{
 		Pattern: acs.Path,
-		Handler: s.ACSHandler(),
+		Handler: r.ACSHandler(),
 		Auth:    []api.Authenticator{auth},
 		Action:  "ecs:Poll",
-		Resources: func(r *http.Request) []string {
-			q := r.URL.Query()
-			return s.arnsFor(r.Context()).inCluster(ptr(q.Get("clusterArn")), "container-instance", ptr(q.Get("containerInstanceArn")))
+		Resources: func(req *http.Request) []string {
+			q := req.URL.Query()
+			return r.arnsFor(req.Context()).inCluster(ptr(q.Get("clusterArn")), "container-instance", ptr(q.Get("containerInstanceArn")))
 		},
 		Timeout: api.NoTimeout,
 	}
@@ -218,12 +235,12 @@ func (s *Service) ACSRoute(auth api.Authenticator) api.Route {
 // scope) and this account, the way ECS formats them.
 type resourceARNs struct{ arnBuilder }
 
-func (s *Service) arnsFor(ctx context.Context) resourceARNs {
+func (r *Regions) arnsFor(ctx context.Context) resourceARNs {
 	region, ok := api.RegionFrom(ctx)
 	if !ok {
-		region = s.cfg.Region
+		region = r.cfg.Template.Region
 	}
-	return resourceARNs{arnBuilder{region: region, account: s.cfg.AccountID}}
+	return resourceARNs{arnBuilder{region: region, account: r.cfg.Template.AccountID}}
 }
 
 // clusters is the ARN of each cluster reference; none means "default".

@@ -417,3 +417,25 @@ func TestRunTaskUnknownTaskDefinition(t *testing.T) {
 	_, err := svc.RunTask(t.Context(), &ecstypes.RunTaskRequest{TaskDefinition: aws.String("nope")})
 	wantAWSErr(t, err, "ClientException", "TaskDefinition not found.")
 }
+
+// RunTask by family name used to read every revision tracked, so on an etcd
+// with the default --max-txn-ops (128) it failed once a family passed ~125
+// revisions. Its transaction now stays small however long the family is
+// (CI runs this against such an etcd).
+func TestRunTaskFamilyWithManyRevisions(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	registerInstance(t, s, "prod", 4096, 4096)
+	var newest string
+	for range 150 {
+		newest = registerTaskDef(t, s, webTaskDef)
+	}
+	// The newest is deregistered: the family means the one before it.
+	if _, err := s.DeregisterTaskDefinition(t.Context(), &ecstypes.DeregisterTaskDefinitionRequest{TaskDefinition: aws.String(newest)}); err != nil {
+		t.Fatal(err)
+	}
+	arn := runOne(t, s, "prod", "web")
+	if got, want := aws.ToString(describeTask(t, s, "prod", arn).TaskDefinitionArn), s.arns.taskDef("web", 149); got != want {
+		t.Fatalf("task definition %s, want %s", got, want)
+	}
+}

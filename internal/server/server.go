@@ -29,11 +29,15 @@ import (
 	"github.com/berth-dev/berth/internal/sts"
 )
 
-// Dev credentials, used by --dev unless BERTH_ROOT_ACCESS_KEY_ID and
-// BERTH_ROOT_SECRET_ACCESS_KEY say otherwise. They are documented in the README.
+// Dev credentials, used by --dev when etcd holds no root credentials yet
+// and BERTH_ROOT_ACCESS_KEY_ID/BERTH_ROOT_SECRET_ACCESS_KEY are unset. They
+// are documented in the README.
 const (
 	DevAccessKeyID     = "AKIABERTHDEVELOPMENT"
 	DevSecretAccessKey = "berth-dev-secret-access-key"
+	// DefaultAccountID is the account of a new etcd unless --account-id says
+	// otherwise (LocalStack and moto answer as the same account).
+	DefaultAccountID = "000000000000"
 )
 
 // Config configures a server.
@@ -42,23 +46,41 @@ type Config struct {
 	AdvertiseURL  string // what agents are told to connect to; default http://<listen>
 	DataDir       string
 	EtcdEndpoints []string
-	Region        string
+	// Region is the default region: the dev agent's, and the one of requests
+	// that carry none.
+	Region string
 	// Regions are further regions requests may be signed for (their SigV4
 	// credential scope); Region always is one. Dev mode accepts any region.
-	Regions   []string
+	// Each region's state is its own, as in AWS.
+	Regions []string
+	// AccountID is the account a new etcd is created for (default
+	// DefaultAccountID); an etcd that already has one keeps it.
 	AccountID string
 	// RequestTimeout is every API request's deadline (default 30s).
 	RequestTimeout time.Duration
 	Dev            bool
-	// Root credentials; in dev mode they default to the Dev* constants,
-	// otherwise they are generated once and kept in DataDir.
+	// Root credentials a new etcd is created with (BERTH_ROOT_*); otherwise
+	// the dev ones (--dev) or generated ones. Every server on one etcd
+	// answers to the credentials the first one stored.
 	RootAccessKeyID     string
 	RootSecretAccessKey string
 	// AgentConfigFile is an ecs.config for the dev in-process agent (optional).
 	AgentConfigFile string
 	Logger          *slog.Logger
-	// Ready, if set, is called with the bound address once the server serves.
-	Ready func(addr string)
+	// Ready, if set, is called once the server serves (and, with Dev, once
+	// the in-process agent is connected).
+	Ready func(ReadyInfo)
+}
+
+// ReadyInfo is what a serving server tells its caller (the banner).
+type ReadyInfo struct {
+	Addr                         string
+	Region                       string
+	AccountID                    string
+	AccessKeyID, SecretAccessKey string
+	// CredentialsFile is where a non-dev server keeps a copy of the root
+	// credentials ("" in dev mode).
+	CredentialsFile string
 }
 
 func (c *Config) defaults() error {
@@ -71,25 +93,16 @@ func (c *Config) defaults() error {
 	if c.Region == "" {
 		c.Region = "us-east-1"
 	}
-	if c.AccountID == "" {
-		c.AccountID = "000000000000"
+	for _, r := range append([]string{c.Region}, c.Regions...) {
+		if !ecs.ValidRegion(r) {
+			return fmt.Errorf("%q is not a region name (like us-east-1)", r)
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if (c.RootAccessKeyID == "") != (c.RootSecretAccessKey == "") {
 		return errors.New("set both BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY, or neither")
-	}
-	if c.RootAccessKeyID == "" {
-		if c.Dev {
-			c.RootAccessKeyID, c.RootSecretAccessKey = DevAccessKeyID, DevSecretAccessKey
-		} else {
-			id, secret, err := loadOrCreateRootCredentials(c.DataDir)
-			if err != nil {
-				return err
-			}
-			c.RootAccessKeyID, c.RootSecretAccessKey = id, secret
-		}
 	}
 	return nil
 }
@@ -116,24 +129,37 @@ func Run(ctx context.Context, cfg Config) error {
 	st, err := store.Open(ctx, store.Config{
 		DataDir:   cfg.DataDir,
 		Endpoints: cfg.EtcdEndpoints,
-		Namespace: "/berth/" + cfg.AccountID + "/" + cfg.Region,
+		Namespace: "/berth",
 		Logger:    log,
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
+	root, err := loadOrCreateRoot(ctx, st, &cfg)
+	if err != nil {
+		return err
+	}
+	info := ReadyInfo{Addr: addr, Region: cfg.Region, AccountID: root.AccountID, AccessKeyID: root.AccessKeyID, SecretAccessKey: root.SecretAccessKey}
+	if !cfg.Dev {
+		if err := writeRootCredentialsFile(cfg.DataDir, root); err != nil {
+			return err
+		}
+		info.CredentialsFile = filepath.Join(cfg.DataDir, rootCredentialsFile)
+	}
 
-	ecsSvc := ecs.New(ecs.Config{Store: st, Region: cfg.Region, AccountID: cfg.AccountID, AdvertiseURL: cfg.AdvertiseURL, Logger: log})
-	defer ecsSvc.Close() // before the store closes: agent sockets end first
-	root := sigv4.Credential{
-		AccessKeyID:     cfg.RootAccessKeyID,
-		SecretAccessKey: cfg.RootSecretAccessKey,
-		Principal:       "arn:aws:iam::" + cfg.AccountID + ":root",
+	regions := ecs.NewRegions(ecs.RegionsConfig{Template: ecs.Config{
+		Store: st, Region: cfg.Region, AccountID: root.AccountID, AdvertiseURL: cfg.AdvertiseURL, Logger: log,
+	}})
+	defer regions.Close() // before the store closes: agent sockets end first
+	rootCred := sigv4.Credential{
+		AccessKeyID:     root.AccessKeyID,
+		SecretAccessKey: root.SecretAccessKey,
+		Principal:       "arn:aws:iam::" + root.AccountID + ":root",
 	}
 	verifier := &sigv4.Verifier{
 		Regions: sigv4.RegionList(append([]string{cfg.Region}, cfg.Regions...)...),
-		Lookup:  func(id string) (sigv4.Credential, bool) { return root, id == root.AccessKeyID },
+		Lookup:  func(id string) (sigv4.Credential, bool) { return rootCred, id == rootCred.AccessKeyID },
 	}
 	if cfg.Dev {
 		verifier.Regions = sigv4.AnyRegion
@@ -144,42 +170,34 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:         log,
 		RequestTimeout: cfg.RequestTimeout,
 	})
-	apiSrv.Register(ecsSvc.APIService())
-	apiSrv.Register(sts.New(sts.Config{AccountID: cfg.AccountID}).APIService())
-	apiSrv.Route(ecsSvc.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
+	apiSrv.Register(regions.APIService())
+	apiSrv.Register(sts.New(sts.Config{AccountID: root.AccountID}).APIService())
+	apiSrv.Route(regions.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
 
 	httpSrv := &http.Server{Handler: apiSrv, ReadHeaderTimeout: 30 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	log.Info("berth server listening", "endpoint", "http://"+addr, "region", cfg.Region, "dataDir", cfg.DataDir, "dev", cfg.Dev)
 
-	// Background work (reaper, dev agent) ends with runCtx, on every way out.
+	// Background work (controllers, dev agent) ends with runCtx, on every way out.
 	var wg sync.WaitGroup
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		ecsSvc.RunReaper(runCtx, time.Minute)
+		// One server of all those sharing the etcd runs the controllers.
+		st.WithNamespace("/berth/"+root.AccountID).Lead(runCtx, "controllers", serverID(addr), func(ctx context.Context) {
+			regions.RunControllers(ctx, time.Minute)
+		})
 	}()
 	if cfg.Dev {
-		if _, err := ecsSvc.CreateCluster(ctx, &ecstypes.CreateClusterRequest{ClusterName: aws.String("default")}); err != nil {
-			return fmt.Errorf("create default cluster: %w", err)
-		}
-		opts, err := devAgentOptions(ctx, cfg, "http://"+addr)
-		if err != nil {
+		if err := startDevAgent(ctx, runCtx, &wg, cfg, regions, root, "http://"+addr); err != nil {
 			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := agent.Run(runCtx, opts); err != nil && runCtx.Err() == nil {
-				log.Error("in-process agent stopped", "err", err)
-			}
-		}()
 	}
 	if cfg.Ready != nil {
-		cfg.Ready(addr)
+		cfg.Ready(info)
 	}
 
 	select {
@@ -197,7 +215,47 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func devAgentOptions(ctx context.Context, cfg Config, endpoint string) (agent.Options, error) {
+// serverID names this process in elections and logs.
+func serverID(addr string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%s/%d", host, addr, os.Getpid())
+}
+
+// devAgentWait bounds how long --dev waits for its agent before it says
+// it is ready anyway.
+const devAgentWait = 2 * time.Minute
+
+// startDevAgent creates cluster "default" and runs the in-process agent on
+// the local Docker engine, and returns once the agent is registered and
+// connected, so that a task run right after the banner has somewhere to go.
+func startDevAgent(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg Config, regions *ecs.Regions, root rootRecord, endpoint string) error {
+	svc, err := regions.Default(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.CreateCluster(ctx, &ecstypes.CreateClusterRequest{ClusterName: aws.String("default")}); err != nil {
+		return fmt.Errorf("create default cluster: %w", err)
+	}
+	opts, err := devAgentOptions(ctx, cfg, root, endpoint)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := agent.Run(runCtx, opts); err != nil && runCtx.Err() == nil {
+			cfg.Logger.Error("in-process agent stopped", "err", err)
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, devAgentWait)
+	defer cancel()
+	if err := svc.WaitAgentConnected(wctx, opts.Config.Cluster); err != nil {
+		cfg.Logger.Warn("the in-process agent is not connected yet; tasks cannot be placed until it is", "err", err)
+	}
+	return nil
+}
+
+func devAgentOptions(ctx context.Context, cfg Config, root rootRecord, endpoint string) (agent.Options, error) {
 	// A laptop should not keep stopped containers for ECS's 3h; a minute
 	// still leaves time for `docker logs`. The file or environment may say otherwise.
 	acfg, err := config.LoadWithDefaults(cfg.AgentConfigFile, os.LookupEnv, map[string]string{
@@ -213,7 +271,7 @@ func devAgentOptions(ctx context.Context, cfg Config, endpoint string) (agent.Op
 	return agent.Options{
 		Endpoint:    endpoint,
 		Region:      cfg.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(cfg.RootAccessKeyID, cfg.RootSecretAccessKey, ""),
+		Credentials: credentials.NewStaticCredentialsProvider(root.AccessKeyID, root.SecretAccessKey, ""),
 		Config:      acfg,
 		Runtime:     rt,
 		DataDir:     filepath.Join(cfg.DataDir, "agent"),
