@@ -23,6 +23,9 @@ berth_install_packages() {
   command -v docker >/dev/null 2>&1 || missing+=(docker.io)
   /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2' || missing+=(awscli)
   command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+  # An external etcd with default settings: the store and ECS tests run
+  # against it once, and the e2e suite runs two servers on one.
+  command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
   # The e2e suite runs boto3 with python3 on PATH, else Debian's /usr/bin/python3.
   python3 -c 'import boto3' >/dev/null 2>&1 || /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 ||
     missing+=(python3-boto3)
@@ -60,4 +63,38 @@ berth_setup() {
   berth_install_packages
   berth_start_docker
   export BERTH_AWS_CLI=/usr/bin/aws
+}
+
+# berth_start_etcd starts a throwaway etcd with default settings on free
+# loopback ports, with its data in $1, and prints its client URL. The caller
+# stops it with berth_stop_etcd.
+berth_start_etcd() {
+  local dir=$1 client peer
+  client=$(berth_free_port)
+  peer=$(berth_free_port)
+  etcd --data-dir "$dir/data" --name berth-test \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "berth-test=http://127.0.0.1:$peer" >"$dir/etcd.log" 2>&1 &
+  echo $! >"$dir/etcd.pid"
+  local i
+  for i in $(seq 1 100); do
+    if python3 -c "import urllib.request,sys; sys.exit(0 if b'true' in urllib.request.urlopen('http://127.0.0.1:$client/health', timeout=1).read() else 1)" >/dev/null 2>&1; then
+      echo "http://127.0.0.1:$client"
+      return 0
+    fi
+    sleep 0.1
+  done
+  berth_log "etcd did not become healthy; see $dir/etcd.log"
+  tail -n 30 "$dir/etcd.log" >&2 || true
+  return 1
+}
+
+berth_stop_etcd() {
+  local dir=$1
+  [ -f "$dir/etcd.pid" ] && kill "$(cat "$dir/etcd.pid")" 2>/dev/null || true
+}
+
+berth_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }

@@ -11,7 +11,15 @@
 // conflict fn is re-run. List does not detect keys created under its prefix
 // after the snapshot (phantoms): to guard uniqueness, Get the specific id.
 //
-// Because a transaction compares every key it read, a transaction that lists
-// thousands of keys sends thousands of compares. Embedded etcd is configured
-// for that; an external cluster needs a large enough --max-txn-ops.
+// Because a transaction compares every key it read, callers keep tracked
+// reads few (an external etcd allows 128 operations per transaction by
+// default): they find what to read with untracked scans (ListUntracked,
+// Scan) or an Informer, and read tracked only what they decide on.
+//
+// An Informer keeps an in-memory copy of a collection (list, then watch) with
+// secondary indexes, for readers that would otherwise scan; SyncTo makes it
+// reflect a given revision. Present keeps keys alive with one lease per
+// process; Lead runs a function under etcd leader election; PutExpiring
+// writes keys etcd deletes on its own. Every etcd call has a deadline
+// (Config.CallTimeout).
 package store

@@ -42,6 +42,7 @@ type server struct {
 	addr            string // host:port; "127.0.0.1:0" until the first start
 	dev             bool
 	agentConfig     string
+	etcd            []string
 	keyID, secret   string
 	proc            *proc
 }
@@ -50,8 +51,11 @@ type serverOptions struct {
 	Dev         bool
 	AgentConfig string // ecs.config of the --dev in-process agent
 	// GeneratedRoot starts a non-dev server without BERTH_ROOT_*, so it
-	// generates its root credentials into the data dir.
+	// generates its root credentials (or takes those its etcd holds) and
+	// writes them into the data dir.
 	GeneratedRoot bool
+	// EtcdEndpoints points the server at an external etcd (see startEtcd).
+	EtcdEndpoints []string
 }
 
 // startServer starts a server on a free loopback port with its own data dir
@@ -60,7 +64,7 @@ func startServer(t *testing.T, opts serverOptions) *server {
 	t.Helper()
 	s := &server{
 		dataDir: t.TempDir(), logDir: t.TempDir(), addr: "127.0.0.1:0",
-		dev: opts.Dev, agentConfig: opts.AgentConfig,
+		dev: opts.Dev, agentConfig: opts.AgentConfig, etcd: opts.EtcdEndpoints,
 		keyID: rootAccessKeyID, secret: rootSecretAccessKey,
 	}
 	switch {
@@ -77,6 +81,9 @@ func startServer(t *testing.T, opts serverOptions) *server {
 func (s *server) start(t *testing.T) {
 	t.Helper()
 	args := []string{"server", "--listen", s.addr, "--data-dir", s.dataDir, "--region", region}
+	if len(s.etcd) > 0 {
+		args = append(args, "--etcd-endpoints", strings.Join(s.etcd, ","))
+	}
 	env := childEnv()
 	if s.dev {
 		args = append(args, "--dev")
