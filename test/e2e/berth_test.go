@@ -43,6 +43,7 @@ type server struct {
 	dev             bool
 	agentConfig     string
 	etcd            []string
+	regions         []string
 	keyID, secret   string
 	proc            *proc
 }
@@ -56,6 +57,8 @@ type serverOptions struct {
 	GeneratedRoot bool
 	// EtcdEndpoints points the server at an external etcd (see startEtcd).
 	EtcdEndpoints []string
+	// Regions are further regions the server serves (--regions).
+	Regions []string
 }
 
 // startServer starts a server on a free loopback port with its own data dir
@@ -64,7 +67,7 @@ func startServer(t *testing.T, opts serverOptions) *server {
 	t.Helper()
 	s := &server{
 		dataDir: t.TempDir(), logDir: t.TempDir(), addr: "127.0.0.1:0",
-		dev: opts.Dev, agentConfig: opts.AgentConfig, etcd: opts.EtcdEndpoints,
+		dev: opts.Dev, agentConfig: opts.AgentConfig, etcd: opts.EtcdEndpoints, regions: opts.Regions,
 		keyID: rootAccessKeyID, secret: rootSecretAccessKey,
 	}
 	switch {
@@ -83,6 +86,9 @@ func (s *server) start(t *testing.T) {
 	args := []string{"server", "--listen", s.addr, "--data-dir", s.dataDir, "--region", region}
 	if len(s.etcd) > 0 {
 		args = append(args, "--etcd-endpoints", strings.Join(s.etcd, ","))
+	}
+	if len(s.regions) > 0 {
+		args = append(args, "--regions", strings.Join(s.regions, ","))
 	}
 	env := childEnv()
 	if s.dev {
