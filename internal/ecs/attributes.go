@@ -182,37 +182,48 @@ func (s *Service) ListAttributes(ctx context.Context, in *ecstypes.ListAttribute
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
-		scanFrom := ""
-		if afterInstance != "" {
-			scanFrom = cname + "/" + afterInstance
-			// Resume inside the token's instance: step back so Scan includes it.
-			scanFrom = scanFrom[:len(scanFrom)-1]
-		}
 		var last string
-		return store.Scan(tx, instances, cname+"/", scanFrom, false, func(id string, r instanceRecord) (bool, error) {
+		// visit lists one instance's matching attributes in name order, those
+		// after skipName only; false when the page is full.
+		visit := func(r instanceRecord, skipName string) bool {
 			if aws.ToString(r.Instance.Status) == "INACTIVE" {
-				return true, nil
+				return true
 			}
-			instID := idFromARN(id)
+			instID := idFromARN(aws.ToString(r.Instance.ContainerInstanceArn))
 			attrs := slices.Clone(r.Instance.Attributes)
 			slices.SortFunc(attrs, func(a, b ecstypes.Attribute) int { return strings.Compare(aws.ToString(a.Name), aws.ToString(b.Name)) })
 			for _, a := range attrs {
 				name := aws.ToString(a.Name)
 				switch {
-				case instID < afterInstance, instID == afterInstance && name <= afterName,
+				case skipName != "" && name <= skipName,
 					in.AttributeName != nil && name != *in.AttributeName,
 					in.AttributeValue != nil && aws.ToString(a.Value) != *in.AttributeValue:
 					continue
 				}
 				if len(out.Attributes) == limit {
 					out.NextToken = nextToken(last)
-					return false, nil
+					return false
 				}
 				last = instID + "/" + name
 				out.Attributes = append(out.Attributes, ecstypes.Attribute{Name: a.Name, Value: a.Value,
 					TargetType: aws.String("container-instance"), TargetId: r.Instance.ContainerInstanceArn})
 			}
-			return true, nil
+			return true
+		}
+		after := ""
+		if afterInstance != "" {
+			// Finish the instance the previous page ended in.
+			after = cname + "/" + afterInstance
+			rec, err := store.Get(tx, instances, after)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("get instance %s: %w", afterInstance, err)
+			}
+			if err == nil && !visit(rec, afterName) {
+				return nil
+			}
+		}
+		return store.Scan(tx, instances, cname+"/", after, false, func(_ string, r instanceRecord) (bool, error) {
+			return visit(r, ""), nil
 		})
 	})
 	if err != nil {
