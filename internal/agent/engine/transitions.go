@@ -185,9 +185,9 @@ func (m *taskManager) watch(ctx context.Context, c *containerState, delay time.D
 	go func() {
 		defer m.e.wg.Done()
 		if delay > 0 {
-			t := time.NewTimer(delay)
+			t := m.e.cfg.Clock.NewTimer(delay)
 			select {
-			case <-t.C:
+			case <-t.Chan():
 			case <-ctx.Done():
 				t.Stop()
 				return
@@ -306,7 +306,7 @@ func (m *taskManager) stopAll(ctx context.Context) bool {
 		return false
 	}
 	if !done {
-		m.retry = time.After(retryBackoff)
+		m.retry = m.e.cfg.Clock.After(retryBackoff)
 		return false
 	}
 	m.known = taskStopped
