@@ -70,11 +70,15 @@ type taskManager struct {
 	execStoppedAt    *time.Time
 	imagesReady      map[string]bool
 	retry            <-chan time.Time
+	// work is the context of work a stop abandons (image pulls): it ends
+	// when the desired status becomes STOPPED, or with the task's context.
+	work context.Context
 
-	inMu     sync.Mutex
-	inTask   acs.Task
-	inAbsent bool
-	wake     chan struct{}
+	inMu       sync.Mutex
+	inTask     acs.Task
+	inAbsent   bool
+	cancelWork context.CancelFunc // set by run; called once a stop is desired
+	wake       chan struct{}
 
 	exits chan exitEvent
 
@@ -114,13 +118,18 @@ func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *ta
 }
 
 // setDesired hands the manager the task as the latest Apply saw it; absent
-// means the server no longer lists it. Safe from any goroutine.
+// means the server no longer lists it. A stop cancels the work in progress
+// at once (a slow image pull), so the task goroutine can act on it. Safe
+// from any goroutine.
 func (m *taskManager) setDesired(t acs.Task, absent bool) {
 	m.inMu.Lock()
 	if absent {
 		m.inAbsent = true
 	} else {
 		m.inTask, m.inAbsent = t, false
+	}
+	if m.stopDesiredLocked() && m.cancelWork != nil {
+		m.cancelWork()
 	}
 	m.inMu.Unlock()
 	select {
@@ -159,6 +168,14 @@ func (m *taskManager) stopWith(reason, code string) {
 func (m *taskManager) run(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel() // ends this task's container waits
+	work, cancelWork := context.WithCancel(ctx)
+	m.work = work
+	m.inMu.Lock()
+	m.cancelWork = cancelWork
+	if m.stopDesiredLocked() {
+		cancelWork()
+	}
+	m.inMu.Unlock()
 	m.adopt(ctx)
 
 	clock := m.e.cfg.Clock
