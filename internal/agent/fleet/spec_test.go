@@ -130,7 +130,9 @@ func TestFlags(t *testing.T) {
 		wantErr string
 	}{
 		{"latency", func(s *Spec) error { return s.ApplyLatencyFlag("pull=1s-3s, start=100ms") },
-			func(s Spec) bool { return s.Latency.Pull == "1s-3s" && s.Latency.Start == "100ms" && s.Latency.Create == "" }, ""},
+			func(s Spec) bool {
+				return s.Latency.Pull == "1s-3s" && s.Latency.Start == "100ms" && s.Latency.Create == ""
+			}, ""},
 		{"latency bad duration", func(s *Spec) error { return s.ApplyLatencyFlag("pull=soon") }, nil, "pull=soon"},
 		{"latency unknown call", func(s *Spec) error { return s.ApplyLatencyFlag("run=1s") }, nil, "unknown call"},
 		{"failures", func(s *Spec) error { return s.ApplyFailureFlag("pull=0.25,create=1") },

@@ -257,10 +257,13 @@ func TestLatencyHonoursContext(t *testing.T) {
 	slow := sim.Fixed(time.Hour)
 	f := newFixture(t, func(o *sim.Options) { o.Latency = sim.Latency{Pull: slow, Create: slow, Start: slow, Stop: slow} })
 	calls := map[string]func(ctx context.Context) error{
-		"pull":   func(ctx context.Context) error { return f.rt.PullImage(ctx, "x") },
-		"create": func(ctx context.Context) error { _, err := f.rt.CreateContainer(ctx, runtime.ContainerSpec{Image: image}); return err },
-		"start":  func(ctx context.Context) error { return f.rt.StartContainer(ctx, "any") },
-		"stop":   func(ctx context.Context) error { return f.rt.StopContainer(ctx, "any", time.Second) },
+		"pull": func(ctx context.Context) error { return f.rt.PullImage(ctx, "x") },
+		"create": func(ctx context.Context) error {
+			_, err := f.rt.CreateContainer(ctx, runtime.ContainerSpec{Image: image})
+			return err
+		},
+		"start": func(ctx context.Context) error { return f.rt.StartContainer(ctx, "any") },
+		"stop":  func(ctx context.Context) error { return f.rt.StopContainer(ctx, "any", time.Second) },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
