@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"log/slog"
+	goruntime "runtime"
 	"sync/atomic"
 	"time"
 
@@ -26,14 +27,16 @@ var _ agent.Observer = (*progress)(nil)
 // from start to a fully registered fleet is the number that matters.
 func (p *progress) Registered(string) {
 	if p.registered.Add(1) == int64(p.total) {
-		p.log.Info("all sim instances registered", "instances", p.total, "took", time.Since(p.began).Round(time.Millisecond))
+		p.log.Info("all sim instances registered", "instances", p.total, "took", time.Since(p.began).Round(time.Millisecond),
+			"goroutines", goruntime.NumGoroutine())
 	}
 }
 
 // Connected logs, once, when every instance holds its ACS websocket.
 func (p *progress) Connected(string) {
 	if p.connected.Add(1) == int64(p.total) && !p.allConnected.Swap(true) {
-		p.log.Info("all sim instances connected", "instances", p.total, "took", time.Since(p.began).Round(time.Millisecond))
+		p.log.Info("all sim instances connected", "instances", p.total, "took", time.Since(p.began).Round(time.Millisecond),
+			"goroutines", goruntime.NumGoroutine())
 	}
 }
 
@@ -48,22 +51,36 @@ func (p *progress) snapshot() snapshot {
 	return snapshot{registered: p.registered.Load(), connected: p.connected.Load(), failed: p.failed.Load()}
 }
 
-// run logs a summary every interval while the counts change, until ctx
-// is done. It is the fleet's one logging goroutine.
+// quietSummaries is how many intervals pass without a summary while
+// nothing changes.
+const quietSummaries = 6
+
+// run logs a summary every interval while the counts change, and every
+// quietSummaries intervals while they do not, until ctx is done. It is the
+// fleet's one logging goroutine.
 func (p *progress) run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var last snapshot
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if s := p.snapshot(); s != last {
+		if s := p.snapshot(); s != last || tick%quietSummaries == 0 {
 			p.log.Info("sim instances", "registered", s.registered, "connected", s.connected, "failed", s.failed,
-				"of", p.total, "elapsed", time.Since(p.began).Round(time.Millisecond))
+				"of", p.total, "elapsed", time.Since(p.began).Round(time.Millisecond),
+				"goroutines", goruntime.NumGoroutine(), "heapMiB", heapMiB())
 			last = s
 		}
 	}
+}
+
+// heapMiB is the live heap, for the summary line (ReadMemStats stops the
+// world briefly; once per interval is fine).
+func heapMiB() uint64 {
+	var m goruntime.MemStats
+	goruntime.ReadMemStats(&m)
+	return m.HeapAlloc >> 20
 }
