@@ -66,6 +66,7 @@ type result struct {
 	idle                           time.Duration
 	tasks                          int
 	tasksRunning                   time.Duration
+	agentTaskCPU, serverTaskCPU    float64
 	agentWarnings, serverWarnings  int
 	firstAgentWarn, firstServerErr string
 }
@@ -77,7 +78,8 @@ func (r result) print() {
 		float64(r.agentRSS)/1024, r.goroutines, r.heapMiB, r.agentCPU*100, r.idle)
 	fmt.Printf("server: RSS %.0f MiB, CPU %.0f%% of one core while idle\n", float64(r.serverRSS)/1024, r.serverCPU*100)
 	if r.tasks > 0 {
-		fmt.Printf("RunTask x%d (10 per call) -> all RUNNING in %s\n", r.tasks, r.tasksRunning.Round(time.Millisecond))
+		fmt.Printf("RunTask x%d (10 per call) -> all RUNNING in %s; CPU meanwhile: agent %.0f%%, server %.0f%% of one core\n",
+			r.tasks, r.tasksRunning.Round(time.Millisecond), r.agentTaskCPU*100, r.serverTaskCPU*100)
 	}
 	fmt.Printf("warnings: agent %d, server %d\n", r.agentWarnings, r.serverWarnings)
 	if r.firstAgentWarn != "" {
@@ -132,9 +134,13 @@ func measure(ctx context.Context, bin, dir string, n, tasks int, idle time.Durat
 	r.serverCPU = float64(cpuTicks(server.pid())-s0) / 100 / idle.Seconds()
 
 	if tasks > 0 {
+		a0, s0 := cpuTicks(agent.pid()), cpuTicks(server.pid())
 		if r.tasksRunning, err = runTasks(ctx, "http://"+addr, tasks); err != nil {
 			return r, fmt.Errorf("tasks: %w", err)
 		}
+		secs := r.tasksRunning.Seconds()
+		r.agentTaskCPU = float64(cpuTicks(agent.pid())-a0) / 100 / secs
+		r.serverTaskCPU = float64(cpuTicks(server.pid())-s0) / 100 / secs
 	}
 	if m := lastMatch(agentLog, gorRE); m != nil {
 		r.goroutines = m[1]
