@@ -45,6 +45,7 @@ func (p *ports) bind(spec runtime.ContainerSpec) ([]runtime.PortBinding, error) 
 			}
 		} else if p.used[portKey{proto, host}] {
 			p.release(out)
+			//lint:ignore ST1005 Docker's own wording, so logs read the same on both runtimes
 			return nil, fmt.Errorf("Bind for %s:%d failed: port is already allocated", cmp.Or(m.HostIP, "0.0.0.0"), host)
 		}
 		p.used[portKey{proto, host}] = true
