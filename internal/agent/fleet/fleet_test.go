@@ -38,7 +38,7 @@ type fakeServer struct {
 	reused    int // registrations that named a saved ARN
 
 	inflight, maxInflight atomic.Int32 // register + discover calls at once
-	connected             atomic.Int32
+	connects              atomic.Int32 // websockets accepted, ever
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -50,8 +50,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 			if err != nil {
 				return
 			}
-			f.connected.Add(1)
-			defer f.connected.Add(-1)
+			f.connects.Add(1)
 			for {
 				if _, _, err := conn.ReadMessage(); err != nil {
 					return
@@ -131,6 +130,9 @@ func runFleet(t *testing.T, f *fakeServer, dataDir string, n int) string {
 	logs := &lockedBuffer{}
 	base := baseConfig()
 	base.ReservedPorts = []uint16{22}
+	// Count this run's connections only: the server may not have noticed
+	// yet that an earlier run's sockets closed.
+	before := f.connects.Load()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -148,9 +150,9 @@ func runFleet(t *testing.T, f *fakeServer, dataDir string, n int) string {
 		})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for f.connected.Load() < int32(n) {
+	for f.connects.Load()-before < int32(n) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d instances connected; log:\n%s", f.connected.Load(), n, logs.String())
+			t.Fatalf("%d of %d instances connected; log:\n%s", f.connects.Load()-before, n, logs.String())
 		}
 		time.Sleep(5 * time.Millisecond) // polling pace, not a wait for state
 	}
