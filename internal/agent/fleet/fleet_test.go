@@ -150,7 +150,7 @@ func runFleet(t *testing.T, f *fakeServer, dataDir string, n int) string {
 		})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for f.connects.Load()-before < int32(n) {
+	for f.connects.Load()-before < int32(n) || !strings.Contains(logs.String(), "all sim instances connected") {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d instances connected; log:\n%s", f.connects.Load()-before, n, logs.String())
 		}
