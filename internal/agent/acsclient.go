@@ -61,6 +61,8 @@ type acsClient struct {
 	heartbeat    time.Duration
 	reconnect    backoff
 	dialer       *websocket.Dialer
+	throttle     *Throttle // nil: connect at once
+	observer     Observer  // nil: none
 	log          *slog.Logger
 	now          func() time.Time
 }
@@ -92,15 +94,38 @@ func (c *acsClient) run(ctx context.Context) {
 // session makes one connection and serves it until it fails. connected
 // reports whether the websocket was established.
 func (c *acsClient) session(ctx context.Context) (connected bool, err error) {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	c.log.Info("acs connected", "endpoint", conn.RemoteAddr().String())
+	if c.observer != nil {
+		c.observer.Connected(c.instanceARN)
+		defer c.observer.Disconnected(c.instanceARN)
+	}
+	s := &acsConn{client: c, conn: conn}
+	// The server may have missed reports while we were away: report all.
+	c.reporter.Resync(c.engine.Snapshot())
+	return true, s.serve(ctx)
+}
+
+// connect finds the endpoint and opens the websocket, holding a throttle
+// slot meanwhile.
+func (c *acsClient) connect(ctx context.Context) (*websocket.Conn, error) {
+	release, err := c.throttle.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	out, err := c.api.DiscoverPollEndpoint(ctx, &ecs.DiscoverPollEndpointInput{
 		Cluster:           aws.String(c.cluster),
 		ContainerInstance: aws.String(c.instanceARN),
 	})
 	if err != nil {
-		return false, fmt.Errorf("discover poll endpoint: %w", err)
+		return nil, fmt.Errorf("discover poll endpoint: %w", err)
 	}
 	if out.Endpoint == nil || *out.Endpoint == "" {
-		return false, errors.New("discover poll endpoint: empty endpoint")
+		return nil, errors.New("discover poll endpoint: empty endpoint")
 	}
 	u, err := connectURL(*out.Endpoint, url.Values{
 		"clusterArn":           {c.clusterARN},
@@ -108,11 +133,11 @@ func (c *acsClient) session(ctx context.Context) (connected bool, err error) {
 		"agentVersion":         {c.agentVersion},
 	})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	header, err := c.sign(ctx, u)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	wsURL := *u
 	wsURL.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
@@ -121,15 +146,11 @@ func (c *acsClient) session(ctx context.Context) (connected bool, err error) {
 		if resp != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			resp.Body.Close()
-			return false, fmt.Errorf("dial acs %s: %w (HTTP %d: %s)", wsURL.Redacted(), err, resp.StatusCode, strings.TrimSpace(string(body)))
+			return nil, fmt.Errorf("dial acs %s: %w (HTTP %d: %s)", wsURL.Redacted(), err, resp.StatusCode, strings.TrimSpace(string(body)))
 		}
-		return false, fmt.Errorf("dial acs %s: %w", wsURL.Redacted(), err)
+		return nil, fmt.Errorf("dial acs %s: %w", wsURL.Redacted(), err)
 	}
-	c.log.Info("acs connected", "endpoint", wsURL.Host)
-	s := &acsConn{client: c, conn: conn}
-	// The server may have missed reports while we were away: report all.
-	c.reporter.Resync(c.engine.Snapshot())
-	return true, s.serve(ctx)
+	return conn, nil
 }
 
 // connectURL appends acs.Path (unless the endpoint already ends with it) and
@@ -185,26 +206,28 @@ type acsConn struct {
 }
 
 // serve reads until the connection fails or ctx is done; a second goroutine
-// sends heartbeats and health.
+// sends heartbeats and health. The socket is closed when either ends (no
+// goroutine waits for that: thousands of idle connections in one process
+// would each hold one).
 func (s *acsConn) serve(ctx context.Context) error {
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	var writeErr error
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		<-connCtx.Done()
+	closed := make(chan struct{})
+	context.AfterFunc(connCtx, func() {
+		defer close(closed)
 		s.conn.Close() // unblocks the reader
-	}()
+	})
+	var writeErr error
+	written := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(written)
 		defer cancel()
 		writeErr = s.writeLoop(connCtx)
 	}()
 	err := s.readLoop(ctx)
 	cancel()
-	wg.Wait()
+	<-written
+	<-closed
 	if writeErr != nil && ctx.Err() == nil {
 		return writeErr // the read failed because the writer closed the socket
 	}
@@ -281,13 +304,17 @@ func (s *acsConn) handle(env acs.Envelope) error {
 // write fails.
 func (s *acsConn) writeLoop(ctx context.Context) error {
 	c := s.client
-	t := time.NewTicker(c.heartbeat)
+	// The first beat comes at a random point of the interval, so agents
+	// that connected together (thousands, in a simulated fleet) do not beat
+	// in lockstep.
+	t := time.NewTimer(firstBeat(c.heartbeat))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			t.Reset(c.heartbeat)
 			id := newMessageID()
 			s.rememberBeat(id)
 			if err := s.send(acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: id, Healthy: true}); err != nil {

@@ -20,6 +20,9 @@ import (
 // ACS websocket; the read deadline is three intervals.
 const DefaultHeartbeatInterval = 15 * time.Second
 
+// defaultCallTimeout bounds one call to the server.
+const defaultCallTimeout = 30 * time.Second
+
 // Options configures the agent process.
 type Options struct {
 	// Endpoint is the control plane's ECS API, e.g. http://127.0.0.1:8080.
@@ -33,6 +36,18 @@ type Options struct {
 	DataDir           string
 	Logger            *slog.Logger
 	HeartbeatInterval time.Duration
+
+	// For many agents in one process (simulated instances); all optional.
+	//
+	// Client, when set, makes the ECS calls (see NewSharedClient); nil
+	// builds a client for this agent alone.
+	Client *ecs.Client
+	// Dialer, when set, dials the ACS websocket (see NewSharedDialer).
+	Dialer *websocket.Dialer
+	// Throttle bounds concurrent registrations and ACS connects.
+	Throttle *Throttle
+	// Observer hears about registration and the ACS connection.
+	Observer Observer
 }
 
 // ecsAPI is every ECS call the agent makes; *ecs.Client satisfies it.
@@ -106,12 +121,19 @@ func newAgent(opts Options) (*Agent, error) {
 	if _, ok := opts.Credentials.(*aws.CredentialsCache); !ok {
 		opts.Credentials = aws.NewCredentialsCache(opts.Credentials)
 	}
+	var api ecsAPI = opts.Client
+	if opts.Client == nil {
+		api = newECSClient(opts)
+	}
+	if opts.Dialer == nil {
+		opts.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: defaultCallTimeout}
+	}
 	return &Agent{
 		opts:        opts,
-		api:         newECSClient(opts),
+		api:         api,
 		log:         opts.Logger,
 		retry:       backoff{min: 500 * time.Millisecond, max: 10 * time.Second},
-		callTimeout: 30 * time.Second,
+		callTimeout: defaultCallTimeout,
 	}, nil
 }
 
@@ -196,6 +218,9 @@ func (a *Agent) run(ctx context.Context) error {
 	}
 	a.log.Info("registered container instance", "containerInstanceArn", instanceARN, "cluster", cur.clusterARN,
 		"reregistered", reg.instanceARN == instanceARN)
+	if a.opts.Observer != nil {
+		a.opts.Observer.Registered(instanceARN)
+	}
 
 	client := &acsClient{
 		api:          a.api,
@@ -209,7 +234,9 @@ func (a *Agent) run(ctx context.Context) error {
 		reporter:     cur.reporter,
 		heartbeat:    a.opts.HeartbeatInterval,
 		reconnect:    backoff{min: 250 * time.Millisecond, max: 10 * time.Second},
-		dialer:       &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: a.callTimeout},
+		dialer:       a.opts.Dialer,
+		throttle:     a.opts.Throttle,
+		observer:     a.opts.Observer,
 		log:          a.log.With("component", "acs"),
 		now:          time.Now,
 	}

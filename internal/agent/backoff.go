@@ -27,6 +27,14 @@ func (b backoff) delay(attempt int) time.Duration {
 	return half + rand.N(d-half)
 }
 
+// firstBeat is a random delay in (0, interval].
+func firstBeat(interval time.Duration) time.Duration {
+	if interval <= 1 {
+		return interval
+	}
+	return 1 + rand.N(interval)
+}
+
 // sleepCtx waits d or until ctx is done; it reports whether the full wait
 // elapsed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -31,7 +31,10 @@ type identity struct {
 func (a *Agent) startIdentity(ctx context.Context, instanceARN string, desired []acs.Task, apply bool) (*identity, error) {
 	cfg := a.opts.Config
 	id := &identity{instanceARN: instanceARN, clusterARN: clusterARN(cfg.Cluster, instanceARN)}
-	id.reporter = newReporter(reporterConfig{Cluster: id.clusterARN, API: a.api, Logger: a.log.With("component", "reporter"), CallTimeout: a.callTimeout})
+	id.reporter = newReporter(reporterConfig{
+		Cluster: id.clusterARN, API: a.api, Logger: a.log.With("component", "reporter"),
+		RetryMin: a.retry.min, RetryMax: a.retry.max, CallTimeout: a.callTimeout,
+	})
 	eng, err := engine.New(engine.Config{
 		Runtime:      a.opts.Runtime,
 		ClusterARN:   id.clusterARN,

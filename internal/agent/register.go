@@ -162,9 +162,14 @@ func sortedKeys(m map[string]string) []string {
 func (a *Agent) register(ctx context.Context, r registration) (string, error) {
 	createdDefault := false
 	for attempt := 0; ; attempt++ {
+		release, err := a.opts.Throttle.acquire(ctx)
+		if err != nil {
+			return "", fmt.Errorf("register container instance: %w", err)
+		}
 		callCtx, cancel := context.WithTimeout(ctx, a.callTimeout)
 		out, err := a.api.RegisterContainerInstance(callCtx, registerInput(r))
 		cancel()
+		release()
 		if err == nil {
 			if out.ContainerInstance == nil || aws.ToString(out.ContainerInstance.ContainerInstanceArn) == "" {
 				return "", errors.New("register container instance: no containerInstanceArn in response")

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -125,7 +124,7 @@ func TestAdoptedContainersOfUnlistedTasksAreCleanedUpAfterFirstApply(t *testing.
 		t.Fatal(err)
 	}
 
-	te := startEngine(t, rt, func(c *Config) { c.CleanupWait = 10 * time.Millisecond })
+	te := startEngine(t, rt)
 	if st, err := rt.InspectContainer(context.Background(), id); err != nil || !st.Running {
 		t.Fatalf("adopted container touched before the first Apply: %+v %v", st, err)
 	}
@@ -134,6 +133,7 @@ func TestAdoptedContainersOfUnlistedTasksAreCleanedUpAfterFirstApply(t *testing.
 	if exitCode(container(t, got, "app")) != "137" {
 		t.Errorf("orphan = %+v", got)
 	}
+	te.advance(t, 1, testCleanupWait)
 	waitUntil(t, "orphan removed", func() bool {
 		_, err := rt.InspectContainer(context.Background(), id)
 		return err != nil && len(te.Snapshot()) == 0

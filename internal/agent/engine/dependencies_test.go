@@ -105,6 +105,7 @@ func TestHealthChangesAreReported(t *testing.T) {
 		if err := rt.SetHealth(id, step.docker); err != nil {
 			t.Fatal(err)
 		}
+		te.pollHealth()
 		got := te.rec.waitFor(t, task.Arn, "health "+step.want, func(c TaskStateChange) bool {
 			return len(c.Containers) > 0 && c.Containers[0].HealthStatus == step.want
 		})
@@ -164,4 +165,5 @@ func (f *fixture) health(t *testing.T, name, status string) {
 	if err := f.rt.SetHealth(id, status); err != nil {
 		t.Fatal(err)
 	}
+	f.te.pollHealth()
 }

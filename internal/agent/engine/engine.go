@@ -6,6 +6,12 @@
 // ACS PayloadMessage. The engine adopts the containers it finds with its own
 // instance label at Start, so a restarted agent never duplicates a container,
 // and it leaves containers running when its context ends.
+//
+// A stop (desired STOPPED, or a task the server no longer lists) cancels the
+// task's image pulls at once: the task stops with the server's reason
+// without waiting for a slow download, and nothing is created afterwards.
+// The engine's timers (retry backoff, cleanup wait, health polls) run on an
+// injected clock, so tests advance time instead of waiting for it.
 package engine
 
 import (
@@ -18,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
@@ -49,7 +57,12 @@ type Config struct {
 	Runtime                 runtime.Runtime
 	ClusterARN, InstanceARN string
 	Reporter                Reporter
-	// Now is the clock for reported timestamps; default time.Now.
+	// Clock drives the engine's timers: retry backoff, cleanup wait and
+	// health polls; default the real clock. Deadlines of runtime calls stay
+	// on the real clock: they guard against a hung engine, which a fake
+	// clock in a test must not turn into an endless wait.
+	Clock clockwork.Clock
+	// Now is the clock for reported timestamps; default Clock.Now.
 	Now func() time.Time
 	// StopTimeout is ECS_CONTAINER_STOP_TIMEOUT (default 30s); a container
 	// definition's stopTimeout overrides it.
@@ -141,8 +154,11 @@ func New(cfg Config) (*Engine, error) {
 	default:
 		return nil, fmt.Errorf("engine: unknown pull behavior %q", cfg.PullBehavior)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Reporter == nil {
 		cfg.Reporter = ReporterFunc(func(TaskStateChange) {})

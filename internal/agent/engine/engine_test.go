@@ -294,13 +294,17 @@ func TestStopTaskViaApply(t *testing.T) {
 
 func TestAbsentTaskIsStoppedAndCleanedUp(t *testing.T) {
 	rt, _ := newRuntime(images("app")...)
-	te := startEngine(t, rt, func(c *Config) { c.CleanupWait = 10 * time.Millisecond })
+	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
 	te.Apply([]acs.Task{task})
 	te.rec.waitStatus(t, task.Arn, "RUNNING")
 
 	te.Apply(nil)
 	te.rec.waitStatus(t, task.Arn, "STOPPED")
+	if list, _ := rt.ListContainers(context.Background(), map[string]string{LabelTaskARN: task.Arn}); len(list) != 1 {
+		t.Fatalf("%d containers right after STOPPED, want 1 kept until the cleanup wait", len(list))
+	}
+	te.advance(t, 1, testCleanupWait) // the cleanup timer
 	waitUntil(t, "containers removed and task forgotten", func() bool {
 		list, err := rt.ListContainers(context.Background(), map[string]string{LabelTaskARN: task.Arn})
 		return err == nil && len(list) == 0 && len(te.Snapshot()) == 0
@@ -309,7 +313,7 @@ func TestAbsentTaskIsStoppedAndCleanedUp(t *testing.T) {
 
 func TestStoppedTaskStillListedIsNotRestarted(t *testing.T) {
 	rt, j := newRuntime(images("app")...)
-	te := startEngine(t, rt, func(c *Config) { c.CleanupWait = 10 * time.Millisecond })
+	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
 	te.Apply([]acs.Task{task})
 	running := te.rec.waitStatus(t, task.Arn, "RUNNING")
@@ -317,6 +321,7 @@ func TestStoppedTaskStillListedIsNotRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	te.rec.waitStatus(t, task.Arn, "STOPPED")
+	te.advance(t, 1, testCleanupWait)
 	waitUntil(t, "task forgotten", func() bool { return len(te.Snapshot()) == 0 })
 	te.Apply([]acs.Task{task}) // the server has not caught up yet
 	te.Apply([]acs.Task{task})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
@@ -22,8 +23,15 @@ const (
 	testCluster  = "arn:aws:ecs:us-east-1:000000000000:cluster/default"
 	testInstance = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/i-1"
 	waitDeadline = 5 * time.Second
+	// The engine's timers run on a fake clock that tests advance, so these
+	// are realistic values that cost no waiting.
+	testCleanupWait  = time.Hour
+	testHealthPoll   = 2 * time.Second
+	testStopTimeout  = 7 * time.Second
+	testCallDeadline = time.Second
 )
 
+// testNow is where every test engine's fake clock starts.
 var testNow = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // recorder is a Reporter keeping every change and the latest per task.
@@ -175,24 +183,27 @@ func newRuntime(images ...string) (*fake.Runtime, *journal) {
 type testEngine struct {
 	*Engine
 	rec    *recorder
+	clock  *clockwork.FakeClock
 	cancel context.CancelFunc
 }
 
-// startEngine starts an engine on rt; the test's cleanup ends and waits for it.
+// startEngine starts an engine on rt with a fake clock at testNow; the
+// test's cleanup ends and waits for it.
 func startEngine(t *testing.T, rt runtime.Runtime, mutate ...func(*Config)) *testEngine {
 	t.Helper()
 	rec := newRecorder()
+	clock := clockwork.NewFakeClockAt(testNow)
 	cfg := Config{
 		Runtime:            rt,
 		ClusterARN:         testCluster,
 		InstanceARN:        testInstance,
 		Reporter:           rec,
-		Now:                func() time.Time { return testNow },
-		StopTimeout:        7 * time.Second,
-		CleanupWait:        time.Hour,
-		HealthPollInterval: 5 * time.Millisecond,
-		CallTimeout:        time.Second,
-		PullTimeout:        time.Second,
+		Clock:              clock,
+		StopTimeout:        testStopTimeout,
+		CleanupWait:        testCleanupWait,
+		HealthPollInterval: testHealthPoll,
+		CallTimeout:        testCallDeadline,
+		PullTimeout:        testCallDeadline,
 		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, f := range mutate {
@@ -207,10 +218,26 @@ func startEngine(t *testing.T, rt runtime.Runtime, mutate ...func(*Config)) *tes
 		cancel()
 		t.Fatalf("Start: %v", err)
 	}
-	te := &testEngine{Engine: e, rec: rec, cancel: cancel}
+	te := &testEngine{Engine: e, rec: rec, clock: clock, cancel: cancel}
 	t.Cleanup(te.stop)
 	return te
 }
+
+// advance moves the engine's clock by d once waiters timers or tickers
+// are set on it, so a timer the engine is about to set is not skipped.
+func (te *testEngine) advance(t *testing.T, waiters int, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitDeadline)
+	defer cancel()
+	if err := te.clock.BlockUntilContext(ctx, waiters); err != nil {
+		t.Fatalf("waiting for %d timers on the engine's clock: %v", waiters, err)
+	}
+	te.clock.Advance(d)
+}
+
+// pollHealth lets one health poll interval pass: each task with a health
+// check inspects its containers once.
+func (te *testEngine) pollHealth() { te.clock.Advance(testHealthPoll) }
 
 // stop ends the engine's context and waits for its goroutines.
 func (te *testEngine) stop() {

@@ -3,12 +3,12 @@ package engine
 import (
 	"context"
 	"log/slog"
-	"reflect"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
@@ -70,11 +70,15 @@ type taskManager struct {
 	execStoppedAt    *time.Time
 	imagesReady      map[string]bool
 	retry            <-chan time.Time
+	// work is the context of work a stop abandons (image pulls): it ends
+	// when the desired status becomes STOPPED, or with the task's context.
+	work context.Context
 
-	inMu     sync.Mutex
-	inTask   acs.Task
-	inAbsent bool
-	wake     chan struct{}
+	inMu       sync.Mutex
+	inTask     acs.Task
+	inAbsent   bool
+	cancelWork context.CancelFunc // set by run; called once a stop is desired
+	wake       chan struct{}
 
 	exits chan exitEvent
 
@@ -114,13 +118,18 @@ func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *ta
 }
 
 // setDesired hands the manager the task as the latest Apply saw it; absent
-// means the server no longer lists it. Safe from any goroutine.
+// means the server no longer lists it. A stop cancels the work in progress
+// at once (a slow image pull), so the task goroutine can act on it. Safe
+// from any goroutine.
 func (m *taskManager) setDesired(t acs.Task, absent bool) {
 	m.inMu.Lock()
 	if absent {
 		m.inAbsent = true
 	} else {
 		m.inTask, m.inAbsent = t, false
+	}
+	if m.stopDesiredLocked() && m.cancelWork != nil {
+		m.cancelWork()
 	}
 	m.inMu.Unlock()
 	select {
@@ -129,12 +138,18 @@ func (m *taskManager) setDesired(t acs.Task, absent bool) {
 	}
 }
 
+// stopDesiredLocked reports whether the inbox asks for a stop. Callers
+// hold inMu.
+func (m *taskManager) stopDesiredLocked() bool {
+	return m.inAbsent || m.inTask.DesiredStatus == ecstypes.DesiredStatusSTOPPED
+}
+
 // readInbox moves the task's desired status forward (never back).
 func (m *taskManager) readInbox() {
 	m.inMu.Lock()
-	t, absent := m.inTask, m.inAbsent
+	t, stop := m.inTask, m.stopDesiredLocked()
 	m.inMu.Unlock()
-	if absent || t.DesiredStatus == ecstypes.DesiredStatusSTOPPED {
+	if stop {
 		m.stopWith(t.StoppedReason, "")
 	}
 }
@@ -153,15 +168,24 @@ func (m *taskManager) stopWith(reason, code string) {
 func (m *taskManager) run(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel() // ends this task's container waits
+	work, cancelWork := context.WithCancel(ctx)
+	m.work = work
+	m.inMu.Lock()
+	m.cancelWork = cancelWork
+	if m.stopDesiredLocked() {
+		cancelWork()
+	}
+	m.inMu.Unlock()
 	m.adopt(ctx)
 
+	clock := m.e.cfg.Clock
 	var healthC <-chan time.Time
 	if slices.ContainsFunc(m.containers, func(c *containerState) bool { return c.def.HealthCheck != nil }) {
-		t := time.NewTicker(m.e.cfg.HealthPollInterval)
+		t := clock.NewTicker(m.e.cfg.HealthPollInterval)
 		defer t.Stop()
-		healthC = t.C
+		healthC = t.Chan()
 	}
-	var cleanup *time.Timer
+	var cleanup clockwork.Timer
 	defer func() {
 		if cleanup != nil {
 			cleanup.Stop()
@@ -174,9 +198,9 @@ func (m *taskManager) run(parent context.Context) {
 		if m.known == taskStopped {
 			healthC = nil
 			if cleanup == nil {
-				cleanup = time.NewTimer(m.e.cfg.CleanupWait)
+				cleanup = clock.NewTimer(m.e.cfg.CleanupWait)
 			}
-			cleanupC = cleanup.C
+			cleanupC = cleanup.Chan()
 		}
 		select {
 		case <-ctx.Done():
@@ -342,98 +366,4 @@ func nameOf(c *containerState) string {
 func (m *taskManager) now() *time.Time {
 	t := m.e.cfg.Now()
 	return &t
-}
-
-// report publishes the task's state and tells the Reporter, unless nothing
-// changed since the last report.
-func (m *taskManager) report() {
-	if m.known == taskNone {
-		return
-	}
-	change := m.build()
-	m.pubMu.Lock()
-	same := m.pub != nil && reflect.DeepEqual(*m.pub, change)
-	if !same {
-		m.pub = &change
-	}
-	m.pubMu.Unlock()
-	if !same {
-		m.e.cfg.Reporter.Report(cloneChange(change))
-	}
-}
-
-// published returns a copy of the last reported state.
-func (m *taskManager) published() (TaskStateChange, bool) {
-	m.pubMu.Lock()
-	defer m.pubMu.Unlock()
-	if m.pub == nil {
-		return TaskStateChange{}, false
-	}
-	return cloneChange(*m.pub), true
-}
-
-// build assembles the task's full current state.
-func (m *taskManager) build() TaskStateChange {
-	out := TaskStateChange{
-		TaskARN:            m.arn,
-		Status:             m.known.String(),
-		PullStartedAt:      m.pullStartedAt,
-		PullStoppedAt:      m.pullStoppedAt,
-		StartedAt:          m.startedAt,
-		ExecutionStoppedAt: m.execStoppedAt,
-	}
-	if m.known == taskStopped {
-		out.Reason, out.StopCode = m.reason, m.stopCode
-	}
-	for _, c := range m.containers {
-		out.Containers = append(out.Containers, ContainerStateChange{
-			Name:            c.name,
-			RuntimeID:       c.runtimeID,
-			ImageDigest:     c.imageDigest,
-			Status:          c.known.reported(),
-			Reason:          c.reason,
-			ExitCode:        c.exitCode,
-			NetworkBindings: c.bindings,
-			HealthStatus:    c.health,
-		})
-	}
-	return cloneChange(out)
-}
-
-// cloneChange deep-copies a change so no caller shares memory with the engine.
-func cloneChange(in TaskStateChange) TaskStateChange {
-	out := in
-	out.PullStartedAt = cloneTime(in.PullStartedAt)
-	out.PullStoppedAt = cloneTime(in.PullStoppedAt)
-	out.StartedAt = cloneTime(in.StartedAt)
-	out.ExecutionStoppedAt = cloneTime(in.ExecutionStoppedAt)
-	out.Containers = slices.Clone(in.Containers)
-	for i, c := range out.Containers {
-		if c.ExitCode != nil {
-			code := *c.ExitCode
-			out.Containers[i].ExitCode = &code
-		}
-		out.Containers[i].NetworkBindings = nil
-		for _, b := range c.NetworkBindings {
-			out.Containers[i].NetworkBindings = append(out.Containers[i].NetworkBindings, ecstypes.NetworkBinding{
-				BindIP:             cloneP(b.BindIP),
-				ContainerPort:      cloneP(b.ContainerPort),
-				ContainerPortRange: cloneP(b.ContainerPortRange),
-				HostPort:           cloneP(b.HostPort),
-				HostPortRange:      cloneP(b.HostPortRange),
-				Protocol:           cloneP(b.Protocol),
-			})
-		}
-	}
-	return out
-}
-
-func cloneTime(t *time.Time) *time.Time { return cloneP(t) }
-
-func cloneP[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }

@@ -74,11 +74,19 @@ func (m *taskManager) pull(ctx context.Context, c *containerState) {
 	if m.pullStartedAt == nil {
 		m.pullStartedAt = m.now()
 	}
-	err := m.e.ensureImage(ctx, image)
+	// The pull runs under the task's work context: a stop requested
+	// meanwhile ends it at once instead of after a slow download.
+	err := m.e.ensureImage(m.work, image)
 	m.pullStoppedAt = m.now()
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the agent is shutting down, not a task failure
+		}
+		if m.work.Err() != nil {
+			// Stopped during the pull: the next step reads the stop and
+			// stops the task with the server's reason; nothing is created.
+			m.log.Info("image pull abandoned: the task is stopping", "container", c.name, "image", image)
+			return
 		}
 		m.failStart(c, "CannotPullContainerError: "+err.Error())
 		return
@@ -185,9 +193,9 @@ func (m *taskManager) watch(ctx context.Context, c *containerState, delay time.D
 	go func() {
 		defer m.e.wg.Done()
 		if delay > 0 {
-			t := time.NewTimer(delay)
+			t := m.e.cfg.Clock.NewTimer(delay)
 			select {
-			case <-t.C:
+			case <-t.Chan():
 			case <-ctx.Done():
 				t.Stop()
 				return
@@ -306,7 +314,7 @@ func (m *taskManager) stopAll(ctx context.Context) bool {
 		return false
 	}
 	if !done {
-		m.retry = time.After(retryBackoff)
+		m.retry = m.e.cfg.Clock.After(retryBackoff)
 		return false
 	}
 	m.known = taskStopped

@@ -1,6 +1,8 @@
 // Package runtime owns the agent's view of a container engine: the small set of
 // calls the task engine makes, the value types they exchange, and the shared
-// conformance suite every implementation (Docker, fake) must pass.
+// conformance suite (runtimetest) every implementation must pass: Docker
+// (docker), the simulated engine (sim) and the unit-test fake built on it
+// (fake).
 package runtime
 
 import (

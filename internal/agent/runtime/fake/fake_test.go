@@ -117,7 +117,8 @@ func TestSpecAndPorts(t *testing.T) {
 		PortMappings: []runtime.PortMapping{{ContainerPort: 80}, {ContainerPort: 81, HostPort: 8081}},
 	}
 	var ids []string
-	for range 2 {
+	for i := range 2 {
+		spec.PortMappings = []runtime.PortMapping{{ContainerPort: 80}, {ContainerPort: 81, HostPort: 8081 + uint16(i)}}
 		id, err := f.CreateContainer(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
@@ -136,8 +137,8 @@ func TestSpecAndPorts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Ports[0].HostPort != want || st.Ports[1].HostPort != 8081 {
-			t.Errorf("container %d ports = %+v, want dynamic %d and static 8081", i, st.Ports, want)
+		if st.Ports[0].HostPort != want || st.Ports[1].HostPort != 8081+uint16(i) {
+			t.Errorf("container %d ports = %+v, want dynamic %d and static %d", i, st.Ports, want, 8081+i)
 		}
 	}
 }
