@@ -26,6 +26,8 @@ berth_install_packages() {
   # An external etcd with default settings: the store and ECS tests run
   # against it once, and the e2e suite runs two servers on one.
   command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  # The test images are built from the host's static busybox (no registry here).
+  [ -x /bin/busybox ] || missing+=(busybox-static)
   # The e2e suite runs boto3 with python3 on PATH, else Debian's /usr/bin/python3.
   python3 -c 'import boto3' >/dev/null 2>&1 || /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 ||
     missing+=(python3-boto3)
