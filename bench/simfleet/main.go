@@ -9,18 +9,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchproc"
 )
 
 const (
@@ -38,10 +37,8 @@ func main() {
 	tmp, err := os.MkdirTemp("", "simfleet-")
 	check(err)
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "berth")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/berth")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	check(build.Run())
+	bin, err := benchproc.Build(tmp)
+	check(err)
 
 	for _, s := range strings.Split(*counts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -101,171 +98,56 @@ func measure(ctx context.Context, bin, dir string, n, tasks int, idle time.Durat
 	check(os.MkdirAll(dir, 0o700))
 	env := append(os.Environ(), "BERTH_ROOT_ACCESS_KEY_ID="+keyID, "BERTH_ROOT_SECRET_ACCESS_KEY="+secret,
 		"AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_REGION=us-east-1")
-	server, err := start(bin, env, filepath.Join(dir, "server.log"), "server", "--data-dir", filepath.Join(dir, "srv"), "--listen", "127.0.0.1:0")
+	server, err := benchproc.Start(bin, env, filepath.Join(dir, "server.log"), "server", "--data-dir", filepath.Join(dir, "srv"), "--listen", "127.0.0.1:0")
 	if err != nil {
 		return r, err
 	}
-	defer stop(server)
-	addr, err := waitLine(ctx, filepath.Join(dir, "server.log"), bannerRE)
+	defer server.Stop()
+	addr, err := benchproc.WaitLine(ctx, filepath.Join(dir, "server.log"), bannerRE)
 	if err != nil {
 		return r, fmt.Errorf("server: %w", err)
 	}
 	conf := filepath.Join(dir, "ecs.config")
 	check(os.WriteFile(conf, []byte("ECS_CLUSTER=default\n"), 0o600))
 	agentLog := filepath.Join(dir, "agent.log")
-	agent, err := start(bin, env, agentLog, "agent", "--endpoint", "http://"+addr, "--runtime", "sim",
+	agent, err := benchproc.Start(bin, env, agentLog, "agent", "--endpoint", "http://"+addr, "--runtime", "sim",
 		"--instances", strconv.Itoa(n), "--data-dir", filepath.Join(dir, "agent"), "--config", conf,
 		"--cpu", "2048", "--memory", "4096")
 	if err != nil {
 		return r, err
 	}
-	defer stop(agent)
-	if r.registered, err = waitLine(ctx, agentLog, regexp.MustCompile(`all sim instances registered".*took=(\S+)`)); err != nil {
+	defer agent.Stop()
+	if r.registered, err = benchproc.WaitLine(ctx, agentLog, regexp.MustCompile(`all sim instances registered".*took=(\S+)`)); err != nil {
 		return r, fmt.Errorf("registration: %w", err)
 	}
-	if r.connected, err = waitLine(ctx, agentLog, regexp.MustCompile(`all sim instances connected".*took=(\S+)`)); err != nil {
+	if r.connected, err = benchproc.WaitLine(ctx, agentLog, regexp.MustCompile(`all sim instances connected".*took=(\S+)`)); err != nil {
 		return r, fmt.Errorf("connection: %w", err)
 	}
-	r.agentRSS, r.serverRSS = rss(agent.pid()), rss(server.pid())
+	r.agentRSS, r.serverRSS = benchproc.RSS(agent.Pid()), benchproc.RSS(server.Pid())
 
-	a0, s0 := cpuTicks(agent.pid()), cpuTicks(server.pid())
+	a0, s0 := benchproc.CPUTicks(agent.Pid()), benchproc.CPUTicks(server.Pid())
 	time.Sleep(idle) // the sampling window itself, not a wait for state
-	r.agentCPU = float64(cpuTicks(agent.pid())-a0) / 100 / idle.Seconds()
-	r.serverCPU = float64(cpuTicks(server.pid())-s0) / 100 / idle.Seconds()
+	r.agentCPU = float64(benchproc.CPUTicks(agent.Pid())-a0) / 100 / idle.Seconds()
+	r.serverCPU = float64(benchproc.CPUTicks(server.Pid())-s0) / 100 / idle.Seconds()
 
 	if tasks > 0 {
-		a0, s0 := cpuTicks(agent.pid()), cpuTicks(server.pid())
+		a0, s0 := benchproc.CPUTicks(agent.Pid()), benchproc.CPUTicks(server.Pid())
 		if r.tasksRunning, err = runTasks(ctx, "http://"+addr, tasks); err != nil {
 			return r, fmt.Errorf("tasks: %w", err)
 		}
 		secs := r.tasksRunning.Seconds()
-		r.agentTaskCPU = float64(cpuTicks(agent.pid())-a0) / 100 / secs
-		r.serverTaskCPU = float64(cpuTicks(server.pid())-s0) / 100 / secs
+		r.agentTaskCPU = float64(benchproc.CPUTicks(agent.Pid())-a0) / 100 / secs
+		r.serverTaskCPU = float64(benchproc.CPUTicks(server.Pid())-s0) / 100 / secs
 	}
-	if m := lastMatch(agentLog, gorRE); m != nil {
+	if m := benchproc.LastMatch(agentLog, gorRE); m != nil {
 		r.goroutines = m[1]
 	}
-	if m := lastMatch(agentLog, heapRE); m != nil {
+	if m := benchproc.LastMatch(agentLog, heapRE); m != nil {
 		r.heapMiB = m[1]
 	}
-	r.agentWarnings, r.firstAgentWarn = countWarnings(agentLog)
-	r.serverWarnings, r.firstServerErr = countWarnings(filepath.Join(dir, "server.log"))
+	r.agentWarnings, r.firstAgentWarn = benchproc.CountWarnings(agentLog)
+	r.serverWarnings, r.firstServerErr = benchproc.CountWarnings(filepath.Join(dir, "server.log"))
 	return r, nil
-}
-
-// proc is a berth process this tool started.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once it has exited
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func start(bin string, env []string, logPath string, args ...string) (*proc, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start berth %s: %w", args[0], err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		_ = cmd.Wait()
-		f.Close()
-	}()
-	return p, nil
-}
-
-// stop ends the process (SIGTERM, then SIGKILL after 30s) and waits for it.
-func stop(p *proc) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// waitLine polls the log until re matches a line and returns its first group.
-func waitLine(ctx context.Context, path string, re *regexp.Regexp) (string, error) {
-	for {
-		if m := lastMatch(path, re); m != nil {
-			return m[1], nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("no %q in %s: %w", re, path, ctx.Err())
-		case <-time.After(200 * time.Millisecond): // polling pace
-		}
-	}
-}
-
-func lastMatch(path string, re *regexp.Regexp) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var last []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			last = m
-		}
-	}
-	return last
-}
-
-func countWarnings(path string) (int, string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, ""
-	}
-	defer f.Close()
-	n, first := 0, ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if l := sc.Text(); strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
-			if n++; first == "" {
-				first = l[:min(len(l), 300)]
-			}
-		}
-	}
-	return n, first
-}
-
-// rss is the process's resident set in KiB.
-func rss(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kib, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kib
-		}
-	}
-	return 0
-}
-
-// cpuTicks is the process's user+system CPU time in clock ticks (1/100 s).
-func cpuTicks(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(fields[11], 10, 64)
-	k, _ := strconv.ParseInt(fields[12], 10, 64)
-	return u + k
 }
 
 func check(err error) {

@@ -48,6 +48,10 @@ type Options struct {
 	Throttle *Throttle
 	// Observer hears about registration and the ACS connection.
 	Observer Observer
+	// VolatileRuntime says the runtime keeps nothing across a restart (the
+	// simulated one): the desired task sets are then not saved to DataDir,
+	// since no container would be there to watch again.
+	VolatileRuntime bool
 }
 
 // ecsAPI is every ECS call the agent makes; *ecs.Client satisfies it.
@@ -230,7 +234,7 @@ func (a *Agent) run(ctx context.Context) error {
 		clusterARN:   cur.clusterARN,
 		instanceARN:  instanceARN,
 		agentVersion: "berth-" + Version,
-		engine:       &savingEngine{Engine: cur.engine, dir: a.opts.DataDir, instanceARN: instanceARN, log: a.log},
+		engine:       a.desiredSaver(cur.engine, instanceARN),
 		reporter:     cur.reporter,
 		heartbeat:    a.opts.HeartbeatInterval,
 		reconnect:    backoff{min: 250 * time.Millisecond, max: 10 * time.Second},

@@ -95,6 +95,15 @@ func removeDesired(dir string) error {
 	return nil
 }
 
+// desiredSaver wraps the engine so that every desired set is saved before
+// it is applied, unless the runtime keeps nothing across restarts.
+func (a *Agent) desiredSaver(e *engine.Engine, instanceARN string) taskEngine {
+	if a.opts.VolatileRuntime {
+		return e
+	}
+	return &savingEngine{Engine: e, dir: a.opts.DataDir, instanceARN: instanceARN, log: a.log}
+}
+
 // savingEngine persists every desired set before the engine applies it.
 // Apply is only called from the ACS read loop, one connection at a time, so
 // last needs no lock.

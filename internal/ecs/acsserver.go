@@ -203,8 +203,7 @@ func (s *Service) acsWriter(ctx context.Context, cancel context.CancelFunc, conn
 // session, as ECS's ACS does with InactiveInstanceException, once the
 // instance is deregistered.
 func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm *readModel, sess *acsSession, out chan<- []byte) {
-	var last []byte
-	var seq int64
+	pb := &payloadBuilder{}
 	for {
 		if sess.isInactive(rm) {
 			msg, _ := acs.Encode(acs.TypeError, acs.ErrorMessage{Code: "InactiveInstanceException", Message: "The container instance has been deregistered."})
@@ -215,7 +214,7 @@ func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm
 			cancel()
 			return
 		}
-		payload, err := s.instanceTasks(ctx, rm, sess.key)
+		msg, err := s.nextPayload(ctx, rm, sess, pb)
 		switch {
 		case err != nil:
 			s.log.Warn("acs: build payload", "instance", sess.instArn, "err", err)
@@ -225,21 +224,11 @@ func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm
 				return
 			case <-time.After(time.Second):
 			}
-		default:
-			body, _ := json.Marshal(payload)
-			if string(body) != string(last) {
-				last = body
-				seq++
-				msg, err := acs.Encode(acs.TypePayload, acs.PayloadMessage{
-					MessageID: newUUID(), ClusterArn: s.arns.cluster(sess.cname), ContainerInstanceArn: sess.instArn, SeqNum: seq, Tasks: payload,
-				})
-				if err == nil {
-					select {
-					case out <- msg:
-					case <-ctx.Done():
-						return
-					}
-				}
+		case msg != nil:
+			select {
+			case out <- msg:
+			case <-ctx.Done():
+				return
 			}
 		}
 		select {
@@ -248,33 +237,4 @@ func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm
 		case <-sess.wake:
 		}
 	}
-}
-
-// instanceTasks is the desired task set of one instance: every task placed
-// on it that is not yet known STOPPED, from the read model.
-func (s *Service) instanceTasks(ctx context.Context, rm *readModel, key string) ([]acs.Task, error) {
-	var recs []taskRecord
-	rm.tasks.Ascend(idxTaskOnInstance, key, "", func(_ string, r *taskRecord) bool {
-		recs = append(recs, *r)
-		return true
-	})
-	out := make([]acs.Task, 0, len(recs))
-	for _, r := range recs {
-		t := r.Task
-		def, err := s.taskDefByARN(ctx, aws.ToString(t.TaskDefinitionArn))
-		if err != nil {
-			return nil, fmt.Errorf("task %s: %w", aws.ToString(t.TaskArn), err)
-		}
-		out = append(out, acs.Task{
-			Arn:              aws.ToString(t.TaskArn),
-			DesiredStatus:    aws.ToString(t.DesiredStatus),
-			StoppedReason:    aws.ToString(t.StoppedReason),
-			TaskDefinition:   def,
-			Overrides:        t.Overrides,
-			StartedBy:        aws.ToString(t.StartedBy),
-			Group:            aws.ToString(t.Group),
-			AvailabilityZone: aws.ToString(t.AvailabilityZone),
-		})
-	}
-	return out, nil
 }

@@ -16,33 +16,38 @@ import (
 // the task. The caller plans again on a fresh snapshot.
 var errStalePlacement = errors.New("placement planned on stale instance state")
 
-// reserve adds new tasks' reservations to their instance, checking against
-// the instance record itself (read tracked, so a concurrent placement or
-// release conflicts) that the instance is ACTIVE and every task still fits.
-// It must run before the new tasks are written.
-func (s *Service) reserve(tx *store.Tx, cname, instID string, rs []reservation) error {
-	rec, err := store.Get(tx, instances, cname+"/"+instID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errStalePlacement
+// reserve adds new tasks' reservations to their instances, checking
+// against the instance records themselves (read tracked, in one round trip,
+// so a concurrent placement or release conflicts) that each instance is
+// ACTIVE and every task still fits. It must run before the new tasks are
+// written.
+func (s *Service) reserve(tx *store.Tx, cname string, order []string, byInstance map[string][]reservation) error {
+	ids := make([]string, len(order))
+	for i, id := range order {
+		ids[i] = cname + "/" + id
 	}
+	recs, err := store.GetMany(tx, instances, ids)
 	if err != nil {
-		return fmt.Errorf("get instance %s: %w", instID, err)
+		return fmt.Errorf("get instances: %w", err)
 	}
-	if aws.ToString(rec.Instance.Status) != "ACTIVE" {
-		return errStalePlacement
-	}
-	held, err := s.heldOf(tx, cname, rec)
-	if err != nil {
-		return err
-	}
-	reg := rec.Instance.RegisteredResources
-	for _, r := range rs {
-		if !fits(reg, held, r) {
+	for _, instID := range order {
+		rec, ok := recs[cname+"/"+instID]
+		if !ok || aws.ToString(rec.Instance.Status) != "ACTIVE" {
 			return errStalePlacement
 		}
-		held = held.add(r)
+		held, err := s.heldOf(tx, cname, rec)
+		if err != nil {
+			return err
+		}
+		reg := rec.Instance.RegisteredResources
+		for _, r := range byInstance[instID] {
+			if !fits(reg, held, r) {
+				return errStalePlacement
+			}
+			held = held.add(r)
+		}
+		s.putHeld(tx, cname, instID, rec, held)
 	}
-	s.putHeld(tx, cname, instID, rec, held)
 	return nil
 }
 

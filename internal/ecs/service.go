@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -52,6 +53,8 @@ type Service struct {
 	acs *acsHub
 	// defs caches task definitions for agent payloads.
 	defs *taskDefCache
+	// placing serialises placements per cluster (placementLock).
+	placing [placeStripes]sync.Mutex
 }
 
 // New returns a Service.

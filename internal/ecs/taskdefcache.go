@@ -3,6 +3,7 @@ package ecs
 import (
 	"container/list"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,31 +28,32 @@ type taskDefCache struct {
 type taskDefEntry struct {
 	arn string
 	def ecstypes.TaskDefinition
+	raw []byte // def as JSON, for payloads
 }
 
 func newTaskDefCache() *taskDefCache {
 	return &taskDefCache{order: list.New(), byARN: map[string]*list.Element{}}
 }
 
-func (c *taskDefCache) get(arn string) (ecstypes.TaskDefinition, bool) {
+func (c *taskDefCache) get(arn string) (*taskDefEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byARN[arn]
 	if !ok {
-		return ecstypes.TaskDefinition{}, false
+		return nil, false
 	}
 	c.order.MoveToFront(el)
-	return el.Value.(*taskDefEntry).def, true
+	return el.Value.(*taskDefEntry), true
 }
 
-func (c *taskDefCache) put(arn string, def ecstypes.TaskDefinition) {
+func (c *taskDefCache) put(e *taskDefEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.byARN[arn]; ok {
+	if el, ok := c.byARN[e.arn]; ok {
 		c.order.MoveToFront(el)
 		return
 	}
-	c.byARN[arn] = c.order.PushFront(&taskDefEntry{arn: arn, def: def})
+	c.byARN[e.arn] = c.order.PushFront(e)
 	if c.order.Len() > taskDefCacheSize {
 		last := c.order.Back()
 		c.order.Remove(last)
@@ -59,15 +61,15 @@ func (c *taskDefCache) put(arn string, def ecstypes.TaskDefinition) {
 	}
 }
 
-// taskDefByARN returns a task definition revision by ARN, from the cache
-// or etcd.
-func (s *Service) taskDefByARN(ctx context.Context, arn string) (ecstypes.TaskDefinition, error) {
-	if def, ok := s.defs.get(arn); ok {
-		return def, nil
+// taskDefByARN returns a task definition revision by ARN, with its JSON,
+// from the cache or etcd.
+func (s *Service) taskDefByARN(ctx context.Context, arn string) (*taskDefEntry, error) {
+	if e, ok := s.defs.get(arn); ok {
+		return e, nil
 	}
 	family, rev, err := s.parseTaskDefRef(arn)
 	if err != nil || rev == 0 {
-		return ecstypes.TaskDefinition{}, fmt.Errorf("task definition %q: not a revision ARN", arn)
+		return nil, fmt.Errorf("task definition %q: not a revision ARN", arn)
 	}
 	var rec taskDefRecord
 	err = s.st.View(ctx, func(tx *store.Tx) error {
@@ -76,11 +78,16 @@ func (s *Service) taskDefByARN(ctx context.Context, arn string) (ecstypes.TaskDe
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return ecstypes.TaskDefinition{}, fmt.Errorf("task definition %s: %w", arn, err)
+		return nil, fmt.Errorf("task definition %s: %w", arn, err)
 	}
 	if err != nil {
-		return ecstypes.TaskDefinition{}, fmt.Errorf("get task definition %s: %w", arn, err)
+		return nil, fmt.Errorf("get task definition %s: %w", arn, err)
 	}
-	s.defs.put(arn, rec.TaskDefinition)
-	return rec.TaskDefinition, nil
+	raw, err := json.Marshal(rec.TaskDefinition)
+	if err != nil {
+		return nil, fmt.Errorf("encode task definition %s: %w", arn, err)
+	}
+	e := &taskDefEntry{arn: arn, def: rec.TaskDefinition, raw: raw}
+	s.defs.put(e)
+	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -302,10 +303,8 @@ func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord) e
 		}
 		byInstance[t.InstanceID] = append(byInstance[t.InstanceID], t.Reserved)
 	}
-	for _, id := range order {
-		if err := s.reserve(tx, cname, id, byInstance[id]); err != nil {
-			return err
-		}
+	if err := s.reserve(tx, cname, order, byInstance); err != nil {
+		return err
 	}
 	for _, t := range placed {
 		store.Put(tx, tasks, cname+"/"+idFromARN(aws.ToString(t.Task.TaskArn)), t)
@@ -316,6 +315,23 @@ func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord) e
 // maxPlanAttempts bounds how often a placement is planned again because
 // the read model was behind the instance records.
 const maxPlanAttempts = 5
+
+// placeStripes is how many placement locks a server keeps.
+const placeStripes = 64
+
+// placementLock serialises this server's placements in one cluster (by a
+// lock striped over cluster names). Placements read and write the records
+// of the instances they place on, so concurrent RunTask calls in one
+// cluster would mostly conflict and retry; taking turns costs less. Other
+// servers' placements still meet at the instance records' revisions.
+func (s *Service) placementLock(clusterRef string) func() {
+	name, _ := s.arns.clusterName(clusterRef)
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	mu := &s.placing[h.Sum32()%placeStripes]
+	mu.Lock()
+	return mu.Unlock
+}
 
 // retryStale runs place again while it fails with errStalePlacement.
 func retryStale(place func() error) error {
@@ -378,6 +394,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 		return nil, err
 	}
 	out := &ecstypes.RunTaskResponse{}
+	defer s.placementLock(aws.ToString(in.Cluster))()
 	err = retryStale(func() error {
 		return s.st.Update(ctx, func(tx *store.Tx) error {
 			out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
@@ -450,6 +467,7 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 		return nil, awserr.InvalidParameter("containerInstances must name between 1 and 10 container instances.")
 	}
 	out := &ecstypes.StartTaskResponse{}
+	defer s.placementLock(aws.ToString(in.Cluster))()
 	err := retryStale(func() error {
 		return s.st.Update(ctx, func(tx *store.Tx) error {
 			out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}

@@ -162,3 +162,32 @@ func Scan[T any](tx *Tx, c Collection[T], idPrefix, after string, desc bool, fn 
 		}
 	}
 }
+
+// GetMany is Get for several ids in one etcd round trip: it returns the
+// values found, by id (absent ids are missing from the map), read tracked
+// like Get's.
+func GetMany[T any](tx *Tx, c Collection[T], ids []string) (map[string]T, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		if id == "" {
+			return nil, fmt.Errorf("get many %s: %w", c.name, errEmptyID)
+		}
+		keys[i] = tx.s.key(c.name, id)
+	}
+	raws, err := tx.getMany(keys)
+	if err != nil {
+		return nil, fmt.Errorf("get many %s: %w", c.name, err)
+	}
+	out := make(map[string]T, len(ids))
+	for i, raw := range raws {
+		if raw == nil {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", keys[i], err)
+		}
+		out[ids[i]] = v
+	}
+	return out, nil
+}

@@ -142,7 +142,7 @@ func (inf *Informer[T]) WaitFor(ctx context.Context, rev int64) error {
 }
 
 // progressEvery is how often a waiting SyncTo repeats its progress request.
-const progressEvery = 50 * time.Millisecond
+const progressEvery = 5 * time.Millisecond
 
 func (inf *Informer[T]) waitFor(ctx context.Context, rev int64, progress bool) error {
 	select {

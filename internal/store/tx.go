@@ -124,6 +124,64 @@ func (tx *Tx) get(key string) ([]byte, bool, error) {
 	return kv.Value, true, nil
 }
 
+// getMany is get for several keys: what the transaction wrote or already
+// read is answered from memory, the rest in one etcd request at the
+// snapshot. A nil value means absent.
+func (tx *Tx) getMany(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	var ops []clientv3.Op
+	var idx []int
+	for i, key := range keys {
+		if w, ok := tx.writes[key]; ok {
+			if !w.del {
+				out[i] = w.value
+			}
+			continue
+		}
+		if r, ok := tx.reads[key]; ok {
+			if r.modRev != 0 {
+				out[i] = r.value
+			}
+			continue
+		}
+		ops = append(ops, clientv3.OpGet(key, tx.rangeOpts()...))
+		idx = append(idx, i)
+	}
+	if len(ops) == 0 {
+		return out, nil
+	}
+	if len(ops) == 1 {
+		v, ok, err := tx.get(keys[idx[0]])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[idx[0]] = v
+		}
+		return out, nil
+	}
+	ctx, cancel := tx.s.callCtx(tx.ctx)
+	defer cancel()
+	resp, err := tx.s.client.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, err
+	}
+	if tx.rev == 0 {
+		tx.rev = resp.Header.Revision
+	}
+	for j, r := range resp.Responses {
+		key := keys[idx[j]]
+		kvs := r.GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			tx.reads[key] = readResult{}
+			continue
+		}
+		tx.reads[key] = readResult{modRev: kvs[0].ModRevision, value: kvs[0].Value}
+		out[idx[j]] = kvs[0].Value
+	}
+	return out, nil
+}
+
 // list returns all keys under prefix at the snapshot, overlaid with the
 // transaction's own writes, sorted by key.
 // The key skip (a collection's sync marker) is left out.

@@ -167,6 +167,8 @@ func sharedOptions(cfg Config, obs agent.Observer) shared {
 			Dialer:   agent.NewSharedDialer(30 * time.Second),
 			Throttle: agent.NewThrottle(n),
 			Observer: obs,
+			// Simulated containers live in memory only.
+			VolatileRuntime: true,
 		},
 		concurrency: n,
 		maxConns:    conns,
@@ -176,5 +178,6 @@ func sharedOptions(cfg Config, obs agent.Observer) shared {
 // apply sets the shared fields on a copy of the template.
 func (s shared) apply(o agent.Options) agent.Options {
 	o.Client, o.Dialer, o.Throttle, o.Observer = s.opts.Client, s.opts.Dialer, s.opts.Throttle, s.opts.Observer
+	o.VolatileRuntime = s.opts.VolatileRuntime
 	return o
 }
