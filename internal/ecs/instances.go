@@ -154,12 +154,12 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecstypes.
 		if err != nil {
 			return err
 		}
+		if held.Tasks > 0 && !aws.ToBool(in.Force) {
+			return awserr.InvalidParameter("The container instance has tasks running. Stop them first, or deregister with force.")
+		}
 		rm, err := s.syncedModel(ctx, tx.Revision())
 		if err != nil {
 			return err
-		}
-		if held.Tasks > 0 && !aws.ToBool(in.Force) {
-			return awserr.InvalidParameter("The container instance has tasks running. Stop them first, or deregister with force.")
 		}
 		rec.Instance.Status = aws.String("INACTIVE")
 		rec.Instance.AgentConnected = aws.Bool(false)
