@@ -1,5 +1,6 @@
 // Command berth is Berth's single binary: `berth server` runs the control
-// plane, `berth agent` runs a node agent, `berth version` prints the version.
+// plane, `berth agent` runs a node agent, `berth demo-image` builds the quick
+// start's image locally, `berth version` prints the version.
 package main
 
 import (
@@ -34,7 +35,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(serverCmd(), agentCmd(), versionCmd())
+	root.AddCommand(serverCmd(), agentCmd(), demoImageCmd(), versionCmd())
 	return root
 }
 

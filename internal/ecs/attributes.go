@@ -127,9 +127,12 @@ func (s *Service) PutAttributes(ctx context.Context, in *ecstypes.PutAttributesR
 	return &ecstypes.PutAttributesResponse{Attributes: in.Attributes}, nil
 }
 
-// DeleteAttributes removes attributes from container instances.
+// DeleteAttributes removes attributes from container instances and answers
+// with them as they were, values included, as ECS does.
 func (s *Service) DeleteAttributes(ctx context.Context, in *ecstypes.DeleteAttributesRequest) (*ecstypes.DeleteAttributesResponse, error) {
+	var deleted []ecstypes.Attribute
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		deleted = slices.Clone(in.Attributes)
 		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
 		if err != nil {
 			return err
@@ -141,9 +144,10 @@ func (s *Service) DeleteAttributes(ctx context.Context, in *ecstypes.DeleteAttri
 		}
 		for arn, rec := range targets {
 			rec.Instance.Attributes = slices.DeleteFunc(rec.Instance.Attributes, func(have ecstypes.Attribute) bool {
-				for _, a := range in.Attributes {
+				for i, a := range in.Attributes {
 					t, _ := s.getInstance(tx, cname, aws.ToString(a.TargetId))
 					if aws.ToString(t.Instance.ContainerInstanceArn) == arn && aws.ToString(a.Name) == aws.ToString(have.Name) {
+						deleted[i].Value = have.Value
 						return true
 					}
 				}
@@ -156,7 +160,7 @@ func (s *Service) DeleteAttributes(ctx context.Context, in *ecstypes.DeleteAttri
 	if err != nil {
 		return nil, err
 	}
-	return &ecstypes.DeleteAttributesResponse{Attributes: in.Attributes}, nil
+	return &ecstypes.DeleteAttributesResponse{Attributes: deleted}, nil
 }
 
 // ListAttributes lists the attributes of a cluster's container instances,
@@ -205,8 +209,8 @@ func (s *Service) ListAttributes(ctx context.Context, in *ecstypes.ListAttribute
 					return false
 				}
 				last = instID + "/" + name
-				out.Attributes = append(out.Attributes, ecstypes.Attribute{Name: a.Name, Value: a.Value,
-					TargetType: aws.String("container-instance"), TargetId: r.Instance.ContainerInstanceArn})
+				// As ECS lists them: name, value and targetId, no targetType.
+				out.Attributes = append(out.Attributes, ecstypes.Attribute{Name: a.Name, Value: a.Value, TargetId: r.Instance.ContainerInstanceArn})
 			}
 			return true
 		}

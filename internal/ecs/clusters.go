@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,7 +84,8 @@ func (s *Service) CreateCluster(ctx context.Context, in *ecstypes.CreateClusterR
 	if err != nil {
 		return nil, err
 	}
-	return &ecstypes.CreateClusterResponse{Cluster: s.withCounts(ctx, out)}, nil
+	c := clusterReply(*s.withCounts(ctx, out))
+	return &ecstypes.CreateClusterResponse{Cluster: &c}, nil
 }
 
 func serviceConnectDefaults(req *ecstypes.ClusterServiceConnectDefaultsRequest) *ecstypes.ClusterServiceConnectDefaults {
@@ -129,6 +129,7 @@ func (s *Service) DeleteCluster(ctx context.Context, in *ecstypes.DeleteClusterR
 	}
 	zero := int32(0)
 	out.RegisteredContainerInstancesCount, out.RunningTasksCount, out.PendingTasksCount, out.ActiveServicesCount = &zero, &zero, &zero, &zero
+	out = clusterReply(out)
 	return &ecstypes.DeleteClusterResponse{Cluster: &out}, nil
 }
 
@@ -167,22 +168,8 @@ func (s *Service) DescribeClusters(ctx context.Context, in *ecstypes.DescribeClu
 	if err != nil {
 		return nil, err
 	}
-	include := in.Include
 	for _, c := range found {
-		c := s.withCounts(ctx, c)
-		if !slices.Contains(include, "TAGS") {
-			c.Tags = nil
-		}
-		if !slices.Contains(include, "SETTINGS") {
-			c.Settings = nil
-		}
-		if !slices.Contains(include, "CONFIGURATIONS") {
-			c.Configuration = nil
-		}
-		if slices.Contains(include, "STATISTICS") {
-			c.Statistics = []ecstypes.KeyValuePair{}
-		}
-		out.Clusters = append(out.Clusters, *c)
+		out.Clusters = append(out.Clusters, describedCluster(*s.withCounts(ctx, c), in.Include))
 	}
 	return out, nil
 }
@@ -295,5 +282,6 @@ func (s *Service) UpdateCluster(ctx context.Context, in *ecstypes.UpdateClusterR
 	if err != nil {
 		return nil, err
 	}
-	return &ecstypes.UpdateClusterResponse{Cluster: s.withCounts(ctx, out)}, nil
+	c := clusterReply(*s.withCounts(ctx, out))
+	return &ecstypes.UpdateClusterResponse{Cluster: &c}, nil
 }

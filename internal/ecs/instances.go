@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -30,9 +29,13 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecstypes.Re
 			return nil, err
 		}
 	}
+	identity, err := parseIdentityDocument(in.InstanceIdentityDocument)
+	if err != nil {
+		return nil, err
+	}
 	registered := buildResources(cpu, mem, resourceSet(in.TotalResources, resPorts), resourceSet(in.TotalResources, resPortsUDP))
 	var out ecstypes.ContainerInstance
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
+	err = s.st.Update(ctx, func(tx *store.Tx) error {
 		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
 		if err != nil {
 			return err
@@ -69,7 +72,10 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecstypes.Re
 		inst.RegisteredResources = registered
 		inst.RemainingResources = remaining(registered, held)
 		inst.VersionInfo = in.VersionInfo
-		inst.Attributes = mergeAttributes(inst.Attributes, in.Attributes)
+		inst.Attributes = mergeAttributes(mergeAttributes(inst.Attributes, in.Attributes), identity.attributes())
+		if identity.InstanceID != "" {
+			inst.Ec2InstanceId = aws.String(identity.InstanceID)
+		}
 		inst.AgentConnected = aws.Bool(false)
 		inst.Version = aws.Int64(aws.ToInt64(inst.Version) + 1)
 		if in.Tags != nil {
@@ -77,11 +83,21 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecstypes.Re
 		}
 		store.Put(tx, instances, cname+"/"+id, rec)
 		out = rec.Instance
+		counts := taskCounts{}
+		if existing {
+			rm, err := s.syncedModel(ctx, tx.Revision())
+			if err != nil {
+				return err
+			}
+			counts = instanceTaskCounts(rm, cname+"/"+id)
+		}
+		out.RunningTasksCount, out.PendingTasksCount = &counts.running, &counts.pending
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	out = instanceReply(out, true)
 	return &ecstypes.RegisterContainerInstanceResponse{ContainerInstance: &out}, nil
 }
 
@@ -141,16 +157,23 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecstypes.
 		if held.Tasks > 0 && !aws.ToBool(in.Force) {
 			return awserr.InvalidParameter("The container instance has tasks running. Stop them first, or deregister with force.")
 		}
+		rm, err := s.syncedModel(ctx, tx.Revision())
+		if err != nil {
+			return err
+		}
 		rec.Instance.Status = aws.String("INACTIVE")
 		rec.Instance.AgentConnected = aws.Bool(false)
 		rec.Instance.Version = aws.Int64(aws.ToInt64(rec.Instance.Version) + 1)
 		store.Put(tx, instances, cname+"/"+idFromARN(aws.ToString(rec.Instance.ContainerInstanceArn)), rec)
 		out = rec.Instance
+		counts := instanceTaskCounts(rm, cname+"/"+idFromARN(aws.ToString(out.ContainerInstanceArn)))
+		out.RunningTasksCount, out.PendingTasksCount = &counts.running, &counts.pending
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	out = instanceReply(out, true)
 	return &ecstypes.DeregisterContainerInstanceResponse{ContainerInstance: &out}, nil
 }
 
@@ -223,10 +246,7 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 			if err != nil {
 				return err
 			}
-			if !slices.Contains(in.Include, "TAGS") {
-				inst.Tags = nil
-			}
-			out.ContainerInstances = append(out.ContainerInstances, inst)
+			out.ContainerInstances = append(out.ContainerInstances, instanceReply(inst, includes(in.Include, ecstypes.ContainerInstanceFieldTAGS)))
 		}
 		return nil
 	})
@@ -315,7 +335,7 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecstype
 			if err != nil {
 				return err
 			}
-			out.ContainerInstances = append(out.ContainerInstances, inst)
+			out.ContainerInstances = append(out.ContainerInstances, instanceReply(inst, true))
 		}
 		return nil
 	})

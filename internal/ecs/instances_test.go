@@ -179,8 +179,8 @@ func TestInstanceDescribe(t *testing.T) {
 	if aws.ToInt32(inst.RunningTasksCount) != 1 || aws.ToInt32(inst.PendingTasksCount) != 1 {
 		t.Fatalf("running %d pending %d, want 1 and 1", aws.ToInt32(inst.RunningTasksCount), aws.ToInt32(inst.PendingTasksCount))
 	}
-	if inst.Tags != nil {
-		t.Fatalf("tags without include TAGS: %v", inst.Tags)
+	if inst.Tags == nil || len(inst.Tags) != 0 {
+		t.Fatalf("tags without include TAGS: %#v, want [] (present and empty)", inst.Tags)
 	}
 	wantMissing := []string{s.arns.instance("prod", unknownID), s.arns.instance("prod", "gone")}
 	var missing []string

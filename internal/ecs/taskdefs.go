@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +32,11 @@ func (s *Service) RegisterTaskDefinition(ctx context.Context, in *ecstypes.Regis
 	tags, err := mergeTags(nil, in.Tags)
 	if err != nil {
 		return nil, err
+	}
+	// ECS answers with tags only when the request had some.
+	var replyTags []ecstypes.Tag
+	if len(tags) > 0 {
+		replyTags = tags
 	}
 	family := aws.ToString(in.Family)
 	base, err := s.newTaskDef(ctx, in)
@@ -68,7 +72,7 @@ func (s *Service) RegisterTaskDefinition(ctx context.Context, in *ecstypes.Regis
 		return nil, fmt.Errorf("register task definition %s: %w", family, err)
 	}
 	s.log.Debug("registered task definition", "arn", aws.ToString(out.TaskDefinitionArn))
-	return &ecstypes.RegisterTaskDefinitionResponse{TaskDefinition: &out, Tags: tags}, nil
+	return &ecstypes.RegisterTaskDefinitionResponse{TaskDefinition: &out, Tags: replyTags}, nil
 }
 
 // newTaskDef turns a validated request into the stored definition, minus its
@@ -88,8 +92,23 @@ func (s *Service) newTaskDef(ctx context.Context, in *ecstypes.RegisterTaskDefin
 	for i := range td.ContainerDefinitions {
 		normalizeContainer(&td.ContainerDefinitions[i], mode)
 	}
-	if td.Volumes == nil {
-		td.Volumes = []ecstypes.Volume{}
+	td.Volumes = orEmpty(td.Volumes)
+	for i := range td.Volumes {
+		// ECS stores the root it mounts: "/" when the caller gave none.
+		if efs := td.Volumes[i].EfsVolumeConfiguration; efs != nil && efs.RootDirectory == nil {
+			efs.RootDirectory = aws.String("/")
+		}
+	}
+	// ECS converts "1 vCPU" and "2 GB" to units and MiB when it registers.
+	if td.Cpu != nil {
+		if n, err := parseTaskCPU(*td.Cpu); err == nil {
+			td.Cpu = aws.String(strconv.Itoa(int(n)))
+		}
+	}
+	if td.Memory != nil {
+		if n, err := parseTaskMemory(*td.Memory); err == nil {
+			td.Memory = aws.String(strconv.Itoa(int(n)))
+		}
 	}
 	if td.PlacementConstraints == nil {
 		td.PlacementConstraints = []ecstypes.TaskDefinitionPlacementConstraint{}
@@ -97,10 +116,7 @@ func (s *Service) newTaskDef(ctx context.Context, in *ecstypes.RegisterTaskDefin
 	td.Status = aws.String(taskDefActive)
 	td.RegisteredAt = ecstypes.Time(s.now())
 	td.RegisteredBy = aws.String(s.principalARN(ctx))
-	td.Compatibilities = []string{"EC2", "EXTERNAL"}
-	if mode == "awsvpc" && td.Cpu != nil && td.Memory != nil {
-		td.Compatibilities = append(td.Compatibilities, "FARGATE")
-	}
+	td.Compatibilities = compatibilities(in)
 	td.RequiresAttributes = []ecstypes.Attribute{}
 	return td, nil
 }
@@ -204,12 +220,10 @@ func (s *Service) DescribeTaskDefinition(ctx context.Context, in *ecstypes.Descr
 	if err != nil {
 		return nil, fmt.Errorf("describe task definition %s: %w", ref, err)
 	}
-	out := &ecstypes.DescribeTaskDefinitionResponse{TaskDefinition: &rec.TaskDefinition}
-	if slices.Contains(in.Include, "TAGS") {
-		out.Tags = rec.Tags
-		if out.Tags == nil {
-			out.Tags = []ecstypes.Tag{}
-		}
+	// ECS always sends tags here: the definition's own with include TAGS.
+	out := &ecstypes.DescribeTaskDefinitionResponse{TaskDefinition: &rec.TaskDefinition, Tags: []ecstypes.Tag{}}
+	if includes(in.Include, ecstypes.TaskDefinitionFieldTAGS) {
+		out.Tags = orEmpty(rec.Tags)
 	}
 	return out, nil
 }

@@ -111,7 +111,7 @@ func TestTaskDefRules(t *testing.T) {
 		{"ports with network mode none", client, "not allowed with network mode 'none'", func(r *req) { r.NetworkMode = aws.String("none") }},
 		{"task cpu", client, "Invalid 'cpu' setting for task", func(r *req) { r.Cpu = aws.String("lots") }},
 		{"task memory", client, "Invalid 'memory' setting for task", func(r *req) { r.Memory = aws.String("1 TB") }},
-		{"fargate bridge", client, "Fargate only supports network mode 'awsvpc'", func(r *req) {
+		{"fargate bridge", client, "Fargate only supports network mode \u2018awsvpc\u2019.", func(r *req) {
 			r.RequiresCompatibilities = []string{"FARGATE"}
 			r.Cpu, r.Memory = aws.String("256"), aws.String("512")
 		}},

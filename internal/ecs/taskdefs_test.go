@@ -57,7 +57,7 @@ func realisticTaskDef() *ecstypes.RegisterTaskDefinitionRequest {
 		ExecutionRoleArn:        aws.String("arn:aws:iam::000000000000:role/exec"),
 		PidMode:                 aws.String("task"),
 		IpcMode:                 aws.String("task"),
-		RequiresCompatibilities: []string{"EC2", "FARGATE"},
+		RequiresCompatibilities: []string{"EC2"},
 		RuntimePlatform: &ecstypes.RuntimePlatform{
 			CpuArchitecture: aws.String("X86_64"), OperatingSystemFamily: aws.String("LINUX"),
 		},
@@ -185,10 +185,12 @@ func TestTaskDefRegisterRoundTrip(t *testing.T) {
 		t.Errorf("describe differs from register reply:\n%v\n%v", descJSON, regJSON)
 	}
 
-	// Every member the caller set comes back unchanged.
+	// Every member the caller set comes back unchanged, but for the task
+	// size, which ECS converts to CPU units and MiB.
 	want := toJSONMap(t, in)
 	jsonSubset(t, "tags", want["tags"], regJSON["tags"])
 	delete(want, "tags")
+	want["cpu"], want["memory"] = "512", "1024"
 	jsonSubset(t, "taskDefinition", want, regJSON["taskDefinition"])
 
 	// What ECS adds.
@@ -202,7 +204,8 @@ func TestTaskDefRegisterRoundTrip(t *testing.T) {
 		{"status", aws.ToString(td.Status), "ACTIVE"},
 		{"registeredAt", td.RegisteredAt.Time, testNow},
 		{"registeredBy", aws.ToString(td.RegisteredBy), "arn:aws:iam::000000000000:user/alice"},
-		{"compatibilities", td.Compatibilities, []string{"EC2", "EXTERNAL", "FARGATE"}},
+		// awsvpc rules out EXTERNAL; ipcMode, host and Docker volumes rule out FARGATE.
+		{"compatibilities", td.Compatibilities, []string{"EC2"}},
 		{"init essential", aws.ToBool(td.ContainerDefinitions[1].Essential), false},
 		{"init cpu", aws.ToInt32(td.ContainerDefinitions[1].Cpu), int32(0)},
 		{"init port", td.ContainerDefinitions[1].PortMappings, []ecstypes.PortMapping{{ContainerPort: aws.Int32(8080), HostPort: aws.Int32(8080), Protocol: aws.String("tcp")}}},
@@ -231,7 +234,7 @@ func TestTaskDefDefaults(t *testing.T) {
 	if pm := c.PortMappings[0]; aws.ToString(pm.Protocol) != "tcp" || pm.HostPort != nil {
 		t.Errorf("bridge port mapping = %+v, want tcp with dynamic host port", pm)
 	}
-	if !reflect.DeepEqual(td.Compatibilities, []string{"EC2", "EXTERNAL"}) {
+	if !reflect.DeepEqual(td.Compatibilities, []string{"EXTERNAL", "EC2"}) {
 		t.Errorf("compatibilities = %v", td.Compatibilities)
 	}
 	if got := aws.ToString(td.RegisteredBy); got != "arn:aws:iam::000000000000:root" {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -45,7 +44,8 @@ func checkRegisterRequest(in *ecstypes.RegisterTaskDefinitionRequest) error {
 	return validateTags(in.Tags)
 }
 
-// checkTaskResources checks task-level cpu/memory and the Fargate rules.
+// checkTaskResources checks task-level cpu/memory, and the Fargate rules
+// when the definition asks for FARGATE (taskdefs_fargate.go).
 func checkTaskResources(in *ecstypes.RegisterTaskDefinitionRequest) error {
 	if in.Cpu != nil {
 		if _, err := parseTaskCPU(*in.Cpu); err != nil {
@@ -57,16 +57,8 @@ func checkTaskResources(in *ecstypes.RegisterTaskDefinitionRequest) error {
 			return awserr.Client("Invalid 'memory' setting for task: %q is not MiB (\"512\") or GB (\"1 GB\").", *in.Memory)
 		}
 	}
-	if slices.Contains(in.RequiresCompatibilities, "FARGATE") {
-		if networkModeOf(in.NetworkMode) != "awsvpc" {
-			return awserr.Client("Fargate only supports network mode 'awsvpc'.")
-		}
-		if in.Cpu == nil {
-			return awserr.Client("Fargate requires that 'cpu' be defined at the task level.")
-		}
-		if in.Memory == nil {
-			return awserr.Client("Fargate requires that 'memory' be defined at the task level.")
-		}
+	if requiresFargate(in) {
+		return checkFargate(in)
 	}
 	return nil
 }

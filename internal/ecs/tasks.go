@@ -77,6 +77,7 @@ func (s *Service) StopTask(ctx context.Context, in *ecstypes.StopTaskRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	out = taskReply(out, true)
 	return &ecstypes.StopTaskResponse{Task: &out}, nil
 }
 
@@ -112,11 +113,7 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecstypes.DescribeTasksR
 			if err != nil {
 				return fmt.Errorf("get task %s: %w", id, err)
 			}
-			t := rec.Task
-			if !slices.Contains(in.Include, "TAGS") {
-				t.Tags = nil
-			}
-			out.Tasks = append(out.Tasks, t)
+			out.Tasks = append(out.Tasks, taskReply(rec.Task, includes(in.Include, ecstypes.TaskFieldTAGS)))
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,18 +76,14 @@ func (s *Service) prepareLaunch(tx *store.Tx, in launchInput) (launchSpec, error
 	if in.overrides != nil {
 		spec.overrides = *in.overrides
 	}
-	if spec.overrides.ContainerOverrides == nil {
-		spec.overrides.ContainerOverrides = []ecstypes.ContainerOverride{}
-	}
-	if spec.overrides.InferenceAcceleratorOverrides == nil {
-		spec.overrides.InferenceAcceleratorOverrides = []ecstypes.InferenceAcceleratorOverride{}
-	}
+	spec.overrides.InferenceAcceleratorOverrides = orEmpty(spec.overrides.InferenceAcceleratorOverrides)
 	if in.propagateTags == ecstypes.PropagateTagsTASKDEFINITION {
 		spec.tags = append(append([]ecstypes.Tag{}, rec.Tags...), spec.tags...)
 	}
 	if err := s.computeDemand(&spec); err != nil {
 		return launchSpec{}, err
 	}
+	spec.overrides.ContainerOverrides = everyContainerOverride(def.ContainerDefinitions, spec.overrides.ContainerOverrides)
 	spec.demand.Group = in.group
 	if spec.demand.Group == "" {
 		spec.demand.Group = "family:" + aws.ToString(def.Family)
@@ -225,18 +222,15 @@ func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) ta
 		Group:                aws.String(spec.demand.Group),
 		Overrides:            &spec.overrides,
 		Containers:           containers,
-		Tags:                 spec.tags,
+		Tags:                 orEmpty(spec.tags),
 		HealthStatus:         aws.String("UNKNOWN"),
 		EnableExecuteCommand: aws.Bool(false),
 		Attachments:          []ecstypes.Attachment{},
 		Attributes:           []ecstypes.Attribute{},
 	}
-	if spec.cpu != "" {
-		task.Cpu = aws.String(spec.cpu)
-	}
-	if spec.mem != "" {
-		task.Memory = aws.String(spec.mem)
-	}
+	// Without task-level sizes ECS reports what the containers add up to.
+	task.Cpu = aws.String(cmp.Or(spec.cpu, strconv.Itoa(int(spec.demand.CPU))))
+	task.Memory = aws.String(cmp.Or(spec.mem, strconv.Itoa(int(spec.demand.Memory))))
 	if spec.startedBy != "" {
 		task.StartedBy = aws.String(spec.startedBy)
 	}
@@ -458,6 +452,9 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 	if err != nil {
 		return nil, err
 	}
+	for i := range out.Tasks {
+		out.Tasks[i] = taskReply(out.Tasks[i], true)
+	}
 	return out, nil
 }
 
@@ -518,6 +515,9 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 	})
 	if err != nil {
 		return nil, err
+	}
+	for i := range out.Tasks {
+		out.Tasks[i] = taskReply(out.Tasks[i], true)
 	}
 	return out, nil
 }

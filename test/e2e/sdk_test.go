@@ -25,10 +25,17 @@ func startDevServer(t *testing.T) (*server, string) {
 	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startDevServerWith(t, cfg)
+}
+
+// startDevServerWith is startDevServer with the dev agent's config file
+// ("" for none: the agent as `./scripts/dev` runs it).
+func startDevServerWith(t *testing.T, agentConfig string) (*server, string) {
+	t.Helper()
 	var instance string
 	// Registered before the server starts, so it runs after the kill.
 	removeContainersOnCleanup(t, labelInstance, func() string { return instance })
-	srv := startServer(t, serverOptions{Dev: true, AgentConfig: cfg})
+	srv := startServer(t, serverOptions{Dev: true, AgentConfig: agentConfig})
 	waitFor(t, startTimeout, "the dev server's in-process agent to connect", func() bool {
 		srv.proc.failIfExited(t)
 		insts := describeInstances(t, srv, "default")

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/berth-dev/berth/internal/localimage"
 )
 
 // busyboxLayout versions the rootfs layout below; bump it when changing the
@@ -36,7 +38,7 @@ func EnsureBusybox(ctx context.Context, cli ImageAPI) (string, error) {
 	}
 	sum := sha256.Sum256(append([]byte(busyboxLayout+"\x00"), bin...))
 	hash := hex.EncodeToString(sum[:])
-	ok, err := upToDate(ctx, cli, BusyboxRef, hash)
+	ok, err := localimage.UpToDate(ctx, cli, BusyboxRef, ContentLabel, hash)
 	if err != nil || ok {
 		return BusyboxRef, err
 	}
@@ -60,7 +62,7 @@ func EnsureBusybox(ctx context.Context, cli ImageAPI) (string, error) {
 		return "", fmt.Errorf("busybox image: import %s: %w", BusyboxRef, err)
 	}
 	defer rc.Close()
-	if err := drain(rc); err != nil {
+	if err := localimage.Drain(rc); err != nil {
 		return "", fmt.Errorf("busybox image: import %s: %w", BusyboxRef, err)
 	}
 	return BusyboxRef, nil
@@ -84,17 +86,17 @@ func busyboxApplets(ctx context.Context, path string) ([]string, error) {
 
 // busyboxRootfs lays out a minimal root filesystem around bin.
 func busyboxRootfs(bin []byte, applets []string) ([]byte, error) {
-	t := newTarball()
+	t := localimage.NewTarball()
 	for _, d := range []string{"bin", "dev", "etc", "home", "proc", "sys", "usr", "usr/bin", "var"} {
-		t.dir(d, 0o755)
+		t.Dir(d, 0o755)
 	}
-	t.dir("root", 0o700)
-	t.dir("tmp", 0o1777)
-	t.file("bin/busybox", 0o755, bin)
+	t.Dir("root", 0o700)
+	t.Dir("tmp", 0o1777)
+	t.File("bin/busybox", 0o755, bin)
 	for _, a := range applets {
-		t.symlink("bin/"+a, "busybox")
+		t.Symlink("bin/"+a, "busybox")
 	}
-	t.file("etc/passwd", 0o644, []byte(passwd))
-	t.file("etc/group", 0o644, []byte(group))
-	return t.bytes()
+	t.File("etc/passwd", 0o644, []byte(localimage.Passwd))
+	t.File("etc/group", 0o644, []byte(localimage.Group))
+	return t.Bytes()
 }

@@ -1,22 +1,21 @@
 // Package testimage owns the container images that tests and benchmarks run,
 // built locally because the test machines have no registry access:
 // berth-test/busybox (a busybox rootfs imported from the host's static
-// busybox) and berth-test/app (a scratch image holding the Go program in
-// ./app). Builds are idempotent across processes: an image carries a label
-// with the hash of its content and is reused while that hash matches.
+// busybox) and berth-test/app (the app of internal/localimage, the demo
+// image's program, under the tests' own tag). Builds are idempotent across
+// processes: an image carries a label with the hash of its content and is
+// reused while that hash matches.
 package testimage
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+
+	"github.com/berth-dev/berth/internal/localimage"
 )
 
 const (
@@ -28,34 +27,23 @@ const (
 	ContentLabel = "dev.berth.test.content"
 
 	// DockerHint tells a person what to do when the engine is unreachable.
-	DockerHint = "start dockerd, or run the README test command which installs it"
+	DockerHint = localimage.DockerHint
 
 	// buildTimeout bounds one TB helper's build, including go build.
 	buildTimeout = 5 * time.Minute
 )
 
 // ImageAPI is the part of the Docker client the builders use.
-type ImageAPI interface {
-	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
-	ImageImport(ctx context.Context, src image.ImportSource, ref string, opts image.ImportOptions) (io.ReadCloser, error)
-	ImageBuild(ctx context.Context, buildContext io.Reader, opts build.ImageBuildOptions) (build.ImageBuildResponse, error)
-}
+type ImageAPI = localimage.ImageAPI
 
-var _ ImageAPI = (*client.Client)(nil)
+// NewClient connects to the engine named by the environment and pings it.
+func NewClient(ctx context.Context) (*client.Client, error) { return localimage.NewClient(ctx) }
 
-// NewClient connects to the engine named by the environment with API version
-// negotiation and pings it; the error says how to get an engine running.
-func NewClient(ctx context.Context) (*client.Client, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, fmt.Errorf("docker client: %w (%s)", err, DockerHint)
-	}
-	if _, err := cli.Ping(ctx); err != nil {
-		_ = cli.Close()
-		return nil, fmt.Errorf("docker engine at %s is not reachable: %w (%s)", cli.DaemonHost(), err, DockerHint)
-	}
-	return cli, nil
-}
+// app is the app image under the tests' tag and label.
+var app = localimage.AppImage{Ref: AppRef, ContentLabel: ContentLabel}
+
+// EnsureApp makes AppRef exist (see localimage.AppImage.Ensure).
+func EnsureApp(ctx context.Context, cli ImageAPI) (string, error) { return app.Ensure(ctx, cli) }
 
 // BuildBusybox ensures BusyboxRef exists using a client from the environment.
 func BuildBusybox(ctx context.Context) (string, error) {
@@ -117,16 +105,4 @@ func (m *memo) get(ctx context.Context, ensure func(context.Context, ImageAPI) (
 	}
 	m.ref = ref
 	return ref, nil
-}
-
-// upToDate reports whether ref exists and was built from content hash.
-func upToDate(ctx context.Context, cli ImageAPI, ref, hash string) (bool, error) {
-	img, err := cli.ImageInspect(ctx, ref)
-	if client.IsErrNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("inspect image %s: %w", ref, err)
-	}
-	return img.Config != nil && img.Config.Labels[ContentLabel] == hash, nil
 }

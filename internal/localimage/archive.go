@@ -1,4 +1,4 @@
-package testimage
+package localimage
 
 import (
 	"archive/tar"
@@ -16,20 +16,22 @@ import (
 // archives.
 var epoch = time.Unix(0, 0).UTC()
 
-// tarball accumulates an in-memory tar archive.
-type tarball struct {
+// Tarball accumulates an in-memory tar archive: an image build context or
+// a root filesystem to import. The first error sticks and Bytes returns it.
+type Tarball struct {
 	buf bytes.Buffer
 	w   *tar.Writer
 	err error
 }
 
-func newTarball() *tarball {
-	t := &tarball{}
+// NewTarball returns an empty archive.
+func NewTarball() *Tarball {
+	t := &Tarball{}
 	t.w = tar.NewWriter(&t.buf)
 	return t
 }
 
-func (t *tarball) header(h *tar.Header) {
+func (t *Tarball) header(h *tar.Header) {
 	if t.err != nil {
 		return
 	}
@@ -37,23 +39,26 @@ func (t *tarball) header(h *tar.Header) {
 	t.err = t.w.WriteHeader(h)
 }
 
-func (t *tarball) dir(name string, mode int64) {
+// Dir adds a directory.
+func (t *Tarball) Dir(name string, mode int64) {
 	t.header(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode})
 }
 
-func (t *tarball) file(name string, mode int64, data []byte) {
+// File adds a regular file.
+func (t *Tarball) File(name string, mode int64, data []byte) {
 	t.header(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data))})
 	if t.err == nil {
 		_, t.err = t.w.Write(data)
 	}
 }
 
-func (t *tarball) symlink(name, target string) {
+// Symlink adds a symbolic link to target.
+func (t *Tarball) Symlink(name, target string) {
 	t.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777})
 }
 
-// bytes closes the archive and returns it.
-func (t *tarball) bytes() ([]byte, error) {
+// Bytes closes the archive and returns it.
+func (t *Tarball) Bytes() ([]byte, error) {
 	if t.err != nil {
 		return nil, fmt.Errorf("write tar: %w", t.err)
 	}
@@ -63,16 +68,16 @@ func (t *tarball) bytes() ([]byte, error) {
 	return t.buf.Bytes(), nil
 }
 
-// passwd and group give the images a root and a nobody (65534) user, so
+// Passwd and Group give the images a root and a nobody (65534) user, so
 // specs can set User by name or number.
 const (
-	passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-	group  = "root:x:0:\nnogroup:x:65534:\n"
+	Passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+	Group  = "root:x:0:\nnogroup:x:65534:\n"
 )
 
-// drain reads a daemon progress stream (import, build) to the end and
+// Drain reads a daemon progress stream (import, build) to the end and
 // returns the first error the daemon reported inside it.
-func drain(r io.Reader) error {
+func Drain(r io.Reader) error {
 	dec := json.NewDecoder(r)
 	for {
 		var msg jsonmessage.JSONMessage
