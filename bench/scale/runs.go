@@ -52,6 +52,7 @@ func curve(ctx context.Context, bin, dir string, o options) error {
 	if err := waitRunning(ctx, c.client, len(current())); err != nil {
 		return err
 	}
+	settle(c)
 	small, err := timeOps(ctx, list, o.samples)
 	if err != nil {
 		return err
@@ -77,6 +78,7 @@ func curve(ctx context.Context, bin, dir string, o options) error {
 	if err != nil {
 		return err
 	}
+	settle(c)
 	large, err := timeOps(ctx, list, o.samples)
 	if err != nil {
 		return err
@@ -247,4 +249,17 @@ func concurrently(ctx context.Context, list []op, workers, n int) (map[string][]
 	}
 	wg.Wait()
 	return out, firstErr
+}
+
+// settle waits (up to 30s) until the server and the agents are quiet (under
+// a fifth of a core each over a second), so that a latency sample measures
+// the calls, not the tail of the work before it.
+func settle(c *cluster) {
+	for range 30 {
+		s0, a0 := benchproc.CPUTicks(c.server.Pid()), benchproc.CPUTicks(c.agent.Pid())
+		time.Sleep(time.Second) // the sampling window
+		if benchproc.CPUTicks(c.server.Pid())-s0 < 20 && benchproc.CPUTicks(c.agent.Pid())-a0 < 20 {
+			return
+		}
+	}
 }

@@ -306,6 +306,24 @@ func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord) e
 	return nil
 }
 
+// prefetchLaunch reads what a launch reads first (the cluster, its client
+// token, the task definition when the reference names a revision) in one
+// round trip.
+func (s *Service) prefetchLaunch(tx *store.Tx, clusterRef, taskDefRef string, token runToken) error {
+	cname, ok := s.arns.clusterName(clusterRef)
+	if !ok {
+		return nil // getActiveCluster says why
+	}
+	refs := []store.Ref{store.RefTo(s.st, clusters, cname)}
+	if token.token != "" {
+		refs = append(refs, store.RefTo(s.st, runTokens, token.id(cname)))
+	}
+	if family, rev, err := s.parseTaskDefRef(taskDefRef); err == nil && rev != 0 {
+		refs = append(refs, store.RefTo(s.st, taskDefs, taskDefID(family, rev)))
+	}
+	return store.Prefetch(tx, refs...)
+}
+
 // maxPlanAttempts bounds how often a placement is planned again because
 // the read model was behind the instance records.
 const maxPlanAttempts = 5
@@ -392,6 +410,9 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 	err = retryStale(func() error {
 		return s.st.Update(ctx, func(tx *store.Tx) error {
 			out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
+			if err := s.prefetchLaunch(tx, aws.ToString(in.Cluster), aws.ToString(in.TaskDefinition), token); err != nil {
+				return err
+			}
 			c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))
 			if err != nil {
 				return err

@@ -191,3 +191,25 @@ func GetMany[T any](tx *Tx, c Collection[T], ids []string) (map[string]T, error)
 	}
 	return out, nil
 }
+
+// Ref names one id of one collection, for Prefetch.
+type Ref struct{ key string }
+
+// RefTo is the Ref of id in c.
+func RefTo[T any](s *Store, c Collection[T], id string) Ref { return Ref{key: s.key(c.name, id)} }
+
+// Prefetch reads several keys, of any collections, in one etcd round trip,
+// so that the transaction's later Gets of them cost nothing. The reads are
+// tracked as Get's are; absent and empty refs are fine.
+func Prefetch(tx *Tx, refs ...Ref) error {
+	keys := make([]string, 0, len(refs))
+	for _, r := range refs {
+		if r.key != "" && !strings.HasSuffix(r.key, "/") {
+			keys = append(keys, r.key)
+		}
+	}
+	if _, err := tx.getMany(keys); err != nil {
+		return fmt.Errorf("prefetch: %w", err)
+	}
+	return nil
+}

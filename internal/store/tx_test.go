@@ -337,3 +337,38 @@ func TestListUntrackedDoesNotConflict(t *testing.T) {
 		t.Fatalf("fn ran %d times, want 1: untracked reads must not cause retries", attempts)
 	}
 }
+
+// GetMany reads several ids in one round trip, tracked like Get: a write to
+// any of them by someone else makes the transaction run again.
+func TestGetMany(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	put(t, s, "a", item{Name: "a"})
+	put(t, s, "b", item{Name: "b"})
+	runs := 0
+	err := s.Update(context.Background(), func(tx *store.Tx) error {
+		runs++
+		store.Put(tx, items, "c", item{Name: "own write"})
+		got, err := store.GetMany(tx, items, []string{"a", "b", "c", "missing"})
+		if err != nil {
+			return err
+		}
+		if len(got) != 3 || got["a"].Name != "a" || got["c"].Name != "own write" {
+			return fmt.Errorf("GetMany = %+v", got)
+		}
+		if _, ok := got["missing"]; ok {
+			return errors.New("a missing id was returned")
+		}
+		if runs == 1 { // someone else writes one of the keys read
+			put(t, s, "b", item{Name: "b2"})
+		}
+		store.Put(tx, items, "d", item{Count: runs})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs != 2 {
+		t.Fatalf("fn ran %d times, want 2 (the write to b must conflict)", runs)
+	}
+}
