@@ -81,7 +81,7 @@ func (sess *acsSession) isInactive(rm *readModel) bool {
 
 // taskChanged is the tasks informer's OnChange: it wakes the sessions of
 // the instances the task was and is on.
-func (h *acsHub) taskChanged(id string, old, new *taskRecord) {
+func (h *acsHub) taskChanged(id string, old, new *taskView) {
 	if !payloadChanged(old, new) {
 		return
 	}
@@ -104,12 +104,12 @@ func (h *acsHub) instanceChanged(id string, _, new *instanceRecord) {
 
 // payloadChanged says whether a task change can change what its instance's
 // payload holds: most changes (lastStatus RUNNING, health, bindings) cannot.
-func payloadChanged(old, new *taskRecord) bool {
+func payloadChanged(old, new *taskView) bool {
 	if old == nil || new == nil {
 		return true
 	}
 	o, n := &old.Task, &new.Task
-	stopped := func(t *taskRecord) bool { return aws.ToString(t.Task.LastStatus) == "STOPPED" }
+	stopped := func(t *taskView) bool { return aws.ToString(t.Task.LastStatus) == "STOPPED" }
 	return old.InstanceID != new.InstanceID || stopped(old) != stopped(new) ||
 		aws.ToString(o.DesiredStatus) != aws.ToString(n.DesiredStatus) ||
 		aws.ToString(o.StoppedReason) != aws.ToString(n.StoppedReason)

@@ -41,20 +41,20 @@ type payloadEntryJSON struct {
 	AvailabilityZone string                 `json:"availabilityZone,omitempty"`
 }
 
-
 // next returns the PayloadMessage envelope for the instance's current task
 // set, or nil when the set is what was last sent.
 func (s *Service) nextPayload(ctx context.Context, rm *readModel, sess *acsSession, pb *payloadBuilder) ([]byte, error) {
-	var recs []taskRecord
-	rm.tasks.Ascend(idxTaskOnInstance, sess.key, "", func(_ string, r *taskRecord) bool {
-		recs = append(recs, *r)
+	// The cache's records are shared and never modified: keep pointers.
+	var recs []*taskView
+	rm.tasks.Ascend(idxTaskOnInstance, sess.key, "", func(_ string, r *taskView) bool {
+		recs = append(recs, r)
 		return true
 	})
 	seen := make(map[string]payloadEntry, len(recs))
 	var tasks bytes.Buffer
 	tasks.WriteByte('[')
 	for i, r := range recs {
-		t := r.Task
+		t := &r.Task
 		arn := aws.ToString(t.TaskArn)
 		e, ok := pb.entries[arn]
 		if !ok || e.desired != aws.ToString(t.DesiredStatus) || e.reason != aws.ToString(t.StoppedReason) {

@@ -184,7 +184,7 @@ type taskCounts struct{ running, pending int32 }
 // from the read model: the cost grows with that instance's tasks only.
 func instanceTaskCounts(rm *readModel, key string) taskCounts {
 	var c taskCounts
-	rm.tasks.Ascend(idxTaskOnInstance, key, "", func(_ string, r *taskRecord) bool {
+	rm.tasks.Ascend(idxTaskOnInstance, key, "", func(_ string, r *taskView) bool {
 		if aws.ToString(r.Task.LastStatus) == "RUNNING" {
 			c.running++
 		} else {

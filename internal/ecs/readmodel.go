@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -48,8 +49,26 @@ const (
 	sep = "|"
 )
 
+// taskView is what the read model keeps of a task record: the same JSON
+// decoded into only the fields its readers use, so the rest (containers,
+// tags, attachments) is skipped rather than allocated on every change.
+// DescribeTasks reads whole records from etcd.
+type taskView struct {
+	Task struct {
+		TaskArn, ContainerInstanceArn, TaskDefinitionArn *string
+		DesiredStatus, LastStatus, StoppedReason         *string
+		StartedBy, Group, LaunchType, AvailabilityZone   *string
+		StoppedAt                                        *ecstypes.Timestamp
+		Overrides                                        *ecstypes.TaskOverride
+	} `json:"task"`
+	InstanceID string `json:"instanceId"`
+}
+
+// taskViews reads the tasks collection as taskViews.
+var taskViews = store.NewCollection[taskView](tasks.Name())
+
 type readModel struct {
-	tasks     *store.Informer[taskRecord]
+	tasks     *store.Informer[taskView]
 	instances *store.Informer[instanceRecord]
 	sessions  *store.Informer[agentSession]
 }
@@ -60,54 +79,43 @@ func clusterOfID(id string) string {
 	return c
 }
 
-var taskIndexes = map[string]store.IndexFunc[taskRecord]{
-	idxTaskOnInstance: func(id string, r *taskRecord) []string {
+var taskIndexes = map[string]store.IndexFunc[taskView]{
+	idxTaskOnInstance: func(id string, r *taskView) []string {
 		if aws.ToString(r.Task.LastStatus) == "STOPPED" {
 			return nil
 		}
 		return []string{clusterOfID(id) + "/" + r.InstanceID}
 	},
-	idxTaskGroupOn: func(id string, r *taskRecord) []string {
+	idxTaskGroupOn: func(id string, r *taskView) []string {
 		if aws.ToString(r.Task.LastStatus) == "STOPPED" {
 			return nil
 		}
 		return []string{clusterOfID(id) + "/" + r.InstanceID + sep + aws.ToString(r.Task.Group)}
 	},
-	idxTaskDesired: func(id string, r *taskRecord) []string {
+	idxTaskDesired: func(id string, r *taskView) []string {
 		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus)}
 	},
-	idxTaskFamily: func(id string, r *taskRecord) []string {
+	idxTaskFamily: func(id string, r *taskView) []string {
 		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + familyOf(aws.ToString(r.Task.TaskDefinitionArn))}
 	},
-	idxTaskStartedBy: func(id string, r *taskRecord) []string {
+	idxTaskStartedBy: func(id string, r *taskView) []string {
 		if r.Task.StartedBy == nil {
 			return nil
 		}
 		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + *r.Task.StartedBy}
 	},
-	idxTaskInstanceDesired: func(id string, r *taskRecord) []string {
+	idxTaskInstanceDesired: func(id string, r *taskView) []string {
 		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + aws.ToString(r.Task.ContainerInstanceArn)}
 	},
-	idxTaskStatus: func(id string, r *taskRecord) []string {
+	idxTaskStatus: func(id string, r *taskView) []string {
 		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.LastStatus)}
 	},
-	idxTaskStopped: func(_ string, r *taskRecord) []string {
+	idxTaskStopped: func(_ string, r *taskView) []string {
 		if aws.ToString(r.Task.LastStatus) != "STOPPED" {
 			return nil
 		}
 		return []string{"STOPPED"}
 	},
-}
-
-// slimTask drops what no reader of the cache needs; DescribeTasks reads
-// whole records from etcd.
-func slimTask(_ string, r taskRecord) taskRecord {
-	r.Task.Containers = nil
-	r.Task.Tags = nil
-	r.Task.Attachments = nil
-	r.Task.Attributes = nil
-	r.Task.InferenceAccelerators = nil
-	return r
 }
 
 var instanceIndexes = map[string]store.IndexFunc[instanceRecord]{
@@ -144,9 +152,9 @@ func (s *Service) model(ctx context.Context) (*readModel, error) {
 		return s.rms.rm, nil
 	}
 	rm := &readModel{
-		tasks: store.NewInformer(s.st, tasks, store.InformerConfig[taskRecord]{
-			Indexes: taskIndexes, Transform: slimTask,
-			OnChange: []store.ChangeFunc[taskRecord]{s.acs.taskChanged},
+		tasks: store.NewInformer(s.st, taskViews, store.InformerConfig[taskView]{
+			Indexes:  taskIndexes,
+			OnChange: []store.ChangeFunc[taskView]{s.acs.taskChanged},
 		}),
 		instances: store.NewInformer(s.st, instances, store.InformerConfig[instanceRecord]{
 			Indexes: instanceIndexes, Transform: indexInstance,

@@ -25,7 +25,7 @@ func (s *Service) ReapStoppedTasks(ctx context.Context, retention time.Duration)
 	}
 	cutoff := s.now().Add(-retention)
 	var ids []string
-	rm.tasks.Ascend(idxTaskStopped, "STOPPED", "", func(id string, r *taskRecord) bool {
+	rm.tasks.Ascend(idxTaskStopped, "STOPPED", "", func(id string, r *taskView) bool {
 		if t := r.Task.StoppedAt; t != nil && !t.After(cutoff) {
 			ids = append(ids, id)
 		}

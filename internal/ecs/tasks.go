@@ -173,7 +173,7 @@ func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) 
 			after = cname + "/" + idFromARN(after)
 		}
 		var last string
-		rm.tasks.Ascend(index, value, after, func(_ string, r *taskRecord) bool {
+		rm.tasks.Ascend(index, value, after, func(_ string, r *taskView) bool {
 			t := &r.Task
 			switch {
 			case in.Family != nil && familyOf(aws.ToString(t.TaskDefinitionArn)) != *in.Family,

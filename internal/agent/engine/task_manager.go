@@ -123,6 +123,14 @@ func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *ta
 // from any goroutine.
 func (m *taskManager) setDesired(t acs.Task, absent bool) {
 	m.inMu.Lock()
+	// Most sets repeat what the task already has: waking it for them would
+	// cost every task of the instance work on every payload.
+	unchanged := absent && m.inAbsent || !absent && !m.inAbsent &&
+		m.inTask.DesiredStatus == t.DesiredStatus && m.inTask.StoppedReason == t.StoppedReason
+	if unchanged {
+		m.inMu.Unlock()
+		return
+	}
 	if absent {
 		m.inAbsent = true
 	} else {
