@@ -42,7 +42,7 @@ const (
 type options struct {
 	instances, small, large, workers, samples int
 	fleetInstances, fleetTasks                int
-	skipFleet, keep                           bool
+	skipFleet, skipCurve, keep                bool
 	timeout                                   time.Duration
 }
 
@@ -56,6 +56,7 @@ func main() {
 	flag.IntVar(&o.fleetInstances, "fleet-instances", 5000, "sim instances of the fleet run")
 	flag.IntVar(&o.fleetTasks, "fleet-tasks", 50000, "tasks of the fleet run")
 	flag.BoolVar(&o.skipFleet, "skip-fleet", false, "skip the fleet run")
+	flag.BoolVar(&o.skipCurve, "skip-curve", false, "skip the latency curve and throughput run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the processes' logs and data")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
@@ -67,7 +68,9 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 
-	err = curve(ctx, bin, filepath.Join(tmp, "curve"), o)
+	if !o.skipCurve {
+		err = curve(ctx, bin, filepath.Join(tmp, "curve"), o)
+	}
 	if err == nil && !o.skipFleet {
 		err = fleet(ctx, bin, filepath.Join(tmp, "fleet"), o)
 	}

@@ -204,15 +204,19 @@ func fleet(ctx context.Context, bin, dir string, o options) error {
 	if err != nil {
 		return err
 	}
+	alone, err := timeOps(ctx, mix, o.samples)
+	if err != nil {
+		return err
+	}
 	var all []time.Duration
 	fmt.Printf("== fleet: %d sim instances (connected after %s), %d tasks (RUNNING after %s, %.0f tasks/s)\n",
 		o.fleetInstances, connected.Round(time.Second), len(arns), filled.Round(time.Second), float64(len(arns))/filled.Seconds())
 	fmt.Printf("server RSS: %.0f MiB (goal at most 2048 MiB)\n", float64(rss)/1024)
-	fmt.Printf("%-28s %10s %10s   (%d clients at once)\n", "", "p50", "p99", o.workers)
+	fmt.Printf("%-28s %10s %10s   (%d clients at once) %10s (one client)\n", "", "p50", "p99", o.workers, "p50")
 	for _, op := range mix {
 		ds := loaded[op.name]
 		all = append(all, ds...)
-		fmt.Printf("%-28s %10s %10s\n", op.name, ms(percentile(ds, 50)), ms(percentile(ds, 99)))
+		fmt.Printf("%-28s %10s %10s %33s\n", op.name, ms(percentile(ds, 50)), ms(percentile(ds, 99)), ms(percentile(alone[op.name], 50)))
 	}
 	p99, floorP99 := percentile(all, 99), percentile(base["ListClusters"], 99)
 	fmt.Printf("%-28s %10s %10s\n", "all of the above", ms(percentile(all, 50)), ms(p99))

@@ -3,6 +3,7 @@ package ecs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -10,39 +11,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/berth-dev/berth/internal/acs"
-	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
 
-// payloadBuilder builds one agent session's payloads from cached JSON: a
-// task's entry is encoded once per desired state (task definitions once per
-// server, in the task definition cache), so a payload costs a copy of its
-// bytes rather than an encoding of every task on the instance.
+// payloadBuilder builds one agent session's payloads. The task
+// definitions come encoded from the server-wide cache and the rest of each
+// task entry is small, so a payload costs a copy of its bytes rather than an
+// encoding of every task definition; the session keeps only a digest of the
+// last set it sent, so thousands of sessions hold no copies of their sets.
 type payloadBuilder struct {
-	entries map[string]payloadEntry // by task ARN
-	last    []byte                  // the tasks array last sent
-	seq     int64
+	last [sha256.Size]byte // digest of the tasks array last sent
+	sent bool
+	seq  int64
 }
 
-type payloadEntry struct {
-	desired, reason string
-	raw             []byte
-}
-
-// payloadEntryJSON is acs.Task with the task definition already encoded: the
-// same JSON.
-type payloadEntryJSON struct {
-	Arn              string                 `json:"arn"`
-	DesiredStatus    string                 `json:"desiredStatus"`
-	StoppedReason    string                 `json:"stoppedReason,omitempty"`
-	TaskDefinition   json.RawMessage        `json:"taskDefinition"`
-	Overrides        *ecstypes.TaskOverride `json:"overrides,omitempty"`
-	StartedBy        string                 `json:"startedBy,omitempty"`
-	Group            string                 `json:"group,omitempty"`
-	AvailabilityZone string                 `json:"availabilityZone,omitempty"`
-}
-
-// next returns the PayloadMessage envelope for the instance's current task
-// set, or nil when the set is what was last sent.
+// nextPayload returns the PayloadMessage envelope for the instance's
+// current task set, or nil when the set is what was last sent.
 func (s *Service) nextPayload(ctx context.Context, rm *readModel, sess *acsSession, pb *payloadBuilder) ([]byte, error) {
 	// The cache's records are shared and never modified: keep pointers.
 	var recs []*taskView
@@ -50,53 +33,72 @@ func (s *Service) nextPayload(ctx context.Context, rm *readModel, sess *acsSessi
 		recs = append(recs, r)
 		return true
 	})
-	seen := make(map[string]payloadEntry, len(recs))
 	var tasks bytes.Buffer
 	tasks.WriteByte('[')
 	for i, r := range recs {
-		t := &r.Task
-		arn := aws.ToString(t.TaskArn)
-		e, ok := pb.entries[arn]
-		if !ok || e.desired != aws.ToString(t.DesiredStatus) || e.reason != aws.ToString(t.StoppedReason) {
-			def, err := s.taskDefByARN(ctx, aws.ToString(t.TaskDefinitionArn))
-			if err != nil {
-				return nil, fmt.Errorf("task %s: %w", arn, err)
-			}
-			raw, err := json.Marshal(payloadEntryJSON{
-				Arn: arn, DesiredStatus: aws.ToString(t.DesiredStatus), StoppedReason: aws.ToString(t.StoppedReason),
-				TaskDefinition: def.raw, Overrides: t.Overrides, StartedBy: aws.ToString(t.StartedBy),
-				Group: aws.ToString(t.Group), AvailabilityZone: aws.ToString(t.AvailabilityZone),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("encode task %s: %w", arn, err)
-			}
-			e = payloadEntry{desired: aws.ToString(t.DesiredStatus), reason: aws.ToString(t.StoppedReason), raw: raw}
-		}
-		seen[arn] = e
 		if i > 0 {
 			tasks.WriteByte(',')
 		}
-		tasks.Write(e.raw)
+		if err := s.writePayloadTask(ctx, &tasks, &r.Task); err != nil {
+			return nil, err
+		}
 	}
 	tasks.WriteByte(']')
-	pb.entries = seen
-	if bytes.Equal(tasks.Bytes(), pb.last) {
+	sum := sha256.Sum256(tasks.Bytes())
+	if pb.sent && sum == pb.last {
 		return nil, nil
 	}
-	pb.last = tasks.Bytes()
+	pb.last, pb.sent = sum, true
 	pb.seq++
 	// The envelope by hand: encoding/json would re-validate the tasks.
 	var msg bytes.Buffer
+	msg.Grow(tasks.Len() + 256)
 	msg.WriteString(`{"type":"` + acs.TypePayload + `","message":{"messageId":`)
-	msg.WriteString(strconv.Quote(newUUID()))
+	writeJSONString(&msg, newUUID())
 	msg.WriteString(`,"clusterArn":`)
 	writeJSONString(&msg, s.arns.cluster(sess.cname))
 	msg.WriteString(`,"containerInstanceArn":`)
 	writeJSONString(&msg, sess.instArn)
 	msg.WriteString(`,"seqNum":` + strconv.FormatInt(pb.seq, 10) + `,"tasks":`)
-	msg.Write(pb.last)
+	msg.Write(tasks.Bytes())
 	msg.WriteString(`}}`)
 	return msg.Bytes(), nil
+}
+
+// writePayloadTask writes one task as acs.Task encodes (the task
+// definition from the cache's JSON).
+func (s *Service) writePayloadTask(ctx context.Context, b *bytes.Buffer, t *taskViewTask) error {
+	arn := aws.ToString(t.TaskArn)
+	def, err := s.taskDefByARN(ctx, aws.ToString(t.TaskDefinitionArn))
+	if err != nil {
+		return fmt.Errorf("task %s: %w", arn, err)
+	}
+	b.WriteString(`{"arn":`)
+	writeJSONString(b, arn)
+	b.WriteString(`,"desiredStatus":`)
+	writeJSONString(b, aws.ToString(t.DesiredStatus))
+	optional := func(name string, v *string) {
+		if aws.ToString(v) != "" {
+			b.WriteString(`,"` + name + `":`)
+			writeJSONString(b, *v)
+		}
+	}
+	optional("stoppedReason", t.StoppedReason)
+	b.WriteString(`,"taskDefinition":`)
+	b.Write(def.raw)
+	if t.Overrides != nil {
+		raw, err := json.Marshal(t.Overrides)
+		if err != nil {
+			return fmt.Errorf("encode overrides of %s: %w", arn, err)
+		}
+		b.WriteString(`,"overrides":`)
+		b.Write(raw)
+	}
+	optional("startedBy", t.StartedBy)
+	optional("group", t.Group)
+	optional("availabilityZone", t.AvailabilityZone)
+	b.WriteByte('}')
+	return nil
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {

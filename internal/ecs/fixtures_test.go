@@ -19,7 +19,7 @@ import (
 var reservedPorts = []string{"22", "2375", "2376", "51678", "51679"}
 
 // createCluster creates an ACTIVE cluster and returns its ARN.
-func createCluster(t *testing.T, s *Service, name string) string {
+func createCluster(t testing.TB, s *Service, name string) string {
 	t.Helper()
 	out, err := s.CreateCluster(t.Context(), &ecstypes.CreateClusterRequest{ClusterName: aws.String(name)})
 	if err != nil {

@@ -195,6 +195,20 @@ func instanceTaskCounts(rm *readModel, key string) taskCounts {
 	return c
 }
 
+// prefetchInstances reads the named instances and their agent sessions in
+// one round trip.
+func (s *Service) prefetchInstances(tx *store.Tx, cname string, refs []string) error {
+	var keys []store.Ref
+	for _, ref := range refs {
+		c, id, ok := s.arns.idOf(ref, "container-instance")
+		if !ok || c != "" && c != cname {
+			continue
+		}
+		keys = append(keys, store.RefTo(s.st, instances, cname+"/"+id), store.RefTo(s.st, agentSessions, id))
+	}
+	return store.Prefetch(tx, keys...)
+}
+
 // describeInstance fills an instance's derived fields: connection and task counts.
 func (s *Service) describeInstance(tx *store.Tx, rm *readModel, cname string, rec instanceRecord) (ecstypes.ContainerInstance, error) {
 	inst := rec.Instance
@@ -225,6 +239,9 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
+		if err := s.prefetchInstances(tx, cname, in.ContainerInstances); err != nil {
+			return err
+		}
 		rm, err := s.syncedModel(ctx, tx.Revision())
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -54,14 +55,16 @@ const (
 // tags, attachments) is skipped rather than allocated on every change.
 // DescribeTasks reads whole records from etcd.
 type taskView struct {
-	Task struct {
-		TaskArn, ContainerInstanceArn, TaskDefinitionArn *string
-		DesiredStatus, LastStatus, StoppedReason         *string
-		StartedBy, Group, LaunchType, AvailabilityZone   *string
-		StoppedAt                                        *ecstypes.Timestamp
-		Overrides                                        *ecstypes.TaskOverride
-	} `json:"task"`
-	InstanceID string `json:"instanceId"`
+	Task       taskViewTask `json:"task"`
+	InstanceID string       `json:"instanceId"`
+}
+
+type taskViewTask struct {
+	TaskArn, ContainerInstanceArn, TaskDefinitionArn *string
+	DesiredStatus, LastStatus, StoppedReason         *string
+	StartedBy, Group, LaunchType, AvailabilityZone   *string
+	StoppedAt                                        *ecstypes.Timestamp
+	Overrides                                        *ecstypes.TaskOverride
 }
 
 // taskViews reads the tasks collection as taskViews.
@@ -127,11 +130,21 @@ var instanceIndexes = map[string]store.IndexFunc[instanceRecord]{
 	},
 }
 
-// indexInstance precomputes what placement reads of every instance.
+// indexInstance precomputes what placement reads of every instance, once
+// per change rather than once per placement.
 func indexInstance(_ string, r instanceRecord) instanceRecord {
-	r.attrs = make(map[string]string, len(r.Instance.Attributes))
+	arn := aws.ToString(r.Instance.ContainerInstanceArn)
+	rem := r.Instance.RemainingResources
+	attrs := make(map[string]string, len(r.Instance.Attributes))
 	for _, a := range r.Instance.Attributes {
-		r.attrs[aws.ToString(a.Name)] = aws.ToString(a.Value)
+		attrs[aws.ToString(a.Name)] = aws.ToString(a.Value)
+	}
+	r.cand = scheduler.Candidate{
+		ID: idFromARN(arn), ARN: arn,
+		Active: aws.ToString(r.Instance.Status) == "ACTIVE",
+		CPU:    resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
+		Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
+		Attributes: attrs,
 	}
 	return r
 }

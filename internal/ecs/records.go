@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/scheduler"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -44,8 +45,9 @@ type instanceRecord struct {
 	// records written before Berth kept it: see heldOf.
 	Held *reservation `json:"held,omitempty"`
 
-	// attrs is the read model's index of Attributes by name (never stored).
-	attrs map[string]string
+	// cand is the instance as placement sees it, precomputed by the read
+	// model (never stored).
+	cand scheduler.Candidate
 }
 
 // reservation is what a task holds on its instance until it stops, or the

@@ -92,6 +92,19 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecstypes.DescribeTasksR
 	out := &ecstypes.DescribeTasksResponse{}
 	err := s.st.View(ctx, func(tx *store.Tx) error {
 		out.Tasks, out.Failures = []ecstypes.Task{}, []ecstypes.Failure{}
+		// Every task in one round trip, with the cluster.
+		refs := []store.Ref{}
+		if cname, ok := s.arns.clusterName(aws.ToString(in.Cluster)); ok {
+			refs = append(refs, store.RefTo(s.st, clusters, cname))
+		}
+		for _, ref := range in.Tasks {
+			if cname, id, ok := s.taskRef(aws.ToString(in.Cluster), ref); ok {
+				refs = append(refs, store.RefTo(s.st, tasks, cname+"/"+id))
+			}
+		}
+		if err := store.Prefetch(tx, refs...); err != nil {
+			return err
+		}
 		if _, err := s.getActiveCluster(tx, aws.ToString(in.Cluster)); err != nil {
 			return err
 		}

@@ -251,37 +251,55 @@ func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) ta
 }
 
 // placementSnapshot builds the placement candidates of a cluster from the
-// read model: its instances (with remaining resources and attributes),
-// whether their agents are connected, and how many tasks of group each
-// already runs. Its cost grows with the cluster's instances, never with its
+// read model: its instances (with remaining resources and attributes, made
+// ready when the read model took them in) and whether their agents are
+// connected. Its cost grows with the cluster's instances, never with its
 // tasks. commitTasks re-checks every choice against the instance records.
-func placementSnapshot(rm *readModel, cname, group string) ([]scheduler.Candidate, map[string]instanceRecord, map[string]int) {
-	recs := map[string]instanceRecord{}
-	var cands []scheduler.Candidate
+func placementSnapshot(rm *readModel, cname string) []scheduler.Candidate {
+	cands := make([]scheduler.Candidate, 0, rm.instances.Count(idxInstanceCluster, cname))
 	rm.instances.Ascend(idxInstanceCluster, cname, "", func(_ string, r *instanceRecord) bool {
-		arn := aws.ToString(r.Instance.ContainerInstanceArn)
-		id := idFromARN(arn)
-		rem := r.Instance.RemainingResources
-		recs[id] = *r
-		cands = append(cands, scheduler.Candidate{
-			ID: id, ARN: arn,
-			Active: aws.ToString(r.Instance.Status) == "ACTIVE",
-			CPU:    resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
-			Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
-			Attributes: r.attrs,
-		})
+		cands = append(cands, r.cand)
 		return true
 	})
-	groups := make(map[string]int, len(cands))
 	for i := range cands {
-		c := &cands[i]
-		_, c.Connected = rm.sessions.Get(c.ID)
-		if n := rm.tasks.Count(idxTaskGroupOn, cname+"/"+c.ID+sep+group); n > 0 {
-			groups[c.ID] = n
-		}
+		_, cands[i].Connected = rm.sessions.Get(cands[i].ID)
 	}
-	return cands, recs, groups
+	return cands
 }
+
+// instanceOf is the read model's record of a candidate instance.
+func instanceOf(rm *readModel, cname, id string) instanceRecord {
+	r, _ := rm.instances.Get(cname + "/" + id)
+	if r == nil {
+		return instanceRecord{}
+	}
+	return *r
+}
+
+// groupCounts counts the tasks of one group on each instance, on demand:
+// only placements that spread by or constrain on the group ask, and they
+// pay one index lookup per instance asked about. take records a task this
+// placement adds.
+type groupCounts struct {
+	rm             *readModel
+	prefix, suffix string // index value: prefix + instance id + suffix
+	known          map[string]int
+}
+
+func newGroupCounts(rm *readModel, cname, group string) *groupCounts {
+	return &groupCounts{rm: rm, prefix: cname + "/", suffix: sep + group, known: map[string]int{}}
+}
+
+func (g *groupCounts) count(id string) int {
+	if n, ok := g.known[id]; ok {
+		return n
+	}
+	n := g.rm.tasks.Count(idxTaskGroupOn, g.prefix+id+g.suffix)
+	g.known[id] = n
+	return n
+}
+
+func (g *groupCounts) take(id string) { g.known[id] = g.count(id) + 1 }
 
 // commitTasks reserves what new tasks hold on their instances, re-checking
 // each against the instance record (tracked: two servers placing on one
@@ -433,7 +451,8 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			if err != nil {
 				return err
 			}
-			cands, recs, groups := placementSnapshot(rm, cname, spec.demand.Group)
+			cands := placementSnapshot(rm, cname)
+			groups := newGroupCounts(rm, cname, spec.demand.Group)
 			if len(cands) == 0 {
 				return awserr.InvalidParameter("No Container Instances were found in your cluster.")
 			}
@@ -442,7 +461,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			for range count {
 				chosen, rejections, ok := scheduler.Place(scheduler.Request{
 					Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
-					GroupCounts: groups, Rand: s.randn,
+					GroupCount: groups.count, Rand: s.randn,
 				})
 				if !ok {
 					for _, r := range rejections {
@@ -453,9 +472,9 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 					}
 					continue
 				}
-				t := s.newTask(cname, spec, recs[chosen.ID])
+				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen.ID))
 				placed = append(placed, t)
-				groups[chosen.ID]++
+				groups.take(chosen.ID)
 				for i := range cands {
 					if cands[i].ID == chosen.ID {
 						cands[i].Take(spec.demand)
@@ -506,7 +525,8 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 			if err != nil {
 				return err
 			}
-			cands, recs, groups := placementSnapshot(rm, cname, spec.demand.Group)
+			cands := placementSnapshot(rm, cname)
+			groups := newGroupCounts(rm, cname, spec.demand.Group)
 			var placed []taskRecord
 			for _, ref := range in.ContainerInstances {
 				_, id, ok := s.arns.idOf(ref, "container-instance")
@@ -520,14 +540,14 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 					out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(ref), Reason: aws.String("MISSING")})
 					continue
 				}
-				chosen, rejections, fits := scheduler.Place(scheduler.Request{Demand: spec.demand, Candidates: cands[idx : idx+1], GroupCounts: groups})
+				chosen, rejections, fits := scheduler.Place(scheduler.Request{Demand: spec.demand, Candidates: cands[idx : idx+1], GroupCount: groups.count})
 				if !fits {
 					out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(rejections[0].ARN), Reason: aws.String(rejections[0].Reason)})
 					continue
 				}
-				t := s.newTask(cname, spec, recs[chosen.ID])
+				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen.ID))
 				placed = append(placed, t)
-				groups[chosen.ID]++
+				groups.take(chosen.ID)
 				cands[idx].Take(spec.demand)
 				out.Tasks = append(out.Tasks, t.Task)
 			}

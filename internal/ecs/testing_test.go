@@ -19,7 +19,7 @@ var testNow = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 // newTestService returns a Service on its own embedded store (closed with
 // the test), in us-east-1 for account 000000000000, with the clock fixed at
 // testNow and deterministic placement (always the first candidate).
-func newTestService(t *testing.T) *Service {
+func newTestService(t testing.TB) *Service {
 	t.Helper()
 	return New(Config{
 		Store:        storetest.New(t),

@@ -7,7 +7,6 @@ package scheduler
 import (
 	"fmt"
 	"slices"
-	"sort"
 )
 
 // Failure reasons, as ECS reports them in RunTask's failures[].
@@ -81,31 +80,40 @@ type Request struct {
 	Candidates  []Candidate
 	Strategies  []Strategy
 	Constraints []Constraint
-	// GroupCounts[instanceID] counts tasks of Demand.Group already on each instance.
-	GroupCounts map[string]int
+	// GroupCount says how many tasks of Demand.Group an instance already
+	// runs (nil: none anywhere). It is asked only by the stages that need it
+	// (spread, distinctInstance), so a placement that does not pays nothing.
+	GroupCount func(instanceID string) int
 	// Rand returns a number in [0, n); it breaks ties.
 	Rand func(n int) int
+}
+
+func (req Request) groupCount(id string) int {
+	if req.GroupCount == nil {
+		return 0
+	}
+	return req.GroupCount(id)
 }
 
 // Place picks an instance for one task. When none fits it returns ok=false
 // and one rejection per instance, saying why.
 func Place(req Request) (chosen Candidate, rejections []Rejection, ok bool) {
-	var fits []Candidate
-	for _, c := range req.Candidates {
-		if reason := reject(req, c); reason != "" {
-			rejections = append(rejections, Rejection{ARN: c.ARN, Reason: reason})
+	fits := make([]int, 0, len(req.Candidates))
+	for i := range req.Candidates {
+		if reason := reject(req, &req.Candidates[i]); reason != "" {
+			rejections = append(rejections, Rejection{ARN: req.Candidates[i].ARN, Reason: reason})
 			continue
 		}
-		fits = append(fits, c)
+		fits = append(fits, i)
 	}
 	if len(fits) == 0 {
 		return Candidate{}, rejections, false
 	}
-	return rank(req, fits), nil, true
+	return req.Candidates[rank(req, fits)], nil, true
 }
 
 // reject runs the filter stages in order and returns the first reason.
-func reject(req Request, c Candidate) string {
+func reject(req Request, c *Candidate) string {
 	d := req.Demand
 	switch {
 	case !c.Active:
@@ -120,7 +128,7 @@ func reject(req Request, c Candidate) string {
 		return ReasonPorts
 	}
 	for _, con := range req.Constraints {
-		if con.Type == "distinctInstance" && req.GroupCounts[c.ID] > 0 {
+		if con.Type == "distinctInstance" && req.groupCount(c.ID) > 0 {
 			return ReasonDistinct
 		}
 	}
@@ -136,58 +144,63 @@ func overlaps(want, used []string) bool {
 	return false
 }
 
-// rank orders the fitting instances by the strategies (first strategy most
-// significant) and picks among the best-ranked ties at random.
-func rank(req Request, fits []Candidate) Candidate {
+// rank picks, among the fitting candidates (indexes into req.Candidates),
+// one of those the strategies rank best (first strategy most significant),
+// at random among ties. It is linear in the candidates: only the best
+// matter, so nothing is sorted.
+func rank(req Request, fits []int) int {
 	// Spread over an attribute counts the group's tasks per attribute value
-	// once, so ranking stays linear in the number of instances.
+	// once.
 	perValue := make([]map[string]int, len(req.Strategies))
 	for k, s := range req.Strategies {
 		if s.Type == "spread" && !spreadsByInstance(s.Field) {
 			name := attrName(s.Field)
 			perValue[k] = map[string]int{}
-			for _, o := range fits {
-				perValue[k][o.Attributes[name]] += req.GroupCounts[o.ID]
+			for _, i := range fits {
+				o := &req.Candidates[i]
+				perValue[k][o.Attributes[name]] += req.groupCount(o.ID)
 			}
 		}
 	}
-	keys := make([][]float64, len(fits))
-	for i, c := range fits {
-		keys[i] = make([]float64, len(req.Strategies))
+	n := len(req.Strategies)
+	best := make([]float64, n)
+	key := make([]float64, n)
+	var ties []int
+	for _, i := range fits {
+		c := &req.Candidates[i]
 		for k, s := range req.Strategies {
-			keys[i][k] = score(req, s, c, perValue[k])
+			key[k] = score(req, s, c, perValue[k])
+		}
+		switch cmp := compareKeys(key, best); {
+		case len(ties) == 0 || cmp < 0:
+			copy(best, key)
+			ties = append(ties[:0], i)
+		case cmp == 0:
+			ties = append(ties, i)
 		}
 	}
-	idx := make([]int, len(fits))
-	for i := range idx {
-		idx[i] = i
+	if len(ties) > 1 && req.Rand != nil {
+		return ties[req.Rand(len(ties))]
 	}
-	less := func(a, b int) int {
-		for k := range keys[a] {
-			if keys[a][k] != keys[b][k] {
-				if keys[a][k] < keys[b][k] {
-					return -1
-				}
-				return 1
+	return ties[0]
+}
+
+// compareKeys orders score vectors lexicographically.
+func compareKeys(a, b []float64) int {
+	for k := range a {
+		if a[k] != b[k] {
+			if a[k] < b[k] {
+				return -1
 			}
+			return 1
 		}
-		return 0
 	}
-	sort.SliceStable(idx, func(i, j int) bool { return less(idx[i], idx[j]) < 0 })
-	best := 1
-	for best < len(idx) && less(idx[0], idx[best]) == 0 {
-		best++
-	}
-	pick := 0
-	if best > 1 && req.Rand != nil {
-		pick = req.Rand(best)
-	}
-	return fits[idx[pick]]
+	return 0
 }
 
 // score is lower-is-better for one strategy. perValue holds, for spread
 // over an attribute, the group's task count per attribute value.
-func score(req Request, s Strategy, c Candidate, perValue map[string]int) float64 {
+func score(req Request, s Strategy, c *Candidate, perValue map[string]int) float64 {
 	switch s.Type {
 	case "binpack":
 		if s.Field == "cpu" {
@@ -196,7 +209,7 @@ func score(req Request, s Strategy, c Candidate, perValue map[string]int) float6
 		return float64(c.Memory)
 	case "spread":
 		if spreadsByInstance(s.Field) {
-			return float64(req.GroupCounts[c.ID])
+			return float64(req.groupCount(c.ID))
 		}
 		// Fewer group tasks on instances sharing this instance's value is better.
 		return float64(perValue[c.Attributes[attrName(s.Field)]])

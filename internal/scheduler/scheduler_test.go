@@ -38,13 +38,13 @@ func TestPlace(t *testing.T) {
 		{
 			name: "spread instanceId picks fewest group tasks",
 			req: Request{Demand: Demand{Group: "g"}, Candidates: []Candidate{inst("a", 1024, 1024), inst("b", 1024, 1024)},
-				Strategies: []Strategy{{Type: "spread", Field: "instanceId"}}, GroupCounts: map[string]int{"a": 2, "b": 1}},
+				Strategies: []Strategy{{Type: "spread", Field: "instanceId"}}, GroupCount: countsOf(map[string]int{"a": 2, "b": 1})},
 			wantID: "b",
 		},
 		{
 			name: "distinctInstance rejects instances with the group",
 			req: Request{Demand: Demand{Group: "g"}, Candidates: []Candidate{inst("a", 1024, 1024), inst("b", 1024, 1024)},
-				Constraints: []Constraint{{Type: "distinctInstance"}}, GroupCounts: map[string]int{"a": 1}},
+				Constraints: []Constraint{{Type: "distinctInstance"}}, GroupCount: countsOf(map[string]int{"a": 1})},
 			wantID: "b",
 		},
 		{
@@ -53,7 +53,7 @@ func TestPlace(t *testing.T) {
 				{ID: "a", ARN: "arn:a", Active: true, Connected: true, CPU: 1, Memory: 1, Attributes: map[string]string{"ecs.availability-zone": "z1"}},
 				{ID: "b", ARN: "arn:b", Active: true, Connected: true, CPU: 1, Memory: 1, Attributes: map[string]string{"ecs.availability-zone": "z1"}},
 				{ID: "c", ARN: "arn:c", Active: true, Connected: true, CPU: 1, Memory: 1, Attributes: map[string]string{"ecs.availability-zone": "z2"}},
-			}, Strategies: []Strategy{{Type: "spread", Field: "attribute:ecs.availability-zone"}}, GroupCounts: map[string]int{"a": 1}},
+			}, Strategies: []Strategy{{Type: "spread", Field: "attribute:ecs.availability-zone"}}, GroupCount: countsOf(map[string]int{"a": 1})},
 			wantID: "c",
 		},
 	}
@@ -90,4 +90,9 @@ func TestPlaceRandomTieBreak(t *testing.T) {
 	if !ok || got.ID != "b" {
 		t.Fatalf("Place = %q, want b (Rand picks the last tie)", got.ID)
 	}
+}
+
+// countsOf adapts a map of group counts to Request.GroupCount.
+func countsOf(m map[string]int) func(string) int {
+	return func(id string) int { return m[id] }
 }

@@ -112,8 +112,12 @@ func Delete[T any](tx *Tx, c Collection[T], id string) {
 	tx.write(key, nil, true)
 }
 
-// scanBatch is how many keys Scan reads per etcd request.
-const scanBatch = 256
+// Scan reads in batches that start small (a page of a list call is
+// usually a few keys) and double up to scanBatchMax.
+const (
+	scanBatchMin = 16
+	scanBatchMax = 256
+)
 
 // Scan calls fn, in id order (descending if desc), with each id under
 // idPrefix that sorts after `after` (before it when desc; "" = from the
@@ -133,8 +137,8 @@ func Scan[T any](tx *Tx, c Collection[T], idPrefix, after string, desc bool, fn 
 			from = base + after + "\x00"
 		}
 	}
-	for {
-		kvs, err := tx.rangeBatch(from, to, scanBatch, desc)
+	for batch := scanBatchMin; ; batch = min(batch*2, scanBatchMax) {
+		kvs, err := tx.rangeBatch(from, to, batch, desc)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", prefix, err)
 		}
@@ -151,7 +155,7 @@ func Scan[T any](tx *Tx, c Collection[T], idPrefix, after string, desc bool, fn 
 				return err
 			}
 		}
-		if len(kvs) < scanBatch {
+		if len(kvs) < batch {
 			return nil
 		}
 		last := kvs[len(kvs)-1].key

@@ -89,7 +89,9 @@ func startEmbeddedOnce(dir string, p embedPorts, log *slog.Logger, stopping *ato
 	cfg.TickMs = 50
 	cfg.ElectionMs = 500
 	cfg.AutoCompactionMode = "periodic"
-	cfg.AutoCompactionRetention = "1h"
+	// Watches (the informers) need history only to ride out a short break;
+	// keeping less of it keeps the database (mapped into memory) small.
+	cfg.AutoCompactionRetention = "5m"
 	cfg.Logger = "zap"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(log, stopping))
 

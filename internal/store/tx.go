@@ -160,27 +160,44 @@ func (tx *Tx) getMany(keys []string) ([][]byte, error) {
 		}
 		return out, nil
 	}
-	ctx, cancel := tx.s.callCtx(tx.ctx)
-	defer cancel()
-	resp, err := tx.s.client.Txn(ctx).Then(ops...).Commit()
-	if err != nil {
-		return nil, err
-	}
-	if tx.rev == 0 {
-		tx.rev = resp.Header.Revision
-	}
-	for j, r := range resp.Responses {
-		key := keys[idx[j]]
-		kvs := r.GetResponseRange().Kvs
-		if len(kvs) == 0 {
-			tx.reads[key] = readResult{}
-			continue
+	// A read-only transaction answers all the gets at one revision; chunks
+	// stay under an etcd's default --max-txn-ops (128), and after the first
+	// they are pinned to the revision it read at.
+	for start := 0; start < len(ops); start += getManyChunk {
+		end := min(start+getManyChunk, len(ops))
+		chunk := ops[start:end]
+		if tx.rev != 0 && start > 0 {
+			chunk = make([]clientv3.Op, 0, end-start)
+			for _, i := range idx[start:end] {
+				chunk = append(chunk, clientv3.OpGet(keys[i], tx.rangeOpts()...))
+			}
 		}
-		tx.reads[key] = readResult{modRev: kvs[0].ModRevision, value: kvs[0].Value}
-		out[idx[j]] = kvs[0].Value
+		ctx, cancel := tx.s.callCtx(tx.ctx)
+		resp, err := tx.s.client.Txn(ctx).Then(chunk...).Commit()
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if tx.rev == 0 {
+			tx.rev = resp.Header.Revision
+		}
+		for j, r := range resp.Responses {
+			i := idx[start+j]
+			key := keys[i]
+			kvs := r.GetResponseRange().Kvs
+			if len(kvs) == 0 {
+				tx.reads[key] = readResult{}
+				continue
+			}
+			tx.reads[key] = readResult{modRev: kvs[0].ModRevision, value: kvs[0].Value}
+			out[i] = kvs[0].Value
+		}
 	}
 	return out, nil
 }
+
+// getManyChunk is how many gets one read-only transaction carries.
+const getManyChunk = 64
 
 // list returns all keys under prefix at the snapshot, overlaid with the
 // transaction's own writes, sorted by key.

@@ -372,3 +372,41 @@ func TestGetMany(t *testing.T) {
 		t.Fatalf("fn ran %d times, want 2 (the write to b must conflict)", runs)
 	}
 }
+
+// More ids than an etcd with default limits takes in one transaction are
+// read in chunks, all at one revision.
+func TestGetManyChunks(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	var ids []string
+	for i := range 150 {
+		ids = append(ids, fmt.Sprintf("k%03d", i))
+	}
+	for i := 0; i < len(ids); i += 50 {
+		if err := s.Update(context.Background(), func(tx *store.Tx) error {
+			for _, id := range ids[i : i+50] {
+				store.Put(tx, items, id, item{Name: id})
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// In a View: a transaction that committed after 150 tracked reads would
+	// itself exceed the limit with its compares.
+	err := s.View(context.Background(), func(tx *store.Tx) error {
+		got, err := store.GetMany(tx, items, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if got[id].Name != id {
+				return fmt.Errorf("GetMany[%s] = %+v", id, got[id])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
