@@ -29,7 +29,7 @@ func TestPayloadBuilder(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopTask(t, s, "prod", aws.ToString(out.Tasks[1].TaskArn), "bye")
-	rm, err := s.freshModel(t.Context())
+	rm, err := s.freshModel(t.Context(), tasksPart|instancesPart)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func (s *Service) DeleteCluster(ctx context.Context, in *ecstypes.DeleteClusterR
 		// From the read model, at this transaction's snapshot: whoever adds
 		// an instance or a task reads the cluster record, which this
 		// transaction writes, so they conflict with us.
-		rm, err := s.syncedModel(ctx, tx.Revision())
+		rm, err := s.syncedModel(ctx, tx.Revision(), instancesPart|tasksPart)
 		if err != nil {
 			return err
 		}
@@ -186,7 +186,7 @@ func (s *Service) withCounts(ctx context.Context, c ecstypes.Cluster) *ecstypes.
 	var registered int32
 	var counts taskCounts
 	name := aws.ToString(c.ClusterName)
-	if rm, err := s.freshModel(ctx); err != nil {
+	if rm, err := s.freshModel(ctx, instancesPart|tasksPart); err != nil {
 		s.log.Warn("count cluster resources", "cluster", name, "err", err)
 	} else {
 		registered = int32(rm.instances.Count(idxInstanceCluster, name))

@@ -85,7 +85,7 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecstypes.Re
 		out = rec.Instance
 		counts := taskCounts{}
 		if existing {
-			rm, err := s.syncedModel(ctx, tx.Revision())
+			rm, err := s.syncedModel(ctx, tx.Revision(), tasksPart)
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecstypes.
 		if held.Tasks > 0 && !aws.ToBool(in.Force) {
 			return awserr.InvalidParameter("The container instance has tasks running. Stop them first, or deregister with force.")
 		}
-		rm, err := s.syncedModel(ctx, tx.Revision())
+		rm, err := s.syncedModel(ctx, tx.Revision(), tasksPart)
 		if err != nil {
 			return err
 		}
@@ -242,7 +242,7 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 		if err := s.prefetchInstances(tx, cname, in.ContainerInstances); err != nil {
 			return err
 		}
-		rm, err := s.syncedModel(ctx, tx.Revision())
+		rm, err := s.syncedModel(ctx, tx.Revision(), tasksPart)
 		if err != nil {
 			return err
 		}
@@ -332,7 +332,7 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecstype
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
-		rm, err := s.syncedModel(ctx, tx.Revision())
+		rm, err := s.syncedModel(ctx, tx.Revision(), tasksPart)
 		if err != nil {
 			return err
 		}
@@ -373,7 +373,7 @@ func (s *Service) WaitAgentConnected(ctx context.Context, cluster string) error 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		rm, err := s.freshModel(ctx)
+		rm, err := s.freshModel(ctx, instancesPart|sessionsPart)
 		if err != nil {
 			return err
 		}

@@ -188,25 +188,50 @@ func (s *Service) model(ctx context.Context) (*readModel, error) {
 	return rm, nil
 }
 
-// syncedModel returns the read model once it reflects etcd revision rev
-// (a transaction's snapshot), so that what it reads agrees with the
-// transaction's reads.
-func (s *Service) syncedModel(ctx context.Context, rev int64) (*readModel, error) {
+// part names one cache of the read model, for syncing only what a reader
+// reads: syncing a cache that had no change since a revision costs a
+// round trip to etcd (and more under load), so readers name their parts.
+type part int
+
+const (
+	tasksPart part = 1 << iota
+	instancesPart
+	sessionsPart
+)
+
+// syncedModel returns the read model once the named parts reflect etcd
+// revision rev (a transaction's snapshot), so that what they say agrees
+// with the transaction's reads.
+func (s *Service) syncedModel(ctx context.Context, rev int64, parts part) (*readModel, error) {
 	rm, err := s.model(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, sync := range []func(context.Context, int64) error{rm.tasks.SyncTo, rm.instances.SyncTo, rm.sessions.SyncTo} {
-		if err := sync(ctx, rev); err != nil {
-			return nil, fmt.Errorf("read model: %w", err)
-		}
+	if err := rm.sync(ctx, rev, parts); err != nil {
+		return nil, err
 	}
 	return rm, nil
 }
 
-// freshModel returns the read model once it reflects every write committed
-// before the call: for reads outside a transaction.
-func (s *Service) freshModel(ctx context.Context) (*readModel, error) {
+func (rm *readModel) sync(ctx context.Context, rev int64, parts part) error {
+	syncs := []struct {
+		p    part
+		sync func(context.Context, int64) error
+	}{{tasksPart, rm.tasks.SyncTo}, {instancesPart, rm.instances.SyncTo}, {sessionsPart, rm.sessions.SyncTo}}
+	for _, x := range syncs {
+		if parts&x.p == 0 {
+			continue
+		}
+		if err := x.sync(ctx, rev); err != nil {
+			return fmt.Errorf("read model: %w", err)
+		}
+	}
+	return nil
+}
+
+// freshModel returns the read model once the named parts reflect every
+// write committed before the call: for reads outside a transaction.
+func (s *Service) freshModel(ctx context.Context, parts part) (*readModel, error) {
 	var rev int64
 	if err := s.st.View(ctx, func(tx *store.Tx) error {
 		rev = tx.Revision()
@@ -214,5 +239,5 @@ func (s *Service) freshModel(ctx context.Context) (*readModel, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return s.syncedModel(ctx, rev)
+	return s.syncedModel(ctx, rev, parts)
 }

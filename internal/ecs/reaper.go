@@ -19,7 +19,7 @@ const reapBatch = 500
 // cost grows with the stopped tasks, not all tasks) and is idempotent, so
 // it is safe if two servers ever run it at once.
 func (s *Service) ReapStoppedTasks(ctx context.Context, retention time.Duration) (int, error) {
-	rm, err := s.freshModel(ctx)
+	rm, err := s.freshModel(ctx, tasksPart)
 	if err != nil {
 		return 0, err
 	}

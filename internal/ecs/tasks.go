@@ -169,7 +169,7 @@ func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) 
 			}
 			instanceArn = aws.ToString(rec.Instance.ContainerInstanceArn)
 		}
-		rm, err := s.syncedModel(ctx, tx.Revision())
+		rm, err := s.syncedModel(ctx, tx.Revision(), tasksPart)
 		if err != nil {
 			return err
 		}

@@ -267,6 +267,56 @@ func placementSnapshot(rm *readModel, cname string) []scheduler.Candidate {
 	return cands
 }
 
+// placementModel returns the read model and the cluster's candidates, at
+// least as fresh as the transaction's snapshot where it matters: the
+// instances always (new ones, drains); the tasks only when a stage counts
+// the group's tasks; the agent sessions only when an instance looks
+// disconnected (one that just connected must take tasks, while one that
+// just went away is the race ECS has too: the task waits for its agent).
+// Syncing only what is read keeps a placement off the slow path of a
+// cache that has not changed.
+func (s *Service) placementModel(ctx context.Context, tx *store.Tx, cname string, groups bool) (*readModel, []scheduler.Candidate, error) {
+	rev := tx.Revision()
+	parts := instancesPart
+	if groups {
+		parts |= tasksPart
+	}
+	rm, err := s.syncedModel(ctx, rev, parts)
+	if err != nil {
+		return nil, nil, err
+	}
+	cands := placementSnapshot(rm, cname)
+	for i := range cands {
+		if cands[i].Connected {
+			continue
+		}
+		if err := rm.sessions.SyncTo(ctx, rev); err != nil {
+			return nil, nil, fmt.Errorf("read model: %w", err)
+		}
+		for j := range cands {
+			_, cands[j].Connected = rm.sessions.Get(cands[j].ID)
+		}
+		break
+	}
+	return rm, cands, nil
+}
+
+// needsGroups says whether a placement counts its group's tasks per
+// instance (spread, distinctInstance).
+func needsGroups(strategies []scheduler.Strategy, constraints []scheduler.Constraint) bool {
+	for _, s := range strategies {
+		if s.Type == "spread" {
+			return true
+		}
+	}
+	for _, c := range constraints {
+		if c.Type == "distinctInstance" {
+			return true
+		}
+	}
+	return false
+}
+
 // instanceOf is the read model's record of a candidate instance.
 func instanceOf(rm *readModel, cname, id string) instanceRecord {
 	r, _ := rm.instances.Get(cname + "/" + id)
@@ -447,11 +497,10 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			if err != nil {
 				return err
 			}
-			rm, err := s.syncedModel(ctx, tx.Revision())
+			rm, cands, err := s.placementModel(ctx, tx, cname, needsGroups(strategies, constraints))
 			if err != nil {
 				return err
 			}
-			cands := placementSnapshot(rm, cname)
 			groups := newGroupCounts(rm, cname, spec.demand.Group)
 			if len(cands) == 0 {
 				return awserr.InvalidParameter("No Container Instances were found in your cluster.")
@@ -521,11 +570,10 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 			if err != nil {
 				return err
 			}
-			rm, err := s.syncedModel(ctx, tx.Revision())
+			rm, cands, err := s.placementModel(ctx, tx, cname, false)
 			if err != nil {
 				return err
 			}
-			cands := placementSnapshot(rm, cname)
 			groups := newGroupCounts(rm, cname, spec.demand.Group)
 			var placed []taskRecord
 			for _, ref := range in.ContainerInstances {
