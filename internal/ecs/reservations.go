@@ -17,24 +17,21 @@ import (
 var errStalePlacement = errors.New("placement planned on stale instance state")
 
 // reserve adds new tasks' reservations to their instances, checking
-// against the instance records themselves (read tracked, in one round trip,
-// so a concurrent placement or release conflicts) that each instance is
-// ACTIVE and every task still fits. It must run before the new tasks are
-// written.
-func (s *Service) reserve(tx *store.Tx, cname string, order []string, byInstance map[string][]reservation) error {
-	ids := make([]string, len(order))
-	for i, id := range order {
-		ids[i] = cname + "/" + id
-	}
-	recs, err := store.GetMany(tx, instances, ids)
-	if err != nil {
-		return fmt.Errorf("get instances: %w", err)
-	}
+// against the instance records that each instance is ACTIVE and every task
+// still fits. The records come from the read model and the transaction
+// assumes them at their cached revisions: if one changed since (a
+// concurrent placement or release, a drain), the commit conflicts and the
+// placement runs again on a fresher cache, so no round trip is spent
+// reading them. It must run before the new tasks are written.
+func (s *Service) reserve(tx *store.Tx, rm *readModel, cname string, order []string, byInstance map[string][]reservation) error {
 	for _, instID := range order {
-		rec, ok := recs[cname+"/"+instID]
-		if !ok || aws.ToString(rec.Instance.Status) != "ACTIVE" {
+		id := cname + "/" + instID
+		cached, modRev, ok := rm.instances.GetRev(id)
+		if !ok || aws.ToString(cached.Instance.Status) != "ACTIVE" {
 			return errStalePlacement
 		}
+		rec := *cached
+		store.Assume(tx, instances, id, rec, modRev)
 		held, err := s.heldOf(tx, cname, rec)
 		if err != nil {
 			return err

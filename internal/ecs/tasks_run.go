@@ -351,12 +351,12 @@ func (g *groupCounts) count(id string) int {
 
 func (g *groupCounts) take(id string) { g.known[id] = g.count(id) + 1 }
 
-// commitTasks reserves what new tasks hold on their instances, re-checking
-// each against the instance record (tracked: two servers placing on one
-// instance at once conflict, and one of them re-plans from a fresh
-// snapshot), then writes the tasks. errStalePlacement means the read model
-// the plan came from was behind.
-func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord) error {
+// commitTasks reserves what new tasks hold on their instances and writes
+// the tasks. The reservations are checked against the instance records the
+// transaction assumes at the read model's revisions (reserve): two servers
+// placing on one instance at once conflict, and one of them re-plans from a
+// fresher snapshot. errStalePlacement means the plan no longer fits.
+func (s *Service) commitTasks(tx *store.Tx, rm *readModel, cname string, placed []taskRecord) error {
 	byInstance := map[string][]reservation{}
 	var order []string
 	for _, t := range placed {
@@ -365,7 +365,7 @@ func (s *Service) commitTasks(tx *store.Tx, cname string, placed []taskRecord) e
 		}
 		byInstance[t.InstanceID] = append(byInstance[t.InstanceID], t.Reserved)
 	}
-	if err := s.reserve(tx, cname, order, byInstance); err != nil {
+	if err := s.reserve(tx, rm, cname, order, byInstance); err != nil {
 		return err
 	}
 	for _, t := range placed {
@@ -531,7 +531,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 				}
 				out.Tasks = append(out.Tasks, t.Task)
 			}
-			if err := s.commitTasks(tx, cname, placed); err != nil {
+			if err := s.commitTasks(tx, rm, cname, placed); err != nil {
 				return err
 			}
 			s.recordRunToken(tx, cname, token, out)
@@ -599,7 +599,7 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 				cands[idx].Take(spec.demand)
 				out.Tasks = append(out.Tasks, t.Task)
 			}
-			return s.commitTasks(tx, cname, placed)
+			return s.commitTasks(tx, rm, cname, placed)
 		})
 	})
 	if err != nil {

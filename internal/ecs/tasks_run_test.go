@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -371,20 +372,42 @@ func TestStartTask(t *testing.T) {
 
 // Two RunTask calls race for an instance with room for exactly one task:
 // the optimistic commit lets one win; the other re-plans and fails.
+// Two RunTask calls race for the one slot an instance has: on one server
+// (which lets placements take turns) and on two servers sharing the etcd
+// (whose placements meet at the instance record's revision, each planned
+// on its own read model).
 func TestRunTaskConcurrentOneFits(t *testing.T) {
+	for _, servers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("servers=%d", servers), func(t *testing.T) { testConcurrentOneFits(t, servers) })
+	}
+}
+
+func testConcurrentOneFits(t *testing.T, servers int) {
 	s := newTestService(t)
 	createCluster(t, s, "prod")
 	inst := registerInstance(t, s, "prod", 256, 512)
 	td := registerTaskDef(t, s, webTaskDef)
+	other := s
+	if servers == 2 {
+		cfg := s.cfg
+		other = New(cfg) // same store, its own read model and placement locks
+		t.Cleanup(other.Close)
+		// Both read models hold the instance before the race.
+		for _, svc := range []*Service{s, other} {
+			if _, err := svc.freshModel(t.Context(), instancesPart|sessionsPart); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	results := make([]*ecstypes.RunTaskResponse, 2)
 	errs := make([]error, 2)
-	for i := range results {
+	for i, svc := range []*Service{s, other} {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = s.RunTask(t.Context(), &ecstypes.RunTaskRequest{Cluster: aws.String("prod"), TaskDefinition: aws.String(td)})
+			results[i], errs[i] = svc.RunTask(t.Context(), &ecstypes.RunTaskRequest{Cluster: aws.String("prod"), TaskDefinition: aws.String(td)})
 		})
 	}
 	close(start)

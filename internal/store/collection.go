@@ -217,3 +217,25 @@ func Prefetch(tx *Tx, refs ...Ref) error {
 	}
 	return nil
 }
+
+// Assume makes the transaction treat v as what it read of id at mod
+// revision modRev (an Informer's GetRev), without asking etcd: the commit
+// then compares that revision, so if the key changed since, the
+// transaction conflicts and runs again (on a fresh snapshot, where the
+// caller's cache has to catch up). It saves a round trip when the cache is
+// usually current. Assuming a key the transaction already read is a no-op.
+func Assume[T any](tx *Tx, c Collection[T], id string, v T, modRev int64) {
+	key := tx.s.key(c.name, id)
+	if _, ok := tx.reads[key]; ok {
+		return
+	}
+	if _, ok := tx.writes[key]; ok {
+		return
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		tx.fail(fmt.Errorf("encode %s: %w", key, err))
+		return
+	}
+	tx.reads[key] = readResult{modRev: modRev, value: raw}
+}

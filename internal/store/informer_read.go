@@ -23,6 +23,18 @@ func (inf *Informer[T]) Get(id string) (*T, bool) {
 	return e.v, true
 }
 
+// GetRev returns the cached value of id and the etcd mod revision it was
+// cached at, for Assume.
+func (inf *Informer[T]) GetRev(id string) (*T, int64, bool) {
+	inf.mu.RLock()
+	defer inf.mu.RUnlock()
+	e, ok := inf.items[id]
+	if !ok {
+		return nil, 0, false
+	}
+	return e.v, e.modRev, true
+}
+
 // Count is how many objects are filed under value in the named index.
 func (inf *Informer[T]) Count(index, value string) int {
 	inf.mu.RLock()

@@ -410,3 +410,41 @@ func TestGetManyChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A transaction that assumes a value at a revision conflicts when the key
+// has moved on, and runs again.
+func TestAssume(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	put(t, s, "a", item{Name: "v1"})
+	var rev1 int64
+	if err := s.View(context.Background(), func(tx *store.Tx) error {
+		rev1 = tx.Revision()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "a", item{Name: "v2"}) // the "cache" below is now stale
+	runs := 0
+	err := s.Update(context.Background(), func(tx *store.Tx) error {
+		runs++
+		if runs == 1 {
+			store.Assume(tx, items, "a", item{Name: "v1"}, rev1)
+		}
+		v, err := store.Get(tx, items, "a")
+		if err != nil {
+			return err
+		}
+		if runs == 1 && v.Name != "v1" {
+			return fmt.Errorf("Get after Assume = %+v, want the assumed value", v)
+		}
+		store.Put(tx, items, "b", item{Name: v.Name})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := get(t, s, "b"); runs != 2 || b.Name != "v2" {
+		t.Fatalf("runs %d, b = %+v; want a second run that saw v2", runs, b)
+	}
+}
