@@ -83,33 +83,51 @@ func (p *presence) leaseLocked(ctx context.Context) (clientv3.LeaseID, error) {
 	return p.lease, nil
 }
 
+// hold writes key under the lease. The lock covers only the bookkeeping:
+// thousands of sessions connecting at once must not queue behind each
+// other's round trips to etcd.
 func (p *presence) hold(ctx context.Context, key, value string) (*held, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil, ErrClosed
 	}
 	lease, err := p.leaseLocked(ctx)
 	if err != nil {
+		p.mu.Unlock()
 		return nil, err
 	}
 	h := &held{key: key, value: value}
-	if err := p.put(ctx, h, lease); err != nil {
+	p.held[h] = true
+	p.mu.Unlock()
+	rev, err := p.put(ctx, h, lease)
+	if err != nil {
+		p.mu.Lock()
+		delete(p.held, h)
+		p.mu.Unlock()
 		return nil, err
 	}
-	p.held[h] = true
+	p.setRev(h, rev) // h is not released before hold returns it
 	return h, nil
 }
 
-func (p *presence) put(ctx context.Context, h *held, lease clientv3.LeaseID) error {
+func (p *presence) put(ctx context.Context, h *held, lease clientv3.LeaseID) (int64, error) {
 	cctx, cancel := p.c.callCtx(ctx)
 	defer cancel()
 	resp, err := p.c.client.Put(cctx, h.key, h.value, clientv3.WithLease(lease))
 	if err != nil {
-		return fmt.Errorf("put: %w", err)
+		return 0, fmt.Errorf("put: %w", err)
 	}
-	h.rev = resp.Header.Revision
-	return nil
+	return resp.Header.Revision, nil
+}
+
+// setRev records the revision of our latest write of h (the higher one, if
+// a re-write raced with the first) and reports whether h is still held.
+func (p *presence) setRev(h *held, rev int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h.rev = max(h.rev, rev)
+	return p.held[h]
 }
 
 // release forgets h and deletes its key unless someone wrote it since.
@@ -122,13 +140,18 @@ func (p *presence) release(h *held) {
 	delete(p.held, h)
 	rev := h.rev
 	p.mu.Unlock()
+	p.deleteIfRev(h.key, rev)
+}
+
+// deleteIfRev deletes key unless someone wrote it after revision rev.
+func (p *presence) deleteIfRev(key string, rev int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
 	defer cancel()
 	_, err := p.c.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(h.key), "=", rev)).
-		Then(clientv3.OpDelete(h.key)).Commit()
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpDelete(key)).Commit()
 	if err != nil && !p.c.stopping.Load() {
-		p.c.log.Warn("presence: release failed; the key expires with the lease", "key", h.key, "err", err)
+		p.c.log.Warn("presence: release failed; the key expires with the lease", "key", key, "err", err)
 	}
 }
 
@@ -169,15 +192,27 @@ func (p *presence) keep() {
 // rewrite grants a lease if needed and writes every held key under it.
 func (p *presence) rewrite(ctx context.Context) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	lease, err := p.leaseLocked(ctx)
+	hs := make([]*held, 0, len(p.held))
+	for h := range p.held {
+		hs = append(hs, h)
+	}
+	p.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	for h := range p.held {
-		if err := p.put(ctx, h, lease); err != nil {
-			p.lease = 0 // try again from a fresh lease
+	for _, h := range hs {
+		rev, err := p.put(ctx, h, lease)
+		if err != nil {
+			p.mu.Lock()
+			if p.lease == lease {
+				p.lease = 0 // try again from a fresh lease
+			}
+			p.mu.Unlock()
 			return fmt.Errorf("rewrite %s: %w", h.key, err)
+		}
+		if !p.setRev(h, rev) {
+			p.deleteIfRev(h.key, rev) // released while we wrote it again
 		}
 	}
 	return nil
