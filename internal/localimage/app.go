@@ -13,6 +13,8 @@ import (
 	goruntime "runtime"
 
 	"github.com/docker/docker/api/types/build"
+
+	"github.com/berth-dev/berth/internal/dockerprogress"
 )
 
 //go:embed app/main.go
@@ -77,7 +79,7 @@ func (a AppImage) Ensure(ctx context.Context, cli ImageAPI) (string, error) {
 		return "", fmt.Errorf("app image: build %s: %w", a.Ref, err)
 	}
 	defer resp.Body.Close()
-	if err := Drain(resp.Body); err != nil {
+	if err := dockerprogress.Drain(resp.Body); err != nil {
 		return "", fmt.Errorf("app image: build %s: %w", a.Ref, err)
 	}
 	return a.Ref, nil

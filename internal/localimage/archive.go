@@ -3,13 +3,8 @@ package localimage
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"time"
-
-	"github.com/docker/docker/pkg/jsonmessage"
 )
 
 // epoch is the fixed mtime of every tar entry, so equal content gives equal
@@ -74,24 +69,3 @@ const (
 	Passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 	Group  = "root:x:0:\nnogroup:x:65534:\n"
 )
-
-// Drain reads a daemon progress stream (import, build) to the end and
-// returns the first error the daemon reported inside it.
-func Drain(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var msg jsonmessage.JSONMessage
-		if err := dec.Decode(&msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("read progress: %w", err)
-		}
-		if msg.Error != nil {
-			return msg.Error
-		}
-		if msg.ErrorMessage != "" {
-			return errors.New(msg.ErrorMessage)
-		}
-	}
-}

@@ -88,18 +88,26 @@ func list[T any](tx *Tx, c Collection[T], idPrefix string, track bool) ([]T, err
 // Put buffers a write of v under id; it is committed when Update's fn
 // returns nil. Encoding errors and writes inside View make Update/View fail.
 func Put[T any](tx *Tx, c Collection[T], id string, v T) {
+	if key, raw, ok := encodeFor(tx, c, id, v); ok {
+		tx.write(key, raw, false)
+	}
+}
+
+// encodeFor is the key and JSON of a value to write; on a bad id or value
+// it fails the transaction and reports false. It encodes at once: the
+// caller may mutate v afterwards.
+func encodeFor[T any](tx *Tx, c Collection[T], id string, v T) (string, []byte, bool) {
 	key := tx.s.key(c.name, id)
 	if id == "" {
 		tx.fail(fmt.Errorf("put %s: %w", key, errEmptyID))
-		return
+		return "", nil, false
 	}
-	// Encode now: the caller may mutate v after Put returns.
 	raw, err := json.Marshal(v)
 	if err != nil {
 		tx.fail(fmt.Errorf("encode %s: %w", key, err))
-		return
+		return "", nil, false
 	}
-	tx.write(key, raw, false)
+	return key, raw, true
 }
 
 // Delete buffers a delete of id; deleting a missing id is not an error.

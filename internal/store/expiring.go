@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -15,14 +14,8 @@ import (
 // share one lease, so an expiring key costs no lease of its own: idempotency
 // tokens and the like expire without a sweeper.
 func PutExpiring[T any](tx *Tx, c Collection[T], id string, v T, ttl time.Duration) {
-	key := tx.s.key(c.name, id)
-	if id == "" {
-		tx.fail(fmt.Errorf("put %s: %w", key, errEmptyID))
-		return
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		tx.fail(fmt.Errorf("encode %s: %w", key, err))
+	key, raw, ok := encodeFor(tx, c, id, v)
+	if !ok {
 		return
 	}
 	lease, err := tx.s.leases.get(tx.ctx, ttl)

@@ -13,6 +13,8 @@ import (
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/berth-dev/berth/internal/localimage"
+
+	"github.com/berth-dev/berth/internal/dockerprogress"
 )
 
 // busyboxLayout versions the rootfs layout below; bump it when changing the
@@ -62,7 +64,7 @@ func EnsureBusybox(ctx context.Context, cli ImageAPI) (string, error) {
 		return "", fmt.Errorf("busybox image: import %s: %w", BusyboxRef, err)
 	}
 	defer rc.Close()
-	if err := localimage.Drain(rc); err != nil {
+	if err := dockerprogress.Drain(rc); err != nil {
 		return "", fmt.Errorf("busybox image: import %s: %w", BusyboxRef, err)
 	}
 	return BusyboxRef, nil

@@ -5,10 +5,8 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"strings"
@@ -18,9 +16,10 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/berth-dev/berth/internal/agent/runtime"
+
+	"github.com/berth-dev/berth/internal/dockerprogress"
 )
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -82,34 +81,13 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) error {
 		return wrap("pull image "+ref, err)
 	}
 	defer rc.Close()
-	if err := drainProgress(rc); err != nil {
+	if err := dockerprogress.Drain(rc); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("pull image %s: %w", ref, ctx.Err())
 		}
 		return fmt.Errorf("pull image %s: %w", ref, err)
 	}
 	return nil
-}
-
-// drainProgress reads a daemon progress stream to the end and returns the
-// first error reported in it (errorDetail, or the legacy error string).
-func drainProgress(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var msg jsonmessage.JSONMessage
-		if err := dec.Decode(&msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("read progress: %w", err)
-		}
-		if msg.Error != nil {
-			return msg.Error
-		}
-		if msg.ErrorMessage != "" {
-			return errors.New(msg.ErrorMessage)
-		}
-	}
 }
 
 // ImagePresent reports whether ref is in the engine's image store.

@@ -10,6 +10,8 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/berth-dev/berth/internal/agent/runtime"
+
+	"github.com/berth-dev/berth/internal/dockerprogress"
 )
 
 func TestToCreateConfig(t *testing.T) {
@@ -186,7 +188,7 @@ func TestDrainProgress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := drainProgress(strings.NewReader(tt.stream))
+			err := dockerprogress.Drain(strings.NewReader(tt.stream))
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
