@@ -142,7 +142,7 @@ func TestClosedStore(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := <-store.Watch(ctx, s, items, "", 0); ok {
-		t.Fatal("Watch on a closed store delivered an event")
+	if err := store.NewInformer(s, items, store.InformerConfig[item]{}).Start(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("informer on a closed store: %v, want ErrClosed", err)
 	}
 }

@@ -249,3 +249,22 @@ func TestScanPages(t *testing.T) {
 		t.Fatalf("desc first: %v", got)
 	}
 }
+
+// Closing the store stops its informers; a reader waiting for a revision
+// that will never come is told so instead of waiting for ever.
+func TestInformerStopsWithStore(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewEmbedded(t, storetest.Options{})
+	inf := store.NewInformer(s, items, store.InformerConfig[item]{})
+	if err := inf.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := inf.WaitFor(ctx, inf.Revision()+1); err == nil || ctx.Err() != nil {
+		t.Fatalf("WaitFor on a closed store: %v (context %v)", err, ctx.Err())
+	}
+}

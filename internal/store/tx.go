@@ -52,8 +52,8 @@ func newTx(ctx context.Context, s *Store, readOnly bool) *Tx {
 	return &Tx{ctx: ctx, s: s, readOnly: readOnly, reads: map[string]readResult{}}
 }
 
-// Revision returns the snapshot revision the transaction reads at. Use it
-// from View as the afterRev of Watch to list then watch without a gap.
+// Revision returns the snapshot revision the transaction reads at (for an
+// Informer's SyncTo, say).
 func (tx *Tx) Revision() int64 {
 	if tx.rev == 0 {
 		ctx, cancel := tx.s.callCtx(tx.ctx)
