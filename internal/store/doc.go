@@ -1,5 +1,6 @@
 // Package store owns Berth's persistent state: etcd (embedded or external),
-// typed collections, optimistic transactions, watches and presence leases.
+// typed collections, optimistic transactions, informers (list + watch
+// caches), presence, leader election and expiring keys.
 //
 // Every key lives under Config.Namespace; a Collection[T] names a kind of
 // object ("ecs/clusters") and maps ids to keys Namespace/name/id. Values are
