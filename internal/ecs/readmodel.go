@@ -18,9 +18,11 @@ import (
 // placement, the Describe counts, ListTasks, the reaper and the agent
 // sessions read instead of scanning etcd. Records in etcd stay the truth:
 // every write goes to etcd in a transaction, and what a transaction decides
-// on (an instance's reservations, a task's status) is read there, tracked.
-// The caches only narrow what to read, and are synced to a revision first
-// when a reader must see earlier writes (see store.Informer.SyncTo).
+// on is checked there: read tracked (a task's status), or taken from the
+// cache at its revision and compared at commit (an instance's reservations,
+// see reserve). The caches are synced to a revision first when a reader
+// must see earlier writes (see store.Informer.SyncTo), each reader syncing
+// only the caches it reads.
 
 // Task index names. Values join their parts with sep; every index but
 // idxTaskStopped is per cluster.
