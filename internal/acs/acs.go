@@ -1,101 +1,48 @@
-// Package acs owns the wire protocol between the control plane and its agents:
-// the JSON messages on each agent's long-lived websocket, modelled on the ECS
-// agent's Agent Communication Service (ACS) payload, heartbeat and ack messages.
+// Package acs owns ECS's Agent Communication Service protocol as Berth's
+// server and agent speak it, and as the official amazon-ecs-agent speaks it:
+// the websocket's query parameters, the JSON envelope, the messages
+// (payloads of tasks, acknowledgements, heartbeats, task manifests and stop
+// verification, errors), and the conversion between a task definition and
+// the task shape ACS sends (NewTask on the server, Task.Definition on the
+// agent).
 //
-// The server sends the complete set of tasks assigned to the instance in every
-// PayloadMessage (level-triggered): on every change and on reconnect. A task
-// absent from the set is no longer the server's concern; the agent finishes
-// stopping it and cleans it up. State flows back through the public ECS calls
-// SubmitTaskStateChange / SubmitContainerStateChange; container health, which
-// those calls cannot carry, flows back as HealthMessage on this socket.
+// The server sends a task when it is new to the instance or its desired
+// status changed; it never stops a task by leaving it out of a payload.
+// Periodically it sends a TaskManifestMessage listing every task it has on
+// the instance; the agent answers with the tasks it runs that the manifest
+// does not want (TaskStopVerificationMessage), and stops those the server
+// confirms (TaskStopVerificationAck). State flows back through
+// SubmitTaskStateChange; health and metrics through the telemetry
+// connection (package tcs).
 package acs
 
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
 
-// Path is the websocket endpoint returned by DiscoverPollEndpoint. The upgrade
-// request is SigV4-signed (service "ecs") and carries the query parameters
-// clusterArn, containerInstanceArn and agentVersion.
-const Path = "/acs/v1/connect"
+// Path is the websocket path under the endpoint DiscoverPollEndpoint
+// returns: the agent appends it to that URL.
+const Path = "/ws"
 
-// Message types.
+// Query parameters of the ACS websocket upgrade, as the official agent
+// sends them.
 const (
-	TypePayload   = "PayloadMessage"
-	TypeHeartbeat = "HeartbeatMessage"
-	TypeAck       = "AckRequest"
-	TypeHealth    = "HealthMessage"
-	TypeError     = "ErrorMessage"
+	QueryClusterArn           = "clusterArn" // the cluster's name or ARN
+	QueryContainerInstanceArn = "containerInstanceArn"
+	QueryAgentVersion         = "agentVersion"
+	QueryAgentHash            = "agentHash"
+	QueryDockerVersion        = "dockerVersion"
+	QueryProtocolVersion      = "protocolVersion"
+	QuerySendCredentials      = "sendCredentials"
+	QuerySeqNum               = "seqNum"
 )
 
-// Envelope frames every message on the socket.
+// Envelope frames every message on the socket: the message's type (or an
+// error's name) and its body.
 type Envelope struct {
 	Type    string          `json:"type"`
 	Message json.RawMessage `json:"message"`
-}
-
-// PayloadMessage (server -> agent) carries the full desired task set.
-type PayloadMessage struct {
-	MessageID            string `json:"messageId"`
-	ClusterArn           string `json:"clusterArn"`
-	ContainerInstanceArn string `json:"containerInstanceArn"`
-	SeqNum               int64  `json:"seqNum"`
-	Tasks                []Task `json:"tasks"`
-}
-
-// Task is one task as the agent must run it.
-type Task struct {
-	Arn           string `json:"arn"`
-	DesiredStatus string `json:"desiredStatus"` // RUNNING or STOPPED
-	// StoppedReason, when DesiredStatus is STOPPED, says why (e.g. StopTask's reason).
-	StoppedReason string `json:"stoppedReason,omitempty"`
-	// TaskDefinition is the resolved task definition (family, revision,
-	// containerDefinitions, networkMode, cpu, memory, ...).
-	TaskDefinition ecstypes.TaskDefinition `json:"taskDefinition"`
-	// Overrides are RunTask/StartTask overrides, applied by the agent.
-	Overrides *ecstypes.TaskOverride `json:"overrides,omitempty"`
-	StartedBy string                 `json:"startedBy,omitempty"`
-	Group     string                 `json:"group,omitempty"`
-	// Availability zone of the instance, for task metadata.
-	AvailabilityZone string `json:"availabilityZone,omitempty"`
-}
-
-// HeartbeatMessage (both directions) keeps the connection alive.
-type HeartbeatMessage struct {
-	MessageID string `json:"messageId"`
-	Healthy   bool   `json:"healthy"`
-}
-
-// AckRequest (agent -> server) acknowledges a PayloadMessage once the agent
-// has taken its tasks over.
-type AckRequest struct {
-	MessageID string `json:"messageId"`
-}
-
-// HealthMessage (agent -> server) reports container health.
-type HealthMessage struct {
-	Tasks []TaskHealth `json:"tasks"`
-}
-
-// TaskHealth is the health of one task's containers.
-type TaskHealth struct {
-	TaskArn    string            `json:"taskArn"`
-	Containers []ContainerHealth `json:"containers"`
-}
-
-// ContainerHealth is HEALTHY, UNHEALTHY or UNKNOWN (ecstypes.HealthStatus*).
-type ContainerHealth struct {
-	Name   string `json:"name"`
-	Status string `json:"status"`
-}
-
-// ErrorMessage (server -> agent) explains why the server closes the socket.
-type ErrorMessage struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
 }
 
 // Encode frames msg as an Envelope of the given type.
