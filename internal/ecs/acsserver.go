@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/api/awserr"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -22,15 +24,20 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
-// ACSHandler serves agents' ACS websockets. It must be wrapped with SigV4
-// authentication (service "ecs") by the listener.
+// ACSHandler serves agents' ACS websockets (acs.Path), as ECS's Agent
+// Communication Service does. It must be wrapped with SigV4 authentication
+// (service "ecs") by the listener. A refused handshake answers with an
+// ACS error envelope, which the agent reads from the HTTP body.
 func (s *Service) ACSHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		cname, id, instArn, err := s.acsTarget(r.Context(), q.Get("clusterArn"), q.Get("containerInstanceArn"))
+		cname, id, instArn, err := s.acsTarget(r.Context(), q.Get(acs.QueryClusterArn), q.Get(acs.QueryContainerInstanceArn))
 		if err != nil {
-			awserr.WriteJSON(w, "", err)
+			writeACSRefusal(w, err)
 			return
+		}
+		if err := s.recordAgentVersion(r.Context(), cname, id, q); err != nil {
+			s.log.Warn("acs: record agent version", "instance", instArn, "err", err)
 		}
 		conn, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {
@@ -39,6 +46,36 @@ func (s *Service) ACSHandler() http.Handler {
 		}
 		s.serveACS(conn, cname, id, instArn)
 	})
+}
+
+// errInactiveInstance refuses an instance that is not (or no longer)
+// registered, in the words the agent recognises.
+type acsRefusal struct {
+	typ, message string
+	status       int
+}
+
+func (e *acsRefusal) Error() string { return e.typ + ": " + e.message }
+
+// writeACSRefusal answers a refused handshake: an ACS error envelope, which
+// the agent decodes from the body of the failed upgrade.
+func writeACSRefusal(w http.ResponseWriter, err error) {
+	var ref *acsRefusal
+	if !errors.As(err, &ref) {
+		e, _ := awserr.Normalize(err)
+		typ := acs.ErrorTypeServer
+		switch e.Code {
+		case awserr.CodeClusterNotFound:
+			typ = acs.ErrorTypeInvalidCluster
+		case awserr.CodeInvalidParameter, awserr.CodeClient:
+			typ = acs.ErrorTypeBadRequest
+		}
+		ref = &acsRefusal{typ: typ, message: e.Message, status: e.Status}
+	}
+	body, _ := acs.Encode(ref.typ, acs.ErrorMessage{Message: ref.message})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ref.status)
+	_, _ = w.Write(body)
 }
 
 // acsTarget checks that the instance exists, is registered and in the cluster.
@@ -51,7 +88,8 @@ func (s *Service) acsTarget(ctx context.Context, clusterRef, instRef string) (cn
 		cname = aws.ToString(c.Cluster.ClusterName)
 		rec, err := s.getInstance(tx, cname, instRef)
 		if errors.Is(err, store.ErrNotFound) || err == nil && aws.ToString(rec.Instance.Status) == "INACTIVE" {
-			return awserr.InvalidParameter("%s", "The container instance "+instRef+" is not registered in cluster "+cname+".")
+			return &acsRefusal{typ: acs.ErrorTypeInactiveInstance, status: http.StatusBadRequest,
+				message: "The container instance " + instRef + " is not registered in cluster " + cname + "."}
 		}
 		if err != nil {
 			return fmt.Errorf("get instance: %w", err)
@@ -63,9 +101,40 @@ func (s *Service) acsTarget(ctx context.Context, clusterRef, instRef string) (cn
 	return cname, id, arn, err
 }
 
-// serveACS runs one agent's socket: presence, payloads, heartbeats and the
-// agent's messages, until either side fails, the instance is deregistered
-// or the service closes.
+// recordAgentVersion fills the instance's versionInfo from the websocket's
+// query, as ECS does: the official agent registers without one.
+func (s *Service) recordAgentVersion(ctx context.Context, cname, id string, q url.Values) error {
+	agentVersion, dockerVersion := q.Get(acs.QueryAgentVersion), q.Get(acs.QueryDockerVersion)
+	if agentVersion == "" && dockerVersion == "" {
+		return nil
+	}
+	return s.st.Update(ctx, func(tx *store.Tx) error {
+		rec, err := store.Get(tx, instances, cname+"/"+id)
+		if err != nil {
+			return err
+		}
+		vi := ecstypes.VersionInfo{AgentVersion: optString(agentVersion), AgentHash: optString(q.Get(acs.QueryAgentHash)), DockerVersion: optString(dockerVersion)}
+		if old := rec.Instance.VersionInfo; old != nil && aws.ToString(old.AgentVersion) == agentVersion &&
+			aws.ToString(old.AgentHash) == q.Get(acs.QueryAgentHash) && aws.ToString(old.DockerVersion) == dockerVersion {
+			return nil
+		}
+		rec.Instance.VersionInfo = &vi
+		rec.Instance.Version = aws.Int64(aws.ToInt64(rec.Instance.Version) + 1)
+		store.Put(tx, instances, cname+"/"+id, rec)
+		return nil
+	})
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
+
+// serveACS runs one agent's socket: presence, payloads, manifests,
+// heartbeats and the agent's messages, until either side fails, the
+// instance is deregistered or the service closes.
 func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 	// The request's context ends with the hijack; the socket lives as long as
 	// the service, or until either side fails.
@@ -94,8 +163,9 @@ func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 	defer release()
 	log.Debug("agent connected")
 	defer log.Debug("agent disconnected")
-	go s.acsPayloads(ctx, cancel, rm, sess, out)
-	s.acsReader(ctx, conn, cname, hb, log)
+	st := newSessionState()
+	go s.acsSend(ctx, cancel, rm, sess, st, out)
+	s.acsReader(ctx, conn, sess, st, out, hb, log)
 }
 
 // acsSetupTimeout bounds what a session does before its first payload.
@@ -125,8 +195,9 @@ func (s *Service) acsSetup(ctx context.Context, cname, id, instArn string) (*acs
 	return sess, rm, release, nil
 }
 
-// acsReader handles what the agent sends until the socket fails.
-func (s *Service) acsReader(ctx context.Context, conn *websocket.Conn, cname string, hb time.Duration, log *slog.Logger) {
+// acsReader handles what the agent sends until the socket fails. The agent
+// answers every heartbeat, so a silent socket is a dead one.
+func (s *Service) acsReader(ctx context.Context, conn *websocket.Conn, sess *acsSession, st *sessionState, out chan<- []byte, hb time.Duration, log *slog.Logger) {
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(3 * hb))
 		_, data, err := conn.ReadMessage()
@@ -139,24 +210,34 @@ func (s *Service) acsReader(ctx context.Context, conn *websocket.Conn, cname str
 			continue
 		}
 		switch env.Type {
-		case acs.TypeAck, acs.TypeHeartbeat:
-			log.Debug("acs: " + env.Type)
-		case acs.TypeHealth:
-			var h acs.HealthMessage
-			if err := json.Unmarshal(env.Message, &h); err != nil {
-				log.Warn("acs: bad health message", "err", err)
+		case acs.TypeAck, acs.TypeHeartbeatAck, acs.TypeIAMRoleCredentialsAck:
+			// Nothing waits for these: a payload the agent missed is sent
+			// again by the next session, and the manifest catches the rest.
+		case acs.TypeTaskStopVerification:
+			var m acs.TaskStopVerificationMessage
+			if err := json.Unmarshal(env.Message, &m); err != nil {
+				log.Warn("acs: bad stop verification", "err", err)
 				continue
 			}
-			for _, th := range h.Tasks {
-				if err := s.applyHealth(ctx, cname, th); err != nil {
-					log.Warn("acs: apply health", "task", th.TaskArn, "err", err)
-				}
+			ack, err := s.verifyStops(ctx, sess, m)
+			if err != nil {
+				log.Warn("acs: stop verification", "err", err)
+				continue
 			}
+			select {
+			case out <- ack:
+			case <-ctx.Done():
+				return
+			}
+		default:
+			log.Debug("acs: ignoring message", "type", env.Type)
 		}
 	}
 }
 
-// acsWriter is the socket's only writer: payloads and heartbeats.
+// acsWriter is the socket's only writer: what the session queues, and a
+// heartbeat every interval (the agent redials after about a minute without
+// a message).
 func (s *Service) acsWriter(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, out <-chan []byte, hb time.Duration) {
 	defer cancel()
 	tick := time.NewTicker(hb)
@@ -168,7 +249,7 @@ func (s *Service) acsWriter(ctx context.Context, cancel context.CancelFunc, conn
 	for {
 		select {
 		case <-ctx.Done():
-			// Flush what is queued (e.g. an ErrorMessage saying why we close).
+			// Flush what is queued (e.g. an error saying why we close).
 			for flushed := false; !flushed; {
 				select {
 				case b := <-out:
@@ -197,26 +278,39 @@ func (s *Service) acsWriter(ctx context.Context, cancel context.CancelFunc, conn
 	}
 }
 
-// acsPayloads sends the instance's full task set now and whenever the read
-// model says a task of the instance changed (level-triggered: a burst of
-// changes yields one payload, and an unchanged set none). It ends the
+// manifestInterval is how often a session sends the instance's task
+// manifest, the reconciliation that stops tasks the server no longer has.
+const manifestInterval = time.Minute
+
+// acsSend sends the tasks the instance has not been sent in their current
+// desired state, now and whenever the read model says a task of the
+// instance changed (level-triggered: a burst of changes yields one
+// payload), and the task manifest every manifestInterval. It ends the
 // session, as ECS's ACS does with InactiveInstanceException, once the
 // instance is deregistered.
-func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm *readModel, sess *acsSession, out chan<- []byte) {
-	pb := &payloadBuilder{}
-	for {
-		if sess.isInactive(rm) {
-			msg, _ := acs.Encode(acs.TypeError, acs.ErrorMessage{Code: "InactiveInstanceException", Message: "The container instance has been deregistered."})
+func (s *Service) acsSend(ctx context.Context, cancel context.CancelFunc, rm *readModel, sess *acsSession, st *sessionState, out chan<- []byte) {
+	manifest := time.NewTicker(manifestInterval)
+	defer manifest.Stop()
+	send := func(msgs [][]byte) bool {
+		for _, msg := range msgs {
 			select {
 			case out <- msg:
 			case <-ctx.Done():
+				return false
 			}
+		}
+		return true
+	}
+	first := true
+	for {
+		if sess.isInactive(rm) {
+			msg, _ := acs.Encode(acs.ErrorTypeInactiveInstance, acs.ErrorMessage{Message: "The container instance has been deregistered."})
+			send([][]byte{msg})
 			cancel()
 			return
 		}
-		msg, err := s.nextPayload(ctx, rm, sess, pb)
-		switch {
-		case err != nil:
+		msgs, err := s.nextPayloads(ctx, rm, sess, st)
+		if err != nil {
 			s.log.Warn("acs: build payload", "instance", sess.instArn, "err", err)
 			sess.poke() // try again after a pause
 			select {
@@ -224,10 +318,12 @@ func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm
 				return
 			case <-time.After(time.Second):
 			}
-		case msg != nil:
-			select {
-			case out <- msg:
-			case <-ctx.Done():
+		} else if !send(msgs) {
+			return
+		}
+		if first { // reconcile at once: a restarted agent may run tasks the server dropped
+			first = false
+			if !send([][]byte{s.manifest(rm, sess, st)}) {
 				return
 			}
 		}
@@ -235,6 +331,10 @@ func (s *Service) acsPayloads(ctx context.Context, cancel context.CancelFunc, rm
 		case <-ctx.Done():
 			return
 		case <-sess.wake:
+		case <-manifest.C:
+			if !send([][]byte{s.manifest(rm, sess, st)}) {
+				return
+			}
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
@@ -182,9 +181,21 @@ func (s *Service) SubmitContainerStateChange(ctx context.Context, in *ecstypes.S
 	return &ecstypes.SubmitContainerStateChangeResponse{Acknowledgment: aws.String("ACK")}, nil
 }
 
-// applyHealth records container health reported on the ACS socket and
-// derives the task's health from its essential, health-checked containers.
-func (s *Service) applyHealth(ctx context.Context, cname string, h acs.TaskHealth) error {
+// TaskHealth is the health of one task's containers as an agent reports it
+// (over the telemetry connection).
+type TaskHealth struct {
+	TaskArn    string
+	Containers []ContainerHealth
+}
+
+// ContainerHealth is HEALTHY, UNHEALTHY or UNKNOWN (ecstypes.HealthStatus*).
+type ContainerHealth struct {
+	Name, Status string
+}
+
+// ApplyHealth records container health an agent reports and derives the
+// task's health from its essential, health-checked containers.
+func (s *Service) ApplyHealth(ctx context.Context, cname string, h TaskHealth) error {
 	return s.st.Update(ctx, func(tx *store.Tx) error {
 		_, rec, err := s.getTaskForAgent(tx, cname, h.TaskArn)
 		if err != nil {
