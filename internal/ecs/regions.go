@@ -139,6 +139,19 @@ func (r *Regions) ACSHandler() http.Handler {
 	})
 }
 
+// TCSHandler is Service.TCSHandler for the region of the request's
+// signature.
+func (r *Regions) TCSHandler(auth api.Authenticator) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s, err := r.For(req.Context())
+		if err != nil {
+			awserr.WriteJSON(w, "", err)
+			return
+		}
+		s.TCSHandler(auth).ServeHTTP(w, req)
+	})
+}
+
 // RunControllers runs the ECS controllers (the reaper of stopped tasks)
 // for every known region until ctx is done. The server runs it under
 // leader election: one server of those sharing an etcd at a time.

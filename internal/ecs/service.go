@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/tcs"
 )
 
 // Config configures the ECS service.
@@ -227,7 +228,24 @@ func (r *Regions) ACSRoute(auth api.Authenticator) api.Route {
 		Action:  "ecs:Poll",
 		Resources: func(req *http.Request) []string {
 			q := req.URL.Query()
-			return r.arnsFor(req.Context()).inCluster(ptr(q.Get("clusterArn")), "container-instance", ptr(q.Get("containerInstanceArn")))
+			return r.arnsFor(req.Context()).inCluster(ptr(q.Get(acs.QueryClusterArn)), "container-instance", ptr(q.Get(acs.QueryContainerInstanceArn)))
+		},
+		Timeout: api.NoTimeout,
+	}
+}
+
+// TCSRoute is the agents' telemetry websocket (TelemetryPath), like
+// ACSRoute with the ecs:StartTelemetrySession action; auth also verifies
+// every frame on the socket.
+func (r *Regions) TCSRoute(auth api.Authenticator) api.Route {
+	return api.Route{
+		Pattern: TelemetryPath,
+		Handler: r.TCSHandler(auth),
+		Auth:    []api.Authenticator{auth},
+		Action:  "ecs:StartTelemetrySession",
+		Resources: func(req *http.Request) []string {
+			q := req.URL.Query()
+			return r.arnsFor(req.Context()).inCluster(ptr(q.Get(tcs.QueryCluster)), "container-instance", ptr(q.Get(tcs.QueryContainerInstance)))
 		},
 		Timeout: api.NoTimeout,
 	}

@@ -184,8 +184,11 @@ func (s *Service) SubmitContainerStateChange(ctx context.Context, in *ecstypes.S
 // TaskHealth is the health of one task's containers as an agent reports it
 // (over the telemetry connection).
 type TaskHealth struct {
-	TaskArn    string
-	Containers []ContainerHealth
+	TaskArn string
+	// InstanceArn, when set, is the reporting instance: health for a task
+	// placed elsewhere is refused.
+	InstanceArn string
+	Containers  []ContainerHealth
 }
 
 // ContainerHealth is HEALTHY, UNHEALTHY or UNKNOWN (ecstypes.HealthStatus*).
@@ -202,6 +205,9 @@ func (s *Service) ApplyHealth(ctx context.Context, cname string, h TaskHealth) e
 			return err
 		}
 		t := &rec.Task
+		if h.InstanceArn != "" && aws.ToString(t.ContainerInstanceArn) != h.InstanceArn {
+			return awserr.Client("%s", "The task "+h.TaskArn+" is not on container instance "+h.InstanceArn+".")
+		}
 		changed := false
 		for _, ch := range h.Containers {
 			for i := range t.Containers {
@@ -268,12 +274,14 @@ func containsContainerName(cs []ecstypes.Container, name string) bool {
 	return false
 }
 
-// DiscoverPollEndpoint tells an agent where its ACS socket is.
+// DiscoverPollEndpoint tells an agent where its ACS socket is (the server's
+// URL; the agent appends /ws) and its telemetry socket (TelemetryPrefix
+// under it; the agent appends /ws too).
 func (s *Service) DiscoverPollEndpoint(ctx context.Context, in *ecstypes.DiscoverPollEndpointRequest) (*ecstypes.DiscoverPollEndpointResponse, error) {
 	base := strings.TrimSuffix(s.cfg.AdvertiseURL, "/")
 	return &ecstypes.DiscoverPollEndpointResponse{
 		Endpoint:               aws.String(base),
-		TelemetryEndpoint:      aws.String(base),
+		TelemetryEndpoint:      aws.String(base + TelemetryPrefix),
 		ServiceConnectEndpoint: aws.String(base),
 	}, nil
 }

@@ -173,6 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 	apiSrv.Register(regions.APIService())
 	apiSrv.Register(sts.New(sts.Config{AccountID: root.AccountID}).APIService())
 	apiSrv.Route(regions.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
+	apiSrv.Route(regions.TCSRoute(apiSrv.SigV4(ecstypes.SigningName)))
 
 	httpSrv := &http.Server{Handler: apiSrv, ReadHeaderTimeout: 30 * time.Second}
 	serveErr := make(chan error, 1)
