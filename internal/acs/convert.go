@@ -166,7 +166,16 @@ func newContainer(cd ecstypes.ContainerDefinition, ov ecstypes.ContainerOverride
 		return Container{}, err
 	}
 	c.DockerConfig = dc
-	if raw, err := json.Marshal(ov); err == nil && ov.Name != nil {
+	// The agent reads a container's overrides as {"command": [...]} and
+	// refuses any other key; the command is applied already, so this only
+	// says what was overridden.
+	if ov.Command != nil {
+		raw, err := json.Marshal(struct {
+			Command []string `json:"command"`
+		}{ov.Command})
+		if err != nil {
+			return Container{}, err
+		}
 		c.Overrides = string(raw)
 	}
 	return c, nil

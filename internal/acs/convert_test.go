@@ -131,8 +131,21 @@ func TestNewTaskAppliesOverrides(t *testing.T) {
 		t.Fatalf("sizes %d/%d/%d", aws.ToInt32(app.Cpu), aws.ToInt32(app.Memory), aws.ToInt32(app.MemoryReservation))
 	case env["A"] != "1" || env["B"] != "2" || env["C"] != "3":
 		t.Fatalf("environment %v", env)
-	case task.Overrides == "" || task.Containers[0].Overrides == "":
-		t.Fatalf("overrides not carried for information: %q / %q", task.Overrides, task.Containers[0].Overrides)
+	case task.Overrides == "":
+		t.Fatal("task overrides not carried for information")
+	case task.Containers[0].Overrides != `{"command":["migrate"]}`:
+		// The official agent refuses a container's overrides with any key
+		// but command.
+		t.Fatalf("container overrides = %s, want only the command", task.Containers[0].Overrides)
+	}
+	// A container override without a command (DescribeTasks lists one per
+	// container) sends no overrides at all.
+	ov.ContainerOverrides[0].Command = nil
+	if task, err = NewTask(TaskInput{Arn: "t", DesiredStatus: "RUNNING", Definition: def, Overrides: ov}); err != nil {
+		t.Fatal(err)
+	}
+	if got := task.Containers[0].Overrides; got != "" {
+		t.Fatalf("container overrides = %s, want none", got)
 	}
 }
 
