@@ -43,6 +43,11 @@ const maxTelemetryFrame = 4 << 20
 func (s *Service) TCSHandler(auth api.Authenticator) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		if q.Get(tcs.QueryCluster) == "" || q.Get(tcs.QueryContainerInstance) == "" {
+			writeACSRefusal(w, &acsRefusal{typ: tcs.ErrorTypeBadRequest, status: http.StatusBadRequest,
+				message: "The request must name the cluster (" + tcs.QueryCluster + ") and the container instance (" + tcs.QueryContainerInstance + ")."})
+			return
+		}
 		cname, id, instArn, err := s.acsTarget(r.Context(), q.Get(tcs.QueryCluster), q.Get(tcs.QueryContainerInstance))
 		if err != nil {
 			writeACSRefusal(w, err)

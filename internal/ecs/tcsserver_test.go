@@ -295,3 +295,17 @@ func TestTCSRefusesUnknownInstance(t *testing.T) {
 		t.Fatalf("refusal = %+v (%v), want an InactiveInstanceException envelope", env, err)
 	}
 }
+
+func TestTCSRefusesMissingParameters(t *testing.T) {
+	f := newTCSFixture(t)
+	u := "ws" + strings.TrimPrefix(f.srv.URL, "http") + TelemetryPath + "?" + url.Values{tcs.QueryCluster: {"prod"}}.Encode()
+	_, resp, err := websocket.DefaultDialer.DialContext(t.Context(), u, nil)
+	if err == nil {
+		t.Fatal("handshake without a container instance accepted")
+	}
+	defer resp.Body.Close()
+	var env tcs.Envelope
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || env.Type != tcs.ErrorTypeBadRequest || resp.StatusCode != 400 {
+		t.Fatalf("refusal = %d %+v (%v), want 400 and a BadRequestException envelope", resp.StatusCode, env, err)
+	}
+}
