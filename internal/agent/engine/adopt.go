@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -121,7 +120,7 @@ func (m *taskManager) remove(ctx context.Context, id string) {
 // orphanTask describes, from their labels, a task whose containers were
 // adopted but which the server does not list, so it can be stopped and
 // cleaned up like any other.
-func orphanTask(arn string, states []runtime.ContainerState) acs.Task {
+func orphanTask(arn string, states []runtime.ContainerState) Task {
 	def := ecstypes.TaskDefinition{}
 	seen := map[string]bool{}
 	for _, st := range states {
@@ -141,5 +140,5 @@ func orphanTask(arn string, states []runtime.ContainerState) acs.Task {
 	slices.SortFunc(def.ContainerDefinitions, func(a, b ecstypes.ContainerDefinition) int {
 		return strings.Compare(aws.ToString(a.Name), aws.ToString(b.Name))
 	})
-	return acs.Task{Arn: arn, DesiredStatus: ecstypes.DesiredStatusSTOPPED, TaskDefinition: def}
+	return Task{Arn: arn, DesiredStatus: ecstypes.DesiredStatusSTOPPED, TaskDefinition: def}
 }

@@ -2,20 +2,20 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
 )
 
 // restart runs task on a first engine until RUNNING, then ends that engine
 // (leaving its containers) and returns the RUNNING report.
-func restart(t *testing.T, rt *fake.Runtime, task acs.Task) TaskStateChange {
+func restart(t *testing.T, rt *fake.Runtime, task Task) TaskStateChange {
 	t.Helper()
 	first := startEngine(t, rt)
-	first.Apply([]acs.Task{task})
+	first.Upsert([]Task{task})
 	running := first.rec.waitStatus(t, task.Arn, "RUNNING")
 	first.stop()
 	return running
@@ -32,7 +32,7 @@ func TestRestartedEngineAdoptsRunningContainers(t *testing.T) {
 	}
 
 	second := startEngine(t, rt)
-	second.Apply([]acs.Task{task})
+	second.Upsert([]Task{task})
 	after := second.rec.waitStatus(t, task.Arn, "RUNNING")
 	if n := j.count(func(j *journal) int { return j.creates }); n != 2 {
 		t.Errorf("creates = %d, want 2 (no duplicates)", n)
@@ -66,7 +66,7 @@ func TestEssentialExitWhileAgentWasDown(t *testing.T) {
 	}
 
 	second := startEngine(t, rt)
-	second.Apply([]acs.Task{task})
+	second.Upsert([]Task{task})
 	got := second.rec.waitStatus(t, task.Arn, "STOPPED")
 	if got.StopCode != StopCodeEssentialContainerExited || got.Reason != ReasonEssentialExited {
 		t.Errorf("stop = %q/%q", got.StopCode, got.Reason)
@@ -95,7 +95,7 @@ func TestAdoptedTaskCreatesOnlyMissingContainers(t *testing.T) {
 	}
 
 	te := startEngine(t, rt)
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	got := te.rec.waitStatus(t, task.Arn, "RUNNING")
 	if container(t, got, "a").RuntimeID != id {
 		t.Errorf("a = %+v, want adopted %s", container(t, got, "a"), id)
@@ -105,8 +105,12 @@ func TestAdoptedTaskCreatesOnlyMissingContainers(t *testing.T) {
 	}
 }
 
-func TestAdoptedContainersOfUnlistedTasksAreCleanedUpAfterFirstApply(t *testing.T) {
-	rt, _ := newRuntime(images("app")...)
+// TestAdoptedContainersOfUnwantedTasksAreStoppedByStop: adopted containers
+// no payload claims are left alone (payloads are incremental), counted as
+// running for the manifest comparison, and stopped and cleaned up once a
+// Stop names their task.
+func TestAdoptedContainersOfUnwantedTasksAreStoppedByStop(t *testing.T) {
+	rt, _ := newRuntime(images("app", "other")...)
 	task := newTask(taskARN(1), ctr("app"))
 	before := restart(t, rt, task)
 	id := container(t, before, "app").RuntimeID
@@ -125,21 +129,37 @@ func TestAdoptedContainersOfUnlistedTasksAreCleanedUpAfterFirstApply(t *testing.
 	}
 
 	te := startEngine(t, rt)
+	other := newTask(taskARN(3), ctr("other"))
+	te.Upsert([]Task{other}) // a payload without the adopted task
+	te.rec.waitStatus(t, other.Arn, "RUNNING")
 	if st, err := rt.InspectContainer(context.Background(), id); err != nil || !st.Running {
-		t.Fatalf("adopted container touched before the first Apply: %+v %v", st, err)
+		t.Fatalf("adopted container touched by a payload that does not list its task: %+v %v", st, err)
 	}
-	te.Apply(nil)
+	if got, want := te.Running(), []string{task.Arn, other.Arn}; !slices.Equal(got, want) {
+		t.Errorf("Running = %v, want %v (the adopted task included)", got, want)
+	}
+	if !te.Holds(task.Arn) || te.Holds(foreign.Arn) {
+		t.Errorf("Holds(adopted) = %v, Holds(foreign) = %v", te.Holds(task.Arn), te.Holds(foreign.Arn))
+	}
+
+	te.Stop([]string{task.Arn, "arn:aws:ecs:us-east-1:000000000000:task/default/unknown"})
 	got := te.rec.waitStatus(t, task.Arn, "STOPPED")
-	if exitCode(container(t, got, "app")) != "137" {
+	if exitCode(container(t, got, "app")) != "137" || got.Reason != "" || got.StopCode != "" {
 		t.Errorf("orphan = %+v", got)
+	}
+	if got, want := te.Running(), []string{other.Arn}; !slices.Equal(got, want) {
+		t.Errorf("Running after the stop = %v, want %v", got, want)
 	}
 	te.advance(t, 1, testCleanupWait)
 	waitUntil(t, "orphan removed", func() bool {
 		_, err := rt.InspectContainer(context.Background(), id)
-		return err != nil && len(te.Snapshot()) == 0
+		return err != nil && !te.Holds(task.Arn)
 	})
 	if _, err := rt.InspectContainer(context.Background(), foreignID); err != nil {
 		t.Errorf("another instance's container was removed: %v", err)
+	}
+	if c, _ := te.rec.get(other.Arn); c.Status != "RUNNING" {
+		t.Errorf("the other task = %+v, want it left RUNNING", c)
 	}
 }
 
@@ -151,7 +171,7 @@ func TestAdoptedTaskStoppedByServer(t *testing.T) {
 	task.StoppedReason = "Task stopped by user"
 
 	te := startEngine(t, rt)
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	got := te.rec.waitStatus(t, task.Arn, "STOPPED")
 	if got.Reason != task.StoppedReason || got.StopCode != "" || exitCode(container(t, got, "app")) != "137" {
 		t.Errorf("got %+v", got)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -89,7 +88,7 @@ func TestHealthChangesAreReported(t *testing.T) {
 	rt, _ := newRuntime(images("app", "plain")...)
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app", withHealthCheck), ctr("plain"))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	running := te.rec.waitStatus(t, task.Arn, "RUNNING")
 	if h := container(t, running, "app").HealthStatus; h != ecstypes.HealthStatusUNKNOWN {
 		t.Errorf("initial health = %q, want UNKNOWN", h)
@@ -121,7 +120,7 @@ type fixture struct {
 	rt   *fake.Runtime
 	j    *journal
 	arn  string
-	task acs.Task
+	task Task
 }
 
 // applyOne starts an engine on a fake runtime holding the images of the
@@ -138,7 +137,7 @@ func applyOne(t *testing.T, mode string, containers ...ecstypes.ContainerDefinit
 	if mode != "" {
 		task.TaskDefinition.NetworkMode = aws.String(mode)
 	}
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	return &fixture{te: te, rt: rt, j: j, arn: task.Arn, task: task}
 }
 

@@ -2,14 +2,19 @@
 // its containers from known toward desired status, as the ECS agent's
 // task_manager.go does, and reports every change to a Reporter.
 //
-// Apply is level-triggered: it takes the full desired task set from each
-// ACS PayloadMessage. The engine adopts the containers it finds with its own
-// instance label at Start, so a restarted agent never duplicates a container,
-// and it leaves containers running when its context ends.
+// The engine follows ECS's Agent Communication Service: Upsert takes the
+// tasks of each PayloadMessage, which carries only tasks that are new or
+// whose desired status changed, so a task absent from a payload keeps
+// running. Stop stops the tasks the server confirmed it no longer wants,
+// after the agent compared a task manifest with Running. The engine adopts
+// the containers it finds with its own instance label at Start, so a
+// restarted agent never duplicates a container; adopted containers no
+// payload claims are left alone until a Stop names their task. The engine
+// leaves containers running when its context ends.
 //
-// A stop (desired STOPPED, or a task the server no longer lists) cancels the
-// task's image pulls at once: the task stops with the server's reason
-// without waiting for a slow download, and nothing is created afterwards.
+// A stop (desired STOPPED, or a confirmed Stop) cancels the task's image
+// pulls at once: the task stops with the server's reason without waiting
+// for a slow download, and nothing is created afterwards.
 // The engine's timers (retry backoff, cleanup wait, health polls) run on an
 // injected clock, so tests advance time instead of waiting for it.
 package engine
@@ -27,7 +32,6 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -99,6 +103,10 @@ func (f ReporterFunc) Report(c TaskStateChange) { f(c) }
 // of the task's containers, so only the latest per task matters.
 type TaskStateChange struct {
 	TaskARN string
+	// Family and Revision name the task's definition (the agent publishes
+	// them with the task's health).
+	Family   string
+	Revision int32
 	// Status is PENDING, RUNNING or STOPPED.
 	Status string
 	Reason string
@@ -126,18 +134,19 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	ctx      context.Context // set by Start
-	started  bool
-	pending  []acs.Task                          // the latest Apply that came before Start
-	buffered bool                                // pending holds a set
-	tasks    map[string]*taskManager             // by task ARN
-	adopted  map[string][]runtime.ContainerState // by task ARN, until the first Apply
-	lastSet  map[string]bool                     // ARNs in the latest Apply
-	cleaned  map[string]bool                     // forgotten tasks the server still lists
-	wg       sync.WaitGroup
-	pulledMu sync.Mutex
-	pulled   map[string]bool // images this engine pulled (PullOnce)
+	mu      sync.Mutex
+	ctx     context.Context // set by Start
+	started bool
+	// What came before Start, applied by it after adoption: the latest of
+	// each upserted task (in arrival order) and the ARNs to stop.
+	pending     []Task
+	pendingStop []string
+	tasks       map[string]*taskManager             // by task ARN
+	adopted     map[string][]runtime.ContainerState // by task ARN, until a payload claims them or a stop
+	cleaned     map[string]bool                     // forgotten tasks the server may still list
+	wg          sync.WaitGroup
+	pulledMu    sync.Mutex
+	pulled      map[string]bool // images this engine pulled (PullOnce)
 }
 
 // New validates cfg, fills in defaults and returns an Engine; call Start.
@@ -182,9 +191,9 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Start adopts this instance's existing containers (by LabelInstance), so a
-// restarted agent never duplicates one. They stay untouched until Apply says
-// what they belong to. Start returns after adoption; task goroutines run
-// until ctx is done.
+// restarted agent never duplicates one. They stay untouched until a payload
+// claims them for their task or a Stop names their task. Start returns after
+// adoption; task goroutines run until ctx is done.
 func (e *Engine) Start(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	existing, err := e.cfg.Runtime.ListContainers(cctx, map[string]string{LabelInstance: e.cfg.InstanceARN})
@@ -207,69 +216,129 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.adopted[arn] = append(e.adopted[arn], st)
 	}
-	pending, hasPending := e.pending, e.buffered
-	e.pending, e.buffered = nil, false
+	pending, pendingStop := e.pending, e.pendingStop
+	e.pending, e.pendingStop = nil, nil
 	e.mu.Unlock()
 	e.log.Info("adopted containers", "containers", len(existing))
-	if hasPending {
-		e.Apply(pending)
-	}
+	e.Upsert(pending)
+	e.Stop(pendingStop)
 	return nil
 }
 
-// Apply takes the full desired task set from a PayloadMessage. It is
-// idempotent: the same set may be applied any number of times. A task the
-// engine knows but the set lacks is stopped and cleaned up; so are adopted
-// containers whose task the first set does not list.
-func (e *Engine) Apply(tasks []acs.Task) {
+// Upsert takes the tasks of a PayloadMessage: tasks new to the engine, or
+// whose desired status changed. A task the engine runs gets its desired
+// status; an unknown one is launched, taking over the containers adopted
+// for it, even when its desired status is STOPPED (it then reports STOPPED,
+// so the server releases it). A task the engine already cleaned up is not
+// launched again. Tasks absent from tasks are not affected: only Stop stops
+// them. Upsert is idempotent.
+func (e *Engine) Upsert(tasks []Task) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.started {
-		// Remember the latest set; Start applies it after adoption.
-		e.pending, e.buffered = slices.Clone(tasks), true
+		// Keep the latest of each; Start applies them after adoption.
+		for _, t := range tasks {
+			if i := slices.IndexFunc(e.pending, func(p Task) bool { return p.Arn == t.Arn }); i >= 0 {
+				e.pending[i] = t
+			} else {
+				e.pending = append(e.pending, t)
+			}
+		}
 		return
 	}
 	if e.ctx.Err() != nil {
 		return // the engine has ended; the next agent run adopts everything
 	}
-	set := make(map[string]bool, len(tasks))
 	for _, t := range tasks {
-		if t.Arn == "" || set[t.Arn] {
-			continue
+		switch {
+		case t.Arn == "":
+		case e.tasks[t.Arn] != nil:
+			e.tasks[t.Arn].setDesired(t, false)
+		case e.cleaned[t.Arn]:
+			// Cleaned up while the server still wanted it (e.g. its
+			// essential container exited): it must not run again.
+		default:
+			e.launch(t, e.adopted[t.Arn], false)
+			delete(e.adopted, t.Arn)
 		}
-		set[t.Arn] = true
-		if m := e.tasks[t.Arn]; m != nil {
-			m.setDesired(t, false)
-			continue
-		}
-		if e.cleaned[t.Arn] {
-			continue
-		}
-		e.launch(t, e.adopted[t.Arn], false)
-		delete(e.adopted, t.Arn)
 	}
+}
+
+// Stop stops the tasks the server confirmed it no longer wants (the answer
+// to a stop verification), with no reason of the engine's own: the server
+// already knows why. Adopted containers no payload claimed are stopped and
+// cleaned up as a task of their own. ARNs the engine does not know are
+// ignored.
+func (e *Engine) Stop(arns []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started {
+		e.pendingStop = append(e.pendingStop, arns...)
+		return
+	}
+	if e.ctx.Err() != nil {
+		return
+	}
+	for _, arn := range arns {
+		if m := e.tasks[arn]; m != nil {
+			m.setDesired(Task{Arn: arn, DesiredStatus: ecstypes.DesiredStatusSTOPPED}, true)
+			continue
+		}
+		if states, ok := e.adopted[arn]; ok {
+			e.log.Info("stopping adopted containers of a task the server does not want", "task", arn)
+			e.launch(orphanTask(arn, states), states, true)
+			delete(e.adopted, arn)
+		}
+	}
+}
+
+// Running returns, sorted, the ARNs of the tasks the engine runs with
+// desired status RUNNING, and of the tasks whose adopted containers no
+// payload has claimed yet: what a task manifest is compared with.
+func (e *Engine) Running() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.tasks)+len(e.adopted))
 	for arn, m := range e.tasks {
-		if !set[arn] {
-			m.setDesired(acs.Task{Arn: arn, DesiredStatus: ecstypes.DesiredStatusSTOPPED}, true)
+		if m.wantsRunning() {
+			out = append(out, arn)
 		}
 	}
-	for arn, states := range e.adopted {
-		e.log.Info("stopping adopted containers of a task the server does not list", "task", arn)
-		e.launch(orphanTask(arn, states), states, true)
+	for arn := range e.adopted {
+		out = append(out, arn)
 	}
-	clear(e.adopted)
+	slices.Sort(out)
+	return out
+}
+
+// Holds reports whether the engine has task arn: running, stopping,
+// stopped and not yet cleaned up, or as adopted containers.
+func (e *Engine) Holds(arn string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, adopted := e.adopted[arn]
+	return e.tasks[arn] != nil || adopted
+}
+
+// ForgetUnlisted takes the task ARNs a task manifest lists (whatever their
+// desired status): the server's only full list of the instance's tasks. A
+// cleaned-up task it no longer lists can never be sent again, so the engine
+// stops remembering it.
+func (e *Engine) ForgetUnlisted(listed map[string]bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for arn := range e.cleaned {
-		if !set[arn] {
+		if !listed[arn] {
 			delete(e.cleaned, arn)
 		}
 	}
-	e.lastSet = set
 }
 
-// launch starts the goroutine that owns task t. Callers hold e.mu.
-func (e *Engine) launch(t acs.Task, adopted []runtime.ContainerState, absent bool) {
+// launch starts the goroutine that owns task t; unwanted says the server
+// confirmed it wants t stopped. Callers hold e.mu.
+func (e *Engine) launch(t Task, adopted []runtime.ContainerState, unwanted bool) {
 	m := newTaskManager(e, t, adopted)
-	if absent {
+	if unwanted {
 		m.setDesired(t, true)
 	}
 	e.tasks[t.Arn] = m
@@ -280,8 +349,10 @@ func (e *Engine) launch(t acs.Task, adopted []runtime.ContainerState, absent boo
 	}()
 }
 
-// forget drops a cleaned-up task. If the server still lists it, remember
-// that so the next Apply does not start it again.
+// forget drops a cleaned-up task, remembering its ARN so that a payload
+// the server sends before it learns of the stop (or a new session's) does
+// not start it again; ForgetUnlisted drops the ARN once the server no
+// longer lists it.
 func (e *Engine) forget(m *taskManager) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -289,9 +360,7 @@ func (e *Engine) forget(m *taskManager) {
 		return
 	}
 	delete(e.tasks, m.arn)
-	if e.lastSet[m.arn] {
-		e.cleaned[m.arn] = true
-	}
+	e.cleaned[m.arn] = true
 }
 
 // Snapshot returns the current state of every task the engine manages,

@@ -3,13 +3,13 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
@@ -36,7 +36,7 @@ func TestMultiContainerTaskRunsWithBindings(t *testing.T) {
 			if tt.mode != "" {
 				task.TaskDefinition.NetworkMode = aws.String(tt.mode)
 			}
-			te.Apply([]acs.Task{task})
+			te.Upsert([]Task{task})
 			got := te.rec.waitStatus(t, task.Arn, "RUNNING")
 			if got.StartedAt == nil || !got.StartedAt.Equal(testNow) {
 				t.Errorf("StartedAt = %v, want %v", got.StartedAt, testNow)
@@ -79,7 +79,7 @@ func TestEssentialExitStopsTask(t *testing.T) {
 	rt, j := newRuntime(images("app", "sidecar")...)
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"), ctr("sidecar", func(cd *ecstypes.ContainerDefinition) { cd.StopTimeout = aws.Int32(5) }))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	running := te.rec.waitStatus(t, task.Arn, "RUNNING")
 
 	if err := rt.Exit(container(t, running, "app").RuntimeID, 2); err != nil {
@@ -106,7 +106,7 @@ func TestNonEssentialExitKeepsTaskRunning(t *testing.T) {
 	rt, _ := newRuntime(images("app", "job")...)
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"), ctr("job", nonEssential))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	running := te.rec.waitStatus(t, task.Arn, "RUNNING")
 
 	if err := rt.Exit(container(t, running, "job").RuntimeID, 0); err != nil {
@@ -163,7 +163,7 @@ func TestPullBehaviour(t *testing.T) {
 			}
 			te := startEngine(t, rt, func(c *Config) { c.PullBehavior = tt.behaviour })
 			task := newTask(taskARN(1), ctr("app"))
-			te.Apply([]acs.Task{task})
+			te.Upsert([]Task{task})
 			got := te.rec.waitStatus(t, task.Arn, tt.wantStatus)
 			if pulls := j.count(func(j *journal) int { return j.pulls }); pulls != tt.wantPulls {
 				t.Errorf("pulls = %d, want %d", pulls, tt.wantPulls)
@@ -187,7 +187,7 @@ func TestPullOnceSkipsImagesThisEnginePulled(t *testing.T) {
 	te := startEngine(t, rt, func(c *Config) { c.PullBehavior = PullOnce })
 	for i := 1; i <= 2; i++ {
 		task := newTask(taskARN(i), ctr("app"))
-		te.Apply([]acs.Task{task})
+		te.Upsert([]Task{task})
 		te.rec.waitStatus(t, task.Arn, "RUNNING")
 	}
 	if pulls := j.count(func(j *journal) int { return j.pulls }); pulls != 1 {
@@ -234,7 +234,7 @@ func TestFailureToStart(t *testing.T) {
 			tt.breakIt(rt)
 			te := startEngine(t, rt)
 			task := newTask(taskARN(1), ctr("a"), ctr("b"))
-			te.Apply([]acs.Task{task})
+			te.Upsert([]Task{task})
 			got := te.rec.waitStatus(t, task.Arn, "STOPPED")
 			if got.StopCode != StopCodeTaskFailedToStart || got.Reason != tt.wantReason {
 				t.Errorf("stop = %q/%q, want %q", got.StopCode, got.Reason, tt.wantReason)
@@ -260,7 +260,7 @@ func TestAwsvpcRejected(t *testing.T) {
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
 	task.TaskDefinition.NetworkMode = aws.String("awsvpc")
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	got := te.rec.waitStatus(t, task.Arn, "STOPPED")
 	if got.StopCode != StopCodeTaskFailedToStart || !strings.Contains(got.Reason, "awsvpc network mode is not supported yet") {
 		t.Errorf("stop = %q/%q", got.StopCode, got.Reason)
@@ -270,16 +270,16 @@ func TestAwsvpcRejected(t *testing.T) {
 	}
 }
 
-func TestStopTaskViaApply(t *testing.T) {
+func TestStopTaskViaPayload(t *testing.T) {
 	rt, j := newRuntime(images("app")...)
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	te.rec.waitStatus(t, task.Arn, "RUNNING")
 
 	task.DesiredStatus = ecstypes.DesiredStatusSTOPPED
 	task.StoppedReason = "Scaling activity initiated by deployment"
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	got := te.rec.waitStatus(t, task.Arn, "STOPPED")
 	if got.Reason != task.StoppedReason || got.StopCode != "" {
 		t.Errorf("stop = %q/%q", got.Reason, got.StopCode)
@@ -292,54 +292,129 @@ func TestStopTaskViaApply(t *testing.T) {
 	}
 }
 
-func TestAbsentTaskIsStoppedAndCleanedUp(t *testing.T) {
+// TestAbsentFromPayloadKeepsRunning: payloads are incremental, so a task
+// a later payload leaves out keeps running.
+func TestAbsentFromPayloadKeepsRunning(t *testing.T) {
+	rt, j := newRuntime(images("app", "other")...)
+	te := startEngine(t, rt)
+	task := newTask(taskARN(1), ctr("app"))
+	te.Upsert([]Task{task})
+	te.rec.waitStatus(t, task.Arn, "RUNNING")
+
+	other := newTask(taskARN(2), ctr("other"))
+	te.Upsert(nil)
+	te.Upsert([]Task{other})
+	te.rec.waitStatus(t, other.Arn, "RUNNING")
+	if c, _ := te.rec.get(task.Arn); c.Status != "RUNNING" {
+		t.Fatalf("task left out of a payload = %+v, want RUNNING", c)
+	}
+	if n := j.count(func(j *journal) int { return len(j.stops) }); n != 0 {
+		t.Errorf("%d containers stopped", n)
+	}
+	if got, want := te.Running(), []string{task.Arn, other.Arn}; !slices.Equal(got, want) {
+		t.Errorf("Running = %v, want %v", got, want)
+	}
+}
+
+// TestStopStopsAndCleansUp: a confirmed stop stops the task with no reason
+// of the engine's own (the server has its own), and cleans it up after the
+// cleanup wait.
+func TestStopStopsAndCleansUp(t *testing.T) {
 	rt, _ := newRuntime(images("app")...)
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	te.rec.waitStatus(t, task.Arn, "RUNNING")
 
-	te.Apply(nil)
-	te.rec.waitStatus(t, task.Arn, "STOPPED")
+	te.Stop([]string{task.Arn})
+	got := te.rec.waitStatus(t, task.Arn, "STOPPED")
+	if got.Reason != "" || got.StopCode != "" || exitCode(container(t, got, "app")) != "137" {
+		t.Errorf("stopped = %+v", got)
+	}
+	if r := te.Running(); len(r) != 0 {
+		t.Errorf("Running = %v after the stop", r)
+	}
 	if list, _ := rt.ListContainers(context.Background(), map[string]string{LabelTaskARN: task.Arn}); len(list) != 1 {
 		t.Fatalf("%d containers right after STOPPED, want 1 kept until the cleanup wait", len(list))
 	}
+	te.Stop([]string{task.Arn})       // again: nothing more to do
 	te.advance(t, 1, testCleanupWait) // the cleanup timer
 	waitUntil(t, "containers removed and task forgotten", func() bool {
 		list, err := rt.ListContainers(context.Background(), map[string]string{LabelTaskARN: task.Arn})
-		return err == nil && len(list) == 0 && len(te.Snapshot()) == 0
+		return err == nil && len(list) == 0 && len(te.Snapshot()) == 0 && !te.Holds(task.Arn)
 	})
 }
 
-func TestStoppedTaskStillListedIsNotRestarted(t *testing.T) {
+// TestUnknownStoppedTaskReportsStopped: a task the engine never ran, sent
+// with desired status STOPPED (a new session resends every task of the
+// instance), is reported STOPPED without pulling or creating anything.
+func TestUnknownStoppedTaskReportsStopped(t *testing.T) {
 	rt, j := newRuntime(images("app")...)
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
-	te.Apply([]acs.Task{task})
+	task.DesiredStatus = ecstypes.DesiredStatusSTOPPED
+	te.Upsert([]Task{task})
+	got := te.rec.waitStatus(t, task.Arn, "STOPPED")
+	if cc := container(t, got, "app"); cc.Status != "STOPPED" || cc.RuntimeID != "" {
+		t.Errorf("app = %+v", cc)
+	}
+	if n := j.count(func(j *journal) int { return j.pulls + j.creates }); n != 0 {
+		t.Errorf("%d pulls/creates for a task sent STOPPED", n)
+	}
+	if r := te.Running(); len(r) != 0 {
+		t.Errorf("Running = %v", r)
+	}
+}
+
+// TestCleanedTaskIsNotRelaunched: a task cleaned up while the server still
+// sends it (its essential container exited; the server has not caught up,
+// or a new session resends it) does not run again, until a manifest no
+// longer lists it.
+func TestCleanedTaskIsNotRelaunched(t *testing.T) {
+	rt, j := newRuntime(images("app")...)
+	te := startEngine(t, rt)
+	task := newTask(taskARN(1), ctr("app"))
+	te.Upsert([]Task{task})
 	running := te.rec.waitStatus(t, task.Arn, "RUNNING")
 	if err := rt.Exit(container(t, running, "app").RuntimeID, 0); err != nil {
 		t.Fatal(err)
 	}
 	te.rec.waitStatus(t, task.Arn, "STOPPED")
+	if r := te.Running(); len(r) != 0 {
+		t.Errorf("Running = %v after an essential exit", r)
+	}
 	te.advance(t, 1, testCleanupWait)
 	waitUntil(t, "task forgotten", func() bool { return len(te.Snapshot()) == 0 })
-	te.Apply([]acs.Task{task}) // the server has not caught up yet
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task}) // the server has not caught up yet
+	te.ForgetUnlisted(map[string]bool{task.Arn: true})
+	te.Upsert([]Task{task}) // a new session resends it
 	if n := j.count(func(j *journal) int { return j.creates }); n != 1 {
 		t.Errorf("creates = %d, want 1", n)
 	}
+	if te.Holds(task.Arn) || len(te.Running()) != 0 {
+		t.Errorf("the cleaned task is back: Holds %v, Running %v", te.Holds(task.Arn), te.Running())
+	}
+
+	// Once the server no longer lists it, the engine forgets it was here.
+	te.ForgetUnlisted(map[string]bool{})
+	te.mu.Lock()
+	remembered := len(te.cleaned)
+	te.mu.Unlock()
+	if remembered != 0 {
+		t.Errorf("%d cleaned tasks remembered after a manifest without them", remembered)
+	}
 }
 
-func TestApplyIsIdempotent(t *testing.T) {
+func TestUpsertIsIdempotent(t *testing.T) {
 	rt, j := newRuntime(images("a", "b", "c")...)
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("a"), ctr("b"), ctr("c", dependsOn("a", "START")))
 	for range 5 {
-		te.Apply([]acs.Task{task})
+		te.Upsert([]Task{task})
 	}
 	te.rec.waitStatus(t, task.Arn, "RUNNING")
 	for range 5 {
-		te.Apply([]acs.Task{task})
+		te.Upsert([]Task{task})
 	}
 	if n := j.count(func(j *journal) int { return j.creates }); n != 3 {
 		t.Errorf("creates = %d, want 3", n)
@@ -355,21 +430,39 @@ func TestApplyIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestApplyBeforeStartIsDeferred(t *testing.T) {
-	rt, _ := newRuntime(images("app")...)
+// TestUpsertBeforeStartIsDeferred: payloads before Start accumulate (the
+// latest of each task wins), and so do stops; Start applies them after
+// adoption.
+func TestUpsertBeforeStartIsDeferred(t *testing.T) {
+	rt, j := newRuntime(images("app")...)
 	rec := newRecorder()
 	e, err := New(Config{Runtime: rt, InstanceARN: testInstance, Reporter: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	task := newTask(taskARN(1), ctr("app"))
-	e.Apply([]acs.Task{task})
+	t1, t2, t3 := newTask(taskARN(1), ctr("app")), newTask(taskARN(2), ctr("app")), newTask(taskARN(3), ctr("app"))
+	e.Upsert([]Task{t1, t2})
+	stopped := t2
+	stopped.DesiredStatus = ecstypes.DesiredStatusSTOPPED
+	e.Upsert([]Task{stopped, t3})
+	e.Stop([]string{t3.Arn})
+	if r := e.Running(); len(r) != 0 {
+		t.Errorf("Running before Start = %v", r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); e.Wait() }()
 	if err := e.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitStatus(t, task.Arn, "RUNNING")
+	rec.waitStatus(t, t1.Arn, "RUNNING")
+	rec.waitStatus(t, t2.Arn, "STOPPED")
+	rec.waitStatus(t, t3.Arn, "STOPPED")
+	if got, want := e.Running(), []string{t1.Arn}; !slices.Equal(got, want) {
+		t.Errorf("Running = %v, want %v", got, want)
+	}
+	if n := j.count(func(j *journal) int { return j.creates }); n > 2 {
+		t.Errorf("creates = %d, want at most 2 (t1, and t3 unless stopped before its create)", n)
+	}
 }
 
 func TestNewValidates(t *testing.T) {

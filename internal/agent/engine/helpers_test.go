@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
@@ -250,8 +249,8 @@ func taskARN(n int) string {
 }
 
 // newTask builds a RUNNING task of the given containers.
-func newTask(arn string, containers ...ecstypes.ContainerDefinition) acs.Task {
-	return acs.Task{
+func newTask(arn string, containers ...ecstypes.ContainerDefinition) Task {
+	return Task{
 		Arn:           arn,
 		DesiredStatus: ecstypes.DesiredStatusRUNNING,
 		TaskDefinition: ecstypes.TaskDefinition{

@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -85,7 +84,7 @@ func linkTargets(def ecstypes.ContainerDefinition) []string {
 }
 
 // dockerLinks maps def's links onto Docker's "<engine name>:<alias>" form.
-func dockerLinks(task acs.Task, def ecstypes.ContainerDefinition) ([]string, error) {
+func dockerLinks(task Task, def ecstypes.ContainerDefinition) ([]string, error) {
 	var out []string
 	for _, s := range def.Links {
 		l, err := parseLink(s)

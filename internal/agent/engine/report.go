@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
 
@@ -40,6 +42,8 @@ func (m *taskManager) published() (TaskStateChange, bool) {
 func (m *taskManager) build() TaskStateChange {
 	out := TaskStateChange{
 		TaskARN:            m.arn,
+		Family:             aws.ToString(m.task.TaskDefinition.Family),
+		Revision:           aws.ToInt32(m.task.TaskDefinition.Revision),
 		Status:             m.known.String(),
 		PullStartedAt:      m.pullStartedAt,
 		PullStoppedAt:      m.pullStoppedAt,

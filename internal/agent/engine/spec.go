@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -80,7 +79,7 @@ func sanitizeName(s string) string {
 
 // specInput is everything buildSpec needs beyond the container definition.
 type specInput struct {
-	Task        acs.Task
+	Task        Task
 	Container   ecstypes.ContainerDefinition
 	Override    *ecstypes.ContainerOverride
 	NetworkMode string

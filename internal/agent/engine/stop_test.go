@@ -9,7 +9,6 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime/sim"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -26,11 +25,11 @@ func slowPulls() (pull func(ctx context.Context, image string) error, started <-
 	}, s, e
 }
 
-// stopTask applies task again with desired status STOPPED.
-func stopTask(te *testEngine, task acs.Task, reason string) {
+// stopTask sends task again with desired status STOPPED.
+func stopTask(te *testEngine, task Task, reason string) {
 	task.DesiredStatus = ecstypes.DesiredStatusSTOPPED
 	task.StoppedReason = reason
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 }
 
 // TestStopDuringSlowPull: StopTask while an image pull is under way stops
@@ -40,11 +39,11 @@ func stopTask(te *testEngine, task acs.Task, reason string) {
 func TestStopDuringSlowPull(t *testing.T) {
 	tests := []struct {
 		name string
-		stop func(te *testEngine, task acs.Task)
+		stop func(te *testEngine, task Task)
 		want string // reason
 	}{
-		{"StopTask", func(te *testEngine, task acs.Task) { stopTask(te, task, "Task stopped by user") }, "Task stopped by user"},
-		{"task no longer listed", func(te *testEngine, task acs.Task) { te.Apply(nil) }, ""},
+		{"StopTask", func(te *testEngine, task Task) { stopTask(te, task, "Task stopped by user") }, "Task stopped by user"},
+		{"stop verified", func(te *testEngine, task Task) { te.Stop([]string{task.Arn}) }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +56,7 @@ func TestStopDuringSlowPull(t *testing.T) {
 			}
 			te := startEngine(t, rt, func(c *Config) { c.PullTimeout = time.Hour })
 			task := newTask(taskARN(1), ctr("app"))
-			te.Apply([]acs.Task{task})
+			te.Upsert([]Task{task})
 			recv(t, started, "the pull to start")
 
 			tt.stop(te, task)
@@ -85,7 +84,7 @@ func TestStopDuringSlowPullOnSim(t *testing.T) {
 	rt := sim.New(sim.Options{Clock: simClock, Latency: sim.Latency{Pull: sim.Fixed(time.Hour)}})
 	te := startEngine(t, rt, func(c *Config) { c.PullTimeout = 2 * time.Hour })
 	task := newTask(taskARN(1), ctr("app"))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	ctx, cancel := context.WithTimeout(context.Background(), waitDeadline)
 	defer cancel()
 	if err := simClock.BlockUntilContext(ctx, 1); err != nil { // the pull's latency
@@ -121,7 +120,7 @@ func TestStopRetriedAfterBackoff(t *testing.T) {
 	}
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	te.rec.waitStatus(t, task.Arn, "RUNNING")
 
 	stopTask(te, task, "Task stopped by user")
@@ -153,7 +152,7 @@ func TestFailedWaitIsReattached(t *testing.T) {
 	}
 	te := startEngine(t, rt)
 	task := newTask(taskARN(1), ctr("app"))
-	te.Apply([]acs.Task{task})
+	te.Upsert([]Task{task})
 	running := te.rec.waitStatus(t, task.Arn, "RUNNING")
 	recv(t, waits, "the first wait")
 

@@ -2,15 +2,16 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -48,21 +49,22 @@ type exitEvent struct {
 }
 
 // taskManager owns one task. Its goroutine (run) is the only writer of the
-// task's state; Apply talks to it through the inbox, container waits
+// task's state; the engine talks to it through the inbox, container waits
 // through exits, and readers see the last published change.
 type taskManager struct {
 	e       *Engine
 	arn     string
-	task    acs.Task
+	task    Task
 	log     *slog.Logger
 	mode    string // Docker network mode
-	modeErr error  // the task's network mode cannot run here
+	modeErr error  // the task cannot run here: its network mode, or Task.Problem
 
 	containers []*containerState // definition order
 	byName     map[string]*containerState
 	adopted    []runtime.ContainerState
 
 	known, desired   taskStatus
+	stopping         atomic.Bool // desired is taskStopped, for readers outside the goroutine
 	reason, stopCode string
 	pullStartedAt    *time.Time
 	pullStoppedAt    *time.Time
@@ -75,8 +77,8 @@ type taskManager struct {
 	work context.Context
 
 	inMu       sync.Mutex
-	inTask     acs.Task
-	inAbsent   bool
+	inTask     Task
+	inUnwanted bool
 	cancelWork context.CancelFunc // set by run; called once a stop is desired
 	wake       chan struct{}
 
@@ -86,7 +88,7 @@ type taskManager struct {
 	pub   *TaskStateChange
 }
 
-func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *taskManager {
+func newTaskManager(e *Engine, t Task, adopted []runtime.ContainerState) *taskManager {
 	m := &taskManager{
 		e:           e,
 		arn:         t.Arn,
@@ -101,6 +103,9 @@ func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *ta
 		exits:       make(chan exitEvent, len(t.TaskDefinition.ContainerDefinitions)+1),
 	}
 	m.mode, m.modeErr = networkMode(t.TaskDefinition)
+	if t.Problem != "" {
+		m.modeErr = errors.New(t.Problem)
+	}
 	for _, def := range t.TaskDefinition.ContainerDefinitions {
 		c := &containerState{
 			name:      aws.ToString(def.Name),
@@ -117,24 +122,27 @@ func newTaskManager(e *Engine, t acs.Task, adopted []runtime.ContainerState) *ta
 	return m
 }
 
-// setDesired hands the manager the task as the latest Apply saw it; absent
-// means the server no longer lists it. A stop cancels the work in progress
-// at once (a slow image pull), so the task goroutine can act on it. Safe
-// from any goroutine.
-func (m *taskManager) setDesired(t acs.Task, absent bool) {
+// setDesired hands the manager the task as the latest payload had it;
+// unwanted says the server confirmed it wants the task stopped (Stop). A
+// stop cancels the work in progress at once (a slow image pull), so the
+// task goroutine can act on it. Safe from any goroutine.
+func (m *taskManager) setDesired(t Task, unwanted bool) {
 	m.inMu.Lock()
-	// Most sets repeat what the task already has: waking it for them would
-	// cost every task of the instance work on every payload.
-	unchanged := absent && m.inAbsent || !absent && !m.inAbsent &&
+	// Payloads resend what the task already has (every task again on a new
+	// session): waking it for them would cost every task work.
+	unchanged := unwanted && m.inUnwanted || !unwanted &&
 		m.inTask.DesiredStatus == t.DesiredStatus && m.inTask.StoppedReason == t.StoppedReason
-	if unchanged {
+	// A desired status never moves back: a stop the goroutine has not read
+	// yet must not be undone by a later RUNNING.
+	backwards := !unwanted && m.stopDesiredLocked() && t.DesiredStatus != ecstypes.DesiredStatusSTOPPED
+	if unchanged || backwards {
 		m.inMu.Unlock()
 		return
 	}
-	if absent {
-		m.inAbsent = true
+	if unwanted {
+		m.inUnwanted = true
 	} else {
-		m.inTask, m.inAbsent = t, false
+		m.inTask = t
 	}
 	if m.stopDesiredLocked() && m.cancelWork != nil {
 		m.cancelWork()
@@ -149,7 +157,19 @@ func (m *taskManager) setDesired(t acs.Task, absent bool) {
 // stopDesiredLocked reports whether the inbox asks for a stop. Callers
 // hold inMu.
 func (m *taskManager) stopDesiredLocked() bool {
-	return m.inAbsent || m.inTask.DesiredStatus == ecstypes.DesiredStatusSTOPPED
+	return m.inUnwanted || m.inTask.DesiredStatus == ecstypes.DesiredStatusSTOPPED
+}
+
+// wantsRunning reports whether the task's desired status is still RUNNING:
+// no stop asked for, none decided by the task itself (an essential exit, a
+// failure to start). Safe from any goroutine.
+func (m *taskManager) wantsRunning() bool {
+	if m.stopping.Load() {
+		return false
+	}
+	m.inMu.Lock()
+	defer m.inMu.Unlock()
+	return !m.stopDesiredLocked()
 }
 
 // readInbox moves the task's desired status forward (never back).
@@ -169,6 +189,7 @@ func (m *taskManager) stopWith(reason, code string) {
 	}
 	m.log.Info("stopping task", "reason", reason, "stopCode", code)
 	m.desired, m.reason, m.stopCode = taskStopped, reason, code
+	m.stopping.Store(true)
 }
 
 // run drives the task until it is cleaned up or ctx ends. Ending ctx leaves
