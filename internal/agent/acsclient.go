@@ -2,35 +2,24 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/engine"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
 
-// emptyPayloadHash is the SigV4 payload hash of the body-less upgrade request.
-const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-// writeTimeout bounds one websocket write.
-const writeTimeout = 10 * time.Second
-
-// pollAPI is the ECS call that finds the websocket endpoint.
+// pollAPI is the ECS call that finds the ACS and TCS endpoints.
 type pollAPI interface {
 	DiscoverPollEndpoint(ctx context.Context, in *ecs.DiscoverPollEndpointInput, optFns ...func(*ecs.Options)) (*ecs.DiscoverPollEndpointOutput, error)
 }
@@ -39,7 +28,15 @@ var _ pollAPI = (*ecs.Client)(nil)
 
 // taskEngine is what the ACS client needs of the task engine.
 type taskEngine interface {
-	Apply(tasks []acs.Task)
+	// Upsert takes a payload's tasks; Stop the tasks the server confirmed
+	// it no longer wants.
+	Upsert(tasks []engine.Task)
+	Stop(arns []string)
+	// Running lists the tasks the engine runs with desired status RUNNING
+	// (adopted ones no payload claimed included): what a manifest is
+	// compared with. ForgetUnlisted takes every task a manifest lists.
+	Running() []string
+	ForgetUnlisted(listed map[string]bool)
 	Snapshot() []engine.TaskStateChange
 }
 
@@ -49,23 +46,35 @@ var _ taskEngine = (*engine.Engine)(nil)
 // it fails, and reconnects with backoff until its context is done. Tasks keep
 // running while it is disconnected.
 type acsClient struct {
-	api          pollAPI
-	creds        aws.CredentialsProvider
-	region       string
-	cluster      string // as configured, for DiscoverPollEndpoint
-	clusterARN   string
-	instanceARN  string
-	agentVersion string
-	engine       taskEngine
-	reporter     *reporter
-	heartbeat    time.Duration
-	reconnect    backoff
-	dialer       *websocket.Dialer
-	throttle     *Throttle // nil: connect at once
-	observer     Observer  // nil: none
-	log          *slog.Logger
-	now          func() time.Time
+	api         pollAPI
+	dialer      signedDialer
+	cluster     string // as configured, for DiscoverPollEndpoint
+	clusterARN  string
+	instanceARN string
+	version     versionInfo
+	engine      taskEngine
+	reporter    *reporter
+	// heartbeat is the interval the server sends heartbeats at, and the
+	// agent pings at; a socket silent for three is given up on.
+	heartbeat time.Duration
+	reconnect backoff
+	throttle  *Throttle // nil: connect at once
+	observer  Observer  // nil: none
+	log       *slog.Logger
+	// sleep waits between connections; nil means sleepCtx.
+	sleep func(ctx context.Context, d time.Duration) bool
+
+	// seq is the highest seqNum or timeline the server sent, across
+	// sessions: a manifest not past it is stale. Only the goroutine
+	// running run touches it.
+	seq int64
 }
+
+// inactiveHint is logged when the server says the instance is not (or no
+// longer) registered: the agent keeps its tasks and redials at the backoff
+// maximum, as the ECS agent waits before it redials, in case the instance
+// is registered again.
+const inactiveHint = "the server says this container instance is not registered (deregistered?); retrying at the slowest pace"
 
 // run connects and reconnects until ctx is done.
 func (c *acsClient) run(ctx context.Context) {
@@ -78,14 +87,23 @@ func (c *acsClient) run(ctx context.Context) {
 		}
 		if connected && time.Since(began) >= c.heartbeat {
 			// A connection that lived restarts the backoff; one the server
-			// drops at once (e.g. an ErrorMessage on connect) does not, so
-			// the agent does not hammer it.
+			// drops at once (e.g. an error on connect) does not, so the
+			// agent does not hammer it.
 			attempt = 0
 		}
 		d := c.reconnect.delay(attempt)
 		attempt++
-		c.log.Warn("acs disconnected; reconnecting", "err", err, "retryIn", d)
-		if !sleepCtx(ctx, d) {
+		if isServerError(err, acs.ErrorTypeInactiveInstance) {
+			d = c.reconnect.max
+			c.log.Error(inactiveHint, "err", err, "retryIn", d)
+		} else {
+			c.log.Warn("acs disconnected; reconnecting", "err", err, "retryIn", d)
+		}
+		sleep := c.sleep
+		if sleep == nil {
+			sleep = sleepCtx
+		}
+		if !sleep(ctx, d) {
 			return
 		}
 	}
@@ -103,7 +121,7 @@ func (c *acsClient) session(ctx context.Context) (connected bool, err error) {
 		c.observer.Connected(c.instanceARN)
 		defer c.observer.Disconnected(c.instanceARN)
 	}
-	s := &acsConn{client: c, conn: conn}
+	s := &acsConn{client: c, conn: conn, w: &wsWriter{conn: conn}}
 	// The server may have missed reports while we were away: report all.
 	c.reporter.Resync(c.engine.Snapshot())
 	return true, s.serve(ctx)
@@ -124,50 +142,43 @@ func (c *acsClient) connect(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discover poll endpoint: %w", err)
 	}
-	if out.Endpoint == nil || *out.Endpoint == "" {
+	if aws.ToString(out.Endpoint) == "" {
 		return nil, errors.New("discover poll endpoint: empty endpoint")
 	}
-	u, err := connectURL(*out.Endpoint, url.Values{
-		"clusterArn":           {c.clusterARN},
-		"containerInstanceArn": {c.instanceARN},
-		"agentVersion":         {c.agentVersion},
-	})
+	u, err := connectURL(*out.Endpoint, c.query())
 	if err != nil {
 		return nil, err
 	}
-	header, err := c.sign(ctx, u)
+	conn, err := c.dialer.dial(ctx, u)
 	if err != nil {
-		return nil, err
-	}
-	wsURL := *u
-	wsURL.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
-	conn, resp, err := c.dialer.DialContext(ctx, wsURL.String(), header)
-	if err != nil {
-		if resp != nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-			resp.Body.Close()
-			return nil, fmt.Errorf("dial acs %s: %w (HTTP %d: %s)", wsURL.Redacted(), err, resp.StatusCode, strings.TrimSpace(string(body)))
-		}
-		return nil, fmt.Errorf("dial acs %s: %w", wsURL.Redacted(), err)
+		return nil, fmt.Errorf("acs: %w", err)
 	}
 	return conn, nil
+}
+
+// query is the upgrade's query, as the ECS agent sends it.
+func (c *acsClient) query() url.Values {
+	q := url.Values{
+		acs.QueryClusterArn:           {c.clusterARN},
+		acs.QueryContainerInstanceArn: {c.instanceARN},
+		acs.QueryAgentVersion:         {c.version.agentVersion},
+		acs.QueryAgentHash:            {c.version.agentHash},
+		acs.QueryProtocolVersion:      {"2"},
+		acs.QuerySendCredentials:      {"true"},
+		acs.QuerySeqNum:               {"1"},
+	}
+	if c.version.dockerVersion != "" {
+		q.Set(acs.QueryDockerVersion, c.version.dockerVersion)
+	}
+	return q
 }
 
 // connectURL appends acs.Path (unless the endpoint already ends with it) and
 // the query to the endpoint DiscoverPollEndpoint returned.
 func connectURL(endpoint string, query url.Values) (*url.URL, error) {
-	u, err := url.Parse(endpoint)
+	u, err := endpointURL(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("parse poll endpoint %q: %w", endpoint, err)
-	}
-	switch u.Scheme {
-	case "http", "https":
-	case "ws":
-		u.Scheme = "http"
-	case "wss":
-		u.Scheme = "https"
-	default:
-		return nil, fmt.Errorf("poll endpoint %q: unsupported scheme", endpoint)
+		return nil, fmt.Errorf("poll endpoint: %w", err)
 	}
 	if !strings.HasSuffix(u.Path, acs.Path) {
 		u.Path = strings.TrimSuffix(u.Path, "/") + acs.Path
@@ -177,38 +188,19 @@ func connectURL(endpoint string, query url.Values) (*url.URL, error) {
 	return u, nil
 }
 
-// sign SigV4-signs the upgrade GET (service "ecs", empty payload) and returns
-// the headers to send with it.
-func (c *acsClient) sign(ctx context.Context, u *url.URL) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("build acs request: %w", err)
-	}
-	creds, err := c.creds.Retrieve(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("retrieve credentials for acs: %w", err)
-	}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptyPayloadHash, "ecs", c.region, c.now()); err != nil {
-		return nil, fmt.Errorf("sign acs request: %w", err)
-	}
-	return req.Header, nil
-}
-
 // acsConn serves one websocket connection.
 type acsConn struct {
 	client *acsClient
 	conn   *websocket.Conn
-
-	writeMu sync.Mutex
-
-	hbMu     sync.Mutex
-	ownBeats []string // IDs of our recent heartbeats, so an echo is not answered
+	w      *wsWriter
+	// manifestID is the message id of the latest manifest acted on, until
+	// its stop verification is answered. Read loop only.
+	manifestID string
 }
 
 // serve reads until the connection fails or ctx is done; a second goroutine
-// sends heartbeats and health. The socket is closed when either ends (no
-// goroutine waits for that: thousands of idle connections in one process
-// would each hold one).
+// pings. The socket is closed when either ends (no goroutine waits for
+// that: thousands of idle connections in one process would each hold one).
 func (s *acsConn) serve(ctx context.Context) error {
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -217,26 +209,46 @@ func (s *acsConn) serve(ctx context.Context) error {
 		defer close(closed)
 		s.conn.Close() // unblocks the reader
 	})
-	var writeErr error
-	written := make(chan struct{})
+	var pingErr error
+	pinged := make(chan struct{})
 	go func() {
-		defer close(written)
+		defer close(pinged)
 		defer cancel()
-		writeErr = s.writeLoop(connCtx)
+		pingErr = pingLoop(connCtx, s.w, s.client.heartbeat)
 	}()
 	err := s.readLoop(ctx)
 	cancel()
-	<-written
+	<-pinged
 	<-closed
-	if writeErr != nil && ctx.Err() == nil {
-		return writeErr // the read failed because the writer closed the socket
+	if pingErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("acs: %w", pingErr) // the read failed because the pinger closed the socket
 	}
 	return err
 }
 
-// readLoop reads until the connection fails. Any message or pong extends
-// the read deadline by three heartbeat intervals, so a server that neither
-// sends heartbeats nor answers our pings is given up on.
+// pingLoop pings every interval (first at a random point of it, so agents
+// that connected together do not ping in lockstep) until ctx is done or a
+// ping fails.
+func pingLoop(ctx context.Context, w *wsWriter, interval time.Duration) error {
+	t := time.NewTimer(firstBeat(interval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			t.Reset(interval)
+			if err := w.ping(); err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		}
+	}
+}
+
+// readLoop reads until the connection fails or a message ends the session.
+// Any message or pong extends the read deadline by three heartbeat
+// intervals, so a server that neither sends heartbeats nor answers our
+// pings is given up on.
 func (s *acsConn) readLoop(ctx context.Context) error {
 	c := s.client
 	s.conn.SetPongHandler(func(string) error {
@@ -264,121 +276,149 @@ func (s *acsConn) readLoop(ctx context.Context) error {
 	}
 }
 
-// handle processes one message from the server.
+// handle processes one message from the server; an error ends the session.
 func (s *acsConn) handle(env acs.Envelope) error {
 	c := s.client
+	if se, ok := errorEnvelope(env); ok {
+		return fmt.Errorf("acs: the server ended the session: %w", se)
+	}
+	decode := func(into any) bool {
+		if err := json.Unmarshal(env.Message, into); err != nil {
+			c.log.Warn("acs: ignoring malformed message", "type", env.Type, "err", err)
+			return false
+		}
+		return true
+	}
 	switch env.Type {
 	case acs.TypePayload:
 		var msg acs.PayloadMessage
-		if err := json.Unmarshal(env.Message, &msg); err != nil {
-			c.log.Warn("acs: ignoring malformed payload", "err", err)
+		if !decode(&msg) {
 			return nil
 		}
-		c.log.Debug("acs payload", "messageId", msg.MessageID, "seq", msg.SeqNum, "tasks", len(msg.Tasks))
-		c.engine.Apply(msg.Tasks)
-		return s.send(acs.TypeAck, acs.AckRequest{MessageID: msg.MessageID})
+		return s.payload(msg)
 	case acs.TypeHeartbeat:
 		var msg acs.HeartbeatMessage
-		if err := json.Unmarshal(env.Message, &msg); err != nil {
-			c.log.Warn("acs: ignoring malformed heartbeat", "err", err)
+		if !decode(&msg) {
 			return nil
 		}
-		if s.isOwnBeat(msg.MessageID) {
-			return nil // the server's answer to our heartbeat
+		return s.send(acs.TypeHeartbeatAck, acs.HeartbeatAckRequest{MessageID: msg.MessageID})
+	case acs.TypeTaskManifest:
+		var msg acs.TaskManifestMessage
+		if !decode(&msg) {
+			return nil
 		}
-		return s.send(acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: msg.MessageID, Healthy: true})
-	case acs.TypeError:
-		var msg acs.ErrorMessage
+		return s.manifest(msg)
+	case acs.TypeTaskStopVerificationAck:
+		var msg acs.TaskStopVerificationAck
+		if !decode(&msg) {
+			return nil
+		}
+		s.stopVerified(msg)
+		return nil
+	case acs.TypeCloseMessage:
+		var msg acs.CloseMessage
 		_ = json.Unmarshal(env.Message, &msg)
-		c.log.Error("acs error from server", "code", msg.Code, "message", msg.Message)
-		return fmt.Errorf("acs server error %s: %s", msg.Code, msg.Message)
-	case acs.TypeAck:
-		return nil
+		return fmt.Errorf("acs: the server closed the session: %s", msg.Message)
 	default:
-		c.log.Debug("acs: ignoring unknown message type", "type", env.Type)
+		// IAMRoleCredentialsMessage among others: Berth's agent hands tasks
+		// no credentials of the instance's.
+		c.log.Debug("acs: ignoring message", "type", env.Type)
 		return nil
 	}
 }
 
-// writeLoop sends our heartbeats and pending health until ctx is done or a
-// write fails.
-func (s *acsConn) writeLoop(ctx context.Context) error {
+// payload applies a PayloadMessage and acknowledges it. As the ECS agent
+// does, one without its ids is dropped unacknowledged.
+func (s *acsConn) payload(msg acs.PayloadMessage) error {
 	c := s.client
-	// The first beat comes at a random point of the interval, so agents
-	// that connected together (thousands, in a simulated fleet) do not beat
-	// in lockstep.
-	t := time.NewTimer(firstBeat(c.heartbeat))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			t.Reset(c.heartbeat)
-			id := newMessageID()
-			s.rememberBeat(id)
-			if err := s.send(acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: id, Healthy: true}); err != nil {
-				return err
-			}
-			// A websocket ping too: its pong proves the server alive even if
-			// it does not answer heartbeats.
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				return fmt.Errorf("acs ping: %w", err)
-			}
-		case <-c.reporter.healthReady():
-			tasks := c.reporter.takeHealth()
-			if len(tasks) == 0 {
-				continue
-			}
-			if err := s.send(acs.TypeHealth, acs.HealthMessage{Tasks: tasks}); err != nil {
-				c.reporter.requeueHealth(tasks)
-				return err
-			}
+	if msg.MessageID == "" || msg.ClusterArn == "" || msg.ContainerInstanceArn == "" {
+		c.log.Warn("acs: dropping a payload without messageId, clusterArn or containerInstanceArn", "messageId", msg.MessageID)
+		return nil
+	}
+	c.log.Debug("acs payload", "messageId", msg.MessageID, "seq", msg.SeqNum, "tasks", len(msg.Tasks))
+	c.seq = max(c.seq, msg.SeqNum)
+	tasks := make([]engine.Task, 0, len(msg.Tasks))
+	for _, t := range msg.Tasks {
+		et := engineTask(t)
+		if et.Problem != "" {
+			c.log.Error("acs: cannot run a task as sent; failing it", "task", t.Arn, "err", et.Problem)
+		}
+		tasks = append(tasks, et)
+	}
+	c.engine.Upsert(tasks)
+	return s.send(acs.TypeAck, acs.AckRequest{MessageID: msg.MessageID, Cluster: msg.ClusterArn, ContainerInstance: msg.ContainerInstanceArn})
+}
+
+// manifest compares a TaskManifestMessage with the tasks the engine runs,
+// as the ECS agent does: a manifest not newer than every number the server
+// sent is stale and dropped; a newer one is acknowledged, and the tasks
+// running here that it does not want RUNNING go back as stop candidates.
+func (s *acsConn) manifest(msg acs.TaskManifestMessage) error {
+	c := s.client
+	if msg.MessageID == "" {
+		c.log.Warn("acs: dropping a task manifest without messageId")
+		return nil
+	}
+	if msg.Timeline <= c.seq {
+		c.log.Debug("acs: dropping a stale task manifest", "messageId", msg.MessageID, "timeline", msg.Timeline, "latest", c.seq)
+		return nil
+	}
+	c.seq = msg.Timeline
+	s.manifestID = msg.MessageID
+	listed := make(map[string]bool, len(msg.Tasks))
+	wanted := make(map[string]bool, len(msg.Tasks))
+	for _, t := range msg.Tasks {
+		listed[t.TaskArn] = true
+		if t.DesiredStatus == ecstypes.DesiredStatusRUNNING {
+			wanted[t.TaskArn] = true
 		}
 	}
+	c.engine.ForgetUnlisted(listed)
+	var candidates []acs.TaskIdentifier
+	for _, arn := range c.engine.Running() {
+		if !wanted[arn] {
+			candidates = append(candidates, acs.TaskIdentifier{
+				TaskArn: arn, TaskClusterArn: c.clusterARN, DesiredStatus: ecstypes.DesiredStatusSTOPPED,
+			})
+		}
+	}
+	if err := s.send(acs.TypeAck, acs.AckRequest{MessageID: msg.MessageID, Cluster: msg.ClusterArn, ContainerInstance: msg.ContainerInstanceArn}); err != nil {
+		return err
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	c.log.Info("acs: asking the server to confirm stopping tasks it does not list", "messageId", msg.MessageID, "candidates", len(candidates))
+	return s.send(acs.TypeTaskStopVerification, acs.TaskStopVerificationMessage{MessageID: msg.MessageID, StopCandidates: candidates})
 }
 
-// send writes one message; gorilla allows one writer at a time.
+// stopVerified stops the tasks a TaskStopVerificationAck names, if it
+// answers the latest manifest (once).
+func (s *acsConn) stopVerified(msg acs.TaskStopVerificationAck) {
+	c := s.client
+	if msg.MessageID == "" || msg.MessageID != s.manifestID {
+		c.log.Warn("acs: ignoring a stop verification that answers no pending manifest", "messageId", msg.MessageID, "manifest", s.manifestID)
+		return
+	}
+	s.manifestID = ""
+	arns := make([]string, 0, len(msg.StopTasks))
+	for _, t := range msg.StopTasks {
+		arns = append(arns, t.TaskArn)
+	}
+	if len(arns) > 0 {
+		c.log.Info("acs: stopping tasks the server no longer wants", "tasks", len(arns))
+		c.engine.Stop(arns)
+	}
+}
+
+// send writes one message.
 func (s *acsConn) send(typ string, msg any) error {
 	data, err := acs.Encode(typ, msg)
 	if err != nil {
 		return err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return fmt.Errorf("acs write %s: %w", typ, err)
-	}
-	if err := s.conn.WriteMessage(websocket.TextMessage, data); err != nil {
+	if err := s.w.write(data); err != nil {
 		return fmt.Errorf("acs write %s: %w", typ, err)
 	}
 	return nil
-}
-
-const ownBeatsKept = 8
-
-func (s *acsConn) rememberBeat(id string) {
-	s.hbMu.Lock()
-	defer s.hbMu.Unlock()
-	s.ownBeats = append(s.ownBeats, id)
-	if len(s.ownBeats) > ownBeatsKept {
-		s.ownBeats = s.ownBeats[1:]
-	}
-}
-
-func (s *acsConn) isOwnBeat(id string) bool {
-	s.hbMu.Lock()
-	defer s.hbMu.Unlock()
-	for _, b := range s.ownBeats {
-		if b == id {
-			return true
-		}
-	}
-	return false
-}
-
-func newMessageID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -4,80 +4,95 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/api/sigv4"
+	"github.com/berth-dev/berth/internal/tcs"
 )
 
-// fakeACS is a test ACS server: it verifies the SigV4-signed upgrade,
-// echoes the agent's heartbeats (as a server answering them would) and hands
-// every other message, and every connection, to the test.
-type fakeACS struct {
-	t     *testing.T
-	srv   *httptest.Server
-	conns chan *serverConn
-	// reject, when set, fails upgrades with this HTTP status.
-	mu       sync.Mutex
-	reject   int
-	attempts int // upgrade requests seen
-}
+// fakeTelemetryPrefix is where the fake serves TCS, as Berth's server does:
+// DiscoverPollEndpoint's TelemetryEndpoint is <url>/tcs.
+const fakeTelemetryPrefix = "/tcs"
 
-type serverConn struct {
-	conn    *websocket.Conn
-	query   map[string]string
-	in      chan acs.Envelope // agent messages other than heartbeat echoes
-	closed  chan struct{}
-	writeMu sync.Mutex
-	echoed  atomic.Int64 // agent heartbeats echoed back
+// fakeACS is a test server speaking ECS's agent protocols: the ACS
+// websocket at acs.Path and the TCS websocket at /tcs/ws, both upgrades
+// SigV4-verified. ACS connections are handed to the test, which plays the
+// server (payloads, heartbeats, manifests, errors); TCS connections verify
+// every frame's signature, acknowledge health and hand it to the test.
+type fakeACS struct {
+	t        *testing.T
+	srv      *httptest.Server
+	verifier *sigv4.Verifier
+	conns    chan *serverConn
+	tcsConns chan *tcsServerConn
+
+	mu sync.Mutex
+	// reject, when set, fails ACS upgrades with this HTTP status and body.
+	reject      int
+	rejectBody  []byte
+	attempts    int // ACS upgrade requests seen
+	tcsAttempts int // TCS upgrade requests seen
+	// tcsSilent makes TCS connections neither acknowledge nor answer
+	// pings: a dead server, as the agent sees it.
+	tcsSilent bool
 }
 
 func newFakeACS(t *testing.T, creds testCreds) *fakeACS {
-	f := &fakeACS{t: t, conns: make(chan *serverConn, 16)}
-	verifier := &sigv4.Verifier{
+	f := &fakeACS{t: t, conns: make(chan *serverConn, 16), tcsConns: make(chan *tcsServerConn, 16)}
+	f.verifier = &sigv4.Verifier{
 		Region: "us-east-1",
 		Lookup: func(id string) (sigv4.Credential, bool) {
 			return sigv4.Credential{AccessKeyID: creds.id, SecretAccessKey: creds.secret}, id == creds.id
 		},
 	}
-	upgrader := websocket.Upgrader{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != acs.Path {
-			http.Error(w, "wrong path "+r.URL.Path, http.StatusNotFound)
-			return
-		}
-		if _, err := verifier.Verify(r, nil, "ecs"); err != nil {
-			t.Errorf("upgrade request signature: %v", err)
-			http.Error(w, err.Error(), http.StatusForbidden)
-			return
-		}
-		f.mu.Lock()
-		reject := f.reject
-		f.attempts++
-		f.mu.Unlock()
-		if reject != 0 {
-			http.Error(w, "rejected by test", reject)
-			return
-		}
-		conn, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			t.Errorf("upgrade: %v", err)
-			return
-		}
-		sc := &serverConn{conn: conn, query: map[string]string{}, in: make(chan acs.Envelope, 100), closed: make(chan struct{})}
-		for k := range r.URL.Query() {
-			sc.query[k] = r.URL.Query().Get(k)
-		}
-		f.conns <- sc
-		sc.readLoop()
-	}))
+	mux := http.NewServeMux()
+	mux.HandleFunc(acs.Path, f.serveACS)
+	mux.HandleFunc(fakeTelemetryPrefix+tcs.Path, f.serveTCS)
+	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// telemetryEndpoint is what DiscoverPollEndpoint returns as TelemetryEndpoint.
+func (f *fakeACS) telemetryEndpoint() string { return f.srv.URL + fakeTelemetryPrefix }
+
+func (f *fakeACS) serveACS(w http.ResponseWriter, r *http.Request) {
+	if _, err := f.verifier.Verify(r, nil, "ecs"); err != nil {
+		f.t.Errorf("ACS upgrade signature: %v", err)
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	f.mu.Lock()
+	reject, body := f.reject, f.rejectBody
+	f.attempts++
+	f.mu.Unlock()
+	if reject != 0 {
+		w.WriteHeader(reject)
+		_, _ = w.Write(body)
+		return
+	}
+	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		f.t.Errorf("upgrade: %v", err)
+		return
+	}
+	sc := &serverConn{conn: conn, query: flatQuery(r.URL.Query()), in: make(chan acs.Envelope, 100),
+		pings: make(chan struct{}, 1000), closed: make(chan struct{})}
+	conn.SetPingHandler(func(data string) error {
+		select {
+		case sc.pings <- struct{}{}:
+		default:
+		}
+		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	f.conns <- sc
+	sc.readLoop()
 }
 
 func (f *fakeACS) attemptCount() int {
@@ -86,10 +101,29 @@ func (f *fakeACS) attemptCount() int {
 	return f.attempts
 }
 
-func (f *fakeACS) setReject(status int) {
+// setReject makes ACS upgrades fail with status and body (0: accept).
+func (f *fakeACS) setReject(status int, body []byte) {
 	f.mu.Lock()
-	f.reject = status
+	f.reject, f.rejectBody = status, body
 	f.mu.Unlock()
+}
+
+func flatQuery(q url.Values) map[string]string {
+	out := map[string]string{}
+	for k := range q {
+		out[k] = q.Get(k)
+	}
+	return out
+}
+
+// serverConn is one ACS connection, played by the test.
+type serverConn struct {
+	conn    *websocket.Conn
+	query   map[string]string
+	in      chan acs.Envelope // every agent message
+	pings   chan struct{}     // every ping (each answered)
+	closed  chan struct{}
+	writeMu sync.Mutex
 }
 
 func (sc *serverConn) readLoop() {
@@ -102,15 +136,6 @@ func (sc *serverConn) readLoop() {
 		env, err := acs.Decode(data)
 		if err != nil {
 			continue
-		}
-		if env.Type == acs.TypeHeartbeat {
-			var hb acs.HeartbeatMessage
-			_ = json.Unmarshal(env.Message, &hb)
-			if !strings.HasPrefix(hb.MessageID, "srv-") {
-				_ = sc.send(acs.TypeHeartbeat, hb) // echo the agent's own heartbeat
-				sc.echoed.Add(1)
-				continue
-			}
 		}
 		sc.in <- env
 	}
@@ -126,24 +151,156 @@ func (sc *serverConn) send(typ string, msg any) error {
 	return sc.conn.WriteMessage(websocket.TextMessage, data)
 }
 
-// expect returns the next agent message of type typ, skipping others.
+// payload sends a PayloadMessage of tasks addressed as the server
+// addresses it (the connection's cluster and instance).
+func (sc *serverConn) payload(t *testing.T, id string, seq int64, tasks ...acs.Task) {
+	t.Helper()
+	if err := sc.send(acs.TypePayload, acs.PayloadMessage{
+		MessageID: id, ClusterArn: sc.query[acs.QueryClusterArn], ContainerInstanceArn: sc.query[acs.QueryContainerInstanceArn],
+		SeqNum: seq, Tasks: tasks,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// manifest sends a TaskManifestMessage listing tasks.
+func (sc *serverConn) manifest(t *testing.T, id string, timeline int64, tasks ...acs.TaskIdentifier) {
+	t.Helper()
+	if tasks == nil {
+		tasks = []acs.TaskIdentifier{}
+	}
+	if err := sc.send(acs.TypeTaskManifest, acs.TaskManifestMessage{
+		MessageID: id, ClusterArn: sc.query[acs.QueryClusterArn], ContainerInstanceArn: sc.query[acs.QueryContainerInstanceArn],
+		Timeline: timeline, Tasks: tasks,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expect returns the next agent message, which must be of type typ.
 func (sc *serverConn) expect(t *testing.T, typ string, into any) {
 	t.Helper()
-	for {
-		env := recv(t, sc.in, typ)
-		if env.Type != typ {
-			continue
-		}
-		if err := json.Unmarshal(env.Message, into); err != nil {
-			t.Fatalf("decode %s: %v", typ, err)
-		}
-		return
+	env := recv(t, sc.in, typ)
+	if env.Type != typ {
+		t.Fatalf("agent sent %s %s, want %s", env.Type, env.Message, typ)
+	}
+	if err := json.Unmarshal(env.Message, into); err != nil {
+		t.Fatalf("decode %s: %v", typ, err)
+	}
+}
+
+// expectAck waits for the AckRequest of message id, as the server would
+// have it addressed.
+func (sc *serverConn) expectAck(t *testing.T, id string) {
+	t.Helper()
+	var ack acs.AckRequest
+	sc.expect(t, acs.TypeAck, &ack)
+	want := acs.AckRequest{MessageID: id, Cluster: sc.query[acs.QueryClusterArn], ContainerInstance: sc.query[acs.QueryContainerInstanceArn]}
+	if ack != want {
+		t.Fatalf("ack = %+v, want %+v", ack, want)
+	}
+}
+
+// quiet fails the test if the agent sent anything not yet read.
+func (sc *serverConn) quiet(t *testing.T) {
+	t.Helper()
+	select {
+	case env := <-sc.in:
+		t.Fatalf("unexpected %s %s from the agent", env.Type, env.Message)
+	default:
 	}
 }
 
 func (sc *serverConn) close() {
 	sc.conn.Close()
 	<-sc.closed
+}
+
+// tcsServerConn is one TCS connection: every frame is verified against the
+// upgrade's URL, health is acknowledged and handed to the test.
+type tcsServerConn struct {
+	conn   *websocket.Conn
+	query  map[string]string
+	health chan tcs.PublishHealthRequest
+	closed chan struct{}
+}
+
+func (f *fakeACS) serveTCS(w http.ResponseWriter, r *http.Request) {
+	if _, err := f.verifier.Verify(r, nil, tcs.SigningName); err != nil {
+		f.t.Errorf("TCS upgrade signature: %v", err)
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	f.mu.Lock()
+	f.tcsAttempts++
+	silent := f.tcsSilent
+	f.mu.Unlock()
+	upgrade := &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		f.t.Errorf("upgrade: %v", err)
+		return
+	}
+	if silent {
+		conn.SetPingHandler(func(string) error { return nil })
+	}
+	tc := &tcsServerConn{conn: conn, query: flatQuery(r.URL.Query()), health: make(chan tcs.PublishHealthRequest, 100), closed: make(chan struct{})}
+	f.tcsConns <- tc
+	defer close(tc.closed)
+	for {
+		_, frame, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		req, body, err := tcs.ParseFrame(frame, upgrade)
+		if err != nil {
+			f.t.Errorf("TCS frame: %v", err)
+			continue
+		}
+		if _, err := f.verifier.Check(req, body, tcs.SigningName); err != nil {
+			f.t.Errorf("TCS frame signature: %v", err)
+			continue
+		}
+		env, err := tcs.Decode(body)
+		if err != nil {
+			f.t.Errorf("TCS frame envelope: %v", err)
+			continue
+		}
+		if env.Type != tcs.TypePublishHealth {
+			f.t.Errorf("TCS message %s, want only %s", env.Type, tcs.TypePublishHealth)
+			continue
+		}
+		var msg tcs.PublishHealthRequest
+		if err := json.Unmarshal(env.Message, &msg); err != nil {
+			f.t.Errorf("TCS %s: %v", env.Type, err)
+			continue
+		}
+		tc.health <- msg
+		if silent {
+			continue
+		}
+		ack, _ := tcs.Encode(tcs.TypeAckPublishHealth, tcs.Ack{})
+		if err := conn.WriteMessage(websocket.TextMessage, ack); err != nil {
+			return
+		}
+	}
+}
+
+func (f *fakeACS) tcsAttemptCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tcsAttempts
+}
+
+func (f *fakeACS) setTCSSilent(silent bool) {
+	f.mu.Lock()
+	f.tcsSilent = silent
+	f.mu.Unlock()
+}
+
+func (tc *tcsServerConn) close() {
+	tc.conn.Close()
+	<-tc.closed
 }
 
 type testCreds struct{ id, secret string }

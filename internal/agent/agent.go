@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,11 +14,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/internal/agent/config"
+	"github.com/berth-dev/berth/internal/agent/engine"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 )
 
-// DefaultHeartbeatInterval is how often the agent sends a heartbeat on the
-// ACS websocket; the read deadline is three intervals.
+// DefaultHeartbeatInterval is how often the server is expected to send a
+// heartbeat on the ACS and TCS websockets (ECS's and Berth's default), and
+// how often the agent pings them; a socket silent for three intervals is
+// redialled.
 const DefaultHeartbeatInterval = 15 * time.Second
 
 // defaultCallTimeout bounds one call to the server.
@@ -42,9 +46,9 @@ type Options struct {
 	// Client, when set, makes the ECS calls (see NewSharedClient); nil
 	// builds a client for this agent alone.
 	Client *ecs.Client
-	// Dialer, when set, dials the ACS websocket (see NewSharedDialer).
+	// Dialer, when set, dials the ACS and TCS websockets (see NewSharedDialer).
 	Dialer *websocket.Dialer
-	// Throttle bounds concurrent registrations and ACS connects.
+	// Throttle bounds concurrent registrations and ACS and TCS connects.
 	Throttle *Throttle
 	// Observer hears about registration and the ACS connection.
 	Observer Observer
@@ -216,7 +220,7 @@ func (a *Agent) run(ctx context.Context) error {
 		}
 	}
 	if cur == nil {
-		if cur, err = a.startIdentity(ctx, instanceARN, nil, false); err != nil {
+		if cur, err = a.startIdentity(ctx, instanceARN, nil, nil); err != nil {
 			return err
 		}
 	}
@@ -225,46 +229,67 @@ func (a *Agent) run(ctx context.Context) error {
 	if a.opts.Observer != nil {
 		a.opts.Observer.Registered(instanceARN)
 	}
-
-	client := &acsClient{
-		api:          a.api,
-		creds:        a.opts.Credentials,
-		region:       a.opts.Region,
-		cluster:      cfg.Cluster,
-		clusterARN:   cur.clusterARN,
-		instanceARN:  instanceARN,
-		agentVersion: "berth-" + Version,
-		engine:       a.desiredSaver(cur.engine, instanceARN),
-		reporter:     cur.reporter,
-		heartbeat:    a.opts.HeartbeatInterval,
-		reconnect:    backoff{min: 250 * time.Millisecond, max: 10 * time.Second},
-		dialer:       a.opts.Dialer,
-		throttle:     a.opts.Throttle,
-		observer:     a.opts.Observer,
-		log:          a.log.With("component", "acs"),
-		now:          time.Now,
-	}
-	client.run(ctx) // until ctx is done
+	a.serve(ctx, cur, newVersionInfo(reg.dockerVersion)) // until ctx is done
 	a.log.Info("agent stopping; containers keep running")
 	return nil
 }
 
-// startSaved starts the identity saved in DataDir, re-applying the desired
-// task set it last received, if any.
+// serve holds the ACS and TCS connections of the registered identity until
+// ctx is done.
+func (a *Agent) serve(ctx context.Context, id *identity, version versionInfo) {
+	dialer := signedDialer{creds: a.opts.Credentials, region: a.opts.Region, dialer: a.opts.Dialer, now: time.Now}
+	reconnect := backoff{min: 250 * time.Millisecond, max: 10 * time.Second}
+	acsc := &acsClient{
+		api:         a.api,
+		dialer:      dialer,
+		cluster:     a.opts.Config.Cluster,
+		clusterARN:  id.clusterARN,
+		instanceARN: id.instanceARN,
+		version:     version,
+		engine:      a.desiredSaver(id.engine, id.instanceARN, id.saved),
+		reporter:    id.reporter,
+		heartbeat:   a.opts.HeartbeatInterval,
+		reconnect:   reconnect,
+		throttle:    a.opts.Throttle,
+		observer:    a.opts.Observer,
+		log:         a.log.With("component", "acs"),
+	}
+	tcsc := &tcsClient{
+		api:         a.api,
+		dialer:      dialer,
+		cluster:     a.opts.Config.Cluster,
+		clusterARN:  id.clusterARN,
+		instanceARN: id.instanceARN,
+		version:     version,
+		health:      id.reporter.health,
+		heartbeat:   a.opts.HeartbeatInterval,
+		reconnect:   reconnect,
+		throttle:    a.opts.Throttle,
+		log:         a.log.With("component", "tcs"),
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { tcsc.run(ctx) })
+	acsc.run(ctx)
+	wg.Wait()
+}
+
+// startSaved starts the identity saved in DataDir, upserting the tasks of
+// the set it last received that still have containers.
 func (a *Agent) startSaved(ctx context.Context, instanceARN string) (*identity, error) {
-	desired, ok, err := loadDesired(a.opts.DataDir, instanceARN)
+	saved, ok, err := loadDesired(a.opts.DataDir, instanceARN)
 	if err != nil {
-		// Not fatal: the engine still adopts, and the server resends the set.
+		// Not fatal: the engine still adopts, and the server resends the tasks.
 		a.log.Warn("ignoring the saved desired tasks", "err", err)
 	}
+	var watch []engine.Task
 	if ok {
-		desired, ok = a.watchable(ctx, instanceARN, desired)
+		watch, _ = a.watchable(ctx, instanceARN, saved)
 	}
-	id, err := a.startIdentity(ctx, instanceARN, desired, ok)
+	id, err := a.startIdentity(ctx, instanceARN, saved, watch)
 	if err != nil {
 		return nil, err
 	}
 	a.log.Info("watching the saved container instance's containers while registering",
-		"containerInstanceArn", instanceARN, "tasks", len(desired))
+		"containerInstanceArn", instanceARN, "tasks", len(watch))
 	return id, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/engine"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -41,6 +42,29 @@ func submitInput(cluster string, c engine.TaskStateChange) *ecs.SubmitTaskStateC
 		in.Containers = append(in.Containers, sc)
 	}
 	return in
+}
+
+// engineTask is a task from ACS as the engine runs it: its definition
+// rebuilt from the task (overrides already applied). A task whose
+// definition cannot be rebuilt keeps its container names and carries the
+// reason as Problem, so the engine fails it (TaskFailedToStart) instead of
+// leaving the server waiting.
+func engineTask(t acs.Task) engine.Task {
+	out := engine.Task{
+		Arn: t.Arn, DesiredStatus: t.DesiredStatus, Group: t.Group, AvailabilityZone: t.Zone,
+	}
+	def, err := t.Definition()
+	if err != nil {
+		def = ecstypes.TaskDefinition{Family: aws.String(t.Family)}
+		for _, c := range t.Containers {
+			def.ContainerDefinitions = append(def.ContainerDefinitions, ecstypes.ContainerDefinition{
+				Name: aws.String(c.Name), Image: aws.String(c.Image), Essential: aws.Bool(c.Essential),
+			})
+		}
+		out.Problem = "CannotCreateContainerError: " + err.Error()
+	}
+	out.TaskDefinition = def
+	return out
 }
 
 // failedToStartPrefixes are the reason prefixes from which the server derives

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/engine"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 )
@@ -20,17 +19,20 @@ type identity struct {
 	instanceARN, clusterARN string
 	engine                  *engine.Engine
 	reporter                *reporter
-	cancel                  context.CancelFunc
-	wg                      sync.WaitGroup // the reporter's sender
+	// saved is the task set DataDir held for this identity at start (nil
+	// for a new one); the ACS client's saver starts from it.
+	saved  []engine.Task
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the reporter's sender
 }
 
 // startIdentity starts a reporter and an engine for instanceARN; the engine
-// adopts the containers labelled with it and, when apply is set, applies the
-// desired task set at once so that it watches them without waiting for the
+// adopts the containers labelled with it and upserts the watchable tasks of
+// the saved set at once, so that it watches them without waiting for the
 // server.
-func (a *Agent) startIdentity(ctx context.Context, instanceARN string, desired []acs.Task, apply bool) (*identity, error) {
+func (a *Agent) startIdentity(ctx context.Context, instanceARN string, saved, watch []engine.Task) (*identity, error) {
 	cfg := a.opts.Config
-	id := &identity{instanceARN: instanceARN, clusterARN: clusterARN(cfg.Cluster, instanceARN)}
+	id := &identity{instanceARN: instanceARN, clusterARN: clusterARN(cfg.Cluster, instanceARN), saved: saved}
 	id.reporter = newReporter(reporterConfig{
 		Cluster: id.clusterARN, API: a.api, Logger: a.log.With("component", "reporter"),
 		RetryMin: a.retry.min, RetryMax: a.retry.max, CallTimeout: a.callTimeout,
@@ -61,9 +63,7 @@ func (a *Agent) startIdentity(ctx context.Context, instanceARN string, desired [
 		id.stop()
 		return nil, fmt.Errorf("start task engine: %w", err)
 	}
-	if apply {
-		eng.Apply(desired)
-	}
+	eng.Upsert(watch)
 	return id, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -20,7 +21,6 @@ import (
 	"github.com/berth-dev/berth/internal/agent/engine"
 	"github.com/berth-dev/berth/internal/agent/runtime"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
-	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
 
 const (
@@ -81,7 +81,7 @@ func (cp *controlPlane) api() *fakeAPI {
 			if !cp.isUp() {
 				return nil, errRefused
 			}
-			return &ecs.DiscoverPollEndpointOutput{Endpoint: aws.String(cp.acs.srv.URL)}, nil
+			return &ecs.DiscoverPollEndpointOutput{Endpoint: aws.String(cp.acs.srv.URL), TelemetryEndpoint: aws.String(cp.acs.telemetryEndpoint())}, nil
 		},
 		submit: func(in *ecs.SubmitTaskStateChangeInput) (*ecs.SubmitTaskStateChangeOutput, error) {
 			cp.attempts <- in
@@ -101,6 +101,22 @@ func waitSubmission(t *testing.T, ch <-chan *ecs.SubmitTaskStateChangeInput, tas
 		in := recv(t, ch, task+" "+status)
 		if aws.ToString(in.Task) == task && aws.ToString(in.Status) == status {
 			return in
+		}
+	}
+}
+
+// waitSubmissions waits on ch for a submission with status of each task, in
+// any order.
+func waitSubmissions(t *testing.T, ch <-chan *ecs.SubmitTaskStateChangeInput, status string, tasks ...string) {
+	t.Helper()
+	left := map[string]bool{}
+	for _, task := range tasks {
+		left[task] = true
+	}
+	for len(left) > 0 {
+		in := recv(t, ch, fmt.Sprintf("%d more %s", len(left), status))
+		if aws.ToString(in.Status) == status {
+			delete(left, aws.ToString(in.Task))
 		}
 	}
 }
@@ -175,18 +191,13 @@ func (h *agentHost) running(id string) bool {
 	return st.Running
 }
 
-// webTask is an essential "web" container with a non-essential "side".
+// webTask is an essential "web" container with a non-essential "side", as
+// ACS sends it.
 func webTask(arn string) acs.Task {
-	c := func(name string, essential bool) ecstypes.ContainerDefinition {
-		return ecstypes.ContainerDefinition{Name: aws.String(name), Image: aws.String("busybox:latest"), Essential: aws.Bool(essential), Memory: aws.Int32(64)}
+	c := func(name string, essential bool) acs.Container {
+		return acs.Container{Name: name, Image: "busybox:latest", Essential: essential, Memory: 64}
 	}
-	return acs.Task{
-		Arn: arn, DesiredStatus: "RUNNING",
-		TaskDefinition: ecstypes.TaskDefinition{
-			Family: aws.String("web"), Revision: aws.Int32(1),
-			ContainerDefinitions: []ecstypes.ContainerDefinition{c("web", true), c("side", false)},
-		},
-	}
+	return acs.Task{Arn: arn, DesiredStatus: "RUNNING", Family: "web", Version: "1", Containers: []acs.Container{c("web", true), c("side", false)}}
 }
 
 // runTaskAs has a healthy control plane hand task to a fresh agent on h,
@@ -196,11 +207,8 @@ func (h *agentHost) runTaskAs(arn string, task acs.Task) {
 	cp := newControlPlane(t, true, func(*ecs.RegisterContainerInstanceInput) (string, error) { return arn, nil })
 	stop := h.start(cp, testLogger(t))
 	sc := recv(t, cp.acs.conns, "first connection")
-	if err := sc.send(acs.TypePayload, acs.PayloadMessage{MessageID: "m1", Tasks: []acs.Task{task}}); err != nil {
-		t.Fatal(err)
-	}
-	var ack acs.AckRequest
-	sc.expect(t, acs.TypeAck, &ack)
+	sc.payload(t, "m1", 1, task)
+	sc.expectAck(t, "m1")
 	waitSubmission(t, cp.accepted, task.Arn, "RUNNING")
 	stop()
 }
@@ -250,6 +258,55 @@ func TestRestartWatchesContainersBeforeRegistering(t *testing.T) {
 	}
 	if cs := h.containers(nil); len(cs) != 2 {
 		t.Errorf("%d containers, want the task's 2 (nothing created or removed)", len(cs))
+	}
+}
+
+// TestRestartStopsOnlyWhatTheServerConfirms: after a restart the server
+// sends only the tasks it has (here t2); the adopted containers of t1 are
+// left running until a task manifest without t1 and the server's
+// confirmation stop them, and t2 is never touched.
+func TestRestartStopsOnlyWhatTheServerConfirms(t *testing.T) {
+	h := newAgentHost(t)
+	t1 := webTask("arn:aws:ecs:us-east-1:000000000000:task/prod/t1")
+	t2 := webTask("arn:aws:ecs:us-east-1:000000000000:task/prod/t2")
+	cp := newControlPlane(t, true, func(*ecs.RegisterContainerInstanceInput) (string, error) { return arnA, nil })
+	stop := h.start(cp, testLogger(t))
+	sc := recv(t, cp.acs.conns, "first connection")
+	sc.payload(t, "m1", 1, t1, t2)
+	sc.expectAck(t, "m1")
+	waitSubmissions(t, cp.accepted, "RUNNING", t1.Arn, t2.Arn)
+	stop()
+	web1, web2 := h.container(t1.Arn, "web"), h.container(t2.Arn, "web")
+
+	cp = newControlPlane(t, true, func(*ecs.RegisterContainerInstanceInput) (string, error) { return arnA, nil })
+	h.start(cp, testLogger(t))
+	sc = recv(t, cp.acs.conns, "connection after the restart")
+	sc.payload(t, "m2", 10, t2)
+	sc.expectAck(t, "m2")
+	waitSubmission(t, cp.accepted, t2.Arn, "RUNNING")
+	if !h.running(web1.ID) {
+		t.Fatal("an adopted task absent from the payload was stopped")
+	}
+
+	sc.manifest(t, "manifest", 11, acs.TaskIdentifier{TaskArn: t2.Arn, DesiredStatus: "RUNNING"})
+	sc.expectAck(t, "manifest")
+	var ver acs.TaskStopVerificationMessage
+	sc.expect(t, acs.TypeTaskStopVerification, &ver)
+	if len(ver.StopCandidates) != 1 || ver.StopCandidates[0].TaskArn != t1.Arn || ver.MessageID != "manifest" {
+		t.Fatalf("stop verification = %+v, want t1 only", ver)
+	}
+	if !h.running(web1.ID) {
+		t.Fatal("a stop candidate was stopped before the server confirmed it")
+	}
+	if err := sc.send(acs.TypeTaskStopVerificationAck, acs.TaskStopVerificationAck{MessageID: "manifest", StopTasks: ver.StopCandidates}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := waitSubmission(t, cp.accepted, t1.Arn, "STOPPED")
+	if r := aws.ToString(stopped.Reason); r != "" {
+		t.Errorf("reason %q, want none (the server has its own)", r)
+	}
+	if h.running(web1.ID) || !h.running(web2.ID) {
+		t.Errorf("after the confirmed stop: t1 web running %v, t2 web running %v", h.running(web1.ID), h.running(web2.ID))
 	}
 }
 
@@ -320,9 +377,7 @@ func TestRestartWithNewARNRemovesOldContainers(t *testing.T) {
 
 	// The fresh engine works for the new identity.
 	next := webTask("arn:aws:ecs:us-east-1:000000000000:task/prod/t2")
-	if err := sc.send(acs.TypePayload, acs.PayloadMessage{MessageID: "m1", Tasks: []acs.Task{next}}); err != nil {
-		t.Fatal(err)
-	}
+	sc.payload(t, "m1", 1, next)
 	waitSubmission(t, cp.accepted, next.Arn, "RUNNING")
 	if cs := h.containers(map[string]string{engine.LabelInstance: arnB}); len(cs) != 2 {
 		t.Errorf("%d containers of the new instance, want 2", len(cs))
@@ -348,17 +403,18 @@ func (b *lockedBuffer) String() string {
 }
 
 func TestWatchable(t *testing.T) {
-	t1, t2 := webTask("arn:task/t1"), webTask("arn:task/t2")
+	t1, t2 := engineTask(webTask("arn:task/t1")), engineTask(webTask("arn:task/t2"))
 	tests := []struct {
 		name       string
 		containers map[string]string // container name -> task ARN, all labelled arnA
 		foreign    bool              // one more container, labelled with another instance
 		want       []string
-		wantOK     bool
 	}{
-		{"only tasks with containers", map[string]string{"a": t1.Arn}, true, []string{t1.Arn}, true},
-		{"nothing left to watch", nil, false, nil, true},
-		{"set older than the containers", map[string]string{"a": t1.Arn, "b": "arn:task/t3"}, false, nil, false},
+		{"only tasks with containers", map[string]string{"a": t1.Arn}, true, []string{t1.Arn}},
+		{"nothing left to watch", nil, false, nil},
+		// Upserting what is known stops nothing: the unknown task's
+		// containers wait for the server's manifest.
+		{"set older than the containers", map[string]string{"a": t1.Arn, "b": "arn:task/t3"}, false, []string{t1.Arn}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,13 +432,13 @@ func TestWatchable(t *testing.T) {
 				add("foreign", arnB, t2.Arn)
 			}
 			a := &Agent{opts: Options{Runtime: rt}, log: testLogger(t), callTimeout: time.Second}
-			got, ok := a.watchable(context.Background(), arnA, []acs.Task{t1, t2})
+			got, ok := a.watchable(context.Background(), arnA, []engine.Task{t1, t2})
 			var arns []string
 			for _, task := range got {
 				arns = append(arns, task.Arn)
 			}
-			if ok != tt.wantOK || strings.Join(arns, ",") != strings.Join(tt.want, ",") {
-				t.Errorf("watchable = %v, %v; want %v, %v", arns, ok, tt.want, tt.wantOK)
+			if !ok || strings.Join(arns, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("watchable = %v, %v; want %v, true", arns, ok, tt.want)
 			}
 		})
 	}

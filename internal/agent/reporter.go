@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/engine"
 )
 
@@ -25,8 +22,8 @@ var _ submitter = (*ecs.Client)(nil)
 // reporter receives the engine's task state changes and delivers them to the
 // control plane. Report never blocks: it records the latest change per task,
 // and a single sender goroutine (run) submits them in order of first arrival,
-// retrying each until it is accepted. It also tracks container health and
-// queues HealthMessages for the ACS connection.
+// retrying each until it is accepted. It also feeds every change to the
+// health tracker, which the telemetry connection publishes from.
 type reporter struct {
 	cluster     string
 	api         submitter
@@ -39,9 +36,7 @@ type reporter struct {
 	order   []string                          // task ARNs in pending, oldest first
 	wake    chan struct{}                     // cap 1: pending is non-empty
 
-	health        map[string]map[string]string // task -> container -> last health
-	healthPending map[string]acs.TaskHealth    // latest unsent health per task
-	healthWake    chan struct{}                // cap 1: healthPending is non-empty
+	health *healthTracker
 }
 
 var _ engine.Reporter = (*reporter)(nil)
@@ -55,20 +50,20 @@ type reporterConfig struct {
 	// (defaults 500ms and 10s); CallTimeout bounds one call (default 30s).
 	RetryMin, RetryMax time.Duration
 	CallTimeout        time.Duration
+	// Now stamps when a container's health changed; default time.Now.
+	Now func() time.Time
 }
 
 func newReporter(cfg reporterConfig) *reporter {
 	r := &reporter{
-		cluster:       cfg.Cluster,
-		api:           cfg.API,
-		log:           cfg.Logger,
-		retry:         backoff{min: cfg.RetryMin, max: cfg.RetryMax},
-		callTimeout:   cfg.CallTimeout,
-		pending:       map[string]engine.TaskStateChange{},
-		wake:          make(chan struct{}, 1),
-		health:        map[string]map[string]string{},
-		healthPending: map[string]acs.TaskHealth{},
-		healthWake:    make(chan struct{}, 1),
+		cluster:     cfg.Cluster,
+		api:         cfg.API,
+		log:         cfg.Logger,
+		retry:       backoff{min: cfg.RetryMin, max: cfg.RetryMax},
+		callTimeout: cfg.CallTimeout,
+		pending:     map[string]engine.TaskStateChange{},
+		wake:        make(chan struct{}, 1),
+		health:      newHealthTracker(cfg.Cluster, cfg.Now),
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -88,19 +83,22 @@ func newReporter(cfg reporterConfig) *reporter {
 // Report implements engine.Reporter. It never blocks on the network.
 func (r *reporter) Report(c engine.TaskStateChange) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.enqueueLocked(c)
-	r.trackHealthLocked(c, false)
+	r.mu.Unlock()
+	r.health.track(c)
 }
 
-// Resync re-reports a full engine snapshot, health included, after the
-// connection to the control plane was (re)established.
+// Resync re-reports a full engine snapshot after the connection to the
+// control plane was (re)established. (The telemetry connection republishes
+// health on its own reconnects.)
 func (r *reporter) Resync(snapshot []engine.TaskStateChange) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, c := range snapshot {
 		r.enqueueLocked(c)
-		r.trackHealthLocked(c, true)
+	}
+	r.mu.Unlock()
+	for _, c := range snapshot {
+		r.health.track(c)
 	}
 }
 
@@ -110,73 +108,6 @@ func (r *reporter) enqueueLocked(c engine.TaskStateChange) {
 	}
 	r.pending[c.TaskARN] = c // latest wins, keeping its place in line
 	notify(r.wake)
-}
-
-// trackHealthLocked queues a HealthMessage entry for the task when any of its
-// containers' health changed (or always, when force is set and the task has
-// health to report).
-func (r *reporter) trackHealthLocked(c engine.TaskStateChange, force bool) {
-	if c.Status == "STOPPED" {
-		delete(r.health, c.TaskARN)
-		delete(r.healthPending, c.TaskARN)
-		return
-	}
-	last := r.health[c.TaskARN]
-	changed := false
-	th := acs.TaskHealth{TaskArn: c.TaskARN}
-	for _, ct := range c.Containers {
-		if ct.HealthStatus == "" {
-			continue
-		}
-		th.Containers = append(th.Containers, acs.ContainerHealth{Name: ct.Name, Status: ct.HealthStatus})
-		if last[ct.Name] != ct.HealthStatus {
-			if last == nil {
-				last = map[string]string{}
-				r.health[c.TaskARN] = last
-			}
-			last[ct.Name] = ct.HealthStatus
-			changed = true
-		}
-	}
-	if len(th.Containers) > 0 && (changed || force) {
-		r.healthPending[c.TaskARN] = th
-		notify(r.healthWake)
-	}
-}
-
-// healthReady is signalled when health is waiting to be sent.
-func (r *reporter) healthReady() <-chan struct{} { return r.healthWake }
-
-// takeHealth removes and returns every pending task health entry.
-func (r *reporter) takeHealth() []acs.TaskHealth {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]acs.TaskHealth, 0, len(r.healthPending))
-	for _, th := range r.healthPending {
-		out = append(out, th)
-	}
-	clear(r.healthPending)
-	slices.SortFunc(out, func(a, b acs.TaskHealth) int { return strings.Compare(a.TaskArn, b.TaskArn) })
-	return out
-}
-
-// requeueHealth puts back entries that could not be sent, unless a newer
-// entry for the same task was queued meanwhile or the task has stopped.
-func (r *reporter) requeueHealth(ths []acs.TaskHealth) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, th := range ths {
-		if _, newer := r.healthPending[th.TaskArn]; newer {
-			continue
-		}
-		if _, live := r.health[th.TaskArn]; !live {
-			continue
-		}
-		r.healthPending[th.TaskArn] = th
-	}
-	if len(r.healthPending) > 0 {
-		notify(r.healthWake)
-	}
 }
 
 // next pops the oldest pending change.

@@ -3,14 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/engine"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -117,67 +115,15 @@ func TestReporterDropsRejected(t *testing.T) {
 	}
 }
 
+// TestReporterHealth: the reporter feeds every change it reports, and
+// every resynced one, to its health tracker.
 func TestReporterHealth(t *testing.T) {
 	r := newTestReporter(t, newRecordingSubmitter().api())
-	withHealth := func(status string, health ...string) engine.TaskStateChange {
-		c := change("t1", status)
-		for i, h := range health {
-			c.Containers = append(c.Containers, engine.ContainerStateChange{Name: []string{"web", "side"}[i], HealthStatus: h})
-		}
-		return c
-	}
-	ready := func() bool {
-		select {
-		case <-r.healthReady():
-			return true
-		default:
-			return false
-		}
-	}
-
-	r.Report(withHealth("RUNNING", "", ""))
-	if ready() || len(r.takeHealth()) != 0 {
-		t.Fatal("health queued for containers without a health check")
-	}
-	r.Report(withHealth("RUNNING", "UNKNOWN", ""))
-	if !ready() {
-		t.Fatal("health change not signalled")
-	}
-	want := []acs.TaskHealth{{TaskArn: "t1", Containers: []acs.ContainerHealth{{Name: "web", Status: "UNKNOWN"}}}}
-	if got := r.takeHealth(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("takeHealth = %+v", got)
-	}
-	r.Report(withHealth("RUNNING", "UNKNOWN", ""))
-	if ready() {
-		t.Fatal("unchanged health signalled")
-	}
-	r.Report(withHealth("RUNNING", "HEALTHY", ""))
-	ready()
-	got := r.takeHealth()
-	// A failed send is put back; a newer entry is not overwritten.
-	r.requeueHealth(got)
-	if !ready() || !reflect.DeepEqual(r.takeHealth(), got) {
-		t.Fatal("requeued health lost")
-	}
-	r.Report(withHealth("RUNNING", "UNHEALTHY", ""))
-	r.requeueHealth(got)
-	if h := r.takeHealth(); len(h) != 1 || h[0].Containers[0].Status != "UNHEALTHY" {
-		t.Fatalf("requeue overwrote newer health: %+v", h)
-	}
-	// Resync sends health even if unchanged.
-	r.Resync([]engine.TaskStateChange{withHealth("RUNNING", "UNHEALTHY", "")})
-	if !ready() || len(r.takeHealth()) != 1 {
-		t.Fatal("resync did not queue health")
-	}
-	// A stopped task's health is forgotten.
-	r.Report(withHealth("RUNNING", "HEALTHY", ""))
-	r.Report(withHealth("STOPPED", "HEALTHY", ""))
-	if h := r.takeHealth(); len(h) != 0 {
-		t.Fatalf("stopped task health still queued: %+v", h)
-	}
-	r.requeueHealth(want)
-	if h := r.takeHealth(); len(h) != 0 {
-		t.Fatalf("stopped task health requeued: %+v", h)
+	r.Report(healthChange("t1", map[string]string{"web": "UNKNOWN"}))
+	r.Resync([]engine.TaskStateChange{healthChange("t2", map[string]string{"db": "HEALTHY"})})
+	got := r.health.take()
+	if len(got) != 2 || got[0].TaskArn != "t1" || got[1].TaskArn != "t2" || got[1].ClusterArn != "arn:aws:ecs:us-east-1:000000000000:cluster/default" {
+		t.Fatalf("health = %+v", got)
 	}
 }
 

@@ -11,13 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/config"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
-	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/api/sigv4"
 )
 
@@ -65,7 +63,7 @@ func newFakeECSAPI(t *testing.T, creds testCreds, pollURL string) *fakeECSAPI {
 			f.mu.Unlock()
 			out = map[string]any{"containerInstance": map[string]any{"containerInstanceArn": f.instanceARN}}
 		case "DiscoverPollEndpoint":
-			out = map[string]any{"endpoint": f.pollURL}
+			out = map[string]any{"endpoint": f.pollURL, "telemetryEndpoint": f.pollURL + fakeTelemetryPrefix}
 		case "SubmitTaskStateChange":
 			s := submission{task: in["task"].(string), status: in["status"].(string)}
 			if in["cluster"] != "arn:aws:ecs:us-east-1:000000000000:cluster/prod" {
@@ -137,15 +135,8 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	task := acs.Task{
-		Arn:           "arn:aws:ecs:us-east-1:000000000000:task/prod/t1",
-		DesiredStatus: "RUNNING",
-		TaskDefinition: ecstypes.TaskDefinition{
-			Family:   aws.String("web"),
-			Revision: aws.Int32(1),
-			ContainerDefinitions: []ecstypes.ContainerDefinition{{
-				Name: aws.String("web"), Image: aws.String("busybox:latest"), Essential: aws.Bool(true), Memory: aws.Int32(64),
-			}},
-		},
+		Arn: "arn:aws:ecs:us-east-1:000000000000:task/prod/t1", DesiredStatus: "RUNNING", Family: "web", Version: "1",
+		Containers: []acs.Container{{Name: "web", Image: "busybox:latest", Essential: true, Memory: 64}},
 	}
 
 	stop := start()
@@ -153,11 +144,8 @@ func TestRunEndToEnd(t *testing.T) {
 	if sc.query["containerInstanceArn"] != api.instanceARN {
 		t.Fatalf("query %v", sc.query)
 	}
-	if err := sc.send(acs.TypePayload, acs.PayloadMessage{MessageID: "m1", Tasks: []acs.Task{task}}); err != nil {
-		t.Fatal(err)
-	}
-	var ack acs.AckRequest
-	sc.expect(t, acs.TypeAck, &ack)
+	sc.payload(t, "m1", 1, task)
+	sc.expectAck(t, "m1")
 	api.waitStatus(t, task.Arn, "RUNNING")
 	stop()
 
@@ -176,10 +164,8 @@ func TestRunEndToEnd(t *testing.T) {
 	if regs := api.registerCalls(); len(regs) != 2 || regs[1]["containerInstanceArn"] != api.instanceARN {
 		t.Fatalf("re-registration %v", regs)
 	}
-	if err := sc.send(acs.TypePayload, acs.PayloadMessage{MessageID: "m2", Tasks: []acs.Task{task}}); err != nil {
-		t.Fatal(err)
-	}
-	sc.expect(t, acs.TypeAck, &ack)
+	sc.payload(t, "m2", 2, task)
+	sc.expectAck(t, "m2")
 	api.waitStatus(t, task.Arn, "RUNNING")
 	if cs, err := rt.ListContainers(context.Background(), nil); err != nil || len(cs) != 1 {
 		t.Fatalf("containers after restart: %d, %v (adoption must not duplicate)", len(cs), err)

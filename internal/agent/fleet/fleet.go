@@ -1,13 +1,14 @@
 // Package fleet owns `berth agent --runtime sim`: many simulated container
 // instances in one process. Each instance is a complete agent (registration,
-// ACS websocket, reporter, the real task engine) on its own simulated
+// ACS websocket, a TCS websocket once it has container health to publish,
+// reporter, the real task engine) on its own simulated
 // runtime (package sim), with its own identity (a data directory
 // <data-dir>/sim-0001, so a restart re-registers the same ARNs), resources
 // and attributes (availability zones round-robin, instance type, from a Spec).
 //
 // What the instances share, so thousands fit in one process: one SDK client
 // whose transport keeps a pool of connections to the server, one websocket
-// dialer, a throttle on concurrent registrations and ACS connects, and
+// dialer, a throttle on concurrent registrations and ACS and TCS connects, and
 // aggregated logs (per-instance info lines become debug, repeated warnings
 // are rate-limited, and the fleet logs summaries).
 package fleet
