@@ -31,6 +31,14 @@ var upgrader = websocket.Upgrader{
 func (s *Service) ACSHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		// A socket without them is a malformed request, not a deregistered
+		// instance: after InactiveInstanceException the agent stops its
+		// telemetry and waits an hour before it dials again.
+		if q.Get(acs.QueryClusterArn) == "" || q.Get(acs.QueryContainerInstanceArn) == "" {
+			writeACSRefusal(w, &acsRefusal{typ: acs.ErrorTypeBadRequest, status: http.StatusBadRequest,
+				message: "The request must name the cluster (" + acs.QueryClusterArn + ") and the container instance (" + acs.QueryContainerInstanceArn + ")."})
+			return
+		}
 		cname, id, instArn, err := s.acsTarget(r.Context(), q.Get(acs.QueryClusterArn), q.Get(acs.QueryContainerInstanceArn))
 		if err != nil {
 			writeACSRefusal(w, err)
@@ -48,8 +56,8 @@ func (s *Service) ACSHandler() http.Handler {
 	})
 }
 
-// errInactiveInstance refuses an instance that is not (or no longer)
-// registered, in the words the agent recognises.
+// acsRefusal refuses a handshake with one of the error envelopes the agent
+// recognises (acs.ErrorType*) and an HTTP status.
 type acsRefusal struct {
 	typ, message string
 	status       int

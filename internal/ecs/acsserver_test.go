@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,19 +17,45 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/internal/acs"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/api/sigv4"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/store/storetest"
 )
 
+// acsWait bounds every wait on an ACS socket.
 const acsWait = 10 * time.Second
 
-// newACSTestService is newTestService with a short ACS heartbeat, so the
-// socket's deadlines and leases are exercised within the test.
-func newACSTestService(t *testing.T, heartbeat time.Duration) *Service {
+// The keys the harness's SigV4 verifier knows: the account's root, which
+// the agent's credentials stand for here, and an IAM user that no policy
+// allows ecs:Poll.
+const (
+	acsRootKey    = "AKIDACSROOT"
+	acsRootSecret = "acs-root-secret"
+	acsUserKey    = "AKIDACSUSER"
+	acsUserSecret = "acs-user-secret"
+)
+
+// emptyBodySHA256 is the payload hash the agent signs its upgrade GET with.
+const emptyBodySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// acsHarness is the ACS route as the server mounts it (api.Server with
+// SigV4 verification and the root-only authorizer, ACSRoute) in front of a
+// service with the given heartbeat interval, cluster "prod" and one
+// instance registered as the official agent registers, without
+// versionInfo, not yet connected.
+type acsHarness struct {
+	s    *Service
+	srv  *httptest.Server
+	inst string
+}
+
+func newACSHarness(t *testing.T, heartbeat time.Duration) *acsHarness {
 	t.Helper()
 	s := New(Config{
 		Store: storetest.New(t), Region: testRegion, AccountID: testAccount,
@@ -36,168 +64,20 @@ func newACSTestService(t *testing.T, heartbeat time.Duration) *Service {
 		HeartbeatInterval: heartbeat,
 	})
 	t.Cleanup(s.Close) // before the store closes: sockets end first
-	return s
-}
-
-func acsURL(srv *httptest.Server, cluster, instance string) string {
-	q := url.Values{"clusterArn": {cluster}, "containerInstanceArn": {instance}, "agentVersion": {"1.0.0"}}
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + acs.Path + "?" + q.Encode()
-}
-
-// fakeAgent is the agent's end of an ACS socket: it answers heartbeats,
-// acknowledges payloads and hands the payloads to the test.
-type fakeAgent struct {
-	conn       *websocket.Conn
-	mu         sync.Mutex // serialises writes
-	payloads   chan acs.PayloadMessage
-	heartbeats atomic.Int32
-	errMu      sync.Mutex
-	errCodes   []string // ErrorMessage codes received
-	done       chan struct{}
-}
-
-func (a *fakeAgent) errorCodes() []string {
-	a.errMu.Lock()
-	defer a.errMu.Unlock()
-	return append([]string(nil), a.errCodes...)
-}
-
-func dialAgent(t *testing.T, srv *httptest.Server, cluster, instance string) *fakeAgent {
-	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.DialContext(t.Context(), acsURL(srv, cluster, instance), nil)
-	if err != nil {
-		t.Fatalf("dial ACS: %v (response %v)", err, resp)
+	keys := map[string]sigv4.Credential{
+		acsRootKey: {AccessKeyID: acsRootKey, SecretAccessKey: acsRootSecret, Principal: "arn:aws:iam::" + testAccount + ":root"},
+		acsUserKey: {AccessKeyID: acsUserKey, SecretAccessKey: acsUserSecret, Principal: "arn:aws:iam::" + testAccount + ":user/bob"},
 	}
-	a := &fakeAgent{conn: conn, payloads: make(chan acs.PayloadMessage, 64), done: make(chan struct{})}
-	go a.read(t)
-	t.Cleanup(a.close)
-	return a
-}
-
-func (a *fakeAgent) read(t *testing.T) {
-	defer close(a.done)
-	for {
-		_, data, err := a.conn.ReadMessage()
-		if err != nil {
-			return
-		}
-		env, err := acs.Decode(data)
-		if err != nil {
-			t.Errorf("server sent a malformed message: %v", err)
-			return
-		}
-		switch env.Type {
-		case acs.TypeHeartbeat:
-			a.heartbeats.Add(1)
-			var hb acs.HeartbeatMessage
-			_ = json.Unmarshal(env.Message, &hb)
-			a.send(t, acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: hb.MessageID, Healthy: true})
-		case acs.TypeError:
-			var e acs.ErrorMessage
-			_ = json.Unmarshal(env.Message, &e)
-			a.errMu.Lock()
-			a.errCodes = append(a.errCodes, e.Code)
-			a.errMu.Unlock()
-		case acs.TypePayload:
-			var p acs.PayloadMessage
-			if err := json.Unmarshal(env.Message, &p); err != nil {
-				t.Errorf("malformed payload: %v", err)
-				return
-			}
-			a.send(t, acs.TypeAck, acs.AckRequest{MessageID: p.MessageID})
-			select {
-			case a.payloads <- p:
-			default:
-				t.Errorf("more than %d payloads not taken by the test", cap(a.payloads))
-				return
-			}
-		}
-	}
-}
-
-func (a *fakeAgent) send(t *testing.T, typ string, msg any) {
-	b, err := acs.Encode(typ, msg)
-	if err != nil {
-		t.Errorf("encode %s: %v", typ, err)
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_ = a.conn.WriteMessage(websocket.TextMessage, b) // a failed write shows as a failed expectation
-}
-
-// close drops the connection, as a crashed agent would, and waits for the reader.
-func (a *fakeAgent) close() {
-	a.conn.Close()
-	<-a.done
-}
-
-// waitPayload returns the first payload for which ok holds, skipping others.
-func (a *fakeAgent) waitPayload(t *testing.T, what string, ok func(acs.PayloadMessage) bool) acs.PayloadMessage {
-	t.Helper()
-	deadline := time.After(acsWait)
-	for {
-		select {
-		case p := <-a.payloads:
-			if ok(p) {
-				return p
-			}
-		case <-deadline:
-			t.Fatalf("timed out waiting for a payload with %s", what)
-		}
-	}
-}
-
-func payloadTask(p acs.PayloadMessage, arn string) (acs.Task, bool) {
-	for _, task := range p.Tasks {
-		if task.Arn == arn {
-			return task, true
-		}
-	}
-	return acs.Task{}, false
-}
-
-func TestACSRejectsUnknownInstance(t *testing.T) {
-	s := newACSTestService(t, time.Second)
-	srv := httptest.NewServer(s.ACSHandler())
-	t.Cleanup(srv.Close)
-	createCluster(t, s, "prod")
-	gone := registerInstance(t, s, "prod", 1024, 1024)
-	if _, err := s.DeregisterContainerInstance(t.Context(), &ecstypes.DeregisterContainerInstanceRequest{
-		Cluster: aws.String("prod"), ContainerInstance: aws.String(gone),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct{ name, cluster, instance, code string }{
-		{"unknown instance", "prod", s.arns.instance("prod", "00000000-0000-4000-8000-000000000000"), "InvalidParameterException"},
-		{"deregistered instance", "prod", gone, "InvalidParameterException"},
-		{"unknown cluster", "nope", gone, "ClusterNotFoundException"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			conn, resp, err := websocket.DefaultDialer.DialContext(t.Context(), acsURL(srv, tc.cluster, tc.instance), nil)
-			if err == nil {
-				conn.Close()
-				t.Fatal("the socket was upgraded")
-			}
-			if resp == nil || resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("dial error %v, response %v; want HTTP 400", err, resp)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !strings.Contains(string(body), tc.code) {
-				t.Fatalf("body %s, want %s", body, tc.code)
-			}
-		})
-	}
-}
-
-// acsFixture is a service with a short heartbeat, its ACS handler on a test
-// server, cluster "prod" and one registered instance (not yet connected).
-func acsFixture(t *testing.T) (*Service, *httptest.Server, string) {
-	t.Helper()
-	s := newACSTestService(t, 300*time.Millisecond)
-	srv := httptest.NewServer(s.ACSHandler())
+	apiSrv := api.New(api.Config{
+		Verifier: &sigv4.Verifier{Region: testRegion, Lookup: func(id string) (sigv4.Credential, bool) {
+			c, ok := keys[id]
+			return c, ok
+		}},
+		Authorizer: api.RootAuthorizer{},
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	apiSrv.Route(s.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
+	srv := httptest.NewServer(apiSrv)
 	t.Cleanup(srv.Close)
 	createCluster(t, s, "prod")
 	reg, err := s.RegisterContainerInstance(t.Context(), &ecstypes.RegisterContainerInstanceRequest{
@@ -206,130 +86,525 @@ func acsFixture(t *testing.T) (*Service, *httptest.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, srv, aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	return &acsHarness{s: s, srv: srv, inst: aws.ToString(reg.ContainerInstance.ContainerInstanceArn)}
 }
 
-func TestACSSession(t *testing.T) {
-	s, srv, inst := acsFixture(t)
-	connected := func() bool { return aws.ToBool(describeInstance(t, s, "prod", inst).AgentConnected) }
+// agentQuery is the query the official agent (1.105.1, on Docker
+// 20.10.24+dfsg1) dials ACS with: url.Values.Encode of its parameters, so
+// sorted, "+" for spaces.
+func agentQuery(cluster, inst string) string {
+	return "agentHash=4ed2e3a1&agentVersion=1.105.1&clusterArn=" + url.QueryEscape(cluster) +
+		"&containerInstanceArn=" + url.QueryEscape(inst) +
+		"&dockerVersion=DockerVersion%3A+20.10.24%2Bdfsg1&protocolVersion=2&sendCredentials=true&seqNum=1"
+}
 
-	// Seed a live and a stopped task while a stand-in session lets them be placed.
-	connectAgent(t, s, inst)
-	healthDef := registerTaskDef(t, s, healthTaskDef)
-	live := runOne(t, s, "prod", healthDef)
-	dead := runOne(t, s, "prod", healthDef)
-	reportTask(t, s, "prod", dead, "STOPPED", essentialExitReason)
-	disconnectAgent(t, s, inst)
-	if connected() {
-		t.Fatal("agentConnected before the socket connected")
+// signedUpgrade is the request the official agent signs before it dials:
+// a GET of the websocket URL, signed by aws-sdk-go-v2's v4 signer for
+// service ecs with the empty body's hash (no key: unsigned). The dialer
+// sends its headers.
+func (h *acsHarness) signedUpgrade(t *testing.T, query, key, secret string) *http.Request {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(h.srv.URL, "http") + acs.Path + "?" + query
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key == "" {
+		return req
+	}
+	creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, emptyBodySHA256, ecstypes.SigningName, testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// handshake dials with the signed request's URL and headers.
+func (h *acsHarness) handshake(t *testing.T, req *http.Request) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.DialContext(t.Context(), req.URL.String(), req.Header)
+	if resp != nil {
+		t.Cleanup(func() { resp.Body.Close() })
+	}
+	return conn, resp, err
+}
+
+// connect is a successful handshake as the official agent for the cluster
+// reference given (name or ARN).
+func (h *acsHarness) connect(t *testing.T, cluster string, opts ...agentOption) *officialAgent {
+	t.Helper()
+	conn, resp, err := h.handshake(t, h.signedUpgrade(t, agentQuery(cluster, h.inst), acsRootKey, acsRootSecret))
+	if err != nil {
+		var body []byte
+		if resp != nil {
+			body, _ = io.ReadAll(resp.Body)
+		}
+		t.Fatalf("ACS handshake: %v (%s)", err, body)
+	}
+	return newOfficialAgent(t, conn, opts...)
+}
+
+func (h *acsHarness) connected(t *testing.T) bool {
+	t.Helper()
+	return aws.ToBool(describeInstance(t, h.s, "prod", h.inst).AgentConnected)
+}
+
+// officialAgent is the amazon-ecs-agent's end of the socket, replayed from
+// its model (ecs-agent/acs/model/api/api-2.json): every message the server
+// sends is checked against the model (acsprotocol_test.go); heartbeats are
+// answered with a HeartbeatAckRequest and payloads and manifests with an
+// AckRequest, as the agent answers them; everything but heartbeats is
+// handed to the test.
+type officialAgent struct {
+	t          *testing.T
+	conn       *websocket.Conn
+	wmu        sync.Mutex
+	in         chan acsMessage
+	heartbeats atomic.Int32
+	// mute makes the agent answer nothing, as a hung agent does.
+	mute bool
+	done chan struct{}
+	// readErr is how the socket ended; read it after done.
+	readErr error
+}
+
+type agentOption func(*officialAgent)
+
+// muted makes an agent that never answers.
+func muted(a *officialAgent) { a.mute = true }
+
+// acsMessage is one message from the server: its type, its message decoded
+// generically (numbers as json.Number), and raw, for Berth's own types.
+type acsMessage struct {
+	Type string
+	Body map[string]any
+	Raw  json.RawMessage
+}
+
+func newOfficialAgent(t *testing.T, conn *websocket.Conn, opts ...agentOption) *officialAgent {
+	a := &officialAgent{t: t, conn: conn, in: make(chan acsMessage, 1024), done: make(chan struct{})}
+	for _, o := range opts {
+		o(a)
+	}
+	go a.read()
+	t.Cleanup(a.close)
+	return a
+}
+
+func (a *officialAgent) read() {
+	defer close(a.done)
+	defer close(a.in)
+	for {
+		_, data, err := a.conn.ReadMessage()
+		if err != nil {
+			a.readErr = err
+			return
+		}
+		m, problems := decodeACS(data)
+		for _, p := range problems {
+			a.t.Errorf("the server sent %s", p)
+		}
+		if m.Type == "" {
+			continue
+		}
+		switch m.Type {
+		case acs.TypeHeartbeat:
+			a.heartbeats.Add(1)
+			if id, _ := m.Body["messageId"].(string); id == "" || m.Body["healthy"] != true {
+				a.t.Errorf("heartbeat %s: want a messageId and healthy true", m.Raw)
+			}
+			if !a.mute {
+				a.send(acs.TypeHeartbeatAck, map[string]any{"messageId": m.Body["messageId"]})
+			}
+			continue
+		case acs.TypePayload, acs.TypeTaskManifest:
+			if !a.mute {
+				a.send(acs.TypeAck, map[string]any{
+					"cluster": m.Body["clusterArn"], "containerInstance": m.Body["containerInstanceArn"], "messageId": m.Body["messageId"],
+				})
+			}
+		}
+		select {
+		case a.in <- m:
+		default:
+			a.t.Errorf("more than %d messages not taken by the test", cap(a.in))
+			return
+		}
+	}
+}
+
+// send writes one message framed as the agent's wsclient frames it.
+func (a *officialAgent) send(typ string, msg map[string]any) {
+	b, err := json.Marshal(map[string]any{"type": typ, "message": msg})
+	if err != nil {
+		a.t.Errorf("encode %s: %v", typ, err)
+		return
+	}
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	_ = a.conn.WriteMessage(websocket.TextMessage, b) // a failed write shows as a failed expectation
+}
+
+// close drops the connection, as a crashed agent would, and waits for the reader.
+func (a *officialAgent) close() {
+	a.conn.Close()
+	<-a.done
+}
+
+// closed waits for the server to end the socket.
+func (a *officialAgent) closed(t *testing.T, why string) {
+	t.Helper()
+	select {
+	case <-a.done:
+	case <-time.After(acsWait):
+		t.Fatalf("the socket stayed open %s", why)
+	}
+}
+
+// next returns the next message that is not a heartbeat.
+func (a *officialAgent) next(t *testing.T) acsMessage {
+	t.Helper()
+	select {
+	case m, ok := <-a.in:
+		if !ok {
+			t.Fatalf("the socket closed: %v", a.readErr)
+		}
+		return m
+	case <-time.After(acsWait):
+		t.Fatal("timed out waiting for a message")
+	}
+	return acsMessage{}
+}
+
+// waitFor skips messages until one of type typ for which ok holds (nil: any).
+func (a *officialAgent) waitFor(t *testing.T, typ string, ok func(acsMessage) bool) acsMessage {
+	t.Helper()
+	deadline := time.NewTimer(acsWait)
+	defer deadline.Stop()
+	for {
+		select {
+		case m, open := <-a.in:
+			if !open {
+				t.Fatalf("the socket closed waiting for a %s: %v", typ, a.readErr)
+			}
+			if m.Type == typ && (ok == nil || ok(m)) {
+				return m
+			}
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for a %s", typ)
+		}
+	}
+}
+
+// decodeAs decodes a message into one of Berth's acs types, once its field
+// names passed the model.
+func decodeAs[T any](t *testing.T, m acsMessage) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(m.Raw, &v); err != nil {
+		t.Fatalf("%s %s: %v", m.Type, m.Raw, err)
+	}
+	return v
+}
+
+// payloadTasks and manifestTasks are a message's tasks as ARN -> desired
+// status.
+func payloadTasks(t *testing.T, m acsMessage) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, task := range decodeAs[acs.PayloadMessage](t, m).Tasks {
+		out[task.Arn] = task.DesiredStatus
+	}
+	return out
+}
+
+func manifestTasks(t *testing.T, m acsMessage) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, id := range decodeAs[acs.TaskManifestMessage](t, m).Tasks {
+		out[id.TaskArn] = id.DesiredStatus
+	}
+	return out
+}
+
+func sameStatuses(got, want map[string]string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// The server's heartbeat keeps an answering agent's socket alive past its
+// read deadline (three intervals), and drops an agent that stays silent.
+func TestACSHeartbeats(t *testing.T) {
+	const heartbeat = 150 * time.Millisecond
+	tests := []struct {
+		name     string
+		opts     []agentOption
+		wantOpen bool
+	}{
+		{name: "an answering agent outlives three intervals", wantOpen: true},
+		{name: "a silent agent is dropped", opts: []agentOption{muted}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newACSHarness(t, heartbeat)
+			agent := h.connect(t, "prod", tc.opts...)
+			storetest.WaitFor(t, acsWait, "agentConnected", func() bool { return h.connected(t) })
+			if !tc.wantOpen {
+				agent.closed(t, "while the agent answered nothing")
+				if n := agent.heartbeats.Load(); n == 0 {
+					t.Fatal("the socket was dropped before a single heartbeat")
+				}
+				storetest.WaitFor(t, acsWait, "agentConnected false", func() bool { return !h.connected(t) })
+				return
+			}
+			// The agent acknowledged the session's manifest with an
+			// AckRequest; four heartbeats later it is still connected.
+			agent.waitFor(t, acs.TypeTaskManifest, nil)
+			storetest.WaitFor(t, acsWait, "four heartbeats", func() bool { return agent.heartbeats.Load() >= 4 })
+			select {
+			case <-agent.done:
+				t.Fatalf("the server dropped an answering agent: %v", agent.readErr)
+			default:
+			}
+			if !h.connected(t) {
+				t.Fatal("agentConnected went false while the agent answered heartbeats")
+			}
+		})
+	}
+}
+
+// Payloads carry what changed, never the whole set: a task's absence from a
+// payload is not a stop. A new session sends every task again.
+func TestACSPayloadsAreIncremental(t *testing.T) {
+	h := newACSHarness(t, time.Second)
+	s := h.s
+	agent := h.connect(t, "prod")
+	if m := agent.waitFor(t, acs.TypeTaskManifest, nil); len(manifestTasks(t, m)) != 0 {
+		t.Fatalf("manifest of an empty instance: %s", m.Raw)
+	}
+	web := registerTaskDef(t, s, webTaskDef)
+	var lastSeq int64
+	nextPayload := func(what string, want map[string]string) {
+		t.Helper()
+		m := agent.waitFor(t, acs.TypePayload, nil)
+		p := decodeAs[acs.PayloadMessage](t, m)
+		if got := payloadTasks(t, m); !sameStatuses(got, want) {
+			t.Fatalf("payload after %s has tasks %v, want only %v", what, got, want)
+		}
+		if p.SeqNum <= lastSeq {
+			t.Fatalf("payload after %s: seqNum %d, not past %d", what, p.SeqNum, lastSeq)
+		}
+		lastSeq = p.SeqNum
 	}
 
-	agent := dialAgent(t, srv, s.arns.cluster("prod"), inst)
-	storetest.WaitFor(t, acsWait, "agentConnected", connected)
-
-	first := agent.waitPayload(t, "the first payload", func(acs.PayloadMessage) bool { return true })
-	if first.ContainerInstanceArn != inst || first.ClusterArn != s.arns.cluster("prod") || len(first.Tasks) != 1 {
-		t.Fatalf("first payload: instance %s cluster %s %d tasks; want only the live task", first.ContainerInstanceArn, first.ClusterArn, len(first.Tasks))
-	}
-	task, ok := payloadTask(first, live)
-	if !ok || task.DesiredStatus != "RUNNING" || task.Group != "family:health" {
-		t.Fatalf("first payload task = %+v", first.Tasks[0])
-	}
-	if td := task.TaskDefinition; aws.ToString(td.TaskDefinitionArn) != healthDef || len(td.ContainerDefinitions) != 4 ||
-		td.ContainerDefinitions[0].HealthCheck == nil {
-		t.Fatalf("payload task definition is not the full definition: %+v", td)
+	a := runOne(t, s, "prod", web)
+	nextPayload("the first RunTask", map[string]string{a: "RUNNING"})
+	b := runOne(t, s, "prod", web)
+	nextPayload("a second RunTask", map[string]string{b: "RUNNING"})
+	stopTask(t, s, "prod", a, "")
+	nextPayload("StopTask", map[string]string{a: "STOPPED"})
+	// The agent reports a stopped; it leaves the instance's set silently.
+	reportTask(t, s, "prod", a, "STOPPED", "")
+	c := runOne(t, s, "prod", web)
+	nextPayload("a third RunTask", map[string]string{c: "RUNNING"})
+	if got := aws.ToString(describeTask(t, s, "prod", b).DesiredStatus); got != "RUNNING" {
+		t.Fatalf("b, absent from the last two payloads, has desiredStatus %s", got)
 	}
 
-	// A new task on the instance yields a new payload with it.
-	added := runOne(t, s, "prod", healthDef)
-	next := agent.waitPayload(t, "the new task", func(p acs.PayloadMessage) bool { _, ok := payloadTask(p, added); return ok })
-	if next.SeqNum <= first.SeqNum || len(next.Tasks) != 2 {
-		t.Fatalf("payload after RunTask: seq %d (first %d), %d tasks", next.SeqNum, first.SeqNum, len(next.Tasks))
-	}
-
-	// StopTask yields a payload asking for the task STOPPED.
-	stopTask(t, s, "prod", live, "")
-	agent.waitPayload(t, "desiredStatus STOPPED", func(p acs.PayloadMessage) bool {
-		task, ok := payloadTask(p, live)
-		return ok && task.DesiredStatus == "STOPPED" && task.StoppedReason == "Task stopped by user"
-	})
-
-	// Health reported on the socket reaches the task.
-	agent.send(t, acs.TypeHealth, acs.HealthMessage{Tasks: []acs.TaskHealth{{TaskArn: added, Containers: []acs.ContainerHealth{
-		{Name: "a", Status: "HEALTHY"}, {Name: "b", Status: "HEALTHY"},
-	}}}})
-	storetest.WaitFor(t, acsWait, "task health HEALTHY", func() bool {
-		return aws.ToString(describeTask(t, s, "prod", added).HealthStatus) == "HEALTHY"
-	})
-	if c := describeTask(t, s, "prod", added).Containers[0]; aws.ToString(c.HealthStatus) != "HEALTHY" {
-		t.Fatalf("container a health = %s", aws.ToString(c.HealthStatus))
-	}
-	// The session outlives the server's read deadline (three intervals)
-	// while the agent answers heartbeats.
-	storetest.WaitFor(t, acsWait, "four heartbeats", func() bool { return agent.heartbeats.Load() >= 4 })
-	if !connected() {
-		t.Fatal("agentConnected went false while the agent was answering heartbeats")
-	}
-
+	// A restarted agent is sent every task the instance has, then the manifest.
 	agent.close()
-	storetest.WaitFor(t, acsWait, "agentConnected false after disconnect", func() bool { return !connected() })
+	again := h.connect(t, "prod")
+	want := map[string]string{b: "RUNNING", c: "RUNNING"}
+	if got := payloadTasks(t, again.waitFor(t, acs.TypePayload, nil)); !sameStatuses(got, want) {
+		t.Fatalf("first payload of a new session: %v, want %v", got, want)
+	}
+	if got := manifestTasks(t, again.waitFor(t, acs.TypeTaskManifest, nil)); !sameStatuses(got, want) {
+		t.Fatalf("manifest of a new session: %v, want %v", got, want)
+	}
+}
+
+// A session begins with the payloads of every task, then the manifest,
+// numbered past them; the agent's stop candidates are answered with the
+// ones the server does not want running, under the manifest's message id.
+func TestACSManifestAndStopVerification(t *testing.T) {
+	h := newACSHarness(t, time.Second)
+	s := h.s
+	first := h.connect(t, "prod") // lets tasks be placed
+	first.waitFor(t, acs.TypeTaskManifest, nil)
+	web := registerTaskDef(t, s, webTaskDef)
+	running := runOne(t, s, "prod", web)
+	stopping := runOne(t, s, "prod", web)
+	stopTask(t, s, "prod", stopping, "")
+	first.close()
+
+	agent := h.connect(t, "prod")
+	var seqs []int64
+	var manifest acsMessage
+	for manifest.Type == "" {
+		switch m := agent.next(t); m.Type {
+		case acs.TypePayload:
+			seqs = append(seqs, decodeAs[acs.PayloadMessage](t, m).SeqNum)
+		case acs.TypeTaskManifest:
+			manifest = m
+		default:
+			t.Fatalf("unexpected %s before the manifest: %s", m.Type, m.Raw)
+		}
+	}
+	if len(seqs) == 0 {
+		t.Fatal("no payload before the manifest")
+	}
+	mf := decodeAs[acs.TaskManifestMessage](t, manifest)
+	if mf.MessageID == "" || mf.ClusterArn != s.arns.cluster("prod") || mf.ContainerInstanceArn != h.inst ||
+		mf.GeneratedAt != testNow.Unix() {
+		t.Fatalf("manifest header: %s", manifest.Raw)
+	}
+	// The agent discards a manifest whose timeline is not past every
+	// sequence number it has seen.
+	if max := slices.Max(seqs); mf.Timeline <= max {
+		t.Fatalf("manifest timeline %d is not past the payloads' seqNum %d", mf.Timeline, max)
+	}
+	// The agent dereferences taskArn and desiredStatus of every entry.
+	for i, task := range manifest.Body["tasks"].([]any) {
+		entry := task.(map[string]any)
+		if entry["taskArn"] == nil || entry["desiredStatus"] == nil || entry["taskClusterArn"] != s.arns.cluster("prod") {
+			t.Fatalf("manifest task %d: %v", i, entry)
+		}
+	}
+	if got, want := manifestTasks(t, manifest), map[string]string{running: "RUNNING", stopping: "STOPPED"}; !sameStatuses(got, want) {
+		t.Fatalf("manifest tasks %v, want %v", got, want)
+	}
+
+	unknown := s.arns.task("prod", "0123456789abcdef0123456789abcdef")
+	candidate := func(arn string) map[string]any {
+		return map[string]any{"taskArn": arn, "taskClusterArn": mf.ClusterArn, "desiredStatus": "STOPPED"}
+	}
+	agent.send(acs.TypeTaskStopVerification, map[string]any{
+		"messageId":      mf.MessageID,
+		"stopCandidates": []any{candidate(running), candidate(stopping), candidate(unknown)},
+	})
+	m := agent.waitFor(t, acs.TypeTaskStopVerificationAck, nil)
+	ack := decodeAs[acs.TaskStopVerificationAck](t, m)
+	if ack.MessageID != mf.MessageID {
+		t.Fatalf("ack messageId %q, want the manifest's %q (the agent ignores any other)", ack.MessageID, mf.MessageID)
+	}
+	var stop []string
+	for _, id := range ack.StopTasks {
+		stop = append(stop, id.TaskArn)
+		if id.DesiredStatus != "STOPPED" {
+			t.Errorf("stop task %s: desiredStatus %q", id.TaskArn, id.DesiredStatus)
+		}
+	}
+	if want := sorted(stopping, unknown); !slices.Equal(sorted(stop...), want) {
+		t.Fatalf("stopTasks %v, want %v", stop, want)
+	}
+	if got := aws.ToString(describeTask(t, s, "prod", running).DesiredStatus); got != "RUNNING" {
+		t.Fatalf("stop verification changed the running task's desiredStatus to %s", got)
+	}
+}
+
+// Deregistering an instance ends its socket as ECS's ACS does: an
+// InactiveInstanceException envelope, then a normal close, after which the
+// agent redials at once and is refused with the same exception.
+func TestACSDeregisterEndsSession(t *testing.T) {
+	h := newACSHarness(t, time.Second)
+	agent := h.connect(t, "prod")
+	agent.waitFor(t, acs.TypeTaskManifest, nil)
+
+	if _, err := h.s.DeregisterContainerInstance(t.Context(), &ecstypes.DeregisterContainerInstanceRequest{
+		Cluster: aws.String("prod"), ContainerInstance: aws.String(h.inst),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := agent.waitFor(t, acs.ErrorTypeInactiveInstance, nil)
+	if msg, _ := m.Body["message"].(string); msg == "" || len(m.Body) != 1 {
+		t.Fatalf("InactiveInstanceException message = %s, want {\"message\": <text>}", m.Raw)
+	}
+	agent.closed(t, "after deregistration")
+	if !websocket.IsCloseError(agent.readErr, websocket.CloseNormalClosure) {
+		t.Fatalf("socket ended with %v, want a normal close (the agent then redials without backoff)", agent.readErr)
+	}
+	_, resp, err := h.handshake(t, h.signedUpgrade(t, agentQuery("prod", h.inst), acsRootKey, acsRootSecret))
+	if err == nil || resp == nil {
+		t.Fatalf("redial after deregistration: err %v, response %v; want a refusal", err, resp)
+	}
+	if typ, _ := refusal(t, resp); typ != acs.ErrorTypeInactiveInstance {
+		t.Fatalf("redial refused with %s, want %s", typ, acs.ErrorTypeInactiveInstance)
+	}
+}
+
+// An agent that redials before the server noticed its old socket die stays
+// connected when the old session ends, and the new session is sent what
+// changes.
+func TestACSReconnectOverlapsTheOldSession(t *testing.T) {
+	h := newACSHarness(t, time.Second)
+	old := h.connect(t, "prod")
+	old.waitFor(t, acs.TypeTaskManifest, nil)
+	fresh := h.connect(t, "prod")
+	fresh.waitFor(t, acs.TypeTaskManifest, nil)
+	old.close()
+	storetest.WaitFor(t, acsWait, "the old session to leave the hub", func() bool { return h.s.acs.count() == 1 })
+	if !h.connected(t) {
+		t.Fatal("agentConnected went false when the older of two sockets closed")
+	}
+	arn := runOne(t, h.s, "prod", registerTaskDef(t, h.s, webTaskDef))
+	if got := payloadTasks(t, fresh.waitFor(t, acs.TypePayload, nil)); got[arn] != "RUNNING" {
+		t.Fatalf("payload on the new socket: %v", got)
+	}
 }
 
 // Closing the service ends its agent sockets and their sessions.
 func TestACSCloseEndsSockets(t *testing.T) {
-	s := newACSTestService(t, time.Second)
-	srv := httptest.NewServer(s.ACSHandler())
-	t.Cleanup(srv.Close)
-	createCluster(t, s, "prod")
-	reg, err := s.RegisterContainerInstance(t.Context(), &ecstypes.RegisterContainerInstanceRequest{
-		Cluster: aws.String("prod"), TotalResources: instanceResources(1024, 1024),
-	})
-	if err != nil {
-		t.Fatal(err)
+	h := newACSHarness(t, time.Second)
+	agent := h.connect(t, "prod")
+	if m := agent.waitFor(t, acs.TypeTaskManifest, nil); len(manifestTasks(t, m)) != 0 {
+		t.Fatalf("manifest of an empty instance: %s", m.Raw)
 	}
-	inst := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
-	connected := func() bool { return aws.ToBool(describeInstance(t, s, "prod", inst).AgentConnected) }
-	agent := dialAgent(t, srv, "prod", inst)
-	if p := agent.waitPayload(t, "the first payload", func(acs.PayloadMessage) bool { return true }); len(p.Tasks) != 0 {
-		t.Fatalf("first payload of an empty instance has %d tasks", len(p.Tasks))
-	}
-	storetest.WaitFor(t, acsWait, "agentConnected", connected)
+	storetest.WaitFor(t, acsWait, "agentConnected", func() bool { return h.connected(t) })
 
-	s.Close()
-	select {
-	case <-agent.done:
-	case <-time.After(acsWait):
-		t.Fatal("the socket stayed open after Service.Close")
-	}
+	h.s.Close()
+	agent.closed(t, "after Service.Close")
 	// The closed service answers no more calls: look at its agent session
 	// record in the store directly.
 	storetest.WaitFor(t, acsWait, "the agent session to end after Close", func() bool {
-		err := s.st.View(t.Context(), func(tx *store.Tx) error {
-			_, err := store.Get(tx, agentSessions, idFromARN(inst))
+		err := h.s.st.View(t.Context(), func(tx *store.Tx) error {
+			_, err := store.Get(tx, agentSessions, idFromARN(h.inst))
 			return err
 		})
 		return errors.Is(err, store.ErrNotFound)
 	})
 }
 
-// Deregistering an instance ends its socket with InactiveInstanceException,
-// as ECS's ACS does.
-func TestACSDeregisterEndsSession(t *testing.T) {
-	s, srv, inst := acsFixture(t)
-	agent := dialAgent(t, srv, s.arns.cluster("prod"), inst)
-	agent.waitPayload(t, "the first payload", func(acs.PayloadMessage) bool { return true })
-
-	if _, err := s.DeregisterContainerInstance(t.Context(), &ecstypes.DeregisterContainerInstanceRequest{
-		Cluster: aws.String("prod"), ContainerInstance: aws.String(inst),
-	}); err != nil {
+// refusal reads a refused handshake's body: the error's name and message,
+// from an ACS envelope ({"type":..., "message":{"message":...}}, envelope
+// true) or an awsJson error ({"__type":..., "message":...}).
+func refusal(t *testing.T, resp *http.Response) (typ string, envelope bool) {
+	t.Helper()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-agent.done:
-	case <-time.After(acsWait):
-		t.Fatal("the socket stayed open after deregistration")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("refusal body %q: %v", body, err)
 	}
-	if codes := agent.errorCodes(); len(codes) != 1 || codes[0] != "InactiveInstanceException" {
-		t.Fatalf("error messages = %v, want [InactiveInstanceException]", codes)
+	if typ, ok := m["__type"].(string); ok {
+		return typ, false
 	}
+	msg, problems := decodeACS(body)
+	for _, p := range problems {
+		t.Errorf("refusal: %s", p)
+	}
+	if text, _ := msg.Body["message"].(string); text == "" {
+		t.Errorf("refusal %s has no message text", body)
+	}
+	return msg.Type, true
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 )
@@ -189,55 +188,113 @@ const healthTaskDef = `{"family":"health","containerDefinitions":[
 	{"name":"c","image":"x","memory":32,"essential":false,"healthCheck":{"command":["CMD","true"]}},
 	{"name":"d","image":"x","memory":32}]}`
 
+// ApplyHealth records each container's reported health and derives the
+// task's as ECS documents it: HEALTHY when every essential container with
+// a health check passes it, UNHEALTHY when one of them fails it, UNKNOWN
+// otherwise (still evaluating, or checks only on non-essential containers,
+// or none at all). Reports are partial: a container not named keeps its
+// health.
 func TestApplyHealth(t *testing.T) {
 	s := newTestService(t)
 	createCluster(t, s, "prod")
-	registerInstance(t, s, "prod", 4096, 4096)
+	inst := registerInstance(t, s, "prod", 4096, 4096)
 	td := registerTaskDef(t, s, healthTaskDef)
-	plain := runOne(t, s, "prod", registerTaskDef(t, s, webTaskDef))
+	type report map[string]string // container -> health
 	tests := []struct {
-		name    string
-		reports map[string]string
-		want    string
+		name  string
+		steps []report
+		want  string            // the task's health after the last step
+		cont  map[string]string // containers' health after the last step
 	}{
-		{"no reports yet", nil, "UNKNOWN"},
-		{"all essential healthy", map[string]string{"a": "HEALTHY", "b": "HEALTHY"}, "HEALTHY"},
-		{"one essential unknown", map[string]string{"a": "HEALTHY", "b": "UNKNOWN"}, "UNKNOWN"},
-		{"one essential unhealthy", map[string]string{"a": "HEALTHY", "b": "UNHEALTHY"}, "UNHEALTHY"},
-		{"non-essential unhealthy is ignored", map[string]string{"a": "HEALTHY", "b": "HEALTHY", "c": "UNHEALTHY"}, "HEALTHY"},
-		{"unhealthy wins over unknown", map[string]string{"a": "UNHEALTHY"}, "UNHEALTHY"},
+		{"no report yet", []report{{}}, "UNKNOWN", map[string]string{}},
+		{"all essential checked healthy", []report{{"a": "HEALTHY", "b": "HEALTHY"}}, "HEALTHY",
+			map[string]string{"a": "HEALTHY", "b": "HEALTHY"}},
+		{"one essential still unknown", []report{{"a": "HEALTHY", "b": "UNKNOWN"}}, "UNKNOWN",
+			map[string]string{"a": "HEALTHY", "b": "UNKNOWN"}},
+		{"one essential not reported", []report{{"a": "HEALTHY"}}, "UNKNOWN", map[string]string{"a": "HEALTHY"}},
+		{"one essential unhealthy", []report{{"a": "HEALTHY", "b": "UNHEALTHY"}}, "UNHEALTHY",
+			map[string]string{"a": "HEALTHY", "b": "UNHEALTHY"}},
+		{"unhealthy wins over unknown", []report{{"a": "UNHEALTHY"}}, "UNHEALTHY", map[string]string{"a": "UNHEALTHY"}},
+		{"a non-essential container does not count", []report{{"a": "HEALTHY", "b": "HEALTHY", "c": "UNHEALTHY"}}, "HEALTHY",
+			map[string]string{"a": "HEALTHY", "b": "HEALTHY", "c": "UNHEALTHY"}},
+		{"partial reports keep the others", []report{{"a": "HEALTHY", "b": "HEALTHY"}, {"b": "UNHEALTHY"}}, "UNHEALTHY",
+			map[string]string{"a": "HEALTHY", "b": "UNHEALTHY"}},
+		{"recovers", []report{{"a": "HEALTHY", "b": "UNHEALTHY"}, {"b": "HEALTHY"}}, "HEALTHY",
+			map[string]string{"a": "HEALTHY", "b": "HEALTHY"}},
+		{"unknown container names are ignored", []report{{"a": "HEALTHY", "b": "HEALTHY", "nope": "UNHEALTHY"}}, "HEALTHY",
+			map[string]string{"a": "HEALTHY", "b": "HEALTHY"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			arn := runOne(t, s, "prod", td)
-			h := acs.TaskHealth{TaskArn: arn}
-			for name, status := range tc.reports {
-				h.Containers = append(h.Containers, acs.ContainerHealth{Name: name, Status: status})
-			}
-			if err := s.applyHealth(t.Context(), "prod", h); err != nil {
-				t.Fatal(err)
+			for _, step := range tc.steps {
+				h := TaskHealth{TaskArn: arn, InstanceArn: inst}
+				for name, status := range step {
+					h.Containers = append(h.Containers, ContainerHealth{Name: name, Status: status})
+				}
+				if err := s.ApplyHealth(t.Context(), "prod", h); err != nil {
+					t.Fatal(err)
+				}
 			}
 			task := describeTask(t, s, "prod", arn)
 			if got := aws.ToString(task.HealthStatus); got != tc.want {
 				t.Fatalf("task health = %s, want %s", got, tc.want)
 			}
 			for _, c := range task.Containers {
-				if want, ok := tc.reports[aws.ToString(c.Name)]; ok && aws.ToString(c.HealthStatus) != want {
-					t.Errorf("container %s health = %s, want %s", aws.ToString(c.Name), aws.ToString(c.HealthStatus), want)
+				name := aws.ToString(c.Name)
+				if got, want := aws.ToString(c.HealthStatus), tc.cont[name]; got != want && !(want == "" && got == "UNKNOWN") {
+					t.Errorf("container %s health = %q, want %q", name, got, want)
 				}
 			}
 		})
 	}
-	// A task without health checks stays UNKNOWN whatever is reported.
-	if err := s.applyHealth(t.Context(), "prod", acs.TaskHealth{TaskArn: plain,
-		Containers: []acs.ContainerHealth{{Name: "app", Status: "HEALTHY"}}}); err != nil {
-		t.Fatal(err)
+}
+
+func TestApplyHealthWithoutChecks(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	inst := registerInstance(t, s, "prod", 4096, 4096)
+	other := registerInstance(t, s, "prod", 4096, 4096)
+	tests := []struct {
+		name, def string
+	}{
+		{"no health check at all", webTaskDef},
+		{"checks only on a non-essential container", `{"family":"sidecar","containerDefinitions":[
+			{"name":"app","image":"x","memory":32},
+			{"name":"side","image":"x","memory":32,"essential":false,"healthCheck":{"command":["CMD","true"]}}]}`},
 	}
-	if got := aws.ToString(describeTask(t, s, "prod", plain).HealthStatus); got != "UNKNOWN" {
-		t.Fatalf("task without health checks: health %s, want UNKNOWN", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			arn := runOne(t, s, "prod", registerTaskDef(t, s, tc.def))
+			h := TaskHealth{TaskArn: arn}
+			for _, c := range describeTask(t, s, "prod", arn).Containers {
+				h.Containers = append(h.Containers, ContainerHealth{Name: aws.ToString(c.Name), Status: "HEALTHY"})
+			}
+			if err := s.ApplyHealth(t.Context(), "prod", h); err != nil {
+				t.Fatal(err)
+			}
+			if got := aws.ToString(describeTask(t, s, "prod", arn).HealthStatus); got != "UNKNOWN" {
+				t.Fatalf("task health %s, want UNKNOWN", got)
+			}
+		})
 	}
-	err := s.applyHealth(t.Context(), "prod", acs.TaskHealth{TaskArn: s.arns.task("prod", "0123456789abcdef0123456789abcdef")})
+
+	// Health is refused for an unknown task, and for a task of another
+	// instance than the one reporting.
+	err := s.ApplyHealth(t.Context(), "prod", TaskHealth{TaskArn: s.arns.task("prod", "0123456789abcdef0123456789abcdef")})
 	wantAWSErr(t, err, awserr.CodeInvalidParameter, "")
+	arn := runOne(t, s, "prod", registerTaskDef(t, s, healthTaskDef))
+	placed := aws.ToString(describeTask(t, s, "prod", arn).ContainerInstanceArn)
+	reporter := inst
+	if placed == inst {
+		reporter = other
+	}
+	err = s.ApplyHealth(t.Context(), "prod", TaskHealth{TaskArn: arn, InstanceArn: reporter,
+		Containers: []ContainerHealth{{Name: "a", Status: "UNHEALTHY"}}})
+	wantAWSErr(t, err, awserr.CodeClient, "is not on container instance")
+	if got := aws.ToString(describeTask(t, s, "prod", arn).Containers[0].HealthStatus); got == "UNHEALTHY" {
+		t.Fatal("a refused report changed the container's health")
+	}
 }
 
 func TestDiscoverPollEndpoint(t *testing.T) {
@@ -246,7 +303,8 @@ func TestDiscoverPollEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToString(out.Endpoint) != "http://127.0.0.1:0" || aws.ToString(out.TelemetryEndpoint) != "http://127.0.0.1:0" {
+	// The agent appends /ws to both.
+	if aws.ToString(out.Endpoint) != "http://127.0.0.1:0" || aws.ToString(out.TelemetryEndpoint) != "http://127.0.0.1:0"+TelemetryPrefix {
 		t.Fatalf("endpoints = %s %s", aws.ToString(out.Endpoint), aws.ToString(out.TelemetryEndpoint))
 	}
 }
