@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/internal/acs"
-	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store/storetest"
 )
@@ -235,11 +234,9 @@ func TestACSHandshakeAsTheOfficialAgent(t *testing.T) {
 	}
 }
 
-// Every refused handshake answers before the upgrade, with a body the
-// agent reads. The service's refusals are ACS error envelopes, as the
-// agent's wsclient decodes them; the API layer's (signature, IAM) are
-// awsJson errors, which the agent logs as undecodable and retries with
-// backoff.
+// Every refused handshake answers before the upgrade with an ACS error
+// envelope, which the agent's wsclient decodes from the body: the
+// service's refusals and the API layer's (signature, key, IAM) alike.
 func TestACSHandshakeRefused(t *testing.T) {
 	h := newACSHarness(t, 0)
 	s := h.s
@@ -268,16 +265,16 @@ func TestACSHandshakeRefused(t *testing.T) {
 		typ         string
 	}{
 		{name: "bad signature", query: good, key: acsRootKey, secret: "not-the-secret",
-			status: http.StatusForbidden, typ: awserr.CodeInvalidSignature},
+			status: http.StatusForbidden, envelope: true, typ: acs.ErrorTypeAccessDenied},
 		{name: "query changed after signing", query: good, key: acsRootKey, secret: acsRootSecret,
 			tamper: func(r *http.Request) { r.URL.RawQuery = agentQuery("prod", gone) },
-			status: http.StatusForbidden, typ: awserr.CodeInvalidSignature},
+			status: http.StatusForbidden, envelope: true, typ: acs.ErrorTypeAccessDenied},
 		{name: "unknown access key", query: good, key: "AKIDNOBODY", secret: "x",
-			status: http.StatusForbidden, typ: awserr.CodeUnrecognizedClient},
+			status: http.StatusForbidden, envelope: true, typ: acs.ErrorTypeAccessDenied},
 		{name: "unsigned", query: good,
-			status: http.StatusForbidden, typ: awserr.CodeMissingAuthToken},
+			status: http.StatusForbidden, envelope: true, typ: acs.ErrorTypeAccessDenied},
 		{name: "caller without ecs:Poll", query: good, key: acsUserKey, secret: acsUserSecret,
-			status: http.StatusForbidden, typ: awserr.CodeAccessDenied},
+			status: http.StatusForbidden, envelope: true, typ: acs.ErrorTypeAccessDenied},
 		{name: "unknown instance", query: agentQuery("prod", s.arns.instance("prod", "00000000-0000-4000-8000-000000000000")),
 			key: acsRootKey, secret: acsRootSecret, status: http.StatusBadRequest, envelope: true, typ: acs.ErrorTypeInactiveInstance},
 		{name: "deregistered instance", query: agentQuery("prod", gone), key: acsRootKey, secret: acsRootSecret,

@@ -86,6 +86,22 @@ func writeACSRefusal(w http.ResponseWriter, err error) {
 	_, _ = w.Write(body)
 }
 
+// writeAgentRouteError answers a handshake the API layer refused (its
+// signature, its key, the caller's permission) with an error envelope as
+// ACS and TCS send them, which the agent decodes from the body: an
+// authentication or authorization failure is AccessDeniedException, another
+// client error BadRequestException, anything else ServerException.
+func writeAgentRouteError(w http.ResponseWriter, _ *http.Request, e *awserr.Error) {
+	typ := acs.ErrorTypeServer
+	switch {
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		typ = acs.ErrorTypeAccessDenied
+	case e.Status >= 400 && e.Status < 500:
+		typ = acs.ErrorTypeBadRequest
+	}
+	writeACSRefusal(w, &acsRefusal{typ: typ, message: e.Message, status: e.Status})
+}
+
 // acsTarget checks that the instance exists, is registered and in the cluster.
 func (s *Service) acsTarget(ctx context.Context, clusterRef, instRef string) (cname, id, arn string, err error) {
 	err = s.st.View(ctx, func(tx *store.Tx) error {

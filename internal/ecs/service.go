@@ -222,10 +222,11 @@ func (s *Service) ACSRoute(auth api.Authenticator) api.Route {
 // deadline, since the socket lives for hours.
 func (r *Regions) ACSRoute(auth api.Authenticator) api.Route {
 	return api.Route{
-		Pattern: acs.Path,
-		Handler: r.ACSHandler(),
-		Auth:    []api.Authenticator{auth},
-		Action:  "ecs:Poll",
+		Pattern:    acs.Path,
+		Handler:    r.ACSHandler(),
+		Auth:       []api.Authenticator{auth},
+		WriteError: writeAgentRouteError,
+		Action:     "ecs:Poll",
 		Resources: func(req *http.Request) []string {
 			q := req.URL.Query()
 			return r.arnsFor(req.Context()).inCluster(ptr(q.Get(acs.QueryClusterArn)), "container-instance", ptr(q.Get(acs.QueryContainerInstanceArn)))
@@ -239,10 +240,11 @@ func (r *Regions) ACSRoute(auth api.Authenticator) api.Route {
 // every frame on the socket.
 func (r *Regions) TCSRoute(auth api.Authenticator) api.Route {
 	return api.Route{
-		Pattern: TelemetryPath,
-		Handler: r.TCSHandler(auth),
-		Auth:    []api.Authenticator{auth},
-		Action:  "ecs:StartTelemetrySession",
+		Pattern:    TelemetryPath,
+		Handler:    r.TCSHandler(auth),
+		Auth:       []api.Authenticator{auth},
+		WriteError: writeAgentRouteError,
+		Action:     "ecs:StartTelemetrySession",
 		Resources: func(req *http.Request) []string {
 			q := req.URL.Query()
 			return r.arnsFor(req.Context()).inCluster(ptr(q.Get(tcs.QueryCluster)), "container-instance", ptr(q.Get(tcs.QueryContainerInstance)))
