@@ -24,7 +24,8 @@ const fakeTelemetryPrefix = "/tcs"
 // websocket at acs.Path and the TCS websocket at /tcs/ws, both upgrades
 // SigV4-verified. ACS connections are handed to the test, which plays the
 // server (payloads, heartbeats, manifests, errors); TCS connections verify
-// every frame's signature, acknowledge health and hand it to the test.
+// every frame's signature, acknowledge health and metrics and hand them to
+// the test.
 type fakeACS struct {
 	t        *testing.T
 	srv      *httptest.Server
@@ -217,12 +218,13 @@ func (sc *serverConn) close() {
 }
 
 // tcsServerConn is one TCS connection: every frame is verified against the
-// upgrade's URL, health is acknowledged and handed to the test.
+// upgrade's URL, health and metrics are acknowledged and handed to the test.
 type tcsServerConn struct {
-	conn   *websocket.Conn
-	query  map[string]string
-	health chan tcs.PublishHealthRequest
-	closed chan struct{}
+	conn    *websocket.Conn
+	query   map[string]string
+	health  chan tcs.PublishHealthRequest
+	metrics chan tcs.PublishMetricsRequest
+	closed  chan struct{}
 }
 
 func (f *fakeACS) serveTCS(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +246,10 @@ func (f *fakeACS) serveTCS(w http.ResponseWriter, r *http.Request) {
 	if silent {
 		conn.SetPingHandler(func(string) error { return nil })
 	}
-	tc := &tcsServerConn{conn: conn, query: flatQuery(r.URL.Query()), health: make(chan tcs.PublishHealthRequest, 100), closed: make(chan struct{})}
+	tc := &tcsServerConn{
+		conn: conn, query: flatQuery(r.URL.Query()), closed: make(chan struct{}),
+		health: make(chan tcs.PublishHealthRequest, 100), metrics: make(chan tcs.PublishMetricsRequest, 100),
+	}
 	f.tcsConns <- tc
 	defer close(tc.closed)
 	for {
@@ -266,20 +271,32 @@ func (f *fakeACS) serveTCS(w http.ResponseWriter, r *http.Request) {
 			f.t.Errorf("TCS frame envelope: %v", err)
 			continue
 		}
-		if env.Type != tcs.TypePublishHealth {
-			f.t.Errorf("TCS message %s, want only %s", env.Type, tcs.TypePublishHealth)
+		var ackType string
+		switch env.Type {
+		case tcs.TypePublishHealth:
+			var msg tcs.PublishHealthRequest
+			if err := json.Unmarshal(env.Message, &msg); err != nil {
+				f.t.Errorf("TCS %s: %v", env.Type, err)
+				continue
+			}
+			tc.health <- msg
+			ackType = tcs.TypeAckPublishHealth
+		case tcs.TypePublishMetrics:
+			var msg tcs.PublishMetricsRequest
+			if err := json.Unmarshal(env.Message, &msg); err != nil {
+				f.t.Errorf("TCS %s: %v", env.Type, err)
+				continue
+			}
+			tc.metrics <- msg
+			ackType = tcs.TypeAckPublishMetric
+		default:
+			f.t.Errorf("TCS message %s, want only %s or %s", env.Type, tcs.TypePublishHealth, tcs.TypePublishMetrics)
 			continue
 		}
-		var msg tcs.PublishHealthRequest
-		if err := json.Unmarshal(env.Message, &msg); err != nil {
-			f.t.Errorf("TCS %s: %v", env.Type, err)
-			continue
-		}
-		tc.health <- msg
 		if silent {
 			continue
 		}
-		ack, _ := tcs.Encode(tcs.TypeAckPublishHealth, tcs.Ack{})
+		ack, _ := tcs.Encode(ackType, tcs.Ack{})
 		if err := conn.WriteMessage(websocket.TextMessage, ack); err != nil {
 			return
 		}

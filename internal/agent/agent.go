@@ -73,6 +73,9 @@ type Agent struct {
 	log         *slog.Logger
 	retry       backoff
 	callTimeout time.Duration
+	// metricsSample and metricsPublish are the metrics intervals; zero
+	// means ECS's (DefaultMetricsSampleInterval, DefaultMetricsPublishInterval).
+	metricsSample, metricsPublish time.Duration
 }
 
 // Run registers the instance, starts the task engine and keeps the ACS
@@ -234,8 +237,8 @@ func (a *Agent) run(ctx context.Context) error {
 	return nil
 }
 
-// serve holds the ACS and TCS connections of the registered identity until
-// ctx is done.
+// serve holds the ACS and TCS connections of the registered identity, and
+// collects its tasks' metrics, until ctx is done.
 func (a *Agent) serve(ctx context.Context, id *identity, version versionInfo) {
 	dialer := signedDialer{creds: a.opts.Credentials, region: a.opts.Region, dialer: a.opts.Dialer, now: time.Now}
 	reconnect := backoff{min: 250 * time.Millisecond, max: 10 * time.Second}
@@ -262,6 +265,7 @@ func (a *Agent) serve(ctx context.Context, id *identity, version versionInfo) {
 		instanceARN: id.instanceARN,
 		version:     version,
 		health:      id.reporter.health,
+		metrics:     a.newMetrics(id),
 		heartbeat:   a.opts.HeartbeatInterval,
 		reconnect:   reconnect,
 		throttle:    a.opts.Throttle,
@@ -269,8 +273,30 @@ func (a *Agent) serve(ctx context.Context, id *identity, version versionInfo) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { tcsc.run(ctx) })
+	if tcsc.metrics != nil {
+		wg.Go(func() { tcsc.metrics.run(ctx) })
+	}
 	acsc.run(ctx)
 	wg.Wait()
+}
+
+// newMetrics returns the collector of the identity's task metrics, or nil
+// when ECS_DISABLE_METRICS is set. CPU percent is relative to the
+// registered CPU (see metricsConfig.CPUs).
+func (a *Agent) newMetrics(id *identity) *metricsCollector {
+	if a.opts.Config.DisableMetrics {
+		return nil
+	}
+	return newMetricsCollector(metricsConfig{
+		Tasks:        id.engine,
+		Stats:        a.opts.Runtime,
+		ClusterARN:   id.clusterARN,
+		CPUs:         float64(a.opts.Config.CPUUnits) / 1024,
+		SampleEvery:  a.metricsSample,
+		PublishEvery: a.metricsPublish,
+		CallTimeout:  a.callTimeout,
+		Logger:       a.log.With("component", "metrics"),
+	})
 }
 
 // startSaved starts the identity saved in DataDir, upserting the tasks of

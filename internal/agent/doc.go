@@ -37,16 +37,22 @@
 //     no longer, registered) only after the backoff's maximum. The engine
 //     keeps its tasks meanwhile.
 //
-// # TCS: health
+// # TCS: health and metrics
 //
 // Container health, which SubmitTaskStateChange cannot carry, goes to the
 // Telemetry Service websocket at the TelemetryEndpoint DiscoverPollEndpoint
 // returns, plus "/ws": a PublishHealthRequest whenever a container's health
-// changes, and all current health after every (re)connect. Every message
-// is a frame that carries its own SigV4 signature (tcs.SignFrame). The
-// agent dials TCS only once it has health to publish (an instance without
-// health checks, like most of a simulated fleet, holds one socket, not
-// two), then keeps it, redialling on failure or silence as for ACS.
+// changes, and all current health after every (re)connect. Task metrics go
+// there too, as ECS's agent sends them: the running containers of RUNNING
+// tasks are sampled every 5 seconds (runtime Stats) and every 20 seconds a
+// PublishMetricsRequest carries per container a statistic set of CPU, in
+// percent of the instance's registered CPU (BERTH_CPU_UNITS/1024 cores,
+// by default the host's cores), and one of memory in MiB.
+// ECS_DISABLE_METRICS=true turns metrics off. Every message is a frame
+// that carries its own SigV4 signature (tcs.SignFrame). The agent dials
+// TCS only once it has health or metrics to publish (an idle instance
+// without health checks, like most of a simulated fleet, holds one socket,
+// not two), then keeps it, redialling on failure or silence as for ACS.
 //
 // # Restarts and outages
 //

@@ -23,13 +23,13 @@ import (
 const healthPerPublish = 100
 
 // tcsClient holds the telemetry (TCS) websocket, over which the agent
-// publishes its tasks' container health. It dials only once there is
-// health to publish, so an instance without health checks holds no second
-// socket (a process simulating thousands of instances would otherwise hold
-// thousands of descriptors for nothing); from then on it keeps the socket,
-// redialling with backoff when it fails or stays silent for three
-// heartbeat intervals, and publishes all current health after every
-// connect.
+// publishes its tasks' container health and metrics. It dials only once
+// there is health or metrics to publish, so an instance that runs no task
+// and has no health checks holds no second socket (a process simulating
+// thousands of instances would otherwise hold thousands of descriptors for
+// nothing); from then on it keeps the socket, redialling with backoff when
+// it fails or stays silent for three heartbeat intervals, and publishes
+// all current health, and the metrics waiting, after every connect.
 type tcsClient struct {
 	api         pollAPI
 	dialer      signedDialer
@@ -38,6 +38,7 @@ type tcsClient struct {
 	instanceARN string
 	version     versionInfo
 	health      *healthTracker
+	metrics     *metricsCollector // nil: metrics are disabled
 	heartbeat   time.Duration
 	reconnect   backoff
 	throttle    *Throttle // nil: connect at once
@@ -46,14 +47,16 @@ type tcsClient struct {
 	sleep func(ctx context.Context, d time.Duration) bool
 }
 
-// run waits for health to publish, then connects and reconnects until ctx
-// is done.
+// run waits for health or metrics to publish, then connects and
+// reconnects until ctx is done.
 func (c *tcsClient) run(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 		return
 	case <-c.health.ready():
-		// Consumed here; each session queues all health when it connects.
+	case <-c.metrics.ready():
+		// Either consumed here; each session queues all health and
+		// signals waiting metrics when it connects.
 	}
 	attempt := 0
 	for ctx.Err() == nil {
@@ -87,6 +90,7 @@ func (c *tcsClient) session(ctx context.Context) (connected bool, err error) {
 	c.log.Info("tcs connected", "endpoint", conn.RemoteAddr().String())
 	// The server may have missed any of it while we were away.
 	c.health.queueAll()
+	c.metrics.renotify()
 	s := &tcsConn{client: c, conn: conn, w: &wsWriter{conn: conn}, url: u.String()}
 	return true, s.serve(ctx)
 }
@@ -227,8 +231,9 @@ func (s *tcsConn) readLoop(ctx context.Context) error {
 	}
 }
 
-// writeLoop publishes health as it changes and pings every heartbeat
-// interval, until ctx is done or a write fails.
+// writeLoop publishes health as it changes and metrics as they are
+// queued, and pings every heartbeat interval, until ctx is done or a
+// write fails.
 func (s *tcsConn) writeLoop(ctx context.Context) error {
 	c := s.client
 	t := time.NewTimer(firstBeat(c.heartbeat))
@@ -249,6 +254,15 @@ func (s *tcsConn) writeLoop(ctx context.Context) error {
 			}
 			if err := s.publishHealth(ctx, ths); err != nil {
 				c.health.requeue(ths)
+				return err
+			}
+		case <-c.metrics.ready():
+			tms := c.metrics.take()
+			if len(tms) == 0 {
+				continue
+			}
+			if err := s.publishMetrics(ctx, tms); err != nil {
+				c.metrics.requeue(tms)
 				return err
 			}
 		}
@@ -274,6 +288,30 @@ func (s *tcsConn) publishHealth(ctx context.Context, ths []tcs.TaskHealth) error
 		}
 		if err := s.sendFrame(ctx, env, now); err != nil {
 			return fmt.Errorf("tcs publish health: %w", err)
+		}
+	}
+	return nil
+}
+
+// publishMetrics sends tms in PublishMetricsRequests of at most
+// metricsPerPublish tasks, each in a signed frame.
+func (s *tcsConn) publishMetrics(ctx context.Context, tms []tcs.TaskMetric) error {
+	c := s.client
+	for start := 0; start < len(tms); start += metricsPerPublish {
+		end := min(start+metricsPerPublish, len(tms))
+		now := c.dialer.now()
+		env, err := tcs.Encode(tcs.TypePublishMetrics, tcs.PublishMetricsRequest{
+			Metadata: &tcs.MetricsMetadata{
+				Cluster: c.clusterARN, ContainerInstance: c.instanceARN, MessageID: newMessageID(), Fin: end == len(tms),
+			},
+			TaskMetrics: tms[start:end],
+			Timestamp:   ecstypes.Time(now),
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.sendFrame(ctx, env, now); err != nil {
+			return fmt.Errorf("tcs publish metrics: %w", err)
 		}
 	}
 	return nil

@@ -28,8 +28,9 @@ type tcsHarness struct {
 	done   chan struct{}
 }
 
-// startTCS runs a tcsClient against the fake server's telemetry endpoint.
-func startTCS(t *testing.T) *tcsHarness {
+// startTCS runs a tcsClient against the fake server's telemetry endpoint;
+// mutate changes the client before it runs.
+func startTCS(t *testing.T, mutate ...func(*tcsClient)) *tcsHarness {
 	creds := testCreds{id: "AKIDTEST", secret: "secret"}
 	h := &tcsHarness{
 		server: newFakeACS(t, creds),
@@ -55,6 +56,9 @@ func startTCS(t *testing.T) *tcsHarness {
 		heartbeat:   100 * time.Millisecond,
 		reconnect:   backoff{min: time.Millisecond, max: 20 * time.Millisecond},
 		log:         testLogger(t),
+	}
+	for _, m := range mutate {
+		m(h.client)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

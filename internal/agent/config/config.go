@@ -67,6 +67,9 @@ type Config struct {
 	// ContainerInstanceTags is ECS_CONTAINER_INSTANCE_TAGS: tags applied to the
 	// container instance at registration.
 	ContainerInstanceTags map[string]string
+	// DisableMetrics is ECS_DISABLE_METRICS: when true the agent publishes
+	// no task metrics (CPU and memory use) over the telemetry connection.
+	DisableMetrics bool
 
 	// CPUUnits is BERTH_CPU_UNITS; default: cores x 1024.
 	CPUUnits int64

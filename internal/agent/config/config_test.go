@@ -135,8 +135,12 @@ ECS_CONTAINER_INSTANCE_TAGS={"team":"infra","empty":""}
 				"BERTH_MEMORY_MIB":                      "1024",
 				"BERTH_AVAILABILITY_ZONE":               "rack-7",
 				"BERTH_INSTANCE_TYPE":                   "m5.large",
+				"ECS_DISABLE_METRICS":                   "true",
 			},
 			check: func(t *testing.T, c Config) {
+				if !c.DisableMetrics {
+					t.Error("ECS_DISABLE_METRICS=true did not disable metrics")
+				}
 				if c.ContainerStopTimeout != 2*time.Minute || c.TaskCleanupWait != 0 {
 					t.Errorf("durations %v %v", c.ContainerStopTimeout, c.TaskCleanupWait)
 				}
@@ -188,6 +192,7 @@ func TestLoadErrors(t *testing.T) {
 		{"drivers", `ECS_AVAILABLE_LOGGING_DRIVERS=json-file`, nil, []string{"ECS_AVAILABLE_LOGGING_DRIVERS"}},
 		{"cpu units", "BERTH_CPU_UNITS=0\n", nil, []string{"BERTH_CPU_UNITS"}},
 		{"memory mib", "BERTH_MEMORY_MIB=0\n", nil, []string{"BERTH_MEMORY_MIB", "positive"}},
+		{"disable metrics", "ECS_DISABLE_METRICS=yes\n", nil, []string{"ECS_DISABLE_METRICS", "true nor false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -87,6 +87,14 @@ var setters = map[string]func(*Config, string) error{
 		c.ContainerInstanceTags = m
 		return nil
 	},
+	"ECS_DISABLE_METRICS": func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is neither true nor false", v)
+		}
+		c.DisableMetrics = b
+		return nil
+	},
 	"BERTH_CPU_UNITS": func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

@@ -16,6 +16,10 @@ import (
 // ErrNotFound is returned (wrapped) when a container or image does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrNotRunning is returned (wrapped) by Stats for a container that exists
+// but is not running (created, or exited): it has nothing to measure.
+var ErrNotRunning = errors.New("not running")
+
 // PortMapping asks the engine to publish ContainerPort. HostPort 0 means a
 // dynamic host port chosen by the engine.
 type PortMapping struct {
@@ -113,6 +117,21 @@ type ContainerState struct {
 	Ports      []PortBinding
 }
 
+// ContainerStats is one reading of a running container's resource use, as
+// `docker stats` reads it.
+type ContainerStats struct {
+	// CPUTime is the CPU time the container's processes have used since it
+	// started, summed over every core: it only grows while the container
+	// runs. The use between two readings is the difference of their
+	// CPUTime over the difference of their At.
+	CPUTime time.Duration
+	// MemoryBytes is the memory in use: the cgroup's usage less its
+	// inactive page cache, as `docker stats` shows it.
+	MemoryBytes uint64
+	// At is when the engine took the reading.
+	At time.Time
+}
+
 // Runtime is the container engine as the agent uses it. Every call takes a
 // context; implementations must honour its deadline.
 type Runtime interface {
@@ -133,4 +152,8 @@ type Runtime interface {
 	// WaitContainer blocks until the container is no longer running and
 	// returns its exit code.
 	WaitContainer(ctx context.Context, id string) (exitCode int, err error)
+	// Stats reads a running container's resource use once. A missing
+	// container yields runtime.ErrNotFound, one that is not running
+	// runtime.ErrNotRunning (both wrapped).
+	Stats(ctx context.Context, id string) (ContainerStats, error)
 }

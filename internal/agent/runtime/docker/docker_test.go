@@ -213,3 +213,33 @@ func TestUnhealthy(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsMeasureBusyContainer: a container spinning on one core shows CPU
+// time growing about as fast as the wall clock between two readings.
+func TestStatsMeasureBusyContainer(t *testing.T) {
+	t.Parallel()
+	rt := newRuntime(t)
+	id := createStarted(t, rt, runtime.ContainerSpec{
+		Name: uniqueName(), Image: testimage.Busybox(t), Cmd: []string{"sh", "-c", "while :; do :; done"},
+	})
+	first, err := rt.Stats(ctxFor(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Poll until enough wall time has passed for the ratio to mean something.
+	var last runtime.ContainerStats
+	deadline := time.Now().Add(time.Minute)
+	for last.At.Sub(first.At) < 500*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reading 500ms after %v; last %+v", first.At, last)
+		}
+		if last, err = rt.Stats(ctxFor(t), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cores := float64(last.CPUTime-first.CPUTime) / float64(last.At.Sub(first.At))
+	// One busy core; generous bounds for a loaded CI host.
+	if cores < 0.2 || cores > 1.5 {
+		t.Errorf("busy loop used %.2f cores between %+v and %+v, want about 1", cores, first, last)
+	}
+}

@@ -54,6 +54,7 @@ type Runtime struct {
 	InspectFunc      func(ctx context.Context, id string) (runtime.ContainerState, error)
 	ListFunc         func(ctx context.Context, labels map[string]string) ([]runtime.ContainerState, error)
 	WaitFunc         func(ctx context.Context, id string) (int, error)
+	StatsFunc        func(ctx context.Context, id string) (runtime.ContainerStats, error)
 
 	once sync.Once
 	sim  *sim.Runtime
@@ -153,6 +154,15 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (int, error) {
 		return r.WaitFunc(ctx, id)
 	}
 	return r.base().WaitContainer(ctx, id)
+}
+
+// Stats reads a running container's simulated use (BERTH_SIM_CPU percent
+// of a core on the Clock, BERTH_SIM_MEMORY_MIB of memory).
+func (r *Runtime) Stats(ctx context.Context, id string) (runtime.ContainerStats, error) {
+	if r.StatsFunc != nil {
+		return r.StatsFunc(ctx, id)
+	}
+	return r.base().Stats(ctx, id)
 }
 
 // Exit makes a running container exit with code, as if its process ended.

@@ -62,6 +62,12 @@ func TestOverrides(t *testing.T) {
 			_, err := f.CreateContainer(ctx, runtime.ContainerSpec{Image: image})
 			return err
 		}},
+		{"stats", func(f *fake.Runtime) {
+			f.StatsFunc = func(context.Context, string) (runtime.ContainerStats, error) { return runtime.ContainerStats{}, boom }
+		}, func(f *fake.Runtime) error {
+			_, err := f.Stats(ctx, "any")
+			return err
+		}},
 		{"start fails once then falls through", func(f *fake.Runtime) {
 			var calls atomic.Int32
 			f.StartFunc = func(ctx context.Context, id string) error {

@@ -34,6 +34,7 @@ func Run(t *testing.T, h Harness) {
 		{"HealthCheck", testHealth},
 		{"SpecAppliedInside", testSpecApplied},
 		{"Links", testLinks},
+		{"Stats", testStats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,5 +340,36 @@ exit 0`
 	spec.Hostname = "berth-host"
 	if _, code := f.exitWith(spec, 0); code != 0 {
 		f.t.Errorf("in-container check failed with code %d (10 env, 11 env with '=', 12 workdir, 13 user, 14 hostname)", code)
+	}
+}
+
+func testStats(f *fixture) {
+	id := f.start(f.spec("stats", f.h.LongRunning))
+	read := func(what string) runtime.ContainerStats {
+		f.t.Helper()
+		s, err := f.rt.Stats(f.h.ctx(f.t), id)
+		if err != nil {
+			f.t.Fatalf("Stats (%s reading): %v", what, err)
+		}
+		if s.At.IsZero() || s.MemoryBytes == 0 {
+			f.t.Errorf("Stats (%s reading) = %+v, want a read time and memory in use", what, s)
+		}
+		return s
+	}
+	first := read("first")
+	second := read("second")
+	if second.CPUTime < first.CPUTime || second.At.Before(first.At) {
+		f.t.Errorf("second reading %+v went back from the first %+v", second, first)
+	}
+
+	created := f.create(f.spec("stats-created", f.h.LongRunning))
+	exited, _ := f.exitWith(f.spec("stats-exited", f.h.ExitWith(0)), 0)
+	for what, id := range map[string]string{"created": created, "exited": exited} {
+		if s, err := f.rt.Stats(f.h.ctx(f.t), id); !errors.Is(err, runtime.ErrNotRunning) {
+			f.t.Errorf("Stats of a %s container = %+v, %v; want ErrNotRunning", what, s, err)
+		}
+	}
+	if _, err := f.rt.Stats(f.h.ctx(f.t), "berth-rt-missing-"+f.run); !errors.Is(err, runtime.ErrNotFound) {
+		f.t.Errorf("Stats of a missing container: err = %v, want ErrNotFound", err)
 	}
 }

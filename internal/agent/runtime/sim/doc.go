@@ -23,6 +23,9 @@
 //	BERTH_SIM_STOP_AFTER=10s      the process takes this long to exit (code 0) after the stop signal;
 //	                              if the stop timeout is shorter it is killed then (code 137)
 //	BERTH_SIM_START_ERROR=message StartContainer fails with this message
+//	BERTH_SIM_CPU=50              while running, the process uses this percent of one core (default 1;
+//	                              250 is two and a half cores): Stats' CPU time grows by 0.5s a second
+//	BERTH_SIM_MEMORY_MIB=256      ... and this much memory (default 16)
 //
 // A malformed or unknown BERTH_SIM_* variable fails CreateContainer, so a
 // typo shows up as the task's CannotCreateContainerError instead of a task

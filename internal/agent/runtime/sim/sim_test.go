@@ -190,6 +190,7 @@ func TestBadKnobsFailCreate(t *testing.T) {
 	for _, env := range []string{
 		"BERTH_SIM_EXIT_AFTER=soon", "BERTH_SIM_EXIT_CODE=x", "BERTH_SIM_EXIT_CODE=300",
 		"BERTH_SIM_HEALTH=sick", "BERTH_SIM_STOP_AFTER=-1s", "BERTH_SIM_EXIT_AFTER=3s-1s", "BERTH_SIM_TYPO=1",
+		"BERTH_SIM_CPU=-1", "BERTH_SIM_CPU=lots", "BERTH_SIM_CPU=Inf", "BERTH_SIM_MEMORY_MIB=NaN",
 	} {
 		t.Run(env, func(t *testing.T) {
 			f := newFixture(t)
