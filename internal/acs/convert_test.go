@@ -51,8 +51,8 @@ func decodeDef(t *testing.T, js string) ecstypes.TaskDefinition {
 func shape(t *testing.T, def ecstypes.TaskDefinition) string {
 	t.Helper()
 	b, err := json.Marshal(struct {
-		Containers []ecstypes.ContainerDefinition
-		Volumes    []ecstypes.Volume
+		Containers               []ecstypes.ContainerDefinition
+		Volumes                  []ecstypes.Volume
 		Cpu, Memory, NetworkMode *string
 		Family                   *string
 		Revision                 *int32

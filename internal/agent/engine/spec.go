@@ -237,6 +237,10 @@ func healthCheck(hc *ecstypes.HealthCheck) *runtime.HealthCheck {
 
 // bindings are a running container's network bindings as ECS reports them:
 // what Docker published in bridge mode, the declared ports in host mode.
+// IPv6 bindings are left out, as the ECS agent does by default
+// (ECS_EXCLUDE_IPV6_PORTBINDING): Docker 20.10 may publish a dynamic port
+// on a different host port for "::" than for 0.0.0.0, and a client taking
+// that one would reach another container over IPv4.
 func bindings(mode string, declared []runtime.PortMapping, st runtime.ContainerState) []ecstypes.NetworkBinding {
 	var out []ecstypes.NetworkBinding
 	switch mode {
@@ -246,6 +250,9 @@ func bindings(mode string, declared []runtime.PortMapping, st runtime.ContainerS
 		}
 	case ecstypes.NetworkModeBridge:
 		for _, pb := range st.Ports {
+			if strings.Contains(pb.HostIP, ":") {
+				continue
+			}
 			out = append(out, networkBinding(cmp.Or(pb.HostIP, "0.0.0.0"), pb.ContainerPort, pb.HostPort, pb.Protocol))
 		}
 	}
