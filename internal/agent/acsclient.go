@@ -216,7 +216,7 @@ func (s *acsConn) serve(ctx context.Context) error {
 		defer cancel()
 		pingErr = pingLoop(connCtx, s.w, s.client.heartbeat)
 	}()
-	err := s.readLoop(ctx)
+	err := readEnvelopes(ctx, s.conn, s.client.heartbeat, "acs", s.client.log, s.handle)
 	cancel()
 	<-pinged
 	<-closed
@@ -241,37 +241,6 @@ func pingLoop(ctx context.Context, w *wsWriter, interval time.Duration) error {
 			if err := w.ping(); err != nil {
 				return fmt.Errorf("ping: %w", err)
 			}
-		}
-	}
-}
-
-// readLoop reads until the connection fails or a message ends the session.
-// Any message or pong extends the read deadline by three heartbeat
-// intervals, so a server that neither sends heartbeats nor answers our
-// pings is given up on.
-func (s *acsConn) readLoop(ctx context.Context) error {
-	c := s.client
-	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(3 * c.heartbeat))
-	})
-	for {
-		if err := s.conn.SetReadDeadline(time.Now().Add(3 * c.heartbeat)); err != nil {
-			return fmt.Errorf("acs read: %w", err)
-		}
-		_, data, err := s.conn.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("acs read: %w", err)
-		}
-		env, err := acs.Decode(data)
-		if err != nil {
-			c.log.Warn("acs: ignoring malformed message", "err", err)
-			continue
-		}
-		if err := s.handle(env); err != nil {
-			return err
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -189,4 +190,35 @@ func newMessageID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// readEnvelopes reads a socket's messages and hands each to handle until
+// the connection fails, handle returns an error, or the server stays
+// silent for three heartbeat intervals: any message or pong (the answer to
+// our pings) moves the read deadline. name ("acs", "tcs") prefixes errors
+// and logs.
+func readEnvelopes(ctx context.Context, conn *websocket.Conn, heartbeat time.Duration, name string, log *slog.Logger, handle func(acs.Envelope) error) error {
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(3 * heartbeat))
+	})
+	for {
+		if err := conn.SetReadDeadline(time.Now().Add(3 * heartbeat)); err != nil {
+			return fmt.Errorf("%s read: %w", name, err)
+		}
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s read: %w", name, err)
+		}
+		env, err := acs.Decode(data)
+		if err != nil {
+			log.Warn(name+": ignoring malformed message", "err", err)
+			continue
+		}
+		if err := handle(env); err != nil {
+			return err
+		}
+	}
 }

@@ -179,7 +179,7 @@ func (s *tcsConn) serve(ctx context.Context) error {
 		defer cancel()
 		writeErr = s.writeLoop(connCtx)
 	}()
-	err := s.readLoop(ctx)
+	err := readEnvelopes(ctx, s.conn, s.client.heartbeat, "tcs", s.client.log, s.handle)
 	cancel()
 	<-written
 	<-closed
@@ -189,46 +189,26 @@ func (s *tcsConn) serve(ctx context.Context) error {
 	return err
 }
 
-// readLoop reads the server's acknowledgements and heartbeats until the
-// connection fails, stays silent for three heartbeat intervals (pongs
-// count), or the server ends the session.
-func (s *tcsConn) readLoop(ctx context.Context) error {
+// handle processes one message from the server: acknowledgements and
+// heartbeats only prove it alive; an error ends the session.
+func (s *tcsConn) handle(env tcs.Envelope) error {
 	c := s.client
-	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(3 * c.heartbeat))
-	})
-	for {
-		if err := s.conn.SetReadDeadline(time.Now().Add(3 * c.heartbeat)); err != nil {
-			return fmt.Errorf("tcs read: %w", err)
-		}
-		_, data, err := s.conn.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("tcs read: %w", err)
-		}
-		env, err := tcs.Decode(data)
-		if err != nil {
-			c.log.Warn("tcs: ignoring malformed message", "err", err)
-			continue
-		}
-		if se, ok := errorEnvelope(env); ok {
-			return fmt.Errorf("tcs: the server ended the session: %w", se)
-		}
-		switch env.Type {
-		case tcs.TypeStopTelemetrySession:
-			var msg struct {
-				Message string `json:"message"`
-			}
-			_ = json.Unmarshal(env.Message, &msg)
-			return fmt.Errorf("tcs: the server stopped the session: %s", msg.Message)
-		case tcs.TypeHeartbeat, tcs.TypeAckPublishHealth, tcs.TypeAckPublishMetric, tcs.TypeAckPublishInstanceStatus:
-			// Liveness only: the read deadline moved.
-		default:
-			c.log.Debug("tcs: ignoring message", "type", env.Type)
-		}
+	if se, ok := errorEnvelope(env); ok {
+		return fmt.Errorf("tcs: the server ended the session: %w", se)
 	}
+	switch env.Type {
+	case tcs.TypeStopTelemetrySession:
+		var msg struct {
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(env.Message, &msg)
+		return fmt.Errorf("tcs: the server stopped the session: %s", msg.Message)
+	case tcs.TypeHeartbeat, tcs.TypeAckPublishHealth, tcs.TypeAckPublishMetric, tcs.TypeAckPublishInstanceStatus:
+		// Liveness only: the read deadline moved.
+	default:
+		c.log.Debug("tcs: ignoring message", "type", env.Type)
+	}
+	return nil
 }
 
 // writeLoop publishes health as it changes and metrics as they are

@@ -31,17 +31,8 @@ var upgrader = websocket.Upgrader{
 func (s *Service) ACSHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		// A socket without them is a malformed request, not a deregistered
-		// instance: after InactiveInstanceException the agent stops its
-		// telemetry and waits an hour before it dials again.
-		if q.Get(acs.QueryClusterArn) == "" || q.Get(acs.QueryContainerInstanceArn) == "" {
-			writeACSRefusal(w, &acsRefusal{typ: acs.ErrorTypeBadRequest, status: http.StatusBadRequest,
-				message: "The request must name the cluster (" + acs.QueryClusterArn + ") and the container instance (" + acs.QueryContainerInstanceArn + ")."})
-			return
-		}
-		cname, id, instArn, err := s.acsTarget(r.Context(), q.Get(acs.QueryClusterArn), q.Get(acs.QueryContainerInstanceArn))
-		if err != nil {
-			writeACSRefusal(w, err)
+		cname, id, instArn, ok := s.agentTarget(w, r, acs.QueryClusterArn, acs.QueryContainerInstanceArn)
+		if !ok {
 			return
 		}
 		if err := s.recordAgentVersion(r.Context(), cname, id, q); err != nil {
@@ -100,6 +91,27 @@ func writeAgentRouteError(w http.ResponseWriter, _ *http.Request, e *awserr.Erro
 		typ = acs.ErrorTypeBadRequest
 	}
 	writeACSRefusal(w, &acsRefusal{typ: typ, message: e.Message, status: e.Status})
+}
+
+// agentTarget reads the cluster and the instance an agent socket's query
+// names (under clusterKey and instanceKey) and checks the instance is
+// registered there; otherwise it answers the refusal and ok is false. A
+// socket that names neither is a malformed request, not a deregistered
+// instance: after InactiveInstanceException the agent stops its telemetry
+// and waits an hour before it dials again.
+func (s *Service) agentTarget(w http.ResponseWriter, r *http.Request, clusterKey, instanceKey string) (cname, id, instArn string, ok bool) {
+	q := r.URL.Query()
+	if q.Get(clusterKey) == "" || q.Get(instanceKey) == "" {
+		writeACSRefusal(w, &acsRefusal{typ: acs.ErrorTypeBadRequest, status: http.StatusBadRequest,
+			message: "The request must name the cluster (" + clusterKey + ") and the container instance (" + instanceKey + ")."})
+		return "", "", "", false
+	}
+	cname, id, instArn, err := s.acsTarget(r.Context(), q.Get(clusterKey), q.Get(instanceKey))
+	if err != nil {
+		writeACSRefusal(w, err)
+		return "", "", "", false
+	}
+	return cname, id, instArn, true
 }
 
 // acsTarget checks that the instance exists, is registered and in the cluster.
@@ -172,7 +184,10 @@ func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.acsWriter(ctx, cancel, conn, out, hb)
+		agentSocketWriter(ctx, cancel, conn, out, hb, func() []byte {
+			b, _ := acs.Encode(acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: newUUID(), Healthy: true})
+			return b
+		})
 	}()
 	defer func() {
 		cancel()
@@ -255,49 +270,6 @@ func (s *Service) acsReader(ctx context.Context, conn *websocket.Conn, sess *acs
 			}
 		default:
 			log.Debug("acs: ignoring message", "type", env.Type)
-		}
-	}
-}
-
-// acsWriter is the socket's only writer: what the session queues, and a
-// heartbeat every interval (the agent redials after about a minute without
-// a message).
-func (s *Service) acsWriter(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, out <-chan []byte, hb time.Duration) {
-	defer cancel()
-	tick := time.NewTicker(hb)
-	defer tick.Stop()
-	write := func(b []byte) bool {
-		_ = conn.SetWriteDeadline(time.Now().Add(hb))
-		return conn.WriteMessage(websocket.TextMessage, b) == nil
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			// Flush what is queued (e.g. an error saying why we close).
-			for flushed := false; !flushed; {
-				select {
-				case b := <-out:
-					if !write(b) {
-						flushed = true
-					}
-				default:
-					flushed = true
-				}
-			}
-			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			conn.Close() // unblocks the reader
-			return
-		case b := <-out:
-			if !write(b) {
-				conn.Close()
-				return
-			}
-		case <-tick.C:
-			b, _ := acs.Encode(acs.TypeHeartbeat, acs.HeartbeatMessage{MessageID: newUUID(), Healthy: true})
-			if !write(b) {
-				conn.Close()
-				return
-			}
 		}
 	}
 }

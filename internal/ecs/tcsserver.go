@@ -42,15 +42,8 @@ const maxTelemetryFrame = 4 << 20
 // the signature every frame carries.
 func (s *Service) TCSHandler(auth api.Authenticator) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get(tcs.QueryCluster) == "" || q.Get(tcs.QueryContainerInstance) == "" {
-			writeACSRefusal(w, &acsRefusal{typ: tcs.ErrorTypeBadRequest, status: http.StatusBadRequest,
-				message: "The request must name the cluster (" + tcs.QueryCluster + ") and the container instance (" + tcs.QueryContainerInstance + ")."})
-			return
-		}
-		cname, id, instArn, err := s.acsTarget(r.Context(), q.Get(tcs.QueryCluster), q.Get(tcs.QueryContainerInstance))
-		if err != nil {
-			writeACSRefusal(w, err)
+		cname, id, instArn, ok := s.agentTarget(w, r, tcs.QueryCluster, tcs.QueryContainerInstance)
+		if !ok {
 			return
 		}
 		upgrade := &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
@@ -96,7 +89,10 @@ func (t *tcsSession) serve() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t.s.tcsWriter(ctx, cancel, t.conn, out, hb)
+		agentSocketWriter(ctx, cancel, t.conn, out, hb, func() []byte {
+			b, _ := tcs.Encode(tcs.TypeHeartbeat, tcs.HeartbeatMessage{Healthy: true})
+			return b
+		})
 	}()
 	defer func() {
 		cancel()
@@ -224,45 +220,5 @@ func healthStatus(s string) string {
 		return s
 	default:
 		return "UNKNOWN"
-	}
-}
-
-// tcsWriter is the socket's only writer: acknowledgements, and a
-// HeartbeatMessage and a ping every interval (the agent redials after
-// about a minute without a message).
-func (s *Service) tcsWriter(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, out <-chan []byte, hb time.Duration) {
-	defer cancel()
-	tick := time.NewTicker(hb)
-	defer tick.Stop()
-	write := func(b []byte) bool {
-		_ = conn.SetWriteDeadline(time.Now().Add(hb))
-		return conn.WriteMessage(websocket.TextMessage, b) == nil
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			for flushed := false; !flushed; { // e.g. the error saying why we close
-				select {
-				case b := <-out:
-					flushed = !write(b)
-				default:
-					flushed = true
-				}
-			}
-			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			conn.Close()
-			return
-		case b := <-out:
-			if !write(b) {
-				conn.Close()
-				return
-			}
-		case <-tick.C:
-			b, _ := tcs.Encode(tcs.TypeHeartbeat, tcs.HeartbeatMessage{Healthy: true})
-			if !write(b) || conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(hb)) != nil {
-				conn.Close()
-				return
-			}
-		}
 	}
 }
