@@ -17,7 +17,7 @@ const NoTimeout time.Duration = -1
 // websocket, the OCI registry. Its body is streamed to the handler, never
 // buffered whole.
 type Route struct {
-	// Pattern is an http.ServeMux pattern ("GET /v2/", "/acs/v1/connect").
+	// Pattern is an http.ServeMux pattern ("GET /v2/", "/ws").
 	Pattern string
 	Handler http.Handler
 	// Auth lists the accepted credential schemes, tried in order; the first

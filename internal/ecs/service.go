@@ -1,7 +1,8 @@
 // Package ecs owns Berth's Amazon ECS control-plane API: the handlers for every
 // implemented ECS action, the records they keep in the store, placement of new
-// tasks onto container instances, and the server side of the agents' ACS
-// websocket. Wire types and validation come from ecstypes (generated).
+// tasks onto container instances, and the server side of ECS's agent
+// protocols (the ACS and TCS websockets, and the task usage that TCS metrics
+// feed). Wire types and validation come from ecstypes (generated).
 package ecs
 
 import (
