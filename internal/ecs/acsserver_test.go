@@ -77,6 +77,7 @@ func newACSHarness(t *testing.T, heartbeat time.Duration) *acsHarness {
 		Logger:     slog.New(slog.DiscardHandler),
 	})
 	apiSrv.Route(s.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
+	apiSrv.Route(s.TCSRoute(apiSrv.SigV4(ecstypes.SigningName)))
 	srv := httptest.NewServer(apiSrv)
 	t.Cleanup(srv.Close)
 	createCluster(t, s, "prod")

@@ -218,6 +218,11 @@ func (s *Service) ACSRoute(auth api.Authenticator) api.Route {
 	return single(s).ACSRoute(auth)
 }
 
+// TCSRoute is Regions.TCSRoute for this service alone.
+func (s *Service) TCSRoute(auth api.Authenticator) api.Route {
+	return single(s).TCSRoute(auth)
+}
+
 // ACSRoute is the agents' ACS websocket as a plain route: SigV4 (presigned)
 // with auth, the ecs:Poll action on the instance it names, and no request
 // deadline, since the socket lives for hours.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -87,11 +88,11 @@ func (f *tcsFixture) agentURL(t *testing.T) string {
 
 // tcsAgent is the agent's end of a telemetry socket.
 type tcsAgent struct {
-	t      *testing.T
-	conn   *websocket.Conn
-	url    string
-	secret string
-	in     chan tcs.Envelope
+	t           *testing.T
+	conn        *websocket.Conn
+	url         string
+	key, secret string
+	in          chan tcs.Envelope
 }
 
 func (f *tcsFixture) dial(t *testing.T, secret string) *tcsAgent {
@@ -101,24 +102,27 @@ func (f *tcsFixture) dial(t *testing.T, secret string) *tcsAgent {
 	if err != nil {
 		t.Fatalf("dial TCS: %v (response %v)", err, resp)
 	}
-	a := &tcsAgent{t: t, conn: conn, url: u, secret: secret, in: make(chan tcs.Envelope, 64)}
-	go func() {
-		defer close(a.in)
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			env, err := tcs.Decode(data)
-			if err != nil {
-				t.Errorf("server sent a malformed message %q: %v", data, err)
-				return
-			}
-			a.in <- env
-		}
-	}()
+	a := &tcsAgent{t: t, conn: conn, url: u, key: tcsKey, secret: secret, in: make(chan tcs.Envelope, 64)}
+	go a.readAll()
 	t.Cleanup(func() { conn.Close() })
 	return a
+}
+
+// readAll hands the server's messages to a.in until the socket closes.
+func (a *tcsAgent) readAll() {
+	defer close(a.in)
+	for {
+		_, data, err := a.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		env, err := tcs.Decode(data)
+		if err != nil {
+			a.t.Errorf("server sent a malformed message %q: %v", data, err)
+			return
+		}
+		a.in <- env
+	}
 }
 
 func (a *tcsAgent) publish(typ string, msg any) {
@@ -127,7 +131,7 @@ func (a *tcsAgent) publish(typ string, msg any) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	frame, err := tcs.SignFrame(context.Background(), aws.Credentials{AccessKeyID: tcsKey, SecretAccessKey: a.secret}, testRegion, a.url, env, time.Now())
+	frame, err := tcs.SignFrame(context.Background(), aws.Credentials{AccessKeyID: a.key, SecretAccessKey: a.secret}, testRegion, a.url, env, time.Now())
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -308,4 +312,45 @@ func TestTCSRefusesMissingParameters(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || env.Type != tcs.ErrorTypeBadRequest || resp.StatusCode != 400 {
 		t.Fatalf("refusal = %d %+v (%v), want 400 and a BadRequestException envelope", resp.StatusCode, env, err)
 	}
+}
+
+// The official agent's telemetry exchange through the real route: the
+// upgrade SigV4-signed with its query (dockerVersion without the prefix ACS
+// carries), then frames signed for that URL. A frame signed with another
+// key than the upgrade's is refused.
+func TestTCSThroughRoute(t *testing.T) {
+	h := newACSHarness(t, time.Second)
+	q := "agentHash=4ed2e3a1&agentVersion=1.105.1&cluster=prod&containerInstance=" + url.QueryEscape(h.inst) +
+		"&dockerVersion=20.10.24%2Bdfsg1"
+	dial := func(t *testing.T) *tcsAgent {
+		req := h.signedUpgrade(t, q, acsRootKey, acsRootSecret)
+		req.URL.Path = TelemetryPath
+		if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: acsRootKey, SecretAccessKey: acsRootSecret},
+			req, emptyBodySHA256, ecstypes.SigningName, testRegion, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		conn, resp, err := h.handshake(t, req)
+		if err != nil {
+			t.Fatalf("TCS handshake: %v (%v)", err, resp)
+		}
+		httpURL := "http" + strings.TrimPrefix(req.URL.String(), "ws")
+		a := &tcsAgent{t: t, conn: conn, url: httpURL, in: make(chan tcs.Envelope, 64)}
+		go a.readAll()
+		t.Cleanup(func() { conn.Close() })
+		return a
+	}
+	status := tcs.PublishInstanceStatusRequest{
+		Metadata: &tcs.InstanceStatusMetadata{Cluster: "prod", ContainerInstance: h.inst, RequestID: "r"},
+		Statuses: []tcs.InstanceStatus{{Type: "ContainerRuntime", Status: "OK"}},
+	}
+
+	a := dial(t)
+	a.key, a.secret = acsRootKey, acsRootSecret
+	a.publish(tcs.TypePublishInstanceStatus, status)
+	a.wantNext(tcs.TypeAckPublishInstanceStatus)
+
+	b := dial(t)
+	b.key, b.secret = acsUserKey, acsUserSecret
+	b.publish(tcs.TypePublishInstanceStatus, status)
+	b.wantNext(tcs.ErrorTypeBadRequest)
 }
