@@ -508,15 +508,19 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			var placed []taskRecord
 			seen := map[string]bool{}
 			for range count {
-				chosen, rejections, ok := scheduler.Place(scheduler.Request{
+				req := scheduler.Request{
 					Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
 					GroupCount: groups.count, Rand: s.randn,
-				})
+				}
+				chosen, rejections, ok := scheduler.Place(req)
 				if !ok {
+					// ECS's reason per instance; Berth's explanation of the
+					// whole decision in each failure's detail.
+					detail := aws.String(scheduler.Explain(req, rejections))
 					for _, r := range rejections {
 						if !seen[r.ARN+r.Reason] {
 							seen[r.ARN+r.Reason] = true
-							out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(r.ARN), Reason: aws.String(r.Reason)})
+							out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(r.ARN), Reason: aws.String(r.Reason), Detail: detail})
 						}
 					}
 					continue
@@ -588,9 +592,11 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 					out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(ref), Reason: aws.String("MISSING")})
 					continue
 				}
-				chosen, rejections, fits := scheduler.Place(scheduler.Request{Demand: spec.demand, Candidates: cands[idx : idx+1], GroupCount: groups.count})
+				req := scheduler.Request{Demand: spec.demand, Candidates: cands[idx : idx+1], GroupCount: groups.count}
+				chosen, rejections, fits := scheduler.Place(req)
 				if !fits {
-					out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(rejections[0].ARN), Reason: aws.String(rejections[0].Reason)})
+					out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(rejections[0].ARN), Reason: aws.String(rejections[0].Reason),
+						Detail: aws.String(scheduler.Explain(req, rejections))})
 					continue
 				}
 				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen.ID))

@@ -100,6 +100,10 @@ func TestRunTaskPlacementFailures(t *testing.T) {
 			if len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != tc.want || aws.ToString(out.Failures[0].Arn) != inst {
 				t.Fatalf("failures = %+v, want one %s for %s", out.Failures, tc.want, inst)
 			}
+			// Berth's explanation of the decision rides in detail.
+			if d := aws.ToString(out.Failures[0].Detail); !strings.HasPrefix(d, "1 instance: 1 ") {
+				t.Fatalf("failure detail = %q, want the explanation", d)
+			}
 			after := describeInstance(t, s, "prod", inst)
 			if !slices.Equal(resourceSet(after.RemainingResources, resPorts), resourceSet(before.RemainingResources, resPorts)) ||
 				resourceInt(after.RemainingResources, resMemory) != resourceInt(before.RemainingResources, resMemory) {

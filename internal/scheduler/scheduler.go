@@ -7,6 +7,7 @@ package scheduler
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Failure reasons, as ECS reports them in RunTask's failures[].
@@ -18,6 +19,7 @@ const (
 	ReasonAttribute = "ATTRIBUTE"
 	ReasonInactive  = "INACTIVE"
 	ReasonDistinct  = "DistinctInstance placement constraint unsatisfied."
+	ReasonMemberOf  = "MemberOf placement constraint unsatisfied."
 )
 
 // Demand is what one task needs from an instance.
@@ -43,6 +45,11 @@ type Candidate struct {
 	PortsUDP []string
 	// Attributes, for constraints and spread by attribute.
 	Attributes map[string]string
+	// What memberOf expressions may ask besides attributes.
+	EC2InstanceID string
+	AgentVersion  string
+	RegisteredAt  time.Time
+	RunningTasks  int // tasks on the instance that have not stopped
 }
 
 // Take records that a task with demand d now holds resources on c, so the
@@ -62,16 +69,28 @@ type Strategy struct {
 	Field string // binpack: cpu|memory; spread: instanceId|host|attribute:<name>
 }
 
-// Constraint is one placement constraint. Only distinctInstance is supported
-// here; memberOf expressions are rejected by the caller until CQL lands.
+// Constraint is one placement constraint: distinctInstance, or memberOf
+// with its compiled expression.
 type Constraint struct {
-	Type string // "distinctInstance"
+	Type   string  // "distinctInstance" or "memberOf"
+	Member Matcher // memberOf only
+}
+
+// Matcher is a compiled memberOf expression (a Cluster Query Language
+// expression, see package cql, adapted by the caller).
+type Matcher interface {
+	// Match says whether the instance satisfies the expression.
+	Match(c *Candidate) bool
+	// String is the expression, for explanations.
+	String() string
 }
 
 // Rejection explains why one instance cannot take the task.
 type Rejection struct {
 	ARN    string
-	Reason string
+	Reason string // as ECS reports it (Reason*)
+	// Expr is the memberOf expression the instance failed, if that was it.
+	Expr string
 }
 
 // Request is one placement decision to make.
@@ -100,8 +119,8 @@ func (req Request) groupCount(id string) int {
 func Place(req Request) (chosen Candidate, rejections []Rejection, ok bool) {
 	fits := make([]int, 0, len(req.Candidates))
 	for i := range req.Candidates {
-		if reason := reject(req, &req.Candidates[i]); reason != "" {
-			rejections = append(rejections, Rejection{ARN: req.Candidates[i].ARN, Reason: reason})
+		if reason, expr := reject(req, &req.Candidates[i]); reason != "" {
+			rejections = append(rejections, Rejection{ARN: req.Candidates[i].ARN, Reason: reason, Expr: expr})
 			continue
 		}
 		fits = append(fits, i)
@@ -112,27 +131,35 @@ func Place(req Request) (chosen Candidate, rejections []Rejection, ok bool) {
 	return req.Candidates[rank(req, fits)], nil, true
 }
 
-// reject runs the filter stages in order and returns the first reason.
-func reject(req Request, c *Candidate) string {
+// reject runs the filter stages in order and returns the first reason, and
+// the memberOf expression that failed when that was it.
+func reject(req Request, c *Candidate) (reason, expr string) {
 	d := req.Demand
 	switch {
 	case !c.Active:
-		return ReasonInactive
+		return ReasonInactive, ""
 	case !c.Connected:
-		return ReasonAgent
+		return ReasonAgent, ""
 	case d.CPU > c.CPU:
-		return ReasonCPU
+		return ReasonCPU, ""
 	case d.Memory > c.Memory:
-		return ReasonMemory
+		return ReasonMemory, ""
 	case overlaps(d.Ports, c.Ports) || overlaps(d.PortsUDP, c.PortsUDP):
-		return ReasonPorts
+		return ReasonPorts, ""
 	}
 	for _, con := range req.Constraints {
-		if con.Type == "distinctInstance" && req.groupCount(c.ID) > 0 {
-			return ReasonDistinct
+		switch con.Type {
+		case "distinctInstance":
+			if req.groupCount(c.ID) > 0 {
+				return ReasonDistinct, ""
+			}
+		case "memberOf":
+			if !con.Member.Match(c) {
+				return ReasonMemberOf, con.Member.String()
+			}
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func overlaps(want, used []string) bool {

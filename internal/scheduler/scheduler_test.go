@@ -96,3 +96,62 @@ func TestPlaceRandomTieBreak(t *testing.T) {
 func countsOf(m map[string]int) func(string) int {
 	return func(id string) int { return m[id] }
 }
+
+// matchAttr is a memberOf expression requiring an attribute value.
+type matchAttr struct{ name, value string }
+
+func (m matchAttr) Match(c *Candidate) bool { return c.Attributes[m.name] == m.value }
+func (m matchAttr) String() string          { return "attribute:" + m.name + " == " + m.value }
+
+func TestMemberOfAndExplain(t *testing.T) {
+	inst := func(id string, cpu, mem int32, gpu string) Candidate {
+		return Candidate{ID: id, ARN: "arn:" + id, Active: true, Connected: true, CPU: cpu, Memory: mem,
+			Attributes: map[string]string{"kind": gpu}}
+	}
+	tests := []struct {
+		name    string
+		req     Request
+		wantID  string
+		explain string
+	}{
+		{
+			name: "memberOf picks the matching instance",
+			req: Request{Demand: Demand{CPU: 1, Memory: 1}, Candidates: []Candidate{inst("a", 1024, 1024, "cpu"), inst("b", 1024, 1024, "gpu")},
+				Constraints: []Constraint{{Type: "memberOf", Member: matchAttr{"kind", "gpu"}}}},
+			wantID: "b",
+		},
+		{
+			name: "every stage explained, resources with the best instance",
+			req: Request{Demand: Demand{CPU: 128, Memory: 512}, Candidates: []Candidate{
+				inst("a", 1024, 256, "gpu"), inst("b", 1024, 128, "gpu"), inst("c", 1024, 100, "gpu"),
+				inst("d", 1024, 4096, "cpu"), inst("e", 1024, 4096, "cpu"),
+			}, Constraints: []Constraint{{Type: "memberOf", Member: matchAttr{"kind", "gpu"}}}},
+			explain: "5 instances: 3 lacked memory (need 512 MiB, best had 256), 2 failed memberOf(attribute:kind == gpu)",
+		},
+		{
+			name: "agent, draining, cpu, ports",
+			req: Request{Demand: Demand{CPU: 2048, Ports: []string{"80"}, PortsUDP: []string{"53"}}, Candidates: []Candidate{
+				{ID: "a", ARN: "arn:a", Active: true}, {ID: "b", ARN: "arn:b", Connected: true},
+				inst("c", 1024, 1, ""), {ID: "d", ARN: "arn:d", Active: true, Connected: true, CPU: 4096, Ports: []string{"80"}},
+			}},
+			explain: "4 instances: 1 had no connected agent, 1 was not ACTIVE (draining or deregistered), 1 lacked CPU (need 2048 units, best had 1024), 1 had a needed host port in use (80, 53/udp)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, rej, ok := Place(tt.req)
+			if tt.wantID != "" {
+				if !ok || got.ID != tt.wantID {
+					t.Fatalf("Place = %q ok=%v rejections=%v, want %q", got.ID, ok, rej, tt.wantID)
+				}
+				return
+			}
+			if ok {
+				t.Fatalf("Place chose %q, want no fit", got.ID)
+			}
+			if e := Explain(tt.req, rej); e != tt.explain {
+				t.Fatalf("Explain =\n  %s\nwant\n  %s", e, tt.explain)
+			}
+		})
+	}
+}
