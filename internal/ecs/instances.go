@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/cql"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -273,11 +274,17 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecstypes.D
 	return out, nil
 }
 
-// ListContainerInstances lists a cluster's instances, optionally by status,
-// one page at a time straight from etcd.
+// ListContainerInstances lists a cluster's instances, optionally by status
+// and by a Cluster Query Language filter, one page at a time straight from
+// etcd.
 func (s *Service) ListContainerInstances(ctx context.Context, in *ecstypes.ListContainerInstancesRequest) (*ecstypes.ListContainerInstancesResponse, error) {
-	if aws.ToString(in.Filter) != "" {
-		return nil, awserr.UnsupportedFeature("Berth does not support Cluster Query Language filters yet.")
+	var filter *cql.Expr
+	if f := aws.ToString(in.Filter); f != "" {
+		e, err := cql.Parse(f)
+		if err != nil {
+			return nil, awserr.InvalidParameter("%s", "Invalid filter: "+err.Error()+".")
+		}
+		filter = e
 	}
 	limit, after, err := pageArgs(in.MaxResults, in.NextToken)
 	if err != nil {
@@ -294,10 +301,27 @@ func (s *Service) ListContainerInstances(ctx context.Context, in *ecstypes.ListC
 		if after != "" {
 			after = cname + "/" + idFromARN(after)
 		}
+		var match func(instanceRecord) bool
+		if filter != nil {
+			rm, err := s.syncedModel(ctx, tx.Revision(), tasksPart|sessionsPart)
+			if err != nil {
+				return err
+			}
+			subject := &instanceSubject{rm: rm, cname: cname}
+			match = func(r instanceRecord) bool {
+				cand := indexInstance("", r).cand
+				_, cand.Connected = rm.sessions.Get(cand.ID)
+				subject.reset(&cand)
+				return filter.Eval(subject)
+			}
+		}
 		var last string
 		return store.Scan(tx, instances, cname+"/", after, false, func(id string, r instanceRecord) (bool, error) {
 			st := aws.ToString(r.Instance.Status)
 			if in.Status != nil && st != *in.Status || in.Status == nil && st == "INACTIVE" {
+				return true, nil
+			}
+			if match != nil && !match(r) {
 				return true, nil
 			}
 			if len(out.ContainerInstanceArns) == limit {

@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,8 +100,43 @@ func TestRegisterInstanceIdentityDocument(t *testing.T) {
 func TestListContainerInstancesFilter(t *testing.T) {
 	s := newTestService(t)
 	createCluster(t, s, "prod")
+	attr := func(name, value string) ecstypes.Attribute {
+		return ecstypes.Attribute{Name: aws.String(name), Value: aws.String(value)}
+	}
+	small := registerInstance(t, s, "prod", 1024, 1024, attr("ecs.instance-type", "t3.micro"))
+	big := registerInstance(t, s, "prod", 4096, 4096, attr("ecs.instance-type", "m5.xlarge"), attr("stack", "edge"))
+	gone := registerInstance(t, s, "prod", 1024, 1024, attr("ecs.instance-type", "t3.small"))
+	disconnectAgent(t, s, gone)
+	td := registerTaskDef(t, s, webTaskDef)
+	task := runOne(t, s, "prod", td)
+	busy := aws.ToString(describeTask(t, s, "prod", task).ContainerInstanceArn)
+	tests := []struct {
+		filter string
+		want   []string
+	}{
+		{"attribute:ecs.instance-type == t3.micro", []string{small}},
+		{"attribute:ecs.instance-type =~ t3.*", []string{small, gone}},
+		{"attribute:stack exists", []string{big}},
+		{"not(attribute:stack exists) and agentConnected == true", []string{small}},
+		{"runningTasksCount > 0", []string{busy}},
+		{"task:group == family:web", []string{busy}},
+		{"task:group != family:web and agentConnected == true", slices.DeleteFunc([]string{small, big}, func(a string) bool { return a == busy })},
+		{"agentVersion >= 1.0.0 and registeredAt > 2000-01-01", []string{small, big, gone}},
+	}
+	for _, tc := range tests {
+		out, err := s.ListContainerInstances(t.Context(), &ecstypes.ListContainerInstancesRequest{
+			Cluster: aws.String("prod"), Filter: aws.String(tc.filter),
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.filter, err)
+		}
+		got, want := slices.Sorted(slices.Values(out.ContainerInstanceArns)), slices.Sorted(slices.Values(tc.want))
+		if !slices.Equal(got, want) {
+			t.Errorf("filter %q = %v, want %v", tc.filter, got, want)
+		}
+	}
 	_, err := s.ListContainerInstances(t.Context(), &ecstypes.ListContainerInstancesRequest{
-		Cluster: aws.String("prod"), Filter: aws.String("attribute:ecs.instance-type == t3.micro"),
+		Cluster: aws.String("prod"), Filter: aws.String("attribute:stack = edge"),
 	})
-	wantAWSErr(t, err, awserr.CodeUnsupportedFeature, "Cluster Query Language")
+	wantAWSErr(t, err, awserr.CodeInvalidParameter, "position")
 }

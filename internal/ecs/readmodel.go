@@ -146,7 +146,14 @@ func indexInstance(_ string, r instanceRecord) instanceRecord {
 		Active: aws.ToString(r.Instance.Status) == "ACTIVE",
 		CPU:    resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
 		Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
-		Attributes: attrs,
+		Attributes:    attrs,
+		EC2InstanceID: aws.ToString(r.Instance.Ec2InstanceId),
+	}
+	if vi := r.Instance.VersionInfo; vi != nil {
+		r.cand.AgentVersion = aws.ToString(vi.AgentVersion)
+	}
+	if at := r.Instance.RegisteredAt; at != nil {
+		r.cand.RegisteredAt = at.Time
 	}
 	return r
 }

@@ -64,6 +64,12 @@ func TestTaskDefRules(t *testing.T) {
 		bend            func(r *req)
 	}{
 		{"family chars", client, "Family contains invalid characters", func(r *req) { r.Family = aws.String("my family") }},
+		{"malformed memberOf", invalid, "position", func(r *req) {
+			r.PlacementConstraints = []ecstypes.TaskDefinitionPlacementConstraint{{Type: aws.String("memberOf"), Expression: aws.String("attribute:zone in [a, b")}}
+		}},
+		{"distinctInstance in a task definition", client, "only memberOf", func(r *req) {
+			r.PlacementConstraints = []ecstypes.TaskDefinitionPlacementConstraint{{Type: aws.String("distinctInstance")}}
+		}},
 		{"family length", client, "Family contains invalid characters", func(r *req) { r.Family = aws.String(strings.Repeat("f", 256)) }},
 		{"no containers", client, "Container list cannot be empty", func(r *req) { r.ContainerDefinitions = []ecstypes.ContainerDefinition{} }},
 		{"11 containers", client, "Too many containers", func(r *req) {

@@ -41,6 +41,16 @@ func checkRegisterRequest(in *ecstypes.RegisterTaskDefinitionRequest) error {
 	if err := checkContainers(in); err != nil {
 		return err
 	}
+	// A task definition's constraints are memberOf expressions, checked
+	// now so that every RunTask of the definition does not fail on them.
+	for _, pc := range in.PlacementConstraints {
+		if t := aws.ToString(pc.Type); t != ecstypes.TaskDefinitionPlacementConstraintTypeMemberOf {
+			return awserr.Client("%s", "Invalid placement constraint type "+t+" in a task definition: only memberOf is allowed.")
+		}
+	}
+	if _, err := placementConstraints(in.PlacementConstraints, nil); err != nil {
+		return err
+	}
 	return validateTags(in.Tags)
 }
 

@@ -301,20 +301,16 @@ func (s *Service) placementModel(ctx context.Context, tx *store.Tx, cname string
 	return rm, cands, nil
 }
 
-// needsGroups says whether a placement counts its group's tasks per
-// instance (spread, distinctInstance).
-func needsGroups(strategies []scheduler.Strategy, constraints []scheduler.Constraint) bool {
+// needsTasks says whether a placement reads the instances' tasks: spread
+// and distinctInstance count the group's, memberOf may ask for task groups
+// and counts.
+func needsTasks(strategies []scheduler.Strategy, constraints []parsedConstraint) bool {
 	for _, s := range strategies {
 		if s.Type == "spread" {
 			return true
 		}
 	}
-	for _, c := range constraints {
-		if c.Type == "distinctInstance" {
-			return true
-		}
-	}
-	return false
+	return len(constraints) > 0
 }
 
 // instanceOf is the read model's record of a candidate instance.
@@ -424,33 +420,24 @@ func retryStale(place func() error) error {
 	return fmt.Errorf("place tasks: %w", err)
 }
 
-// parsePlacement turns RunTask's strategies and constraints into the
-// scheduler's.
-func parsePlacement(in *ecstypes.RunTaskRequest) ([]scheduler.Strategy, []scheduler.Constraint, error) {
+// parsePlacement checks RunTask's strategies and constraints, before any
+// read: a malformed expression is refused without touching the store.
+func parsePlacement(in *ecstypes.RunTaskRequest) ([]scheduler.Strategy, error) {
 	var strategies []scheduler.Strategy
 	if len(in.PlacementStrategy) > 5 {
-		return nil, nil, awserr.InvalidParameter("A maximum of 5 placement strategies is allowed.")
+		return nil, awserr.InvalidParameter("A maximum of 5 placement strategies is allowed.")
 	}
 	for _, ps := range in.PlacementStrategy {
 		st := scheduler.Strategy{Type: aws.ToString(ps.Type), Field: aws.ToString(ps.Field)}
 		if err := scheduler.ValidateStrategy(st); err != nil {
-			return nil, nil, awserr.InvalidParameter("%s", "Invalid placement strategy: "+err.Error()+".")
+			return nil, awserr.InvalidParameter("%s", "Invalid placement strategy: "+err.Error()+".")
 		}
 		strategies = append(strategies, st)
 	}
-	if len(in.PlacementConstraints) > 10 {
-		return nil, nil, awserr.InvalidParameter("A maximum of 10 placement constraints is allowed.")
+	if _, err := placementConstraints(nil, in.PlacementConstraints); err != nil {
+		return nil, err
 	}
-	var constraints []scheduler.Constraint
-	for _, pc := range in.PlacementConstraints {
-		switch aws.ToString(pc.Type) {
-		case ecstypes.PlacementConstraintTypeDistinctInstance:
-			constraints = append(constraints, scheduler.Constraint{Type: "distinctInstance"})
-		default:
-			return nil, nil, awserr.UnsupportedFeature("Berth does not support memberOf placement constraints (Cluster Query Language) yet.")
-		}
-	}
-	return strategies, constraints, nil
+	return strategies, nil
 }
 
 // RunTask places count new tasks on the cluster's instances.
@@ -465,7 +452,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 	if len(in.CapacityProviderStrategy) > 0 {
 		return nil, awserr.UnsupportedFeature("Berth does not support capacity provider strategies yet; use launchType EC2.")
 	}
-	strategies, constraints, err := parsePlacement(in)
+	strategies, err := parsePlacement(in)
 	if err != nil {
 		return nil, err
 	}
@@ -497,11 +484,17 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			if err != nil {
 				return err
 			}
-			rm, cands, err := s.placementModel(ctx, tx, cname, needsGroups(strategies, constraints))
+			parsed, err := placementConstraints(spec.def.PlacementConstraints, in.PlacementConstraints)
+			if err != nil {
+				return err
+			}
+			rm, cands, err := s.placementModel(ctx, tx, cname, needsTasks(strategies, parsed))
 			if err != nil {
 				return err
 			}
 			groups := newGroupCounts(rm, cname, spec.demand.Group)
+			decided := &decisionTasks{}
+			constraints := bind(parsed, rm, cname, decided)
 			if len(cands) == 0 {
 				return awserr.InvalidParameter("No Container Instances were found in your cluster.")
 			}
@@ -528,6 +521,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen.ID))
 				placed = append(placed, t)
 				groups.take(chosen.ID)
+				decided.add(chosen.ID, spec.demand.Group)
 				for i := range cands {
 					if cands[i].ID == chosen.ID {
 						cands[i].Take(spec.demand)

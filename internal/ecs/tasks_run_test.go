@@ -267,8 +267,14 @@ func TestRunTaskRejected(t *testing.T) {
 		{"awsvpc", ecstypes.RunTaskRequest{TaskDefinition: aws.String(vpc)}, awserr.CodeUnsupportedFeature},
 		{"FARGATE", ecstypes.RunTaskRequest{LaunchType: aws.String("FARGATE")}, awserr.CodeUnsupportedFeature},
 		{"capacity provider", ecstypes.RunTaskRequest{CapacityProviderStrategy: []ecstypes.CapacityProviderStrategyItem{{CapacityProvider: aws.String("cp")}}}, awserr.CodeUnsupportedFeature},
-		{"memberOf", ecstypes.RunTaskRequest{PlacementConstraints: []ecstypes.PlacementConstraint{
-			{Type: aws.String("memberOf"), Expression: aws.String("attribute:ecs.instance-type =~ t3.*")}}}, awserr.CodeUnsupportedFeature},
+		{"malformed memberOf", ecstypes.RunTaskRequest{PlacementConstraints: []ecstypes.PlacementConstraint{
+			{Type: aws.String("memberOf"), Expression: aws.String("attribute:ecs.instance-type =~")}}}, awserr.CodeInvalidParameter},
+		{"memberOf without expression", ecstypes.RunTaskRequest{PlacementConstraints: []ecstypes.PlacementConstraint{
+			{Type: aws.String("memberOf")}}}, awserr.CodeInvalidParameter},
+		{"distinctInstance with expression", ecstypes.RunTaskRequest{PlacementConstraints: []ecstypes.PlacementConstraint{
+			{Type: aws.String("distinctInstance"), Expression: aws.String("runningTasksCount == 0")}}}, awserr.CodeInvalidParameter},
+		{"11 constraints", ecstypes.RunTaskRequest{PlacementConstraints: slices.Repeat([]ecstypes.PlacementConstraint{
+			{Type: aws.String("memberOf"), Expression: aws.String("runningTasksCount >= 0")}}, 11)}, awserr.CodeInvalidParameter},
 		{"inactive task definition", ecstypes.RunTaskRequest{TaskDefinition: aws.String(old)}, awserr.CodeClient},
 		{"inactive family", ecstypes.RunTaskRequest{TaskDefinition: aws.String("old")}, awserr.CodeClient},
 		{"unknown task definition", ecstypes.RunTaskRequest{TaskDefinition: aws.String("nope:1")}, awserr.CodeClient},
@@ -465,4 +471,57 @@ func TestRunTaskFamilyWithManyRevisions(t *testing.T) {
 	if got, want := aws.ToString(describeTask(t, s, "prod", arn).TaskDefinitionArn), s.arns.taskDef("web", 149); got != want {
 		t.Fatalf("task definition %s, want %s", got, want)
 	}
+}
+
+// memberOf constraints of the task definition and of the request apply
+// together, and see what the same RunTask placed before.
+func TestRunTaskMemberOf(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	attr := func(name, value string) ecstypes.Attribute {
+		return ecstypes.Attribute{Name: aws.String(name), Value: aws.String(value)}
+	}
+	var edge []string
+	for _, zone := range []string{"a", "b", "c"} {
+		edge = append(edge, registerInstance(t, s, "prod", 4096, 4096, attr("stack", "edge"), attr("zone", zone)))
+	}
+	core := registerInstance(t, s, "prod", 4096, 4096, attr("stack", "core"), attr("zone", "a"))
+	td := registerTaskDef(t, s, `{"family":"edge","placementConstraints":[{"type":"memberOf","expression":"attribute:stack == edge"}],
+		"containerDefinitions":[{"name":"app","image":"nginx","cpu":64,"memory":64}]}`)
+
+	// One task per instance: the decision's own placements count.
+	out := s.mustRunTask(t, &ecstypes.RunTaskRequest{Cluster: aws.String("prod"), TaskDefinition: aws.String(td), Count: aws.Int32(4),
+		PlacementConstraints: []ecstypes.PlacementConstraint{{Type: aws.String("memberOf"), Expression: aws.String("runningTasksCount == 0")}}})
+	got := map[string]int{}
+	for _, task := range out.Tasks {
+		got[aws.ToString(task.ContainerInstanceArn)]++
+	}
+	if len(out.Tasks) != 3 || got[core] != 0 || got[edge[0]] != 1 || got[edge[1]] != 1 || got[edge[2]] != 1 {
+		t.Fatalf("placement %v, want one task on each edge instance and none on core", got)
+	}
+	// The fourth fits nowhere: every instance explained.
+	if len(out.Failures) != 4 {
+		t.Fatalf("failures = %+v, want one per instance", out.Failures)
+	}
+	for _, f := range out.Failures {
+		if aws.ToString(f.Reason) != scheduler.ReasonMemberOf || !strings.Contains(aws.ToString(f.Detail), "failed memberOf(") {
+			t.Errorf("failure %s: %s / %s", aws.ToString(f.Arn), aws.ToString(f.Reason), aws.ToString(f.Detail))
+		}
+	}
+
+	// task:group: next to the group's tasks, in one zone only.
+	out = s.mustRunTask(t, &ecstypes.RunTaskRequest{Cluster: aws.String("prod"), TaskDefinition: aws.String(td), Group: aws.String("cache"),
+		PlacementConstraints: []ecstypes.PlacementConstraint{{Type: aws.String("memberOf"), Expression: aws.String("task:group == family:edge and attribute:zone in [b, c]")}}})
+	if len(out.Tasks) != 1 || aws.ToString(out.Tasks[0].ContainerInstanceArn) == edge[0] {
+		t.Fatalf("task:group placement = %+v / %+v, want one task on edge b or c", out.Tasks, out.Failures)
+	}
+}
+
+func (s *Service) mustRunTask(t *testing.T, in *ecstypes.RunTaskRequest) *ecstypes.RunTaskResponse {
+	t.Helper()
+	out, err := s.RunTask(t.Context(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

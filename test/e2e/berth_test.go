@@ -198,10 +198,11 @@ type agent struct {
 type agentOptions struct {
 	Name          string // unique in the cluster; also the e2e.node attribute
 	Cluster       string
-	CPU           int64 // BERTH_CPU_UNITS
-	MemoryMiB     int64 // BERTH_MEMORY_MIB
-	Zone          string
-	ReservedPorts []int // ECS_RESERVED_PORTS beyond the ECS defaults
+	CPU           int64  // BERTH_CPU_UNITS
+	MemoryMiB     int64  // BERTH_MEMORY_MIB
+	Zone          string // the e2e.zone attribute
+	AZ            string // BERTH_AVAILABILITY_ZONE (ecs.availability-zone); "" for the default
+	ReservedPorts []int  // ECS_RESERVED_PORTS beyond the ECS defaults
 }
 
 // startAgent writes the agent's ecs.config and starts it, then waits until
@@ -236,6 +237,9 @@ func agentConfig(o agentOptions, dataDir string) string {
 		fmt.Sprintf("BERTH_CPU_UNITS=%d", o.CPU),
 		fmt.Sprintf("BERTH_MEMORY_MIB=%d", o.MemoryMiB),
 		"ECS_ENABLE_TASK_IAM_ROLE=false", // an ECS key Berth ignores must not break loading
+	}
+	if o.AZ != "" {
+		lines = append(lines, "BERTH_AVAILABILITY_ZONE="+o.AZ)
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
