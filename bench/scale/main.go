@@ -6,17 +6,17 @@
 //   - the latency curve: RunTask, DescribeTasks and ListTasks with -small
 //     tasks in the cluster and again with -large, as ratios (goal: at most
 //     1.3);
-//
 //   - throughput: RunTask calls of 10 tasks from -workers clients until
 //     -large tasks are RUNNING, in tasks/s (goal: at least 1,000/s), beside
 //     the raw etcd puts/s of the same etcd at the same concurrency;
-//
 //   - the fleet: with -fleet-instances instances and -fleet-tasks tasks, the
 //     server's RSS (goal: at most 2 GiB) and the p99 of a mix of API calls
 //     (goal: at most 100 ms), beside the p99 of ListClusters, the API's floor.
 //
-//     go run ./bench/scale [-instances 20] [-small 100] [-large 10000] [-workers 8]
-//     [-fleet-instances 5000] [-fleet-tasks 50000] [-skip-fleet]
+// Usage:
+//
+//	go run ./bench/scale [-instances 20] [-small 100] [-large 10000] [-workers 8]
+//	                     [-fleet-instances 5000] [-fleet-tasks 50000] [-skip-fleet]
 package main
 
 import (
