@@ -177,13 +177,14 @@ func overlaps(want, used []string) bool {
 // matter, so nothing is sorted.
 func rank(req Request, fits []int) int {
 	// Spread over an attribute counts the group's tasks per attribute value
-	// once.
+	// once, on every instance of the cluster: an instance that is full
+	// still holds its value's tasks, as ECS counts them.
 	perValue := make([]map[string]int, len(req.Strategies))
 	for k, s := range req.Strategies {
 		if s.Type == "spread" && !spreadsByInstance(s.Field) {
 			name := attrName(s.Field)
 			perValue[k] = map[string]int{}
-			for _, i := range fits {
+			for i := range req.Candidates {
 				o := &req.Candidates[i]
 				perValue[k][o.Attributes[name]] += req.groupCount(o.ID)
 			}

@@ -56,6 +56,16 @@ func TestPlace(t *testing.T) {
 			}, Strategies: []Strategy{{Type: "spread", Field: "attribute:ecs.availability-zone"}}, GroupCount: countsOf(map[string]int{"a": 1})},
 			wantID: "c",
 		},
+		{
+			name: "spread by attribute counts the tasks of full instances too",
+			req: Request{Demand: Demand{Group: "g", Memory: 64}, Candidates: []Candidate{
+				{ID: "full", ARN: "arn:full", Active: true, Connected: true, CPU: 1, Memory: 0, Attributes: map[string]string{"zone": "z1"}},
+				{ID: "b", ARN: "arn:b", Active: true, Connected: true, CPU: 1, Memory: 1024, Attributes: map[string]string{"zone": "z1"}},
+				{ID: "c", ARN: "arn:c", Active: true, Connected: true, CPU: 1, Memory: 1024, Attributes: map[string]string{"zone": "z2"}},
+			}, Strategies: []Strategy{{Type: "spread", Field: "attribute:zone"}}, GroupCount: countsOf(map[string]int{"full": 1}),
+				Rand: func(int) int { return 0 }},
+			wantID: "c",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
