@@ -115,51 +115,60 @@ func (req Request) groupCount(id string) int {
 }
 
 // Place picks an instance for one task. When none fits it returns ok=false
-// and one rejection per instance, saying why.
+// and one rejection per instance, saying why. A placement that succeeds
+// builds no rejections: their cost is paid only when they are the answer.
 func Place(req Request) (chosen Candidate, rejections []Rejection, ok bool) {
 	fits := make([]int, 0, len(req.Candidates))
 	for i := range req.Candidates {
-		if reason, expr := reject(req, &req.Candidates[i]); reason != "" {
-			rejections = append(rejections, Rejection{ARN: req.Candidates[i].ARN, Reason: reason, Expr: expr})
-			continue
+		if reason, _ := reject(req, &req.Candidates[i]); reason == "" {
+			fits = append(fits, i)
 		}
-		fits = append(fits, i)
 	}
-	if len(fits) == 0 {
-		return Candidate{}, rejections, false
+	if len(fits) > 0 {
+		return req.Candidates[rank(req, fits)], nil, true
 	}
-	return req.Candidates[rank(req, fits)], nil, true
+	rejections = make([]Rejection, 0, len(req.Candidates))
+	for i := range req.Candidates {
+		reason, con := reject(req, &req.Candidates[i])
+		r := Rejection{ARN: req.Candidates[i].ARN, Reason: reason}
+		if con >= 0 {
+			r.Expr = req.Constraints[con].Member.String()
+		}
+		rejections = append(rejections, r)
+	}
+	return Candidate{}, rejections, false
 }
 
-// reject runs the filter stages in order and returns the first reason, and
-// the memberOf expression that failed when that was it.
-func reject(req Request, c *Candidate) (reason, expr string) {
+// reject runs the filter stages in order and returns the first reason,
+// and the index in req.Constraints of the memberOf constraint that failed
+// when that was it (-1 otherwise).
+func reject(req Request, c *Candidate) (reason string, constraint int) {
 	d := req.Demand
 	switch {
 	case !c.Active:
-		return ReasonInactive, ""
+		return ReasonInactive, -1
 	case !c.Connected:
-		return ReasonAgent, ""
+		return ReasonAgent, -1
 	case d.CPU > c.CPU:
-		return ReasonCPU, ""
+		return ReasonCPU, -1
 	case d.Memory > c.Memory:
-		return ReasonMemory, ""
+		return ReasonMemory, -1
 	case overlaps(d.Ports, c.Ports) || overlaps(d.PortsUDP, c.PortsUDP):
-		return ReasonPorts, ""
+		return ReasonPorts, -1
 	}
-	for _, con := range req.Constraints {
+	for i, con := range req.Constraints {
 		switch con.Type {
 		case "distinctInstance":
 			if req.groupCount(c.ID) > 0 {
-				return ReasonDistinct, ""
+				return ReasonDistinct, -1
 			}
 		case "memberOf":
 			if !con.Member.Match(c) {
-				return ReasonMemberOf, con.Member.String()
+				return ReasonMemberOf, i
 			}
 		}
 	}
-	return "", ""
+	return "", -1
 }
 
 func overlaps(want, used []string) bool {
