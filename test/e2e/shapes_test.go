@@ -84,13 +84,14 @@ func TestEmptyRepliesWithClients(t *testing.T) {
 		{[]string{"ecs", "list-tasks", "--cluster", cluster, "--query", "length(taskArns)", "--output", "text"}},
 		{[]string{"ecs", "list-container-instances", "--cluster", cluster, "--query", "length(containerInstanceArns)", "--output", "text"}},
 		{[]string{"ecs", "describe-tasks", "--cluster", cluster, "--tasks", "0123456789abcdef0123456789abcdef", "--query", "length(tasks)", "--output", "text"}},
+		{[]string{"ecs", "list-container-instances", "--cluster", cluster, "--filter", "attribute:ecs.instance-type == t3.micro", "--query", "length(containerInstanceArns)", "--output", "text"}},
 	} {
 		if got := strings.TrimSpace(string(awsCLI(t, srv, q.args...))); got != "0" {
 			t.Errorf("aws %s = %q, want 0", strings.Join(q.args, " "), got)
 		}
 	}
-	if code := cliError(t, srv, "ecs", "list-container-instances", "--cluster", cluster, "--filter", "attribute:ecs.instance-type == t3.micro"); code != "UnsupportedFeatureException" {
-		t.Errorf("list-container-instances --filter: %s, want UnsupportedFeatureException (no Cluster Query Language yet)", code)
+	if code := cliError(t, srv, "ecs", "list-container-instances", "--cluster", cluster, "--filter", "attribute:ecs.instance-type = t3.micro"); code != "InvalidParameterException" {
+		t.Errorf("list-container-instances with a malformed --filter: %s, want InvalidParameterException", code)
 	}
 
 	t.Run("boto3", func(t *testing.T) {
