@@ -251,10 +251,11 @@ func (s *sim) fits(i int) bool {
 	return len(whyNot(s.req, c, s.group[c.ID])) == 0
 }
 
-// run drives one sequence per seed and calls check after every step with
-// the chosen index (-1: no fit), the rejections and the state before the
-// step; a sequence ends at its first no-fit, as nothing changes after it.
-func run(t *testing.T, sh shape, check func(t *testing.T, s *sim, before *sim, chosen int, rej []Rejection)) {
+// runProperty drives one sequence per seed and calls check after every
+// step with the chosen index (-1: no fit), the rejections and the state
+// before the step; a sequence ends at its first no-fit, as nothing changes
+// after it.
+func runProperty(t *testing.T, sh shape, check func(t *testing.T, s *sim, before *sim, chosen int, rej []Rejection)) {
 	for seed := uint64(1); seed <= propSeeds; seed++ {
 		s := newSim(seed, sh)
 		steps := 1 + int(seed%propMaxSteps)
@@ -286,7 +287,7 @@ func (s *sim) snapshot() *sim {
 }
 
 func TestPropertyNoOvercommit(t *testing.T) {
-	run(t, shape{}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
+	runProperty(t, shape{}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
 		if chosen >= 0 && !before.fits(chosen) {
 			c := &before.req.Candidates[chosen]
 			s.fatalf(t, "placed on %s, which cannot take the task: %v", c.ID, whyNot(before.req, c, before.group[c.ID]))
@@ -323,7 +324,7 @@ func duplicate(ports []string) (string, bool) {
 
 func TestPropertyNoFitMeansEveryCandidateFails(t *testing.T) {
 	noFits := 0
-	run(t, shape{}, func(t *testing.T, s, before *sim, chosen int, rej []Rejection) {
+	runProperty(t, shape{}, func(t *testing.T, s, before *sim, chosen int, rej []Rejection) {
 		if chosen >= 0 {
 			return
 		}
@@ -413,7 +414,7 @@ func leadingInt(s string) (int, error) {
 }
 
 func TestPropertyDistinctInstance(t *testing.T) {
-	run(t, shape{distinct: true, groupAlready: true}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
+	runProperty(t, shape{distinct: true, groupAlready: true}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
 		if chosen < 0 {
 			return
 		}
@@ -425,7 +426,7 @@ func TestPropertyDistinctInstance(t *testing.T) {
 }
 
 func TestPropertyMemberOf(t *testing.T) {
-	run(t, shape{memberOf: true}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
+	runProperty(t, shape{memberOf: true}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
 		if chosen < 0 {
 			return
 		}
@@ -448,7 +449,7 @@ func TestPropertySpreadInstanceID(t *testing.T) {
 		t.Run(field+"/every instance fits", func(t *testing.T) {
 			// No constraints and room everywhere: every instance fits at
 			// every step, so the counts stay within 1 of each other.
-			run(t, shape{roomy: true, first: spread}, func(t *testing.T, s, _ *sim, chosen int, _ []Rejection) {
+			runProperty(t, shape{roomy: true, first: spread}, func(t *testing.T, s, _ *sim, chosen int, _ []Rejection) {
 				lo, hi := spreadRange(s)
 				if chosen < 0 || hi-lo > 1 {
 					s.fatalf(t, "spread(%s) with every instance fitting: group counts range %d..%d (chosen %d)", field, lo, hi, chosen)
@@ -458,7 +459,7 @@ func TestPropertySpreadInstanceID(t *testing.T) {
 		t.Run(field+"/as fits allow", func(t *testing.T) {
 			// The chosen instance runs the fewest tasks of the group among
 			// the instances that can take the task.
-			run(t, shape{first: spread, groupAlready: true}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
+			runProperty(t, shape{first: spread, groupAlready: true}, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
 				if chosen < 0 {
 					return
 				}
@@ -486,7 +487,7 @@ func spreadRange(s *sim) (lo, hi int) {
 func TestPropertySpreadAttribute(t *testing.T) {
 	spread := &Strategy{Type: "spread", Field: "attribute:" + propZoneAttr}
 	t.Run("every instance fits", func(t *testing.T) {
-		run(t, shape{roomy: true, first: spread}, func(t *testing.T, s, _ *sim, chosen int, _ []Rejection) {
+		runProperty(t, shape{roomy: true, first: spread}, func(t *testing.T, s, _ *sim, chosen int, _ []Rejection) {
 			counts := zoneCounts(s)
 			lo, hi := 1<<30, 0
 			for _, n := range counts {
@@ -511,7 +512,7 @@ func TestPropertySpreadAttribute(t *testing.T) {
 		{"with distinctInstance", shape{healthy: true, first: spread, noMemberOf: true, distinct: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			run(t, tc.sh, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
+			runProperty(t, tc.sh, func(t *testing.T, s, before *sim, chosen int, _ []Rejection) {
 				if chosen < 0 {
 					return
 				}
