@@ -10,18 +10,25 @@ import (
 )
 
 // PutExpiring is Put for a value that etcd deletes on its own at least ttl
-// after the write (at most ttl/16 later). Writes in the same stretch of time
-// share one lease, so an expiring key costs no lease of its own: idempotency
+// after the write (at most ttl/16 later). Writes of one transaction, and
+// writes in the same stretch of time, share one lease, so an expiring key costs no lease of its own: idempotency
 // tokens and the like expire without a sweeper.
 func PutExpiring[T any](tx *Tx, c Collection[T], id string, v T, ttl time.Duration) {
 	key, raw, ok := encodeFor(tx, c, id, v)
 	if !ok {
 		return
 	}
-	lease, err := tx.s.leases.get(tx.ctx, ttl)
-	if err != nil {
-		tx.fail(fmt.Errorf("put %s: %w", key, err))
-		return
+	lease, ok := tx.leases[ttl]
+	if !ok {
+		var err error
+		if lease, err = tx.s.leases.get(tx.ctx, ttl); err != nil {
+			tx.fail(fmt.Errorf("put %s: %w", key, err))
+			return
+		}
+		if tx.leases == nil {
+			tx.leases = map[time.Duration]clientv3.LeaseID{}
+		}
+		tx.leases[ttl] = lease
 	}
 	tx.writeLease(key, raw, false, lease)
 }

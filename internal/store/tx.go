@@ -30,6 +30,9 @@ type Tx struct {
 	reads    map[string]readResult // every key read from etcd
 	writes   map[string]pending
 	err      error // first error from Put/Delete/Revision; fails the transaction
+	// leases are the expiring writes' leases by TTL: every expiring key of
+	// one transaction shares one, whatever the clock does meanwhile.
+	leases map[time.Duration]clientv3.LeaseID
 }
 
 type readResult struct {
