@@ -78,35 +78,15 @@ const inactiveHint = "the server says this container instance is not registered 
 
 // run connects and reconnects until ctx is done.
 func (c *acsClient) run(ctx context.Context) {
-	attempt := 0
-	for ctx.Err() == nil {
-		began := time.Now()
-		connected, err := c.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if connected && time.Since(began) >= c.heartbeat {
-			// A connection that lived restarts the backoff; one the server
-			// drops at once (e.g. an error on connect) does not, so the
-			// agent does not hammer it.
-			attempt = 0
-		}
-		d := c.reconnect.delay(attempt)
-		attempt++
+	redial(ctx, c.heartbeat, c.reconnect, c.sleep, c.session, func(err error, d time.Duration) time.Duration {
 		if isServerError(err, acs.ErrorTypeInactiveInstance) {
 			d = c.reconnect.max
 			c.log.Error(inactiveHint, "err", err, "retryIn", d)
-		} else {
-			c.log.Warn("acs disconnected; reconnecting", "err", err, "retryIn", d)
+			return d
 		}
-		sleep := c.sleep
-		if sleep == nil {
-			sleep = sleepCtx
-		}
-		if !sleep(ctx, d) {
-			return
-		}
-	}
+		c.log.Warn("acs disconnected; reconnecting", "err", err, "retryIn", d)
+		return d
+	})
 }
 
 // session makes one connection and serves it until it fails. connected

@@ -222,3 +222,31 @@ func readEnvelopes(ctx context.Context, conn *websocket.Conn, heartbeat time.Dur
 		}
 	}
 }
+
+// redial runs session until ctx is done, waiting the backoff between
+// sessions. A connection that lived a heartbeat interval restarts the
+// backoff; one the server drops at once (e.g. an error on connect) does
+// not, so the agent does not hammer it. wait may lengthen the delay after
+// a given error and logs it; sleep nil means sleepCtx.
+func redial(ctx context.Context, heartbeat time.Duration, reconnect backoff, sleep func(context.Context, time.Duration) bool,
+	session func(context.Context) (connected bool, err error), wait func(err error, d time.Duration) time.Duration) {
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	attempt := 0
+	for ctx.Err() == nil {
+		began := time.Now()
+		connected, err := session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected && time.Since(began) >= heartbeat {
+			attempt = 0
+		}
+		d := wait(err, reconnect.delay(attempt))
+		attempt++
+		if !sleep(ctx, d) {
+			return
+		}
+	}
+}

@@ -58,27 +58,10 @@ func (c *tcsClient) run(ctx context.Context) {
 		// Either consumed here; each session queues all health and
 		// signals waiting metrics when it connects.
 	}
-	attempt := 0
-	for ctx.Err() == nil {
-		began := time.Now()
-		connected, err := c.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if connected && time.Since(began) >= c.heartbeat {
-			attempt = 0
-		}
-		d := c.reconnect.delay(attempt)
-		attempt++
+	redial(ctx, c.heartbeat, c.reconnect, c.sleep, c.session, func(err error, d time.Duration) time.Duration {
 		c.log.Warn("tcs disconnected; reconnecting", "err", err, "retryIn", d)
-		sleep := c.sleep
-		if sleep == nil {
-			sleep = sleepCtx
-		}
-		if !sleep(ctx, d) {
-			return
-		}
-	}
+		return d
+	})
 }
 
 // session makes one connection and serves it until it fails.
