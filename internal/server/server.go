@@ -226,18 +226,23 @@ func serverID(addr string) string {
 // it is ready anyway.
 const devAgentWait = 2 * time.Minute
 
+// devCallTimeout bounds the --dev start's calls to etcd and Docker.
+const devCallTimeout = 30 * time.Second
+
 // startDevAgent creates cluster "default" and runs the in-process agent on
 // the local Docker engine, and returns once the agent is registered and
 // connected, so that a task run right after the banner has somewhere to go.
 func startDevAgent(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg Config, regions *ecs.Regions, root rootRecord, endpoint string) error {
-	svc, err := regions.Default(ctx)
+	cctx, cancel := context.WithTimeout(ctx, devCallTimeout)
+	defer cancel()
+	svc, err := regions.Default(cctx)
 	if err != nil {
 		return err
 	}
-	if _, err := svc.CreateCluster(ctx, &ecstypes.CreateClusterRequest{ClusterName: aws.String("default")}); err != nil {
+	if _, err := svc.CreateCluster(cctx, &ecstypes.CreateClusterRequest{ClusterName: aws.String("default")}); err != nil {
 		return fmt.Errorf("create default cluster: %w", err)
 	}
-	opts, err := devAgentOptions(ctx, cfg, root, endpoint)
+	opts, err := devAgentOptions(cctx, cfg, root, endpoint)
 	if err != nil {
 		return err
 	}
@@ -248,8 +253,8 @@ func startDevAgent(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg Config, 
 			cfg.Logger.Error("in-process agent stopped", "err", err)
 		}
 	}()
-	wctx, cancel := context.WithTimeout(ctx, devAgentWait)
-	defer cancel()
+	wctx, wcancel := context.WithTimeout(ctx, devAgentWait)
+	defer wcancel()
 	if err := svc.WaitAgentConnected(wctx, opts.Config.Cluster); err != nil {
 		cfg.Logger.Warn("the in-process agent is not connected yet; tasks cannot be placed until it is", "err", err)
 	}

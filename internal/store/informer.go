@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 )
 
 // IndexFunc returns the values an object is filed under in one index; an
@@ -55,7 +58,12 @@ type Informer[T any] struct {
 	// watchCtx is the running watch's context: progress requests must go
 	// on the watch's own stream, which clientv3 finds by the context.
 	watchCtx context.Context
+	// stream names the informer's own gRPC watch stream (see watch).
+	stream string
 }
+
+// informerStreams numbers the informers of a process, one watch stream each.
+var informerStreams atomic.Uint64
 
 type entry[T any] struct {
 	v      *T
@@ -72,6 +80,7 @@ func NewInformer[T any](s *Store, c Collection[T], cfg InformerConfig[T]) *Infor
 		ready:   make(chan struct{}),
 		stopped: make(chan struct{}),
 		revCh:   make(chan struct{}),
+		stream:  strconv.FormatUint(informerStreams.Add(1), 10),
 	}
 }
 
@@ -180,7 +189,16 @@ func (inf *Informer[T]) list(ctx context.Context) (int64, error) {
 // it delivered anything (so the caller resets its backoff).
 func (inf *Informer[T]) watch(ctx context.Context, rev int64) bool {
 	base := inf.s.key(inf.c.name, "")
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	// clientv3 puts watches whose contexts carry the same metadata on one
+	// gRPC stream, and etcd answers a progress request only when every
+	// watcher of the stream is synced and none waits for a revision etcd
+	// has not reached. A watch opened right after a list waits for the next
+	// revision, so an informer sharing its stream with one just started
+	// could not learn that it is current until someone wrote anything:
+	// SyncTo waited for a write that might never come. Each informer
+	// watches on a stream of its own, where its SyncTo always gets an
+	// answer (see SyncTo).
+	wctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(ctx), "berth-informer", inf.stream))
 	defer cancel()
 	wch := inf.s.client.Watch(wctx, base, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	inf.mu.Lock()

@@ -268,3 +268,38 @@ func TestInformerStopsWithStore(t *testing.T) {
 		t.Fatalf("WaitFor on a closed store: %v (context %v)", err, ctx.Err())
 	}
 }
+
+// An informer started last watches from a revision etcd has not reached
+// yet, and etcd answers no progress request on a stream that holds such a
+// watcher: an older informer's SyncTo must not depend on it. (The dev
+// server hung at start when the two shared a stream and nobody wrote.)
+func TestInformerSyncBesideNewerInformer(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	older := startInformer(t, s, store.InformerConfig[item]{})
+	others := store.NewCollection[item]("test/others")
+	if err := s.Update(context.Background(), func(tx *store.Tx) error {
+		store.Put(tx, others, "o", item{})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	newer := store.NewInformer(s, others, store.InformerConfig[item]{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := newer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for !newer.Watching() { // etcd has the watcher that waits for the future
+		if ctx.Err() != nil {
+			t.Fatal("the newer informer's watch never opened")
+		}
+		time.Sleep(time.Millisecond) // polling pace
+	}
+	if err := older.SyncTo(ctx, newer.Revision()); err != nil {
+		t.Fatalf("SyncTo the newest revision, with no write since: %v", err)
+	}
+	if older.Revision() < newer.Revision() {
+		t.Fatalf("older informer at revision %d, want %d", older.Revision(), newer.Revision())
+	}
+}

@@ -212,12 +212,17 @@ func startProc(t *testing.T, logDir, name string, env []string, args ...string) 
 	}()
 	t.Logf("started %s (pid %d): berth %s", name, p.cmd.Process.Pid, strings.Join(args, " "))
 	t.Cleanup(func() {
+		hung := t.Failed() && !p.exited()
+		if t.Failed() {
+			p.dump(t)
+		}
+		if hung {
+			// What it was doing when the test gave up on it.
+			p.dumpGoroutines(t)
+		}
 		p.kill()
 		if raced := p.raceReport(); raced != "" {
 			t.Errorf("%s: the race detector reported a data race:\n%s", name, raced)
-		}
-		if t.Failed() {
-			p.dump(t)
 		}
 	})
 	return p
@@ -276,6 +281,34 @@ func (p *proc) raceReport() string {
 func (p *proc) dump(t testing.TB) {
 	t.Logf("---- %s stdout (tail) ----\n%s", p.name, tail(p.stdout, logTail))
 	t.Logf("---- %s stderr (tail) ----\n%s", p.name, tail(p.stderr, logTail))
+}
+
+// dumpGoroutines makes a live process print its goroutines (Go does on
+// SIGQUIT, then exits) and logs those that run Berth's code.
+func (p *proc) dumpGoroutines(t testing.TB) {
+	before := len(readFile(p.stderr))
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Logf("%s did not exit on SIGQUIT", p.name)
+		return
+	}
+	out := readFile(p.stderr)
+	if len(out) < before {
+		return
+	}
+	var ours []string
+	for _, g := range strings.Split(out[before:], "\n\n") {
+		if strings.Contains(g, "berth-dev/berth/") {
+			ours = append(ours, g)
+		}
+	}
+	dump := strings.Join(ours, "\n\n")
+	if len(dump) > logTail {
+		dump = dump[:logTail] + "\n..."
+	}
+	t.Logf("---- %s goroutines in Berth's code, at SIGQUIT ----\n%s", p.name, dump)
 }
 
 // tail returns the last n bytes of a file.
