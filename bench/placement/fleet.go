@@ -124,6 +124,8 @@ func (m *memberOf) Match(c *scheduler.Candidate) bool {
 	return m.expr.Eval(&m.subject)
 }
 
+func (m *memberOf) ReadsTasks() bool { return m.expr.ReadsTasks() }
+
 func (m *memberOf) String() string { return m.expr.String() }
 
 // candidateSubject answers an expression's questions from the candidate

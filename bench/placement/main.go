@@ -11,8 +11,12 @@
 //
 //	attribute:ecs.instance-type =~ m5.* or attribute:ecs.instance-type == c5.large
 //
-// compiled by internal/cql, each placement followed by Candidate.Take so that
-// the next one sees it. It reports placements per second beside the goal
+// compiled by internal/cql. Tasks are placed by scheduler.Plan, -batch tasks
+// per plan as RunTask places its count (at most 10) in one plan, each
+// placement followed by Plan.Take so that the next one sees it; a new plan
+// sees what earlier ones placed. It then places the same tasks again with one
+// plan for all of them, as a service scaling out by that many would. It
+// reports placements per second beside the goal
 // (20,000/s) and, measured in the same run, a reference: one plain pass over
 // the same candidates reading only CPU and memory (the hand-written
 // binpack(memory) of a task without constraints or spread, the least any
@@ -32,7 +36,7 @@
 // the zone should keep them within 1 of each other while every zone has
 // room.
 //
-//	go run ./bench/placement [-instances 5000] [-tasks 10000] [-growth 500,5000,20000] [-growth-tasks 1000] [-cpuprofile cpu.out]
+//	go run ./bench/placement [-instances 5000] [-tasks 10000] [-batch 10] [-growth 500,5000,20000] [-growth-tasks 1000] [-cpuprofile cpu.out]
 package main
 
 import (
@@ -69,17 +73,18 @@ func main() {
 	tasks := flag.Int("tasks", 10000, "tasks placed in (a)")
 	growth := flag.String("growth", "500,5000,20000", "instance counts for (b), comma-separated; empty skips (b)")
 	growthTasks := flag.Int("growth-tasks", 1000, "tasks placed per count in (b); 0: twice the instances")
+	batch := flag.Int("batch", 10, "tasks per placement plan: RunTask's count (at most 10) is one plan")
 	block := flag.Int("block", 100, "placements per timed block, each followed by as many reference passes")
 	seed := flag.Uint64("seed", 1, "seed of the tie-breaking random numbers")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of (a) to this file")
 	flag.Parse()
-	if err := run(*instances, *tasks, *growth, *growthTasks, *block, *seed, *cpuprofile); err != nil {
+	if err := run(*instances, *tasks, *growth, *growthTasks, *batch, *block, *seed, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "placement:", err)
 		os.Exit(1)
 	}
 }
 
-func run(instances, tasks int, growth string, growthTasks, block int, seed uint64, cpuprofile string) error {
+func run(instances, tasks int, growth string, growthTasks, batch, block int, seed uint64, cpuprofile string) error {
 	var counts []int
 	for f := range strings.SplitSeq(growth, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -91,8 +96,8 @@ func run(instances, tasks int, growth string, growthTasks, block int, seed uint6
 		}
 		counts = append(counts, n)
 	}
-	if instances <= 0 || tasks <= 0 || block <= 0 || growthTasks < 0 {
-		return fmt.Errorf("-instances, -tasks and -block must be positive, -growth-tasks not negative")
+	if instances <= 0 || tasks <= 0 || batch <= 0 || block <= 0 || growthTasks < 0 {
+		return fmt.Errorf("-instances, -tasks, -batch and -block must be positive, -growth-tasks not negative")
 	}
 	expr, err := cql.Parse(memberOfExpr)
 	if err != nil {
@@ -101,7 +106,7 @@ func run(instances, tasks int, growth string, growthTasks, block int, seed uint6
 	// One core: the placement core runs on one goroutine per decision.
 	runtime.GOMAXPROCS(1)
 
-	fmt.Printf("== (a) placement core: %d tasks onto %d instances, one core (GOMAXPROCS=1), %s\n", tasks, instances, runtime.Version())
+	fmt.Printf("== (a) placement core: %d tasks onto %d instances, %d per plan (one RunTask), one core (GOMAXPROCS=1), %s\n", tasks, instances, batch, runtime.Version())
 	fmt.Printf("strategies spread(attribute:ecs.availability-zone), binpack(memory); memberOf(%s)\n", expr)
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -113,20 +118,24 @@ func run(instances, tasks int, growth string, growthTasks, block int, seed uint6
 			return err
 		}
 	}
-	r := measure(instances, tasks, block, seed, expr)
+	r := measure(instances, tasks, batch, block, seed, expr)
 	if cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
 	r.print()
+	if batch < tasks {
+		fmt.Printf("\n== (a) as one plan: the same %d tasks placed by one plan (a service scaling out)\n", tasks)
+		measure(instances, tasks, tasks, block, seed, expr).print()
+	}
 
 	if len(counts) == 0 {
 		return nil
 	}
 	fmt.Println()
 	if growthTasks == 0 {
-		fmt.Println("== (b) growth: tasks = 2 x instances, same workload as (a)")
+		fmt.Printf("== (b) growth: tasks = 2 x instances, same workload as (a), %d per plan\n", batch)
 	} else {
-		fmt.Printf("== (b) growth: %d tasks per count, same workload as (a)\n", growthTasks)
+		fmt.Printf("== (b) growth: %d tasks per count, same workload as (a), %d per plan\n", growthTasks, batch)
 	}
 	fmt.Printf("%9s %7s %14s %14s %7s %17s %17s\n", "instances", "tasks", "per placement", "reference", "ratio", "placement growth", "reference growth")
 	var prev result
@@ -135,7 +144,7 @@ func run(instances, tasks int, growth string, growthTasks, block int, seed uint6
 		if t == 0 {
 			t = 2 * n
 		}
-		r := measure(n, t, block, seed, expr)
+		r := measure(n, t, batch, block, seed, expr)
 		pg, rg := "", ""
 		if i > 0 {
 			pg = growthText(prev.perPlacement(), r.perPlacement(), prev.instances, n)
@@ -184,9 +193,10 @@ func verdict(rate float64) string {
 	return fmt.Sprintf("not met, %.1fx too slow", goalPerSec/rate)
 }
 
-// measure places tasks onto a fresh fleet of n instances as RunTask does, and
+// measure places tasks onto a fresh fleet of n instances, batch tasks per
+// scheduler.Plan (RunTask makes one plan per call, of up to 10 tasks), and
 // times them beside as many reference passes.
-func measure(n, tasks, block int, seed uint64, expr *cql.Expr) result {
+func measure(n, tasks, batch, block int, seed uint64, expr *cql.Expr) result {
 	cands := fleet(n)
 	index := make(map[string]int, n)
 	r := result{instances: n, tasks: tasks, perZone: map[string]int{}}
@@ -211,18 +221,22 @@ func measure(n, tasks, block int, seed uint64, expr *cql.Expr) result {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	var plan *scheduler.Plan
+	left := 0 // placements the current plan has yet to make
 	for done := 0; done < tasks; {
 		k := min(block, tasks-done)
 		start := time.Now()
 		for range k {
-			chosen, _, ok := scheduler.Place(req)
+			if left == 0 {
+				plan, left = scheduler.NewPlan(req), batch
+			}
+			left--
+			i, ok := plan.Next()
 			if !ok {
 				continue
 			}
-			// RunTask finds the chosen candidate by a scan; a map keeps the
-			// bench's own bookkeeping out of the figure.
-			group[chosen.ID]++
-			cands[index[chosen.ID]].Take(demand)
+			plan.Take(i)
+			group[cands[i].ID]++ // what the next plan reads, as RunTask's read model would
 			r.placed++
 		}
 		r.place += time.Since(start)

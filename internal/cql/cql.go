@@ -2,6 +2,7 @@ package cql
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -103,6 +104,26 @@ func parse(expr string) (*Expr, error) {
 // Eval reports whether s satisfies e. It does not allocate when s does not.
 func (e *Expr) Eval(s Subject) bool {
 	return e.root.eval(s)
+}
+
+// ReadsTasks reports whether e asks about an instance's tasks
+// (runningTasksCount, task:group): the answers that change as tasks are
+// placed. An expression that does not can be evaluated once per instance
+// for a whole placement decision.
+func (e *Expr) ReadsTasks() bool { return readsTasks(e.root) }
+
+func readsTasks(n node) bool {
+	switch n := n.(type) {
+	case *andNode:
+		return slices.ContainsFunc(n.kids, readsTasks)
+	case *orNode:
+		return slices.ContainsFunc(n.kids, readsTasks)
+	case *notNode:
+		return readsTasks(n.kid)
+	case *cond:
+		return n.kind == subjRunningTasksCount || n.kind == subjTaskGroup
+	}
+	return false
 }
 
 // String returns e in canonical form: symbolic comparison operators, lower

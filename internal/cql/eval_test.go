@@ -316,3 +316,25 @@ func TestExplainChangingSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestReadsTasks(t *testing.T) {
+	tests := map[string]bool{
+		"attribute:ecs.instance-type =~ m5.*":                          false,
+		"agentConnected == true and ec2InstanceId != i-1":              false,
+		"registeredAt >= 2026-01-01 or agentVersion > 1.0.0":           false,
+		"runningTasksCount == 0":                                       true,
+		"task:group == service:web":                                    true,
+		"attribute:a exists and (attribute:b == x or task:group == g)": true,
+		"not(runningTasksCount > 3)":                                   true,
+		"not(attribute:a exists)":                                      false,
+	}
+	for expr, want := range tests {
+		e, err := Parse(expr)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", expr, err)
+		}
+		if got := e.ReadsTasks(); got != want {
+			t.Errorf("ReadsTasks(%q) = %v, want %v", expr, got, want)
+		}
+	}
+}

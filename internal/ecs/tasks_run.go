@@ -500,15 +500,17 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			}
 			var placed []taskRecord
 			seen := map[string]bool{}
+			req := scheduler.Request{
+				Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
+				GroupCount: groups.count, Rand: s.randn,
+			}
+			plan := scheduler.NewPlan(req)
 			for range count {
-				req := scheduler.Request{
-					Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
-					GroupCount: groups.count, Rand: s.randn,
-				}
-				chosen, rejections, ok := scheduler.Place(req)
+				i, ok := plan.Next()
 				if !ok {
 					// ECS's reason per instance; Berth's explanation of the
 					// whole decision in each failure's detail.
+					rejections := plan.Rejections()
 					detail := aws.String(scheduler.Explain(req, rejections))
 					for _, r := range rejections {
 						if !seen[r.ARN+r.Reason] {
@@ -518,15 +520,11 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 					}
 					continue
 				}
-				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen.ID))
+				chosen := cands[i].ID
+				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen))
 				placed = append(placed, t)
-				groups.take(chosen.ID)
-				decided.add(chosen.ID, spec.demand.Group)
-				for i := range cands {
-					if cands[i].ID == chosen.ID {
-						cands[i].Take(spec.demand)
-					}
-				}
+				plan.Take(i)
+				decided.add(chosen, spec.demand.Group)
 				out.Tasks = append(out.Tasks, t.Task)
 			}
 			if err := s.commitTasks(tx, rm, cname, placed); err != nil {

@@ -39,6 +39,8 @@ func (m typeIn) Match(c *Candidate) bool {
 	return ok && slices.Contains(m, v)
 }
 
+func (m typeIn) ReadsTasks() bool { return false }
+
 func (m typeIn) String() string { return "attribute:type in [" + strings.Join(m, ", ") + "]" }
 
 // shape says what random requests one property draws.

@@ -1,7 +1,8 @@
 // Package scheduler owns task placement: a pure function from a task's demand
 // and a snapshot of candidate container instances to a chosen instance, or to
 // an explanation of why every instance was rejected. Stages are chained in one
-// place (Place): agent -> resources -> constraints -> strategies -> select.
+// place (Plan, which Place wraps for one task): agent -> resources ->
+// constraints -> strategies -> select.
 package scheduler
 
 import (
@@ -81,6 +82,10 @@ type Constraint struct {
 type Matcher interface {
 	// Match says whether the instance satisfies the expression.
 	Match(c *Candidate) bool
+	// ReadsTasks says whether the answer depends on the instance's tasks
+	// (runningTasksCount, task:group), which change as a decision places
+	// tasks; other expressions are asked once per instance and decision.
+	ReadsTasks() bool
 	// String is the expression, for explanations.
 	String() string
 }
@@ -117,58 +122,14 @@ func (req Request) groupCount(id string) int {
 // Place picks an instance for one task. When none fits it returns ok=false
 // and one rejection per instance, saying why. A placement that succeeds
 // builds no rejections: their cost is paid only when they are the answer.
+// To place several tasks of one demand, use a Plan.
 func Place(req Request) (chosen Candidate, rejections []Rejection, ok bool) {
-	fits := make([]int, 0, len(req.Candidates))
-	for i := range req.Candidates {
-		if reason, _ := reject(req, &req.Candidates[i]); reason == "" {
-			fits = append(fits, i)
-		}
+	p := NewPlan(req)
+	i, ok := p.Next()
+	if !ok {
+		return Candidate{}, p.Rejections(), false
 	}
-	if len(fits) > 0 {
-		return req.Candidates[rank(req, fits)], nil, true
-	}
-	rejections = make([]Rejection, 0, len(req.Candidates))
-	for i := range req.Candidates {
-		reason, con := reject(req, &req.Candidates[i])
-		r := Rejection{ARN: req.Candidates[i].ARN, Reason: reason}
-		if con >= 0 {
-			r.Expr = req.Constraints[con].Member.String()
-		}
-		rejections = append(rejections, r)
-	}
-	return Candidate{}, rejections, false
-}
-
-// reject runs the filter stages in order and returns the first reason,
-// and the index in req.Constraints of the memberOf constraint that failed
-// when that was it (-1 otherwise).
-func reject(req Request, c *Candidate) (reason string, constraint int) {
-	d := req.Demand
-	switch {
-	case !c.Active:
-		return ReasonInactive, -1
-	case !c.Connected:
-		return ReasonAgent, -1
-	case d.CPU > c.CPU:
-		return ReasonCPU, -1
-	case d.Memory > c.Memory:
-		return ReasonMemory, -1
-	case overlaps(d.Ports, c.Ports) || overlaps(d.PortsUDP, c.PortsUDP):
-		return ReasonPorts, -1
-	}
-	for i, con := range req.Constraints {
-		switch con.Type {
-		case "distinctInstance":
-			if req.groupCount(c.ID) > 0 {
-				return ReasonDistinct, -1
-			}
-		case "memberOf":
-			if !con.Member.Match(c) {
-				return ReasonMemberOf, i
-			}
-		}
-	}
-	return "", -1
+	return req.Candidates[i], nil, true
 }
 
 func overlaps(want, used []string) bool {
@@ -178,48 +139,6 @@ func overlaps(want, used []string) bool {
 		}
 	}
 	return false
-}
-
-// rank picks, among the fitting candidates (indexes into req.Candidates),
-// one of those the strategies rank best (first strategy most significant),
-// at random among ties. It is linear in the candidates: only the best
-// matter, so nothing is sorted.
-func rank(req Request, fits []int) int {
-	// Spread over an attribute counts the group's tasks per attribute value
-	// once, on every instance of the cluster: an instance that is full
-	// still holds its value's tasks, as ECS counts them.
-	perValue := make([]map[string]int, len(req.Strategies))
-	for k, s := range req.Strategies {
-		if s.Type == "spread" && !spreadsByInstance(s.Field) {
-			name := attrName(s.Field)
-			perValue[k] = map[string]int{}
-			for i := range req.Candidates {
-				o := &req.Candidates[i]
-				perValue[k][o.Attributes[name]] += req.groupCount(o.ID)
-			}
-		}
-	}
-	n := len(req.Strategies)
-	best := make([]float64, n)
-	key := make([]float64, n)
-	var ties []int
-	for _, i := range fits {
-		c := &req.Candidates[i]
-		for k, s := range req.Strategies {
-			key[k] = score(req, s, c, perValue[k])
-		}
-		switch cmp := compareKeys(key, best); {
-		case len(ties) == 0 || cmp < 0:
-			copy(best, key)
-			ties = append(ties[:0], i)
-		case cmp == 0:
-			ties = append(ties, i)
-		}
-	}
-	if len(ties) > 1 && req.Rand != nil {
-		return ties[req.Rand(len(ties))]
-	}
-	return ties[0]
 }
 
 // compareKeys orders score vectors lexicographically.
@@ -233,25 +152,6 @@ func compareKeys(a, b []float64) int {
 		}
 	}
 	return 0
-}
-
-// score is lower-is-better for one strategy. perValue holds, for spread
-// over an attribute, the group's task count per attribute value.
-func score(req Request, s Strategy, c *Candidate, perValue map[string]int) float64 {
-	switch s.Type {
-	case "binpack":
-		if s.Field == "cpu" {
-			return float64(c.CPU)
-		}
-		return float64(c.Memory)
-	case "spread":
-		if spreadsByInstance(s.Field) {
-			return float64(req.groupCount(c.ID))
-		}
-		// Fewer group tasks on instances sharing this instance's value is better.
-		return float64(perValue[c.Attributes[attrName(s.Field)]])
-	}
-	return 0 // random: every fit ties, Rand picks
 }
 
 func spreadsByInstance(field string) bool {

@@ -111,6 +111,7 @@ func countsOf(m map[string]int) func(string) int {
 type matchAttr struct{ name, value string }
 
 func (m matchAttr) Match(c *Candidate) bool { return c.Attributes[m.name] == m.value }
+func (m matchAttr) ReadsTasks() bool        { return false }
 func (m matchAttr) String() string          { return "attribute:" + m.name + " == " + m.value }
 
 func TestMemberOfAndExplain(t *testing.T) {
