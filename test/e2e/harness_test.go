@@ -144,6 +144,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 			return
 		}
 		if time.Now().After(deadline) {
+			timedOut.Store(t.Name(), true)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(interval) // polling pace, not a wait for state
@@ -212,7 +213,8 @@ func startProc(t *testing.T, logDir, name string, env []string, args ...string) 
 	}()
 	t.Logf("started %s (pid %d): berth %s", name, p.cmd.Process.Pid, strings.Join(args, " "))
 	t.Cleanup(func() {
-		hung := t.Failed() && !p.exited()
+		_, gaveUp := timedOut.Load(t.Name())
+		hung := gaveUp && !p.exited()
 		if t.Failed() {
 			p.dump(t)
 		}
@@ -282,6 +284,10 @@ func (p *proc) dump(t testing.TB) {
 	t.Logf("---- %s stdout (tail) ----\n%s", p.name, tail(p.stdout, logTail))
 	t.Logf("---- %s stderr (tail) ----\n%s", p.name, tail(p.stderr, logTail))
 }
+
+// timedOut holds the names of the tests that gave up waiting (waitFor):
+// their processes' goroutines are worth a look.
+var timedOut sync.Map
 
 // dumpGoroutines makes a live process print its goroutines (Go does on
 // SIGQUIT, then exits) and logs those that run Berth's code.

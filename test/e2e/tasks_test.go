@@ -131,9 +131,11 @@ func TestDependsOnOrdering(t *testing.T) {
 		t.Errorf("after-healthy started %s, want after cache's first passing health check (%s; log %+v)",
 			started, firstHealthy, cache.State.Health.Log)
 	}
-	if h := containerNamed(t, task, "cache").HealthStatus; h != types.HealthStatusHealthy {
-		t.Errorf("cache healthStatus = %q, want HEALTHY", h)
-	}
+	// Health comes over TCS, apart from the state change that made the
+	// task RUNNING (as on ECS): it may land a moment later.
+	waitFor(t, stateTimeout, "cache's healthStatus HEALTHY in DescribeTasks", func() bool {
+		return containerNamed(t, describeTask(t, srv, cluster, arn), "cache").HealthStatus == types.HealthStatusHealthy
+	})
 	stopTask(t, srv, cluster, arn, "done")
 	waitTaskStatus(t, srv, cluster, arn, "STOPPED")
 	waitContainersGone(t, arn)
