@@ -1,6 +1,7 @@
 // Command berth is Berth's single binary: `berth server` runs the control
 // plane, `berth agent` runs a node agent, `berth demo-image` builds the quick
-// start's image locally, `berth version` prints the version.
+// start's image locally, `berth explain-placement` dry-runs a RunTask,
+// `berth version` prints the version.
 package main
 
 import (
@@ -35,7 +36,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(serverCmd(), agentCmd(), demoImageCmd(), versionCmd())
+	root.AddCommand(serverCmd(), agentCmd(), demoImageCmd(), explainPlacementCmd(), versionCmd())
 	return root
 }
 

@@ -117,6 +117,13 @@ func (m *memberOf) Match(c *scheduler.Candidate) bool {
 
 func (m *memberOf) ReadsTasks() bool { return m.expr.ReadsTasks() }
 
+// Explain says what part of the expression the instance fails, with what it
+// holds (scheduler.MatchExplainer).
+func (m *memberOf) Explain(c *scheduler.Candidate) string {
+	m.subject.reset(c)
+	return m.expr.Explain(m.subject)
+}
+
 func (m *memberOf) String() string { return m.expr.String() }
 
 // instanceSubject answers an expression's questions about one candidate:

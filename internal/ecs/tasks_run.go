@@ -440,19 +440,107 @@ func parsePlacement(in *ecstypes.RunTaskRequest) ([]scheduler.Strategy, error) {
 	return strategies, nil
 }
 
-// RunTask places count new tasks on the cluster's instances.
-func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ecstypes.RunTaskResponse, error) {
+// runRequest is RunTask's request checked before any read: the count and
+// the placement strategies.
+type runRequest struct {
+	in         *ecstypes.RunTaskRequest
+	count      int
+	strategies []scheduler.Strategy
+}
+
+func checkRunTask(in *ecstypes.RunTaskRequest) (runRequest, error) {
 	count := int(aws.ToInt32(in.Count))
 	if in.Count == nil {
 		count = 1
 	}
 	if count < 1 || count > 10 {
-		return nil, awserr.InvalidParameter("count must be between 1 and 10.")
+		return runRequest{}, awserr.InvalidParameter("count must be between 1 and 10.")
 	}
 	if len(in.CapacityProviderStrategy) > 0 {
-		return nil, awserr.UnsupportedFeature("Berth does not support capacity provider strategies yet; use launchType EC2.")
+		return runRequest{}, awserr.UnsupportedFeature("Berth does not support capacity provider strategies yet; use launchType EC2.")
 	}
 	strategies, err := parsePlacement(in)
+	if err != nil {
+		return runRequest{}, err
+	}
+	return runRequest{in: in, count: count, strategies: strategies}, nil
+}
+
+// runDecision is what a RunTask decides before it writes anything: the
+// tasks to start, each on its instance, and the failures.
+type runDecision struct {
+	rm       *readModel
+	placed   []taskRecord
+	failures []ecstypes.Failure
+	// verdicts say, when asked for, how every instance stood for the first
+	// task (see ExplainPlacement).
+	verdicts []InstanceVerdict
+}
+
+// decideRunTask plans a RunTask in cluster cname at the transaction's
+// snapshot: one scheduler.Plan for its count of tasks.
+func (s *Service) decideRunTask(ctx context.Context, tx *store.Tx, cname string, r runRequest, explain bool) (runDecision, error) {
+	in := r.in
+	spec, err := s.prepareLaunch(tx, launchInput{
+		taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
+		startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
+		launchType: aws.ToString(in.LaunchType), networkConfiguration: in.NetworkConfiguration,
+	})
+	if err != nil {
+		return runDecision{}, err
+	}
+	parsed, err := placementConstraints(spec.def.PlacementConstraints, in.PlacementConstraints)
+	if err != nil {
+		return runDecision{}, err
+	}
+	rm, cands, err := s.placementModel(ctx, tx, cname, needsTasks(r.strategies, parsed))
+	if err != nil {
+		return runDecision{}, err
+	}
+	if len(cands) == 0 {
+		return runDecision{}, awserr.InvalidParameter("No Container Instances were found in your cluster.")
+	}
+	groups := newGroupCounts(rm, cname, spec.demand.Group)
+	decided := &decisionTasks{}
+	req := scheduler.Request{
+		Demand: spec.demand, Candidates: cands, Strategies: r.strategies,
+		Constraints: bind(parsed, rm, cname, decided), GroupCount: groups.count, Rand: s.randn,
+	}
+	plan := scheduler.NewPlan(req)
+	d := runDecision{rm: rm, failures: []ecstypes.Failure{}}
+	if explain {
+		d.verdicts = verdicts(req, plan.Rejections())
+	}
+	seen := map[string]bool{}
+	for range r.count {
+		i, ok := plan.Next()
+		if !ok {
+			// ECS's reason per instance; Berth's explanation of the
+			// whole decision in each failure's detail.
+			rejections := plan.Rejections()
+			detail := aws.String(scheduler.Explain(req, rejections))
+			for _, r := range rejections {
+				if !seen[r.ARN+r.Reason] {
+					seen[r.ARN+r.Reason] = true
+					d.failures = append(d.failures, ecstypes.Failure{Arn: aws.String(r.ARN), Reason: aws.String(r.Reason), Detail: detail})
+				}
+			}
+			continue
+		}
+		if explain && len(d.placed) == 0 {
+			chose(d.verdicts, cands[i].ARN)
+		}
+		chosen := cands[i].ID
+		d.placed = append(d.placed, s.newTask(cname, spec, instanceOf(rm, cname, chosen)))
+		plan.Take(i)
+		decided.add(chosen, spec.demand.Group)
+	}
+	return d, nil
+}
+
+// RunTask places count new tasks on the cluster's instances.
+func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ecstypes.RunTaskResponse, error) {
+	r, err := checkRunTask(in)
 	if err != nil {
 		return nil, err
 	}
@@ -476,60 +564,17 @@ func (s *Service) RunTask(ctx context.Context, in *ecstypes.RunTaskRequest) (*ec
 			if done, err := s.replayRunTask(tx, cname, token, out); done || err != nil {
 				return err
 			}
-			spec, err := s.prepareLaunch(tx, launchInput{
-				taskDefinition: aws.ToString(in.TaskDefinition), overrides: in.Overrides, group: aws.ToString(in.Group),
-				startedBy: aws.ToString(in.StartedBy), tags: in.Tags, propagateTags: aws.ToString(in.PropagateTags),
-				launchType: aws.ToString(in.LaunchType), networkConfiguration: in.NetworkConfiguration,
-			})
+			d, err := s.decideRunTask(ctx, tx, cname, r, false)
 			if err != nil {
 				return err
 			}
-			parsed, err := placementConstraints(spec.def.PlacementConstraints, in.PlacementConstraints)
-			if err != nil {
+			if err := s.commitTasks(tx, d.rm, cname, d.placed); err != nil {
 				return err
 			}
-			rm, cands, err := s.placementModel(ctx, tx, cname, needsTasks(strategies, parsed))
-			if err != nil {
-				return err
-			}
-			groups := newGroupCounts(rm, cname, spec.demand.Group)
-			decided := &decisionTasks{}
-			constraints := bind(parsed, rm, cname, decided)
-			if len(cands) == 0 {
-				return awserr.InvalidParameter("No Container Instances were found in your cluster.")
-			}
-			var placed []taskRecord
-			seen := map[string]bool{}
-			req := scheduler.Request{
-				Demand: spec.demand, Candidates: cands, Strategies: strategies, Constraints: constraints,
-				GroupCount: groups.count, Rand: s.randn,
-			}
-			plan := scheduler.NewPlan(req)
-			for range count {
-				i, ok := plan.Next()
-				if !ok {
-					// ECS's reason per instance; Berth's explanation of the
-					// whole decision in each failure's detail.
-					rejections := plan.Rejections()
-					detail := aws.String(scheduler.Explain(req, rejections))
-					for _, r := range rejections {
-						if !seen[r.ARN+r.Reason] {
-							seen[r.ARN+r.Reason] = true
-							out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(r.ARN), Reason: aws.String(r.Reason), Detail: detail})
-						}
-					}
-					continue
-				}
-				chosen := cands[i].ID
-				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen))
-				placed = append(placed, t)
-				plan.Take(i)
-				decided.add(chosen, spec.demand.Group)
+			for _, t := range d.placed {
 				out.Tasks = append(out.Tasks, t.Task)
 			}
-			if err := s.commitTasks(tx, rm, cname, placed); err != nil {
-				return err
-			}
+			out.Failures = d.failures
 			s.recordRunToken(tx, cname, token, out)
 			return nil
 		})

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -90,4 +91,59 @@ func plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
+}
+
+// MatchExplainer is a Matcher that can say why an instance fails it, e.g.
+// `attribute:ecs.instance-type =~ g4.* (found "t3.micro")`.
+type MatchExplainer interface {
+	Matcher
+	// Explain says what part of the expression c fails and what c holds;
+	// "" when c satisfies it.
+	Explain(c *Candidate) string
+}
+
+// Detail says in a few words why candidate c, rejected with reason by the
+// stages of req, cannot take the task, with the figures that decided it:
+// "needs 512 MiB, has 256". It is for one instance what Explain is for a
+// whole decision.
+func Detail(req Request, c *Candidate, reason string) string {
+	d := req.Demand
+	switch reason {
+	case "":
+		return ""
+	case ReasonInactive:
+		return "not ACTIVE (draining or deregistered)"
+	case ReasonAgent:
+		return "its agent is not connected"
+	case ReasonCPU:
+		return fmt.Sprintf("needs %d CPU units, has %d", d.CPU, c.CPU)
+	case ReasonMemory:
+		return fmt.Sprintf("needs %d MiB, has %d", d.Memory, c.Memory)
+	case ReasonPorts:
+		var busy []string
+		for _, p := range d.Ports {
+			if slices.Contains(c.Ports, p) {
+				busy = append(busy, p)
+			}
+		}
+		for _, p := range d.PortsUDP {
+			if slices.Contains(c.PortsUDP, p) {
+				busy = append(busy, p+"/udp")
+			}
+		}
+		return "host port " + strings.Join(busy, ", ") + " in use"
+	case ReasonDistinct:
+		return fmt.Sprintf("already runs %d %s of group %s (distinctInstance)", req.groupCount(c.ID), plural(req.groupCount(c.ID), "task"), d.Group)
+	case ReasonMemberOf:
+		for _, con := range req.Constraints {
+			if con.Type != "memberOf" || con.Member.Match(c) {
+				continue
+			}
+			if e, ok := con.Member.(MatchExplainer); ok {
+				return "fails memberOf: " + e.Explain(c)
+			}
+			return "fails memberOf(" + con.Member.String() + ")"
+		}
+	}
+	return reason
 }

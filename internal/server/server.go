@@ -171,6 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 		RequestTimeout: cfg.RequestTimeout,
 	})
 	apiSrv.Register(regions.APIService())
+	apiSrv.Register(regions.BerthAPIService())
 	apiSrv.Register(sts.New(sts.Config{AccountID: root.AccountID}).APIService())
 	apiSrv.Route(regions.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
 	apiSrv.Route(regions.TCSRoute(apiSrv.SigV4(ecstypes.SigningName)))

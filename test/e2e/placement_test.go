@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -113,6 +114,53 @@ func TestCLIPlacement(t *testing.T) {
 				b, _ := json.Marshal(f)
 				t.Errorf("failure %s, want RESOURCE:MEMORY explained in detail", b)
 			}
+		}
+	})
+
+	t.Run("berth explain-placement dry-runs a RunTask", func(t *testing.T) {
+		var before struct{ TaskArns []string }
+		cliJSON(t, srv, &before, "ecs", "list-tasks", "--cluster", cluster)
+		cmd := exec.Command(berthBin, "explain-placement", "--endpoint-url", "http://"+srv.addr, "--output", "json",
+			"--cluster", cluster, "--task-definition", td, "--count", "2",
+			"--placement-constraints", "type=memberOf,expression=attribute:stack == edge")
+		cmd.Env = childEnv("AWS_ACCESS_KEY_ID="+srv.keyID, "AWS_SECRET_ACCESS_KEY="+srv.secret, "AWS_REGION="+region)
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("berth explain-placement: %v\n%s", err, b)
+		}
+		var out struct {
+			Tasks     []struct{ ContainerInstanceArn string }
+			Instances []struct{ ContainerInstanceArn, Verdict, Reason, Detail string }
+		}
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("berth explain-placement --output json: %v\n%s", err, b)
+		}
+		if len(out.Tasks) != 2 || out.Tasks[0].ContainerInstanceArn != edge || out.Tasks[1].ContainerInstanceArn != edge {
+			t.Errorf("planned tasks %+v, want both on %s", out.Tasks, edge)
+		}
+		if len(out.Instances) != 3 {
+			t.Fatalf("instances %+v, want the 3 of the cluster", out.Instances)
+		}
+		for _, v := range out.Instances {
+			switch {
+			case v.ContainerInstanceArn == edge && v.Verdict != "CHOSEN",
+				v.ContainerInstanceArn != edge && (v.Verdict != "REJECTED" || v.Reason != "MemberOf placement constraint unsatisfied." ||
+					!strings.HasPrefix(v.Detail, "fails memberOf: attribute:stack == edge")):
+				t.Errorf("verdict %+v", v)
+			}
+		}
+		var after struct{ TaskArns []string }
+		cliJSON(t, srv, &after, "ecs", "list-tasks", "--cluster", cluster)
+		if len(after.TaskArns) != len(before.TaskArns) {
+			t.Errorf("a dry run started tasks: %d before, %d after", len(before.TaskArns), len(after.TaskArns))
+		}
+
+		// Bad input is RunTask's error, on stderr, with a failing exit.
+		cmd = exec.Command(berthBin, "explain-placement", "--endpoint-url", "http://"+srv.addr, "--cluster", cluster, "--task-definition", td,
+			"--placement-constraints", "type=memberOf,expression=attribute:stack ==")
+		cmd.Env = childEnv("AWS_ACCESS_KEY_ID="+srv.keyID, "AWS_SECRET_ACCESS_KEY="+srv.secret, "AWS_REGION="+region)
+		if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "InvalidParameterException") {
+			t.Errorf("malformed expression: err %v, output:\n%s", err, b)
 		}
 	})
 }
