@@ -22,7 +22,7 @@
 //
 //	go run ./bench/scale [-instances 20] [-small 100] [-large 10000] [-workers 8]
 //	                     [-fleet-instances 5000] [-fleet-tasks 50000] [-skip-fleet]
-//	                     [-placement | -placement-only] [-placement-instances 1000] [-placement-tasks 4000]
+//	                     [-placement | -placement-only] [-placement-instances 1000] [-placement-tasks 5000]
 package main
 
 import (
@@ -70,7 +70,7 @@ func main() {
 	flag.BoolVar(&o.placement, "placement", false, "also run the placement run (after the curve, before the fleet)")
 	flag.BoolVar(&o.placementOnly, "placement-only", false, "run only the placement run")
 	flag.IntVar(&o.placementInstances, "placement-instances", 1000, "sim instances of the placement run")
-	flag.IntVar(&o.placementTasks, "placement-tasks", 4000, "tasks of the placement run, per side (plain and placed)")
+	flag.IntVar(&o.placementTasks, "placement-tasks", 5000, "tasks of the placement run, per side (plain and placed)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the processes' logs and data")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()

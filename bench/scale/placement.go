@@ -43,8 +43,10 @@ func matchesPlacement(instanceType string) bool { return strings.HasPrefix(insta
 const placementGroup = "bench-placement"
 
 // placementBlock is how many tasks one side runs before the other takes its
-// turn.
-const placementBlock = 500
+// turn: small enough for many rounds, so that a burst of other work on the
+// machine lands on both sides alike (and the per-round median discards it),
+// large enough that a block's ramp-up and tail stay a small part of it.
+const placementBlock = 250
 
 // side is what one kind of RunTask call measured over its blocks.
 type side struct {
@@ -66,6 +68,9 @@ type side struct {
 // constraint.
 func placement(ctx context.Context, bin, dir string, o options) error {
 	n, total := o.placementInstances, o.placementTasks
+	if n < len(placementTypes) || total < 1 {
+		return fmt.Errorf("placement: want at least %d instances and 1 task per side", len(placementTypes))
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -104,11 +109,13 @@ func placement(ctx context.Context, bin, dir string, o options) error {
 	}
 	settle(c)
 
+	var roundRatios []float64 // placed tasks/s : plain tasks/s, to RUNNING, in each round
 	for round := 0; plain.tasks < total; round++ {
 		order := []*side{plain, placed}
 		if round%2 == 1 {
 			order = []*side{placed, plain}
 		}
+		perSec := map[*side]float64{}
 		for _, s := range order {
 			k := min(placementBlock, total-s.tasks)
 			s0, a0 := benchproc.CPUTicks(c.server.Pid()), benchproc.CPUTicks(c.agent.Pid())
@@ -123,11 +130,13 @@ func placement(ctx context.Context, bin, dir string, o options) error {
 				return err
 			}
 			s.elapsed += time.Since(began)
+			perSec[s] = rate(len(more), time.Since(began))
 			s.serverTicks += benchproc.CPUTicks(c.server.Pid()) - s0
 			s.agentTicks += benchproc.CPUTicks(c.agent.Pid()) - a0
 			s.tasks += len(more)
 			s.arns = append(s.arns, more...)
 		}
+		roundRatios = append(roundRatios, perSec[placed]/perSec[plain])
 	}
 
 	fmt.Printf("== placement: RunTask of 10 with spread(attribute:ecs.availability-zone), binpack(memory) and memberOf(attribute:ecs.instance-type =~ m5.*)\n")
@@ -140,6 +149,9 @@ func placement(ctx context.Context, bin, dir string, o options) error {
 	}
 	fmt.Printf("ratio placement/plain: %.2f in tasks/s to RUNNING, %.2f in the RunTask calls alone\n",
 		rate(placed.tasks, placed.elapsed)/rate(plain.tasks, plain.elapsed), rate(placed.tasks, placed.calls)/rate(plain.tasks, plain.calls))
+	slices.Sort(roundRatios)
+	fmt.Printf("ratio per round (%d rounds, each a plain and a placed block side by side): median %.2f, min %.2f, max %.2f\n",
+		len(roundRatios), roundRatios[len(roundRatios)/2], roundRatios[0], roundRatios[len(roundRatios)-1])
 
 	insts, err := describeInstances(ctx, c.client)
 	if err != nil {
