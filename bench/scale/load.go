@@ -31,6 +31,11 @@ func registerDef(ctx context.Context, client *ecs.Client) (string, error) {
 // fill runs tasks (10 per RunTask) from workers clients until the cluster
 // holds target tasks, and returns the new tasks' ARNs.
 func fill(ctx context.Context, client *ecs.Client, def string, have, target, workers int) ([]string, error) {
+	return fillWith(ctx, client, ecs.RunTaskInput{TaskDefinition: aws.String(def)}, have, target, workers)
+}
+
+// fillWith is fill with RunTask's input (its Count aside) given.
+func fillWith(ctx context.Context, client *ecs.Client, in ecs.RunTaskInput, have, target, workers int) ([]string, error) {
 	var mu sync.Mutex
 	var arns []string
 	var firstErr error
@@ -49,7 +54,9 @@ func fill(ctx context.Context, client *ecs.Client, def string, have, target, wor
 				}
 				issued += n
 				mu.Unlock()
-				out, err := client.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String(def), Count: aws.Int32(int32(n))})
+				call := in
+				call.Count = aws.Int32(int32(n))
+				out, err := client.RunTask(ctx, &call)
 				mu.Lock()
 				switch {
 				case err != nil:

@@ -11,12 +11,18 @@
 //     the raw etcd puts/s of the same etcd at the same concurrency;
 //   - the fleet: with -fleet-instances instances and -fleet-tasks tasks, the
 //     server's RSS (goal: at most 2 GiB) and the p99 of a mix of API calls
-//     (goal: at most 100 ms), beside the p99 of ListClusters, the API's floor.
+//     (goal: at most 100 ms), beside the p99 of ListClusters, the API's floor;
+//   - with -placement (or -placement-only, which skips the other two): on a
+//     cluster of -placement-instances instances of differing zones and
+//     types, RunTask of 10 tasks with spread, binpack and a memberOf
+//     constraint beside plain RunTask of 10 tasks, -placement-tasks of each,
+//     in tasks/s and as a ratio, then where the placed tasks went.
 //
 // Usage:
 //
 //	go run ./bench/scale [-instances 20] [-small 100] [-large 10000] [-workers 8]
 //	                     [-fleet-instances 5000] [-fleet-tasks 50000] [-skip-fleet]
+//	                     [-placement | -placement-only] [-placement-instances 1000] [-placement-tasks 5000]
 package main
 
 import (
@@ -44,7 +50,9 @@ const (
 type options struct {
 	instances, small, large, workers, samples int
 	fleetInstances, fleetTasks                int
+	placementInstances, placementTasks        int
 	skipFleet, skipCurve, keep                bool
+	placement, placementOnly                  bool
 	timeout                                   time.Duration
 }
 
@@ -59,9 +67,16 @@ func main() {
 	flag.IntVar(&o.fleetTasks, "fleet-tasks", 50000, "tasks of the fleet run")
 	flag.BoolVar(&o.skipFleet, "skip-fleet", false, "skip the fleet run")
 	flag.BoolVar(&o.skipCurve, "skip-curve", false, "skip the latency curve and throughput run")
+	flag.BoolVar(&o.placement, "placement", false, "also run the placement run (after the curve, before the fleet)")
+	flag.BoolVar(&o.placementOnly, "placement-only", false, "run only the placement run")
+	flag.IntVar(&o.placementInstances, "placement-instances", 1000, "sim instances of the placement run")
+	flag.IntVar(&o.placementTasks, "placement-tasks", 5000, "tasks of the placement run, per side (plain and placed)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the processes' logs and data")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
+	if o.placementOnly {
+		o.placement, o.skipCurve, o.skipFleet = true, true, true
+	}
 
 	tmp, err := os.MkdirTemp("", "berth-scale-")
 	check(err)
@@ -72,6 +87,9 @@ func main() {
 
 	if !o.skipCurve {
 		err = curve(ctx, bin, filepath.Join(tmp, "curve"), o)
+	}
+	if err == nil && o.placement {
+		err = placement(ctx, bin, filepath.Join(tmp, "placement"), o)
 	}
 	if err == nil && !o.skipFleet {
 		err = fleet(ctx, bin, filepath.Join(tmp, "fleet"), o)
@@ -97,8 +115,9 @@ type cluster struct {
 var bannerRE = regexp.MustCompile(`Berth server ready on http://(\S+) `)
 
 // startCluster starts a fresh server and `berth agent --runtime sim` with n
-// instances of cpu units and memMiB each, and waits until all are connected.
-func startCluster(ctx context.Context, bin, dir string, n, cpu, memMiB int) (*cluster, error) {
+// instances of cpu units and memMiB each (agentArgs added to the agent's
+// command line), and waits until all are connected.
+func startCluster(ctx context.Context, bin, dir string, n, cpu, memMiB int, agentArgs ...string) (*cluster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -120,9 +139,10 @@ func startCluster(ctx context.Context, bin, dir string, n, cpu, memMiB int) (*cl
 		c.stop()
 		return nil, err
 	}
-	c.agent, err = benchproc.Start(bin, env, filepath.Join(dir, "agent.log"), "agent", "--endpoint", "http://"+addr,
+	args := append([]string{"agent", "--endpoint", "http://" + addr,
 		"--runtime", "sim", "--instances", strconv.Itoa(n), "--data-dir", filepath.Join(dir, "agent"), "--config", conf,
-		"--cpu", strconv.Itoa(cpu), "--memory", strconv.Itoa(memMiB))
+		"--cpu", strconv.Itoa(cpu), "--memory", strconv.Itoa(memMiB)}, agentArgs...)
+	c.agent, err = benchproc.Start(bin, env, filepath.Join(dir, "agent.log"), args...)
 	if err != nil {
 		c.stop()
 		return nil, err
