@@ -48,6 +48,8 @@ func Explain(req Request, rejections []Rejection) string {
 				g.best = max(g.best, c.CPU)
 			case ReasonMemory:
 				g.best = max(g.best, c.Memory)
+			case ReasonGPU:
+				g.best = max(g.best, int32(len(c.GPUs)))
 			}
 		}
 	}
@@ -67,6 +69,8 @@ func Explain(req Request, rejections []Rejection) string {
 			what = fmt.Sprintf("lacked memory (need %d MiB, best had %d)", d.Memory, g.best)
 		case ReasonPorts:
 			what = "had a needed host port in use (" + strings.Join(append(append([]string(nil), d.Ports...), udp(d.PortsUDP)...), ", ") + ")"
+		case ReasonGPU:
+			what = fmt.Sprintf("lacked GPUs (need %d, best had %d)", d.GPUs, g.best)
 		case ReasonDistinct:
 			what = "already ran a task of group " + d.Group + " (distinctInstance)"
 		default:
