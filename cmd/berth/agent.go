@@ -38,7 +38,12 @@ With --runtime sim it runs --instances simulated container instances instead, ea
 its own identity under --data-dir (sim-0001, ...), zone and resources, running tasks through
 the same task engine on a simulated container engine: no containers are started. Container
 definitions script their simulated process with BERTH_SIM_EXIT_AFTER, BERTH_SIM_EXIT_CODE,
-BERTH_SIM_HEALTH, BERTH_SIM_HEALTH_AFTER, BERTH_SIM_STOP_AFTER and BERTH_SIM_START_ERROR.`,
+BERTH_SIM_HEALTH, BERTH_SIM_HEALTH_AFTER, BERTH_SIM_STOP_AFTER and BERTH_SIM_START_ERROR.
+BERTH_SIM_GPUS=N gives each simulated instance N GPUs (GPU-sim-0001-0, ...).
+
+With ECS_ENABLE_GPU_SUPPORT=true the agent registers the host's NVIDIA GPUs (BERTH_GPU_IDS,
+else /var/lib/ecs/gpu/nvidia-gpu-info.json, else nvidia-smi) and runs containers given GPUs
+with the nvidia runtime (ECS_NVIDIA_RUNTIME) and NVIDIA_VISIBLE_DEVICES.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logger(cmd)
@@ -78,6 +83,7 @@ BERTH_SIM_HEALTH, BERTH_SIM_HEALTH_AFTER, BERTH_SIM_STOP_AFTER and BERTH_SIM_STA
 				return fmt.Errorf("connect to Docker (is dockerd running?): %w", err)
 			}
 			opts.Runtime = rt
+			opts.FindGPUs = agent.GPUFinder{}.Find
 			return runAgent(ctx, opts)
 		},
 	}

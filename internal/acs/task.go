@@ -1,5 +1,10 @@
 package acs
 
+import (
+	"fmt"
+	"slices"
+)
+
 // Task is one task as ACS sends it: the task definition with the RunTask
 // or StartTask overrides already applied, in ECS's agent-facing shape.
 type Task struct {
@@ -27,6 +32,57 @@ type Task struct {
 	// Overrides is the overrides JSON as the API received it (informational:
 	// they are already applied to the containers).
 	Overrides string `json:"overrides,omitempty"`
+	// Associations attach devices to containers: one of type gpu per GPU
+	// the task holds, named by the GPU's id.
+	Associations []Association `json:"associations,omitempty"`
+}
+
+// Association types and content encodings, as ACS has them.
+const (
+	AssociationTypeGPU = "gpu"
+	EncodingIdentity   = "identity"
+	EncodingBase64     = "base64"
+)
+
+// Association attaches a device to containers of the task. For a GPU, Name
+// is the GPU's id and Containers names the one container that gets it.
+type Association struct {
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Containers []string       `json:"containers"`
+	Content    *EncodedString `json:"content,omitempty"`
+}
+
+// EncodedString is an association's description; the ECS agent passes it
+// through without reading it.
+type EncodedString struct {
+	Encoding string `json:"encoding"`
+	Value    string `json:"value"`
+}
+
+// GPUs returns, by container name, the GPU ids the task's gpu
+// associations give each container, in the order they come. As the ECS
+// agent does, it refuses an association that does not name exactly one
+// container of the task: a GPU is never shared.
+func (t Task) GPUs() (map[string][]string, error) {
+	var out map[string][]string
+	for _, a := range t.Associations {
+		if a.Type != AssociationTypeGPU {
+			continue
+		}
+		if len(a.Containers) != 1 {
+			return nil, fmt.Errorf("gpu association %s names %d containers, want exactly 1", a.Name, len(a.Containers))
+		}
+		name := a.Containers[0]
+		if !slices.ContainsFunc(t.Containers, func(c Container) bool { return c.Name == name }) {
+			return nil, fmt.Errorf("gpu association %s names container %s, which is not in the task", a.Name, name)
+		}
+		if out == nil {
+			out = map[string][]string{}
+		}
+		out[name] = append(out[name], a.Name)
+	}
+	return out, nil
 }
 
 // Container is one container of a Task. CPU is in CPU units and Memory

@@ -56,6 +56,10 @@ type Options struct {
 	// simulated one): the desired task sets are then not saved to DataDir,
 	// since no container would be there to watch again.
 	VolatileRuntime bool
+	// FindGPUs finds the host's GPUs when ECS_ENABLE_GPU_SUPPORT=true and
+	// BERTH_GPU_IDS does not name them (a Docker host: GPUFinder.Find);
+	// nil finds none.
+	FindGPUs func(ctx context.Context) (GPUInfo, error)
 }
 
 // ecsAPI is every ECS call the agent makes; *ecs.Client satisfies it.
@@ -174,7 +178,7 @@ func (a *Agent) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg := registration{cfg: cfg, region: a.opts.Region}
+	reg := registration{cfg: cfg, region: a.opts.Region, gpus: a.gpus(ctx, cfg)}
 	if st.Cluster == cfg.Cluster {
 		reg.instanceARN = st.ContainerInstanceArn
 	}

@@ -45,7 +45,8 @@ func submitInput(cluster string, c engine.TaskStateChange) *ecs.SubmitTaskStateC
 }
 
 // engineTask is a task from ACS as the engine runs it: its definition
-// rebuilt from the task (overrides already applied). A task whose
+// rebuilt from the task (overrides already applied), and the GPUs its gpu
+// associations give each container. A task whose
 // definition cannot be rebuilt keeps its container names and carries the
 // reason as Problem, so the engine fails it (TaskFailedToStart) instead of
 // leaving the server waiting.
@@ -64,6 +65,11 @@ func engineTask(t acs.Task) engine.Task {
 		out.Problem = "CannotCreateContainerError: " + err.Error()
 	}
 	out.TaskDefinition = def
+	gpus, err := t.GPUs()
+	if err != nil && out.Problem == "" {
+		out.Problem = "CannotCreateContainerError: " + err.Error()
+	}
+	out.GPUs = gpus
 	return out
 }
 

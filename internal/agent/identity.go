@@ -47,6 +47,8 @@ func (a *Agent) startIdentity(ctx context.Context, instanceARN string, saved, wa
 		PullBehavior: cfg.ImagePullBehavior,
 		CleanupWait:  cfg.TaskCleanupWait,
 		Logger:       a.log,
+		// GPU containers run with it; the ids come with each task.
+		NvidiaRuntime: cfg.NvidiaRuntime,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create task engine: %w", err)

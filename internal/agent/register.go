@@ -60,6 +60,7 @@ type registration struct {
 	region        string
 	instanceARN   string // from state.json; "" registers a new instance
 	dockerVersion string
+	gpus          GPUInfo // registered only with GPU support on
 }
 
 // registerInput builds the request as the ECS agent does: resources net of
@@ -85,6 +86,17 @@ func registerInput(r registration) *ecs.RegisterContainerInstanceInput {
 	}
 	if r.instanceARN != "" {
 		in.ContainerInstanceArn = aws.String(r.instanceARN)
+	}
+	if cfg.GPUSupportEnabled {
+		// As the ECS agent declares them: platform devices, not a resource.
+		for _, id := range r.gpus.IDs {
+			in.PlatformDevices = append(in.PlatformDevices, ecssdk.PlatformDevice{Id: aws.String(id), Type: ecssdk.PlatformDeviceTypeGpu})
+		}
+		if v := r.gpus.DriverVersion; v != "" {
+			in.Attributes = append(in.Attributes,
+				ecssdk.Attribute{Name: aws.String("ecs.capability.nvidia-driver-version." + v)},
+				ecssdk.Attribute{Name: aws.String("ecs.capability.gpu-driver-version"), Value: aws.String(v)})
+		}
 	}
 	for _, k := range sortedKeys(cfg.ContainerInstanceTags) {
 		in.Tags = append(in.Tags, ecssdk.Tag{Key: aws.String(k), Value: aws.String(cfg.ContainerInstanceTags[k])})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/acs"
 	"github.com/berth-dev/berth/internal/agent/config"
+	"github.com/berth-dev/berth/internal/agent/engine"
 	"github.com/berth-dev/berth/internal/agent/runtime/fake"
 	"github.com/berth-dev/berth/internal/api/sigv4"
 )
@@ -169,6 +171,91 @@ func TestRunEndToEnd(t *testing.T) {
 	api.waitStatus(t, task.Arn, "RUNNING")
 	if cs, err := rt.ListContainers(context.Background(), nil); err != nil || len(cs) != 1 {
 		t.Fatalf("containers after restart: %d, %v (adoption must not duplicate)", len(cs), err)
+	}
+}
+
+// TestRunGPUTask runs an agent with GPU support on the fake runtime: it
+// declares its GPUs as platform devices, and a task whose ACS associations
+// give a container GPUs runs it with them in NVIDIA_VISIBLE_DEVICES and
+// the nvidia runtime.
+func TestRunGPUTask(t *testing.T) {
+	creds := testCreds{id: "AKIDTEST", secret: "secret"}
+	acsSrv := newFakeACS(t, creds)
+	api := newFakeECSAPI(t, creds, acsSrv.srv.URL)
+	rt := &fake.Runtime{Images: []string{"cuda:12"}, GPUs: []string{"GPU-a", "GPU-b", "GPU-c"}}
+	cfg := testConfig()
+	cfg.GPUSupportEnabled, cfg.GPUIDs, cfg.NvidiaRuntime = true, []string{"GPU-a", "GPU-b", "GPU-c"}, "nvidia"
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Options{
+			Endpoint: api.srv.URL, Region: "us-east-1", Config: cfg, Runtime: rt, DataDir: t.TempDir(), Logger: testLogger(t),
+			Credentials: credentials.NewStaticCredentialsProvider(creds.id, creds.secret, ""), HeartbeatInterval: 200 * time.Millisecond,
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := recv(t, errc, "Run to return"); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	task := acs.Task{
+		Arn: "arn:aws:ecs:us-east-1:000000000000:task/prod/gpu", DesiredStatus: "RUNNING", Family: "train", Version: "1",
+		Containers: []acs.Container{
+			{Name: "train", Image: "cuda:12", Essential: true, Memory: 64},
+			{Name: "log", Image: "cuda:12", Memory: 64},
+		},
+		Associations: []acs.Association{
+			{Name: "GPU-b", Type: "gpu", Containers: []string{"train"}, Content: &acs.EncodedString{Encoding: "identity"}},
+			{Name: "GPU-c", Type: "gpu", Containers: []string{"train"}, Content: &acs.EncodedString{Encoding: "identity"}},
+		},
+	}
+	sc := recv(t, acsSrv.conns, "first connection")
+	sc.payload(t, "m1", 1, task)
+	sc.expectAck(t, "m1")
+	api.waitStatus(t, task.Arn, "RUNNING")
+
+	regs := api.registerCalls()
+	if len(regs) != 1 {
+		t.Fatalf("registrations %v", regs)
+	}
+	devices, _ := regs[0]["platformDevices"].([]any)
+	var ids []string
+	for _, d := range devices {
+		m, _ := d.(map[string]any)
+		if m["type"] != "GPU" {
+			t.Errorf("platform device %v, want type GPU", m)
+		}
+		id, _ := m["id"].(string)
+		ids = append(ids, id)
+	}
+	if !slices.Equal(ids, cfg.GPUIDs) {
+		t.Fatalf("registered platformDevices %v, want %v", devices, cfg.GPUIDs)
+	}
+
+	cs, err := rt.ListContainers(context.Background(), nil)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("containers: %v, %v", cs, err)
+	}
+	for _, c := range cs {
+		spec, err := rt.Spec(c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hasEnv := slices.Contains(spec.Env, "NVIDIA_VISIBLE_DEVICES=GPU-b,GPU-c")
+		switch c.Labels[engine.LabelContainerName] {
+		case "train":
+			if !hasEnv || spec.Runtime != "nvidia" || !slices.Equal(spec.GPUIDs, []string{"GPU-b", "GPU-c"}) {
+				t.Errorf("train: env %v runtime %q GPUs %v", spec.Env, spec.Runtime, spec.GPUIDs)
+			}
+		case "log":
+			if hasEnv || spec.Runtime != "" || spec.GPUIDs != nil {
+				t.Errorf("log has GPU settings: env %v runtime %q GPUs %v", spec.Env, spec.Runtime, spec.GPUIDs)
+			}
+		default:
+			t.Errorf("unexpected container %+v", c)
+		}
 	}
 }
 

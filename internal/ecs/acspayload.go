@@ -150,6 +150,7 @@ func (s *Service) acsTask(ctx context.Context, rec taskRecord) (acs.Task, error)
 	if err != nil {
 		return acs.Task{}, fmt.Errorf("task %s: %w", aws.ToString(t.TaskArn), err)
 	}
+	out.Associations = gpuAssociations(t.Containers)
 	return out, nil
 }
 

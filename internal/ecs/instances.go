@@ -35,6 +35,9 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecstypes.Re
 		return nil, err
 	}
 	registered := buildResources(cpu, mem, resourceSet(in.TotalResources, resPorts), resourceSet(in.TotalResources, resPortsUDP))
+	if gpus := registeredGPUs(in); len(gpus) > 0 {
+		registered = append(registered, setResource(resGPU, gpus))
+	}
 	var out ecstypes.ContainerInstance
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
 		c, err := s.getActiveCluster(tx, aws.ToString(in.Cluster))

@@ -146,6 +146,7 @@ func indexInstance(_ string, r instanceRecord) instanceRecord {
 		Active: aws.ToString(r.Instance.Status) == "ACTIVE",
 		CPU:    resourceInt(rem, resCPU), Memory: resourceInt(rem, resMemory),
 		Ports: resourceSet(rem, resPorts), PortsUDP: resourceSet(rem, resPortsUDP),
+		GPUs:          resourceSet(rem, resGPU), // sorted, as stored
 		Attributes:    attrs,
 		EC2InstanceID: aws.ToString(r.Instance.Ec2InstanceId),
 	}

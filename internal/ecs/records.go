@@ -57,6 +57,8 @@ type reservation struct {
 	Memory   int32    `json:"memory"`
 	Ports    []string `json:"ports,omitempty"`
 	PortsUDP []string `json:"portsUdp,omitempty"`
+	// GPUs are the ids of the GPUs held (each by one task only).
+	GPUs []string `json:"gpus,omitempty"`
 	// Tasks counts the tasks in a sum (0 in one task's reservation).
 	Tasks int32 `json:"tasks,omitempty"`
 }
@@ -67,14 +69,16 @@ func (r reservation) add(t reservation) reservation {
 		CPU: r.CPU + t.CPU, Memory: r.Memory + t.Memory, Tasks: r.Tasks + 1,
 		Ports:    append(slices.Clip(r.Ports), t.Ports...),
 		PortsUDP: append(slices.Clip(r.PortsUDP), t.PortsUDP...),
+		GPUs:     append(slices.Clip(r.GPUs), t.GPUs...),
 	}
 }
 
-// sub returns r minus one task's reservation t (each of its ports once).
+// sub returns r minus one task's reservation t (each of its ports and GPUs once).
 func (r reservation) sub(t reservation) reservation {
 	return reservation{
 		CPU: r.CPU - t.CPU, Memory: r.Memory - t.Memory, Tasks: max(r.Tasks-1, 0),
 		Ports: removeEach(r.Ports, t.Ports), PortsUDP: removeEach(r.PortsUDP, t.PortsUDP),
+		GPUs: removeEach(r.GPUs, t.GPUs),
 	}
 }
 

@@ -99,6 +99,12 @@ func fits(reg []ecstypes.Resource, held, r reservation) bool {
 			return false
 		}
 	}
+	// A GPU must be one the instance registered, and free.
+	for _, g := range r.GPUs {
+		if !slices.Contains(resourceSet(reg, resGPU), g) || slices.Contains(held.GPUs, g) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -65,6 +65,9 @@ func checkFargate(in *ecstypes.RegisterTaskDefinitionRequest) error {
 			return fargateUnsupported("dockerVolumeConfiguration")
 		}
 	}
+	if usesGPUs(in.ContainerDefinitions) {
+		return fargateUnsupported("GPU resources")
+	}
 	for _, c := range in.ContainerDefinitions {
 		if len(c.DockerSecurityOptions) > 0 {
 			return fargateUnsupported("dockerSecurityOptions")

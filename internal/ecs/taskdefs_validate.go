@@ -167,7 +167,7 @@ func checkContainer(c *ecstypes.ContainerDefinition, taskMemory bool) error {
 	case c.Cpu != nil && *c.Cpu < 0:
 		return awserr.Client("Invalid 'cpu' setting for container '%s'.", name)
 	}
-	return nil
+	return checkResourceRequirements(c)
 }
 
 // checkDependsOn rejects dependencies on unknown containers, on oneself,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,9 @@ type launchSpec struct {
 	tags      []ecstypes.Tag
 	// healthChecked lists essential containers that have a health check.
 	healthChecked []string
+	// gpus is how many GPUs each container gets, in definition order
+	// (their sum is demand.GPUs).
+	gpus []int32
 }
 
 type launchInput struct {
@@ -91,7 +95,7 @@ func (s *Service) prepareLaunch(tx *store.Tx, in launchInput) (launchSpec, error
 	return spec, nil
 }
 
-// computeDemand derives CPU, memory and static ports from the definition and overrides.
+// computeDemand derives CPU, memory, static ports and GPUs from the definition and overrides.
 func (s *Service) computeDemand(spec *launchSpec) error {
 	def, ov := spec.def, spec.overrides
 	byName := map[string]ecstypes.ContainerOverride{}
@@ -123,6 +127,12 @@ func (s *Service) computeDemand(spec *launchSpec) error {
 		if co.MemoryReservation != nil {
 			res = *co.MemoryReservation
 		}
+		gpus, err := containerGPUs(c, co)
+		if err != nil {
+			return err
+		}
+		spec.gpus = append(spec.gpus, gpus)
+		spec.demand.GPUs += gpus
 		cpuSum += cpu
 		if mem > 0 {
 			memSum += mem
@@ -182,13 +192,15 @@ func containsContainer(defs []ecstypes.ContainerDefinition, name string) bool {
 	return false
 }
 
-// newTask builds the record of a task placed on an instance.
-func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) taskRecord {
+// newTask builds the record of a task placed on an instance, holding the
+// GPUs gpuIDs (the instance's lowest free ids, spec.demand.GPUs of them).
+func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord, gpuIDs []string) taskRecord {
 	id := newID()
 	arn := s.arns.task(cname, id)
 	now := ecstypes.Time(s.now())
 	var containers []ecstypes.Container
-	for _, c := range spec.def.ContainerDefinitions {
+	perContainer := assignGPUs(gpuIDs, spec.gpus)
+	for i, c := range spec.def.ContainerDefinitions {
 		ct := ecstypes.Container{
 			ContainerArn:      aws.String(s.arns.container(cname, id, newUUID())),
 			TaskArn:           aws.String(arn),
@@ -207,6 +219,7 @@ func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) ta
 		if c.HealthCheck != nil {
 			ct.HealthStatus = aws.String("UNKNOWN")
 		}
+		ct.GpuIds = perContainer[i]
 		containers = append(containers, ct)
 	}
 	task := ecstypes.Task{
@@ -242,10 +255,14 @@ func (s *Service) newTask(cname string, spec launchSpec, inst instanceRecord) ta
 			task.Attributes = append(task.Attributes, ecstypes.Attribute{Name: a.Name, Value: a.Value})
 		}
 	}
+	reserved := reservation{
+		CPU: spec.demand.CPU, Memory: spec.demand.Memory, Ports: spec.demand.Ports, PortsUDP: spec.demand.PortsUDP,
+		GPUs: slices.Concat(perContainer...),
+	}
 	return taskRecord{
 		Task:          task,
 		InstanceID:    idFromARN(aws.ToString(inst.Instance.ContainerInstanceArn)),
-		Reserved:      reservation{CPU: spec.demand.CPU, Memory: spec.demand.Memory, Ports: spec.demand.Ports, PortsUDP: spec.demand.PortsUDP},
+		Reserved:      reserved,
 		HealthChecked: spec.healthChecked,
 	}
 }
@@ -531,7 +548,9 @@ func (s *Service) decideRunTask(ctx context.Context, tx *store.Tx, cname string,
 			chose(d.verdicts, cands[i].ARN)
 		}
 		chosen := cands[i].ID
-		d.placed = append(d.placed, s.newTask(cname, spec, instanceOf(rm, cname, chosen)))
+		// The lowest free GPU ids (Take leaves the rest to the next task).
+		gpus := cands[i].GPUs[:spec.demand.GPUs]
+		d.placed = append(d.placed, s.newTask(cname, spec, instanceOf(rm, cname, chosen), gpus))
 		plan.Take(i)
 		decided.add(chosen, spec.demand.Group)
 	}
@@ -636,7 +655,7 @@ func (s *Service) StartTask(ctx context.Context, in *ecstypes.StartTaskRequest) 
 						Detail: aws.String(scheduler.Explain(req, rejections))})
 					continue
 				}
-				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen.ID))
+				t := s.newTask(cname, spec, instanceOf(rm, cname, chosen.ID), chosen.GPUs[:spec.demand.GPUs])
 				placed = append(placed, t)
 				groups.take(chosen.ID)
 				cands[idx].Take(spec.demand)

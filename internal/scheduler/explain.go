@@ -49,6 +49,8 @@ func Explain(req Request, rejections []Rejection) string {
 				g.best = max(g.best, c.CPU)
 			case ReasonMemory:
 				g.best = max(g.best, c.Memory)
+			case ReasonGPU:
+				g.best = max(g.best, int32(len(c.GPUs)))
 			}
 		}
 	}
@@ -68,6 +70,8 @@ func Explain(req Request, rejections []Rejection) string {
 			what = fmt.Sprintf("lacked memory (need %d MiB, best had %d)", d.Memory, g.best)
 		case ReasonPorts:
 			what = "had a needed host port in use (" + strings.Join(append(append([]string(nil), d.Ports...), udp(d.PortsUDP)...), ", ") + ")"
+		case ReasonGPU:
+			what = fmt.Sprintf("lacked GPUs (need %d, best had %d)", d.GPUs, g.best)
 		case ReasonDistinct:
 			what = "already ran a task of group " + d.Group + " (distinctInstance)"
 		default:
@@ -132,6 +136,8 @@ func Detail(req Request, c *Candidate, reason string) string {
 			}
 		}
 		return "host port " + strings.Join(busy, ", ") + " in use"
+	case ReasonGPU:
+		return fmt.Sprintf("needs %d GPUs, has %d free", d.GPUs, len(c.GPUs))
 	case ReasonDistinct:
 		return fmt.Sprintf("already runs %d %s of group %s (distinctInstance)", req.groupCount(c.ID), plural(req.groupCount(c.ID), "task"), d.Group)
 	case ReasonMemberOf:

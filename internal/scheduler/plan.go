@@ -174,7 +174,8 @@ func (p *Plan) groupOf(i int) int {
 
 func fitsResources(d Demand, c *Candidate) bool {
 	return d.CPU <= c.CPU && d.Memory <= c.Memory &&
-		!overlaps(d.Ports, c.Ports) && !overlaps(d.PortsUDP, c.PortsUDP)
+		!overlaps(d.Ports, c.Ports) && !overlaps(d.PortsUDP, c.PortsUDP) &&
+		int(d.GPUs) <= len(c.GPUs)
 }
 
 // Next picks the candidate (an index into req.Candidates) for the next
@@ -290,6 +291,8 @@ func (p *Plan) reject(i int) (reason string, constraint int) {
 		return ReasonMemory, -1
 	case overlaps(d.Ports, c.Ports) || overlaps(d.PortsUDP, c.PortsUDP):
 		return ReasonPorts, -1
+	case int(d.GPUs) > len(c.GPUs):
+		return ReasonGPU, -1
 	}
 	for k, con := range p.req.Constraints {
 		switch con.Type {

@@ -113,6 +113,9 @@ func newSim(seed uint64, sh shape) *sim {
 			d.PortsUDP = subset(r, propUDP)
 		}
 	}
+	if !sh.roomy {
+		addGPUs(seed, cands, &d)
+	}
 	pool := []Strategy{
 		{Type: "binpack", Field: "cpu"}, {Type: "binpack", Field: "memory"},
 		{Type: "spread", Field: "instanceId"}, {Type: "spread", Field: "host"},
@@ -142,13 +145,28 @@ func newSim(seed uint64, sh shape) *sim {
 		GroupCount: func(id string) int { return s.group[id] },
 		Rand:       r.IntN,
 	}
-	s.logf("seed %d: demand cpu=%d mem=%d ports=%v udp=%v; strategies %v; constraints %s",
-		seed, d.CPU, d.Memory, d.Ports, d.PortsUDP, strategies, constraintsText(constraints))
+	s.logf("seed %d: demand cpu=%d mem=%d ports=%v udp=%v gpus=%d; strategies %v; constraints %s",
+		seed, d.CPU, d.Memory, d.Ports, d.PortsUDP, d.GPUs, strategies, constraintsText(constraints))
 	for _, c := range cands {
-		s.logf("  %s active=%v connected=%v cpu=%d mem=%d ports=%v udp=%v attrs=%v group=%d",
-			c.ID, c.Active, c.Connected, c.CPU, c.Memory, c.Ports, c.PortsUDP, c.Attributes, s.group[c.ID])
+		s.logf("  %s active=%v connected=%v cpu=%d mem=%d ports=%v udp=%v gpus=%v attrs=%v group=%d",
+			c.ID, c.Active, c.Connected, c.CPU, c.Memory, c.Ports, c.PortsUDP, c.GPUs, c.Attributes, s.group[c.ID])
 	}
 	return s
+}
+
+// addGPUs gives the instances 0-3 free GPUs and the task, one time in
+// three, 1-2 GPUs to ask for. It draws from its own stream, so the rest of
+// a seed's cluster is what it was before GPUs were drawn.
+func addGPUs(seed uint64, cands []Candidate, d *Demand) {
+	r := rand.New(rand.NewPCG(seed, 0x6a09e667f3bcc908))
+	for i := range cands {
+		for g := range r.IntN(4) {
+			cands[i].GPUs = append(cands[i].GPUs, cands[i].ID+"-gpu"+strconv.Itoa(g))
+		}
+	}
+	if r.IntN(3) == 0 {
+		d.GPUs = 1 + int32(r.IntN(2))
+	}
 }
 
 // subset draws a random subset of xs, in xs's order, without duplicates.
@@ -232,6 +250,9 @@ func whyNot(req Request, c *Candidate, groupCount int) []string {
 			why = append(why, ReasonPorts)
 		}
 	}
+	if len(c.GPUs) < int(d.GPUs) {
+		why = append(why, ReasonGPU)
+	}
 	for _, con := range req.Constraints {
 		switch con.Type {
 		case "distinctInstance":
@@ -278,7 +299,7 @@ func (s *sim) snapshot() *sim {
 	c := &sim{seed: s.seed, req: s.req, group: map[string]int{}}
 	c.req.Candidates = make([]Candidate, len(s.req.Candidates))
 	for i, o := range s.req.Candidates {
-		o.Ports, o.PortsUDP = slices.Clone(o.Ports), slices.Clone(o.PortsUDP)
+		o.Ports, o.PortsUDP, o.GPUs = slices.Clone(o.Ports), slices.Clone(o.PortsUDP), slices.Clone(o.GPUs)
 		c.req.Candidates[i] = o
 	}
 	for k, v := range s.group {
@@ -304,6 +325,13 @@ func TestPropertyNoOvercommit(t *testing.T) {
 			}
 			if p, ok := duplicate(c.PortsUDP); ok {
 				s.fatalf(t, "%s has UDP port %s in use twice: %v", c.ID, p, c.PortsUDP)
+			}
+			wantGPUs := was.GPUs
+			if i == chosen {
+				wantGPUs = was.GPUs[s.req.Demand.GPUs:] // the lowest ids went to the task
+			}
+			if !slices.Equal(c.GPUs, wantGPUs) {
+				s.fatalf(t, "%s has free GPUs %v after the step, want %v (before: %v)", c.ID, c.GPUs, wantGPUs, was.GPUs)
 			}
 			if i != chosen && (!slices.Equal(c.Ports, was.Ports) || !slices.Equal(c.PortsUDP, was.PortsUDP) || c.CPU != was.CPU || c.Memory != was.Memory) {
 				s.fatalf(t, "placing on another instance changed %s: ports %v -> %v, udp %v -> %v, cpu %d -> %d, memory %d -> %d",

@@ -16,6 +16,7 @@ const (
 	ReasonCPU       = "RESOURCE:CPU"
 	ReasonMemory    = "RESOURCE:MEMORY"
 	ReasonPorts     = "RESOURCE:PORTS"
+	ReasonGPU       = "RESOURCE:GPU"
 	ReasonAgent     = "AGENT"
 	ReasonAttribute = "ATTRIBUTE"
 	ReasonInactive  = "INACTIVE"
@@ -29,6 +30,8 @@ type Demand struct {
 	Memory   int32
 	Ports    []string // static TCP host ports
 	PortsUDP []string // static UDP host ports
+	// GPUs is how many GPUs the task's containers ask for, together.
+	GPUs int32
 	// Group is the task group (e.g. "family:web"), for distinctInstance.
 	Group string
 }
@@ -44,6 +47,9 @@ type Candidate struct {
 	Memory   int32
 	Ports    []string // TCP host ports in use or reserved
 	PortsUDP []string
+	// GPUs are the ids of the GPUs no task holds, sorted: a task takes
+	// the first it needs (Take), so the choice is the same on every server.
+	GPUs []string
 	// Attributes, for constraints and spread by attribute.
 	Attributes map[string]string
 	// What memberOf expressions may ask besides attributes.
@@ -62,6 +68,7 @@ func (c *Candidate) Take(d Demand) {
 	c.Memory -= d.Memory
 	c.Ports = append(slices.Clip(c.Ports), d.Ports...)
 	c.PortsUDP = append(slices.Clip(c.PortsUDP), d.PortsUDP...)
+	c.GPUs = c.GPUs[min(int(max(d.GPUs, 0)), len(c.GPUs)):] // resliced, never written
 }
 
 // Strategy is one placement strategy: binpack, spread or random.

@@ -23,6 +23,20 @@ func TestPlace(t *testing.T) {
 			wantReason: []string{ReasonCPU, ReasonMemory, ReasonPorts},
 		},
 		{
+			name: "GPUs: too few rejected, enough taken",
+			req: Request{Demand: Demand{CPU: 1, Memory: 1, GPUs: 2}, Candidates: []Candidate{
+				inst("none", 1024, 1024), withGPUs(inst("one", 1024, 1024), "g0"), withGPUs(inst("two", 1024, 1024), "g0", "g1"),
+			}},
+			wantID: "two",
+		},
+		{
+			name: "GPUs checked after ports, before constraints",
+			req: Request{Demand: Demand{CPU: 1, Memory: 1, GPUs: 1, Ports: []string{"80"}}, Candidates: []Candidate{
+				inst("a", 1024, 1024), withGPUs(inst("b", 1024, 1024, "80")), withGPUs(inst("c", 1024, 1024), "g0"),
+			}, Constraints: []Constraint{{Type: "memberOf", Member: matchAttr{"kind", "gpu"}}}},
+			wantReason: []string{ReasonGPU, ReasonPorts, ReasonMemberOf},
+		},
+		{
 			name: "disconnected and draining",
 			req: Request{Demand: Demand{}, Candidates: []Candidate{
 				{ID: "a", ARN: "arn:a", Active: true, Connected: false},
@@ -102,6 +116,28 @@ func TestPlaceRandomTieBreak(t *testing.T) {
 	}
 }
 
+// withGPUs gives c free GPUs with the given ids.
+func withGPUs(c Candidate, ids ...string) Candidate {
+	c.GPUs = ids
+	return c
+}
+
+func TestTakeGPUsLowestFirst(t *testing.T) {
+	snapshot := []string{"g0", "g1", "g2"}
+	c := Candidate{GPUs: snapshot}
+	c.Take(Demand{GPUs: 2})
+	if len(c.GPUs) != 1 || c.GPUs[0] != "g2" {
+		t.Fatalf("after taking 2 GPUs: %v, want [g2]", c.GPUs)
+	}
+	if snapshot[0] != "g0" || snapshot[1] != "g1" || snapshot[2] != "g2" {
+		t.Fatalf("Take wrote through to the snapshot: %v", snapshot)
+	}
+	c.Take(Demand{GPUs: 5})
+	if len(c.GPUs) != 0 {
+		t.Fatalf("after taking more than left: %v, want none", c.GPUs)
+	}
+}
+
 // countsOf adapts a map of group counts to Request.GroupCount.
 func countsOf(m map[string]int) func(string) int {
 	return func(id string) int { return m[id] }
@@ -147,6 +183,13 @@ func TestMemberOfAndExplain(t *testing.T) {
 			}},
 			explain: "4 instances: 1 had no connected agent, 1 was not ACTIVE (draining or deregistered), 1 lacked CPU (need 2048 units, best had 1024), 1 had a needed host port in use (80, 53/udp)",
 		},
+		{
+			name: "GPUs with the best instance",
+			req: Request{Demand: Demand{CPU: 1, Memory: 1, GPUs: 2}, Candidates: []Candidate{
+				inst("a", 1024, 1024, "gpu"), withGPUs(inst("b", 1024, 1024, "gpu"), "g0"), inst("c", 0, 1024, "gpu"),
+			}},
+			explain: "3 instances: 2 lacked GPUs (need 2, best had 1), 1 lacked CPU (need 1 units, best had 0)",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,5 +207,41 @@ func TestMemberOfAndExplain(t *testing.T) {
 				t.Fatalf("Explain =\n  %s\nwant\n  %s", e, tt.explain)
 			}
 		})
+	}
+}
+
+// explainedMatch is a memberOf that says what it found.
+type explainedMatch struct{ matchAttr }
+
+func (m explainedMatch) Explain(c *Candidate) string {
+	return m.String() + ` (found "` + c.Attributes[m.name] + `")`
+}
+
+func TestDetail(t *testing.T) {
+	c := Candidate{ID: "i1", CPU: 100, Memory: 256, Ports: []string{"80"}, PortsUDP: []string{"53"},
+		GPUs: []string{"g0"}, Attributes: map[string]string{"stack": "core"}}
+	req := Request{
+		Demand: Demand{CPU: 512, Memory: 512, Ports: []string{"80", "443"}, PortsUDP: []string{"53"}, GPUs: 2, Group: "service:web"},
+		Constraints: []Constraint{
+			{Type: "memberOf", Member: matchAttr{"stack", "core"}},
+			{Type: "memberOf", Member: explainedMatch{matchAttr{"stack", "edge"}}},
+		},
+		GroupCount: countsOf(map[string]int{"i1": 2}),
+	}
+	tests := map[string]string{
+		"":             "",
+		ReasonInactive: "not ACTIVE (draining or deregistered)",
+		ReasonAgent:    "its agent is not connected",
+		ReasonCPU:      "needs 512 CPU units, has 100",
+		ReasonMemory:   "needs 512 MiB, has 256",
+		ReasonPorts:    "host port 80, 53/udp in use",
+		ReasonGPU:      "needs 2 GPUs, has 1 free",
+		ReasonDistinct: "already runs 2 tasks of group service:web (distinctInstance)",
+		ReasonMemberOf: `fails memberOf: attribute:stack == edge (found "core")`,
+	}
+	for reason, want := range tests {
+		if got := Detail(req, &c, reason); got != want {
+			t.Errorf("Detail(%q) = %q, want %q", reason, got, want)
+		}
 	}
 }

@@ -28,6 +28,11 @@ const (
 	DefaultTaskCleanupWait      = 3 * time.Hour
 	DefaultDataDir              = "/var/lib/ecs/data"
 	DefaultInstanceType         = "berth.local"
+	// DefaultNvidiaRuntime is the Docker runtime GPU containers run with,
+	// as the ECS agent's ECS_NVIDIA_RUNTIME default.
+	DefaultNvidiaRuntime = "nvidia"
+	// MaxSimGPUs bounds BERTH_SIM_GPUS.
+	MaxSimGPUs = 64
 )
 
 // DefaultReservedPorts are the TCP ports the ECS agent keeps for itself and
@@ -70,6 +75,13 @@ type Config struct {
 	// DisableMetrics is ECS_DISABLE_METRICS: when true the agent publishes
 	// no task metrics (CPU and memory use) over the telemetry connection.
 	DisableMetrics bool
+	// GPUSupportEnabled is ECS_ENABLE_GPU_SUPPORT: the agent registers the
+	// host's GPUs (GPUIDs, else the ones it finds) and runs containers
+	// that were given some with NvidiaRuntime.
+	GPUSupportEnabled bool
+	// NvidiaRuntime is ECS_NVIDIA_RUNTIME: the Docker runtime of containers
+	// with GPUs (default DefaultNvidiaRuntime).
+	NvidiaRuntime string
 
 	// CPUUnits is BERTH_CPU_UNITS; default: cores x 1024.
 	CPUUnits int64
@@ -80,6 +92,13 @@ type Config struct {
 	AvailabilityZoneRaw string
 	// InstanceType is BERTH_INSTANCE_TYPE.
 	InstanceType string
+	// GPUIDs is BERTH_GPU_IDS: the host's GPU ids, comma-separated, for
+	// hosts where the agent should not look for them itself (it needs
+	// ECS_ENABLE_GPU_SUPPORT=true). The agent fills it when it finds GPUs.
+	GPUIDs []string
+	// SimGPUs is BERTH_SIM_GPUS: how many GPUs each instance of `berth
+	// agent --runtime sim` offers (ids GPU-sim-<instance>-<n>).
+	SimGPUs int
 
 	// Unknown holds every key of the file Berth does not understand (most
 	// often other ECS_* settings), for the caller to log. Not an error:
@@ -117,6 +136,7 @@ func defaults() Config {
 		AvailableLoggingDrivers: DefaultLoggingDrivers(),
 		ContainerInstanceTags:   map[string]string{},
 		InstanceType:            DefaultInstanceType,
+		NvidiaRuntime:           DefaultNvidiaRuntime,
 		Unknown:                 map[string]string{},
 	}
 }
@@ -128,6 +148,14 @@ type host struct {
 }
 
 var realHost = host{numCPU: runtime.NumCPU, memTotalMiB: memTotalFromProc}
+
+// validate checks what no single key can: settings that need each other.
+func (c *Config) validate() error {
+	if len(c.GPUIDs) > 0 && !c.GPUSupportEnabled {
+		return fmt.Errorf("BERTH_GPU_IDS is set but GPU support is off: set ECS_ENABLE_GPU_SUPPORT=true too")
+	}
+	return nil
+}
 
 // fillHost fills the host-dependent defaults left unset.
 func (c *Config) fillHost(h host) error {

@@ -152,6 +152,27 @@ ECS_CONTAINER_INSTANCE_TAGS={"team":"infra","empty":""}
 				}
 			},
 		},
+		{
+			name: "GPUs off by default",
+			check: func(t *testing.T, c Config) {
+				if c.GPUSupportEnabled || c.GPUIDs != nil || c.SimGPUs != 0 || c.NvidiaRuntime != "nvidia" {
+					t.Errorf("GPU settings %v %v %d %q, want off, none, 0, nvidia", c.GPUSupportEnabled, c.GPUIDs, c.SimGPUs, c.NvidiaRuntime)
+				}
+			},
+		},
+		{
+			name: "GPU keys",
+			file: "ECS_ENABLE_GPU_SUPPORT=true\nECS_NVIDIA_RUNTIME=nvidia-experimental\nBERTH_GPU_IDS=GPU-aaa, GPU-bbb ,GPU-ccc\n",
+			env:  map[string]string{"BERTH_SIM_GPUS": "2"},
+			check: func(t *testing.T, c Config) {
+				if !c.GPUSupportEnabled || c.NvidiaRuntime != "nvidia-experimental" || c.SimGPUs != 2 {
+					t.Errorf("got enabled %v runtime %q sim %d", c.GPUSupportEnabled, c.NvidiaRuntime, c.SimGPUs)
+				}
+				if !reflect.DeepEqual(c.GPUIDs, []string{"GPU-aaa", "GPU-bbb", "GPU-ccc"}) {
+					t.Errorf("GPUIDs = %q", c.GPUIDs)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +214,13 @@ func TestLoadErrors(t *testing.T) {
 		{"cpu units", "BERTH_CPU_UNITS=0\n", nil, []string{"BERTH_CPU_UNITS"}},
 		{"memory mib", "BERTH_MEMORY_MIB=0\n", nil, []string{"BERTH_MEMORY_MIB", "positive"}},
 		{"disable metrics", "ECS_DISABLE_METRICS=yes\n", nil, []string{"ECS_DISABLE_METRICS", "true nor false"}},
+		{"gpu support", "ECS_ENABLE_GPU_SUPPORT=on\n", nil, []string{"ECS_ENABLE_GPU_SUPPORT", "true nor false"}},
+		{"gpu ids without support", "BERTH_GPU_IDS=GPU-a\n", nil, []string{"BERTH_GPU_IDS", "ECS_ENABLE_GPU_SUPPORT=true"}},
+		{"gpu ids empty item", "ECS_ENABLE_GPU_SUPPORT=true\nBERTH_GPU_IDS=GPU-a,,GPU-b\n", nil, []string{"BERTH_GPU_IDS", "empty GPU id"}},
+		{"gpu ids twice", "ECS_ENABLE_GPU_SUPPORT=true\nBERTH_GPU_IDS=GPU-a,GPU-a\n", nil, []string{"BERTH_GPU_IDS", "twice"}},
+		{"gpu id with space", "ECS_ENABLE_GPU_SUPPORT=true\nBERTH_GPU_IDS=GPU a\n", nil, []string{"BERTH_GPU_IDS", "space"}},
+		{"sim gpus", "", map[string]string{"BERTH_SIM_GPUS": "-1"}, []string{"BERTH_SIM_GPUS", "0 to 64"}},
+		{"sim gpus too many", "BERTH_SIM_GPUS=65\n", nil, []string{"BERTH_SIM_GPUS"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -95,6 +95,31 @@ var setters = map[string]func(*Config, string) error{
 		c.DisableMetrics = b
 		return nil
 	},
+	"ECS_ENABLE_GPU_SUPPORT": func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is neither true nor false", v)
+		}
+		c.GPUSupportEnabled = b
+		return nil
+	},
+	"ECS_NVIDIA_RUNTIME": func(c *Config, v string) error {
+		c.NvidiaRuntime = v
+		return nil
+	},
+	"BERTH_GPU_IDS": func(c *Config, v string) error {
+		ids, err := parseGPUIDs(v)
+		c.GPUIDs = ids
+		return err
+	},
+	"BERTH_SIM_GPUS": func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxSimGPUs {
+			return fmt.Errorf("%q is not a number of GPUs from 0 to %d", v, MaxSimGPUs)
+		}
+		c.SimGPUs = n
+		return nil
+	},
 	"BERTH_CPU_UNITS": func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -119,6 +144,27 @@ var setters = map[string]func(*Config, string) error{
 		c.InstanceType = v
 		return nil
 	},
+}
+
+// parseGPUIDs reads a comma-separated list of GPU ids (as nvidia-smi
+// names them, e.g. GPU-8f6c...); spaces around ids are dropped.
+func parseGPUIDs(v string) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, id := range strings.Split(v, ",") {
+		id = strings.TrimSpace(id)
+		switch {
+		case id == "":
+			return nil, fmt.Errorf("%q has an empty GPU id (want ids separated by commas)", v)
+		case strings.ContainsAny(id, " \t\"'"):
+			return nil, fmt.Errorf("GPU id %q has a space or a quote", id)
+		case seen[id]:
+			return nil, fmt.Errorf("GPU id %q is listed twice", id)
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 func parseMiB(v string) (int64, error) {

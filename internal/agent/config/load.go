@@ -85,6 +85,9 @@ func load(path string, env func(string) (string, bool), overrides map[string]str
 	if err := cfg.fillHost(h); err != nil {
 		return Config{}, fmt.Errorf("agent config: %w", err)
 	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, fmt.Errorf("agent config: %w", err)
+	}
 	return cfg, nil
 }
 

@@ -73,6 +73,7 @@ func (m *taskManager) adoptContainer(ctx context.Context, c *containerState, st 
 	if spec, err := buildSpec(specInput{
 		Task: m.task, Container: c.def, Override: containerOverride(m.task.Overrides, c.name),
 		NetworkMode: m.mode, ClusterARN: m.e.cfg.ClusterARN, InstanceARN: m.e.cfg.InstanceARN,
+		NvidiaRuntime: m.e.cfg.NvidiaRuntime,
 	}); err == nil {
 		c.spec = spec
 	}

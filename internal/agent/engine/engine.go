@@ -84,8 +84,15 @@ type Config struct {
 	// image pulls (default 10m). Stops get the stop timeout on top.
 	CallTimeout time.Duration
 	PullTimeout time.Duration
-	Logger      *slog.Logger
+	// NvidiaRuntime is ECS_NVIDIA_RUNTIME: the runtime containers that
+	// were given GPUs run with (default DefaultNvidiaRuntime).
+	NvidiaRuntime string
+	Logger        *slog.Logger
 }
+
+// DefaultNvidiaRuntime is the Docker runtime of containers with GPUs
+// unless the config names another, as for the ECS agent.
+const DefaultNvidiaRuntime = "nvidia"
 
 // Reporter receives task state changes. Report must not block long: the
 // client keeps the latest change per task and retries submitting it.
@@ -180,6 +187,7 @@ func New(cfg Config) (*Engine, error) {
 	cfg.HealthPollInterval = cmp.Or(cfg.HealthPollInterval, 2*time.Second)
 	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, time.Minute)
 	cfg.PullTimeout = cmp.Or(cfg.PullTimeout, 10*time.Minute)
+	cfg.NvidiaRuntime = cmp.Or(cfg.NvidiaRuntime, DefaultNvidiaRuntime)
 	return &Engine{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "engine"),

@@ -85,7 +85,13 @@ type specInput struct {
 	NetworkMode string
 	ClusterARN  string
 	InstanceARN string
+	// NvidiaRuntime is the runtime of a container with GPUs.
+	NvidiaRuntime string
 }
+
+// nvidiaVisibleDevices is the variable the nvidia runtime reads the
+// container's GPUs from (comma-separated ids), as the ECS agent sets it.
+const nvidiaVisibleDevices = "NVIDIA_VISIBLE_DEVICES"
 
 // buildSpec maps one container definition, with its RunTask override, onto
 // the runtime's container spec.
@@ -146,6 +152,13 @@ func buildSpec(in specInput) (runtime.ContainerSpec, error) {
 	}
 	spec.Links = links
 	spec.HealthCheck = healthCheck(cd.HealthCheck)
+	if gpus := in.Task.GPUs[name]; len(gpus) > 0 {
+		// As the ECS agent does: the ids in NVIDIA_VISIBLE_DEVICES (over
+		// any the definition set) and the nvidia runtime, which reads them.
+		spec.GPUIDs = slices.Clone(gpus)
+		spec.Env = setEnv(spec.Env, nvidiaVisibleDevices, strings.Join(gpus, ","))
+		spec.Runtime = in.NvidiaRuntime
+	}
 	return spec, nil
 }
 
@@ -167,6 +180,14 @@ func environment(def, override []ecstypes.KeyValuePair) []string {
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])
 	}
+	return out
+}
+
+// setEnv sets key in a sorted KEY=VALUE list, replacing any value it had.
+func setEnv(env []string, key, value string) []string {
+	out := slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
+	out = append(out, key+"="+value)
+	slices.Sort(out)
 	return out
 }
 

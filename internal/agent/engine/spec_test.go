@@ -3,6 +3,7 @@ package engine
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +109,28 @@ func TestBuildSpec(t *testing.T) {
 			}
 			if !slices.Equal(s.Links, want) {
 				t.Errorf("links = %v, want %v", s.Links, want)
+			}
+		}},
+		{"GPUs: NVIDIA_VISIBLE_DEVICES over the definition's, and the nvidia runtime", func(in specInput) specInput {
+			in.Container.Environment = append(in.Container.Environment, ecstypes.KeyValuePair{Name: aws.String("NVIDIA_VISIBLE_DEVICES"), Value: aws.String("all")})
+			in.Task.GPUs = map[string][]string{"web": {"GPU-b", "GPU-a"}, "other": {"GPU-c"}}
+			in.NvidiaRuntime = "nvidia"
+			return in
+		}, func(t *testing.T, s runtime.ContainerSpec) {
+			if want := []string{"A=1", "AWS_EXECUTION_ENV=AWS_ECS_EC2", "B=2", "NVIDIA_VISIBLE_DEVICES=GPU-b,GPU-a"}; !slices.Equal(s.Env, want) {
+				t.Errorf("env = %v, want %v", s.Env, want)
+			}
+			if !slices.Equal(s.GPUIDs, []string{"GPU-b", "GPU-a"}) || s.Runtime != "nvidia" {
+				t.Errorf("GPUIDs %v runtime %q, want the container's ids and nvidia", s.GPUIDs, s.Runtime)
+			}
+		}},
+		{"no GPUs: default runtime, no NVIDIA variable", func(in specInput) specInput {
+			in.Task.GPUs = map[string][]string{"other": {"GPU-c"}}
+			in.NvidiaRuntime = "nvidia"
+			return in
+		}, func(t *testing.T, s runtime.ContainerSpec) {
+			if s.Runtime != "" || s.GPUIDs != nil || slices.ContainsFunc(s.Env, func(kv string) bool { return strings.HasPrefix(kv, "NVIDIA_") }) {
+				t.Errorf("runtime %q GPUIDs %v env %v, want none of the GPU settings", s.Runtime, s.GPUIDs, s.Env)
 			}
 		}},
 		{"none mode publishes nothing", func(in specInput) specInput {

@@ -20,6 +20,9 @@ type Task struct {
 	StartedBy        string                 `json:"startedBy,omitempty"`
 	Group            string                 `json:"group,omitempty"`
 	AvailabilityZone string                 `json:"availabilityZone,omitempty"`
+	// GPUs are the ids of the GPUs each container gets, by container name
+	// (from the task's ACS gpu associations).
+	GPUs map[string][]string `json:"gpus,omitempty"`
 	// Problem, when set, is why the task cannot run (e.g. the agent could
 	// not rebuild its definition): the engine fails it at start with this
 	// reason (stop code TaskFailedToStart) instead of running it.

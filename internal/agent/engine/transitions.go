@@ -105,6 +105,8 @@ func (m *taskManager) create(ctx context.Context, c *containerState) {
 		NetworkMode: m.mode,
 		ClusterARN:  m.e.cfg.ClusterARN,
 		InstanceARN: m.e.cfg.InstanceARN,
+		// Only containers given GPUs run with it.
+		NvidiaRuntime: m.e.cfg.NvidiaRuntime,
 	})
 	if err != nil {
 		m.failStart(c, "CannotCreateContainerError: "+err.Error())

@@ -145,7 +145,11 @@ func plan(cfg Config) ([]member, error) {
 		if c.RegisteredMemoryMiB() <= 0 {
 			return nil, fmt.Errorf("sim: instance %s: reserved memory %d MiB leaves nothing of its %d MiB", Name(i), c.ReservedMemoryMiB, c.MemoryMiB)
 		}
-		out = append(out, member{name: Name(i), dataDir: filepath.Join(dir, Name(i)), config: c, runtime: rtOpts})
+		rt := rtOpts
+		if c.GPUSupportEnabled {
+			rt.GPUs = c.GPUIDs // the simulated host has the GPUs its agent registers
+		}
+		out = append(out, member{name: Name(i), dataDir: filepath.Join(dir, Name(i)), config: c, runtime: rt})
 	}
 	return out, nil
 }

@@ -33,6 +33,9 @@ type Spec struct {
 	// config's (BERTH_CPU_UNITS / BERTH_MEMORY_MIB, else this host's).
 	CPU    int64 `json:"cpu,omitempty"`
 	Memory int64 `json:"memory,omitempty"`
+	// GPUs is how many GPUs each instance offers (ids SimGPUIDs); default
+	// the agent config's BERTH_SIM_GPUS.
+	GPUs int `json:"gpus,omitempty"`
 	// Attributes are added to the agent config's ECS_INSTANCE_ATTRIBUTES.
 	Attributes map[string]string `json:"attributes,omitempty"`
 	// Groups give instances their own settings: the first Count instances
@@ -53,6 +56,7 @@ type Group struct {
 	InstanceType string            `json:"instanceType,omitempty"`
 	CPU          int64             `json:"cpu,omitempty"`
 	Memory       int64             `json:"memory,omitempty"`
+	GPUs         int               `json:"gpus,omitempty"`
 	Attributes   map[string]string `json:"attributes,omitempty"`
 }
 
@@ -179,6 +183,11 @@ func (s Spec) Validate() error {
 	if s.CPU < 0 || s.Memory < 0 {
 		return errors.New("sim config: cpu and memory must not be negative")
 	}
+	for _, n := range append([]int{s.GPUs}, groupGPUs(s.Groups)...) {
+		if n < 0 || n > config.MaxSimGPUs {
+			return fmt.Errorf("sim config: gpus %d is not from 0 to %d", n, config.MaxSimGPUs)
+		}
+	}
 	_, err := s.runtimeOptions()
 	return err
 }
@@ -201,7 +210,30 @@ func (s Spec) instanceConfig(base config.Config, region string, i int) config.Co
 	cfg.InstanceType = firstSet(g.InstanceType, s.InstanceType, DefaultInstanceType)
 	cfg.CPUUnits = firstSet(g.CPU, s.CPU, base.CPUUnits)
 	cfg.MemoryMiB = firstSet(g.Memory, s.Memory, base.MemoryMiB)
+	if n := firstSet(g.GPUs, s.GPUs, base.SimGPUs); n > 0 {
+		// Simulated GPUs need no ECS_ENABLE_GPU_SUPPORT=true.
+		cfg.GPUSupportEnabled = true
+		cfg.GPUIDs = SimGPUIDs(i, n)
+	}
 	return cfg
+}
+
+// SimGPUIDs are the ids of instance i's n simulated GPUs:
+// GPU-sim-0001-0, GPU-sim-0001-1, ...
+func SimGPUIDs(i, n int) []string {
+	ids := make([]string, n)
+	for k := range ids {
+		ids[k] = fmt.Sprintf("GPU-%s-%d", Name(i), k)
+	}
+	return ids
+}
+
+func groupGPUs(groups []Group) []int {
+	out := make([]int, len(groups))
+	for i, g := range groups {
+		out[i] = g.GPUs
+	}
+	return out
 }
 
 // group returns the group instance i belongs to (zero Group: none).

@@ -3,10 +3,12 @@ package fleet
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/agent/config"
 	"github.com/berth-dev/berth/internal/agent/runtime/sim"
 )
@@ -64,6 +66,39 @@ func TestInstanceConfig(t *testing.T) {
 	}
 	if len(base.InstanceAttributes) != 1 {
 		t.Errorf("the base config's attributes were modified: %v", base.InstanceAttributes)
+	}
+}
+
+func TestSimGPUs(t *testing.T) {
+	base := baseConfig()
+	base.SimGPUs = 2 // BERTH_SIM_GPUS
+	spec := Spec{Groups: []Group{{Count: 1, GPUs: 3}}}
+	for _, tt := range []struct {
+		i    int
+		want []string
+	}{
+		{0, []string{"GPU-sim-0001-0", "GPU-sim-0001-1", "GPU-sim-0001-2"}},
+		{1, []string{"GPU-sim-0002-0", "GPU-sim-0002-1"}},
+	} {
+		c := spec.instanceConfig(base, "us-east-1", tt.i)
+		if !c.GPUSupportEnabled || !slices.Equal(c.GPUIDs, tt.want) {
+			t.Errorf("instance %d: GPU support %v ids %v, want on and %v", tt.i, c.GPUSupportEnabled, c.GPUIDs, tt.want)
+		}
+	}
+	if c := (Spec{}).instanceConfig(baseConfig(), "us-east-1", 0); c.GPUSupportEnabled || c.GPUIDs != nil {
+		t.Errorf("without BERTH_SIM_GPUS: GPU support %v ids %v", c.GPUSupportEnabled, c.GPUIDs)
+	}
+	members, err := plan(Config{Instances: 2, Agent: agent.Options{Config: base, DataDir: t.TempDir(), Region: "us-east-1"}, Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if !slices.Equal(m.runtime.GPUs, m.config.GPUIDs) || len(m.runtime.GPUs) == 0 {
+			t.Errorf("%s: the simulated host has GPUs %v, its agent registers %v", m.name, m.runtime.GPUs, m.config.GPUIDs)
+		}
+	}
+	if err := (Spec{GPUs: -1}).Validate(); err == nil {
+		t.Error("gpus -1 accepted")
 	}
 }
 

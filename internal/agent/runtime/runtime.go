@@ -84,6 +84,13 @@ type ContainerSpec struct {
 	// the engine; bridge networking only. As with Docker, each named
 	// container must exist at create and be running at start.
 	Links []string
+	// GPUIDs are the host GPUs the container gets (NVIDIA UUIDs); the
+	// engine has also put them in Env as NVIDIA_VISIBLE_DEVICES, which is
+	// what the nvidia runtime reads.
+	GPUIDs []string
+	// Runtime is the OCI runtime to run the container with ("": the
+	// engine's default), e.g. "nvidia" for a container with GPUs.
+	Runtime string
 }
 
 // ParseLink splits a link into the linked container's name and the alias

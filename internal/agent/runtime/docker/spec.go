@@ -41,6 +41,9 @@ func toCreateConfig(spec runtime.ContainerSpec) (createConfig, error) {
 		Healthcheck: healthConfig(spec.HealthCheck),
 	}
 	host := &container.HostConfig{
+		// The nvidia runtime hands the container the GPUs its
+		// NVIDIA_VISIBLE_DEVICES names, as the ECS agent has Docker do.
+		Runtime:        spec.Runtime,
 		NetworkMode:    container.NetworkMode(mode),
 		Privileged:     spec.Privileged,
 		ReadonlyRootfs: spec.ReadonlyRootfs,

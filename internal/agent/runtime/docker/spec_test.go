@@ -23,6 +23,35 @@ func TestToCreateConfig(t *testing.T) {
 		wantErr string
 	}{
 		{
+			// As the ECS agent passes GPUs on an EC2 instance: the ids in
+			// NVIDIA_VISIBLE_DEVICES and the nvidia runtime, no device requests.
+			name: "GPUs through the nvidia runtime",
+			spec: runtime.ContainerSpec{
+				Image: "cuda", Env: []string{"NVIDIA_VISIBLE_DEVICES=GPU-a,GPU-b"},
+				GPUIDs: []string{"GPU-a", "GPU-b"}, Runtime: "nvidia",
+			},
+			check: func(t *testing.T, cc createConfig) {
+				if cc.HostConfig.Runtime != "nvidia" {
+					t.Errorf("HostConfig.Runtime = %q, want nvidia", cc.HostConfig.Runtime)
+				}
+				if !reflect.DeepEqual(cc.Config.Env, []string{"NVIDIA_VISIBLE_DEVICES=GPU-a,GPU-b"}) {
+					t.Errorf("env = %v", cc.Config.Env)
+				}
+				if len(cc.HostConfig.DeviceRequests) != 0 || len(cc.HostConfig.Devices) != 0 {
+					t.Errorf("device requests %v devices %v, want none", cc.HostConfig.DeviceRequests, cc.HostConfig.Devices)
+				}
+			},
+		},
+		{
+			name: "no GPUs: the daemon's default runtime",
+			spec: runtime.ContainerSpec{Image: "img"},
+			check: func(t *testing.T, cc createConfig) {
+				if cc.HostConfig.Runtime != "" {
+					t.Errorf("HostConfig.Runtime = %q, want the default", cc.HostConfig.Runtime)
+				}
+			},
+		},
+		{
 			name: "process settings",
 			spec: runtime.ContainerSpec{
 				Image: "img", Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"echo hi"},

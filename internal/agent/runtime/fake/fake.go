@@ -42,6 +42,8 @@ type Runtime struct {
 	PortBase uint16
 	// Clock is the clock for timestamps; nil means the real clock.
 	Clock clockwork.Clock
+	// GPUs are the host's GPU ids (sim.Options.GPUs).
+	GPUs []string
 
 	// Overrides: when set, each is called instead of the default behaviour.
 	// Use Default() inside one to fall through (e.g. fail once, then succeed).
@@ -76,6 +78,7 @@ func (r *Runtime) base() *sim.Runtime {
 			Ports:        sim.PortRange{First: cmp.Or(r.PortBase, DefaultPortBase)},
 			ManualHealth: true,
 			KillOnStop:   true,
+			GPUs:         r.GPUs,
 		})
 	})
 	return r.sim

@@ -67,6 +67,11 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	if err := r.checkLinksLocked(spec, false); err != nil {
 		return "", fmt.Errorf("sim: create container %s: %w", spec.Name, err)
 	}
+	for _, id := range spec.GPUIDs {
+		if !slices.Contains(r.opts.GPUs, id) {
+			return "", fmt.Errorf("sim: create container %s: no GPU %s on this host (it has %d: %v)", spec.Name, id, len(r.opts.GPUs), r.opts.GPUs)
+		}
+	}
 	if r.failsLocked(r.opts.Failures.Create) {
 		return "", fmt.Errorf("sim: create container %s: simulated engine error", spec.Name)
 	}

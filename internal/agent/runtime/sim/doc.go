@@ -32,6 +32,12 @@
 // that silently runs forever. Tests drive containers directly with Exit and
 // SetHealth.
 //
+// # GPUs
+//
+// Options.GPUs are the simulated host's GPU ids (`berth agent --runtime sim`
+// gives each instance BERTH_SIM_GPUS of them): a container given another
+// (ContainerSpec.GPUIDs) fails to create, as with Docker's nvidia runtime.
+//
 // # Latency and failures
 //
 // Options add latency to pulls, creates, starts and stops (fixed, or jittered

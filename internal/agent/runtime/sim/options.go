@@ -42,6 +42,10 @@ type Options struct {
 	// BERTH_SIM_HEALTH) changes it; by default a container with a health
 	// check becomes healthy after the check's interval.
 	ManualHealth bool
+	// GPUs are the simulated host's GPU ids (BERTH_SIM_GPUS gives each
+	// instance some): a container given a GPU not among them fails to
+	// create, as with Docker's nvidia runtime and a device the host lacks.
+	GPUs []string
 	// KillOnStop makes StopContainer kill at once (KillExitCode), whatever
 	// BERTH_SIM_STOP_AFTER says, as a process ignoring the stop signal with
 	// a zero timeout would. By default a container exits with 0 on the stop

@@ -241,6 +241,7 @@ func cloneSpec(s runtime.ContainerSpec) runtime.ContainerSpec {
 	s.DNSServers = slices.Clone(s.DNSServers)
 	s.DNSSearch = slices.Clone(s.DNSSearch)
 	s.Links = slices.Clone(s.Links)
+	s.GPUIDs = slices.Clone(s.GPUIDs)
 	if s.HealthCheck != nil {
 		hc := *s.HealthCheck
 		hc.Test = slices.Clone(hc.Test)

@@ -203,6 +203,22 @@ func TestBadKnobsFailCreate(t *testing.T) {
 	}
 }
 
+// A container may be given only GPUs the simulated host has.
+func TestGPUsMustExist(t *testing.T) {
+	f := newFixture(t, func(o *sim.Options) { o.GPUs = []string{"GPU-sim-0001-0", "GPU-sim-0001-1"} })
+	if _, err := f.rt.CreateContainer(f.ctx, runtime.ContainerSpec{Image: image, Name: "ok", GPUIDs: []string{"GPU-sim-0001-1"}, Runtime: "nvidia"}); err != nil {
+		t.Fatalf("create with a host GPU: %v", err)
+	}
+	_, err := f.rt.CreateContainer(f.ctx, runtime.ContainerSpec{Image: image, Name: "bad", GPUIDs: []string{"GPU-sim-0001-0", "GPU-other"}})
+	if err == nil || !strings.Contains(err.Error(), "no GPU GPU-other") {
+		t.Fatalf("create with a GPU the host lacks: err = %v", err)
+	}
+	none := newFixture(t)
+	if _, err := none.rt.CreateContainer(none.ctx, runtime.ContainerSpec{Image: image, GPUIDs: []string{"GPU-x"}}); err == nil {
+		t.Fatal("a host without GPUs created a container with one")
+	}
+}
+
 func TestStop(t *testing.T) {
 	tests := []struct {
 		name     string
