@@ -49,6 +49,10 @@ const (
 	// idxInstanceCluster: "<cluster>" for instances not INACTIVE.
 	idxInstanceCluster = "cluster"
 
+	// idxServiceCluster: "<cluster>" for services not INACTIVE (ACTIVE or
+	// DRAINING): the controller's work list, the cluster's service count.
+	idxServiceCluster = "cluster"
+
 	sep = "|"
 )
 
@@ -76,6 +80,7 @@ type readModel struct {
 	tasks     *store.Informer[taskView]
 	instances *store.Informer[instanceRecord]
 	sessions  *store.Informer[agentSession]
+	services  *store.Informer[serviceRecord]
 }
 
 // clusterOfID returns "c" for a store id "c/<id>".
@@ -132,6 +137,15 @@ var instanceIndexes = map[string]store.IndexFunc[instanceRecord]{
 	},
 }
 
+var serviceIndexes = map[string]store.IndexFunc[serviceRecord]{
+	idxServiceCluster: func(id string, r *serviceRecord) []string {
+		if aws.ToString(r.Service.Status) == "INACTIVE" {
+			return nil
+		}
+		return []string{clusterOfID(id)}
+	},
+}
+
 // indexInstance precomputes what placement reads of every instance, once
 // per change rather than once per placement.
 func indexInstance(_ string, r instanceRecord) instanceRecord {
@@ -177,18 +191,22 @@ func (s *Service) model(ctx context.Context) (*readModel, error) {
 	rm := &readModel{
 		tasks: store.NewInformer(s.st, taskViews, store.InformerConfig[taskView]{
 			Indexes:  taskIndexes,
-			OnChange: []store.ChangeFunc[taskView]{s.acs.taskChanged},
+			OnChange: []store.ChangeFunc[taskView]{s.acs.taskChanged, s.serviceTaskChanged},
 		}),
 		instances: store.NewInformer(s.st, instances, store.InformerConfig[instanceRecord]{
 			Indexes: instanceIndexes, Transform: indexInstance,
 			OnChange: []store.ChangeFunc[instanceRecord]{s.acs.instanceChanged},
 		}),
 		sessions: store.NewInformer(s.st, agentSessions, store.InformerConfig[agentSession]{}),
+		services: store.NewInformer(s.st, services, store.InformerConfig[serviceRecord]{
+			Indexes:  serviceIndexes,
+			OnChange: []store.ChangeFunc[serviceRecord]{func(string, *serviceRecord, *serviceRecord) { s.kickServices() }},
+		}),
 	}
 	// The caches live as long as the service; a failed start stops what
 	// did start, and the next caller tries again.
 	life, cancel := context.WithCancel(s.life)
-	for _, start := range []func(context.Context) error{rm.tasks.Start, rm.instances.Start, rm.sessions.Start} {
+	for _, start := range []func(context.Context) error{rm.tasks.Start, rm.instances.Start, rm.sessions.Start, rm.services.Start} {
 		if err := start(life); err != nil {
 			cancel()
 			return nil, fmt.Errorf("start read model: %w", err)
@@ -207,6 +225,7 @@ const (
 	tasksPart part = 1 << iota
 	instancesPart
 	sessionsPart
+	servicesPart
 )
 
 // syncedModel returns the read model once the named parts reflect etcd
@@ -227,7 +246,7 @@ func (rm *readModel) sync(ctx context.Context, rev int64, parts part) error {
 	syncs := []struct {
 		p    part
 		sync func(context.Context, int64) error
-	}{{tasksPart, rm.tasks.SyncTo}, {instancesPart, rm.instances.SyncTo}, {sessionsPart, rm.sessions.SyncTo}}
+	}{{tasksPart, rm.tasks.SyncTo}, {instancesPart, rm.instances.SyncTo}, {sessionsPart, rm.sessions.SyncTo}, {servicesPart, rm.services.SyncTo}}
 	for _, x := range syncs {
 		if parts&x.p == 0 {
 			continue

@@ -57,6 +57,9 @@ type Service struct {
 	defs *taskDefCache
 	// placing serialises placements per cluster (placementLock).
 	placing [placeStripes]sync.Mutex
+	// svcKick wakes the service controller (capacity 1): a service, or a
+	// task of a service, changed.
+	svcKick chan struct{}
 }
 
 // New returns a Service.
@@ -71,14 +74,15 @@ func New(cfg Config) *Service {
 		cfg.HeartbeatInterval = 15 * time.Second
 	}
 	s := &Service{
-		cfg:   cfg,
-		st:    cfg.Store,
-		log:   cfg.Logger.With("service", "ecs"),
-		now:   func() time.Time { return cfg.Now().UTC() },
-		arns:  arnBuilder{region: cfg.Region, account: cfg.AccountID},
-		randn: cfg.Rand,
-		acs:   newACSHub(),
-		defs:  newTaskDefCache(),
+		cfg:     cfg,
+		st:      cfg.Store,
+		log:     cfg.Logger.With("service", "ecs"),
+		now:     func() time.Time { return cfg.Now().UTC() },
+		arns:    arnBuilder{region: cfg.Region, account: cfg.AccountID},
+		randn:   cfg.Rand,
+		acs:     newACSHub(),
+		defs:    newTaskDefCache(),
+		svcKick: make(chan struct{}, 1),
 	}
 	if s.randn == nil {
 		s.randn = defaultRand

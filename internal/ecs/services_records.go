@@ -4,6 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
@@ -73,3 +76,22 @@ const (
 
 // maxServiceEvents is how many events a service keeps, newest first.
 const maxServiceEvents = 100
+
+// kickServices wakes the service controller, if it is not awake already.
+func (s *Service) kickServices() {
+	select {
+	case s.svcKick <- struct{}{}:
+	default:
+	}
+}
+
+// serviceTaskChanged is the tasks informer's hook: a change to a service's
+// task (its group is "service:<name>") wakes the service controller.
+func (s *Service) serviceTaskChanged(_ string, old, new *taskView) {
+	for _, v := range []*taskView{old, new} {
+		if v != nil && strings.HasPrefix(aws.ToString(v.Task.Group), "service:") {
+			s.kickServices()
+			return
+		}
+	}
+}
