@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/store/storetest"
 )
 
 // Controller tests write service records as CreateService and
@@ -452,5 +454,155 @@ func TestServiceControllerRestart(t *testing.T) {
 	}
 	if n := len(liveTasks(t, s2, "prod", dep)); n != 3 {
 		t.Fatalf("at steady state %d tasks, want 3", n)
+	}
+}
+
+// hcTaskDef has an essential container with a health check.
+const hcTaskDef = `{"family":"hc","containerDefinitions":[
+	{"name":"app","image":"nginx","cpu":256,"memory":512,
+	 "healthCheck":{"command":["CMD-SHELL","true"]}}]}`
+
+func setHealth(t *testing.T, s *Service, cluster, taskArn, status string) {
+	t.Helper()
+	if err := s.ApplyHealth(t.Context(), cluster, TaskHealth{TaskArn: taskArn, Containers: []ContainerHealth{{Name: "app", Status: status}}}); err != nil {
+		t.Fatalf("ApplyHealth(%s, %s): %v", idFromARN(taskArn), status, err)
+	}
+}
+
+func TestServiceWaitsForHealthAndReplacesUnhealthy(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	registerInstance(t, s, "prod", 4096, 8192)
+	td := registerTaskDef(t, s, hcTaskDef)
+	dep := putService(t, s, "prod", "web", td, 2, 100, 200)
+	pass(t, s)
+	agentCatchUp(t, s, "prod")
+	pass(t, s)
+	rec := getService(t, s, "prod", "web")
+	if st := aws.ToString(rec.Service.Deployments[0].RolloutState); st != rolloutInProgress {
+		t.Fatalf("rollout %s before the health checks pass, want IN_PROGRESS", st)
+	}
+	tasks := liveTasks(t, s, "prod", dep)
+	for _, task := range tasks {
+		setHealth(t, s, "prod", aws.ToString(task.TaskArn), "HEALTHY")
+	}
+	pass(t, s)
+	if st := aws.ToString(getService(t, s, "prod", "web").Service.Deployments[0].RolloutState); st != rolloutCompleted {
+		t.Fatalf("rollout %s once healthy, want COMPLETED", st)
+	}
+
+	// Within the grace period an unhealthy task is left alone.
+	sick := aws.ToString(tasks[0].TaskArn)
+	editService(t, s, "prod", "web", func(rec *serviceRecord) { rec.Service.HealthCheckGracePeriodSeconds = aws.Int32(60) })
+	setHealth(t, s, "prod", sick, "UNHEALTHY")
+	pass(t, s)
+	if n := len(liveTasks(t, s, "prod", dep)); n != 2 {
+		t.Fatalf("%d tasks within the grace period, want 2", n)
+	}
+	// After it, the replacement starts first, then the unhealthy task stops.
+	editService(t, s, "prod", "web", func(rec *serviceRecord) { rec.Service.HealthCheckGracePeriodSeconds = nil })
+	pass(t, s)
+	live := liveTasks(t, s, "prod", dep)
+	if len(live) != 3 {
+		t.Fatalf("%d tasks, want 3 (the replacement started before the unhealthy one stops)", len(live))
+	}
+	agentCatchUp(t, s, "prod")
+	for _, task := range live {
+		if arn := aws.ToString(task.TaskArn); arn != sick {
+			setHealth(t, s, "prod", arn, "HEALTHY")
+		}
+	}
+	pass(t, s)
+	live = liveTasks(t, s, "prod", dep)
+	if len(live) != 2 || slices.ContainsFunc(live, func(task ecstypes.Task) bool { return aws.ToString(task.TaskArn) == sick }) {
+		t.Fatalf("%d tasks, want 2 without the unhealthy one", len(live))
+	}
+}
+
+// movingClock is a clock a test advances.
+type movingClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *movingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *movingClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestServiceBacksOffTasksThatFailToStart(t *testing.T) {
+	clock := &movingClock{now: testNow}
+	s := New(Config{Store: storetest.New(t), Region: testRegion, AccountID: testAccount, AdvertiseURL: "http://127.0.0.1:0",
+		Logger: slog.New(slog.DiscardHandler), Now: clock.Now, Rand: func(int) int { return 0 }})
+	t.Cleanup(s.Close)
+	createCluster(t, s, "prod")
+	registerInstance(t, s, "prod", 4096, 8192)
+	dep := putService(t, s, "prod", "web", registerTaskDef(t, s, webTaskDef), 1, 100, 200)
+	for i := range startRetryAfter {
+		pass(t, s)
+		live := liveTasks(t, s, "prod", dep)
+		if len(live) != 1 {
+			t.Fatalf("attempt %d: %d tasks, want 1", i, len(live))
+		}
+		reportTask(t, s, "prod", aws.ToString(live[0].TaskArn), "STOPPED", "CannotPullContainerError: pull access denied")
+		clock.Advance(time.Second)
+	}
+	pass(t, s)
+	if n := len(liveTasks(t, s, "prod", dep)); n != 0 {
+		t.Fatalf("%d tasks started right after %d failures, want none", n, startRetryAfter)
+	}
+	rec := getService(t, s, "prod", "web")
+	if ev := eventMessages(rec); ev[0] != "(service web) is unable to consistently start tasks successfully." {
+		t.Fatalf("newest event %q", ev[0])
+	}
+	if n := aws.ToInt32(rec.Service.Deployments[0].FailedTasks); n != int32(startRetryAfter) {
+		t.Fatalf("failedTasks %d, want %d", n, startRetryAfter)
+	}
+	clock.Advance(startRetryBase)
+	pass(t, s)
+	if n := len(liveTasks(t, s, "prod", dep)); n != 1 {
+		t.Fatalf("%d tasks after the retry delay, want 1", n)
+	}
+}
+
+// RunControllers runs each known region's service controller.
+func TestRunControllersRunsServiceControllers(t *testing.T) {
+	r := NewRegions(RegionsConfig{Template: Config{
+		Store: storetest.NewWith(t, storetest.Options{Namespace: "/berth"}), Region: "us-east-1", AccountID: testAccount,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return testNow }, Rand: func(int) int { return 0 },
+	}})
+	t.Cleanup(r.Close)
+	s, err := r.Get(t.Context(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	createCluster(t, s, "prod")
+	registerInstance(t, s, "prod", 4096, 8192)
+	dep := putService(t, s, "prod", "web", registerTaskDef(t, s, webTaskDef), 2, 100, 200)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.RunControllers(ctx, time.Hour)
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(liveTasks(t, s, "prod", dep)) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the service's tasks did not start in 10s")
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
 	}
 }
