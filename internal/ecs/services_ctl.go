@@ -162,8 +162,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	}
 	grace := time.Duration(aws.ToInt32(svc.HealthCheckGracePeriodSeconds)) * time.Second
 	zone := spreadZone(svc.PlacementStrategy)
-	depOf := map[string]string{} // task ARN -> deployment id
-	kind := map[string]string{}  // task ARN -> "running", "pending" or ""
+	seen := map[string]seenTask{}
 	for _, d := range svc.Deployments {
 		od := &observedDeployment{id: aws.ToString(d.Id), taskDefinition: aws.ToString(d.TaskDefinition),
 			primary: aws.ToString(d.Status) == deploymentPrimary}
@@ -177,51 +176,8 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		if od.primary {
 			obs.primaryID = od.id
 		}
-		var lastStart time.Time
-		rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"RUNNING"+sep+od.id, "", func(_ string, v *taskView) bool {
-			t := rolloutTaskOf(v, od.primary, now, grace, zone)
-			in.Tasks = append(in.Tasks, t)
-			depOf[t.ID] = od.id
-			switch {
-			case t.Pending:
-				od.pending++
-				kind[t.ID] = "pending"
-			case aws.ToString(v.Task.LastStatus) == "RUNNING":
-				od.running++
-				kind[t.ID] = "running"
-			}
-			if at := v.Task.StartedAt; at != nil && at.After(lastStart) {
-				lastStart = at.Time
-			}
-			return true
-		})
-		// Failures to start, and how many since the last task that did.
-		var failures []time.Time
-		rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"STOPPED"+sep+od.id, "", func(_ string, v *taskView) bool {
-			t := &v.Task
-			switch {
-			case t.StartedAt != nil:
-				if t.StartedAt.After(lastStart) {
-					lastStart = t.StartedAt.Time
-				}
-			case aws.ToString(t.StopCode) == ecstypes.TaskStopCodeTaskFailedToStart && t.StoppedAt != nil:
-				failures = append(failures, t.StoppedAt.Time)
-				if t.StoppedAt.After(od.lastFailure) {
-					od.lastFailure = t.StoppedAt.Time
-				}
-			}
-			return true
-		})
-		od.failed = len(failures)
-		recent := 0
-		for _, at := range failures {
-			if at.After(lastStart) {
-				recent++
-			}
-		}
-		if recent >= startRetryAfter {
-			od.retryAt = od.lastFailure.Add(startRetryDelay(recent))
-		}
+		view := func(v *taskView) rolloutTask { return rolloutTaskOf(v, od.primary, now, grace, zone) }
+		in.Tasks = observeDeployment(rm, cname, od, view, in.Tasks, seen)
 	}
 	obs.tasksLeft = len(in.Tasks)
 	if obs.primaryID == "" && !rec.Deleted {
@@ -259,7 +215,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	}
 	var stopped []string
 	for _, arn := range step.Stop {
-		dep := depOf[arn]
+		dep := seen[arn].deployment
 		_, err := s.StopTask(ctx, &ecstypes.StopTaskRequest{
 			Cluster: aws.String(cname), Task: aws.String(arn),
 			Reason: aws.String("Scaling activity initiated by (deployment " + dep + ")"),
@@ -283,10 +239,10 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	}
 	for arn, dep := range obs.stopped {
 		obs.tasksLeft--
-		switch od := obs.deployments[dep]; kind[arn] {
-		case "pending":
+		switch od := obs.deployments[dep]; seen[arn].status {
+		case "PENDING":
 			od.pending--
-		case "running":
+		case "RUNNING":
 			od.running--
 		}
 	}
@@ -294,6 +250,64 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// seenTask is what a pass noted of a live task: its deployment, and
+// whether it counted as PENDING or RUNNING ("" for neither).
+type seenTask struct{ deployment, status string }
+
+// observeDeployment reads one deployment's tasks from the read model: its
+// live ones (desiredStatus RUNNING) join the step's tasks and its counts;
+// its stopped ones tell how many failed to start, and how many in a row
+// since one last did (which makes the next start wait).
+func observeDeployment(rm *readModel, cname string, od *observedDeployment, view func(*taskView) rolloutTask,
+	tasks []rolloutTask, seen map[string]seenTask) []rolloutTask {
+	var lastStart time.Time
+	rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"RUNNING"+sep+od.id, "", func(_ string, v *taskView) bool {
+		t := view(v)
+		tasks = append(tasks, t)
+		st := seenTask{deployment: od.id}
+		switch {
+		case t.Pending:
+			od.pending++
+			st.status = "PENDING"
+		case aws.ToString(v.Task.LastStatus) == "RUNNING":
+			od.running++
+			st.status = "RUNNING"
+		}
+		seen[t.ID] = st
+		if at := v.Task.StartedAt; at != nil && at.After(lastStart) {
+			lastStart = at.Time
+		}
+		return true
+	})
+	var failures []time.Time
+	rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"STOPPED"+sep+od.id, "", func(_ string, v *taskView) bool {
+		t := &v.Task
+		switch {
+		case t.StartedAt != nil:
+			if t.StartedAt.After(lastStart) {
+				lastStart = t.StartedAt.Time
+			}
+		case aws.ToString(t.StopCode) == ecstypes.TaskStopCodeTaskFailedToStart && t.StoppedAt != nil:
+			failures = append(failures, t.StoppedAt.Time)
+			if t.StoppedAt.After(od.lastFailure) {
+				od.lastFailure = t.StoppedAt.Time
+			}
+		}
+		return true
+	})
+	od.failed = len(failures)
+	recent := 0
+	for _, at := range failures {
+		if at.After(lastStart) {
+			recent++
+		}
+	}
+	if recent >= startRetryAfter {
+		od.retryAt = od.lastFailure.Add(startRetryDelay(recent))
+	}
+	return tasks
 }
 
 // rolloutTaskOf is a task as the rolling step sees it.
