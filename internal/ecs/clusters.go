@@ -107,9 +107,15 @@ func (s *Service) DeleteCluster(ctx context.Context, in *ecstypes.DeleteClusterR
 		// From the read model, at this transaction's snapshot: whoever adds
 		// an instance or a task reads the cluster record, which this
 		// transaction writes, so they conflict with us.
-		rm, err := s.syncedModel(ctx, tx.Revision(), instancesPart|tasksPart)
+		rm, err := s.syncedModel(ctx, tx.Revision(), instancesPart|tasksPart|servicesPart)
 		if err != nil {
 			return err
+		}
+		// CreateService reads the cluster record too: a service created
+		// meanwhile conflicts with this transaction.
+		if rm.services.Count(idxServiceCluster, name) > 0 {
+			return awserr.New(ecstypes.ErrCodeClusterContainsServicesException, 400,
+				"The Cluster cannot be deleted while Services are active.")
 		}
 		if rm.instances.Count(idxInstanceCluster, name) > 0 {
 			return awserr.New("ClusterContainsContainerInstancesException", 400,
@@ -183,21 +189,34 @@ func clusterRefARN(a arnBuilder, ref string) string {
 
 // withCounts fills the derived counts of a cluster from the read model.
 func (s *Service) withCounts(ctx context.Context, c ecstypes.Cluster) *ecstypes.Cluster {
-	var registered int32
+	var registered, active int32
 	var counts taskCounts
 	name := aws.ToString(c.ClusterName)
-	if rm, err := s.freshModel(ctx, instancesPart|tasksPart); err != nil {
+	if rm, err := s.freshModel(ctx, instancesPart|tasksPart|servicesPart); err != nil {
 		s.log.Warn("count cluster resources", "cluster", name, "err", err)
 	} else {
 		registered = int32(rm.instances.Count(idxInstanceCluster, name))
 		counts = clusterTaskCounts(rm, name)
+		active = activeServices(rm, name)
 	}
-	zero := int32(0)
 	c.RegisteredContainerInstancesCount = &registered
 	c.RunningTasksCount = &counts.running
 	c.PendingTasksCount = &counts.pending
-	c.ActiveServicesCount = &zero
+	c.ActiveServicesCount = &active
 	return &c
+}
+
+// activeServices counts a cluster's ACTIVE services (the index holds the
+// DRAINING ones too, which ECS does not count as active).
+func activeServices(rm *readModel, cname string) int32 {
+	var n int32
+	rm.services.Ascend(idxServiceCluster, cname, "", func(_ string, r *serviceRecord) bool {
+		if aws.ToString(r.Service.Status) == "ACTIVE" {
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 // clusterTaskCounts counts a cluster's RUNNING tasks, and those on their way

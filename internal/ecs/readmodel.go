@@ -63,6 +63,9 @@ const (
 type taskView struct {
 	Task       taskViewTask `json:"task"`
 	InstanceID string       `json:"instanceId"`
+	// HealthChecked: the service controller waits for these containers'
+	// health before it counts the task healthy.
+	HealthChecked []string `json:"healthChecked"`
 }
 
 type taskViewTask struct {
@@ -71,6 +74,9 @@ type taskViewTask struct {
 	StartedBy, Group, LaunchType, AvailabilityZone   *string
 	StoppedAt                                        *ecstypes.Timestamp
 	Overrides                                        *ecstypes.TaskOverride
+	// What the service controller reads: health, start and stop.
+	HealthStatus, StopCode *string
+	CreatedAt, StartedAt   *ecstypes.Timestamp
 }
 
 // taskViews reads the tasks collection as taskViews.

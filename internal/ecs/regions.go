@@ -152,19 +152,49 @@ func (r *Regions) TCSHandler(auth api.Authenticator) http.Handler {
 	})
 }
 
-// RunControllers runs the ECS controllers (the reaper of stopped tasks)
-// for every known region until ctx is done. The server runs it under
-// leader election: one server of those sharing an etcd at a time.
+// RunControllers runs the ECS controllers for every known region until ctx
+// is done: the reaper of stopped tasks every interval, and each region's
+// service controller (started as its region becomes known, ended with
+// ctx). The server runs it under leader election: one server of those
+// sharing an etcd at a time.
 func (r *Regions) RunControllers(ctx context.Context, interval time.Duration) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	running := map[string]bool{}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
+		r.startServiceControllers(ctx, &wg, running)
 		r.reapAll(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// startServiceControllers starts the service controller of every known
+// region that has none running yet.
+func (r *Regions) startServiceControllers(ctx context.Context, wg *sync.WaitGroup, running map[string]bool) {
+	regions, err := r.Known(ctx)
+	if err != nil {
+		return // reapAll says why
+	}
+	for _, region := range regions {
+		if running[region] {
+			continue
+		}
+		s, err := r.Get(ctx, region)
+		if err != nil {
+			continue
+		}
+		running[region] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.RunServiceController(ctx)
+		}()
 	}
 }
 

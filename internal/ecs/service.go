@@ -179,6 +179,21 @@ func (r *Regions) APIService() api.Service {
 		"ListTasks": api.Op(regional(r, (*Service).ListTasks), func(ctx req, in *ecstypes.ListTasksRequest) []string {
 			return r.arnsFor(ctx).inCluster(in.Cluster, "container-instance", in.ContainerInstance)
 		}),
+		"CreateService": api.Op(regional(r, (*Service).CreateService), func(ctx req, in *ecstypes.CreateServiceRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "service", in.ServiceName)
+		}),
+		"UpdateService": api.Op(regional(r, (*Service).UpdateService), func(ctx req, in *ecstypes.UpdateServiceRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "service", in.Service)
+		}),
+		"DeleteService": api.Op(regional(r, (*Service).DeleteService), func(ctx req, in *ecstypes.DeleteServiceRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "service", in.Service)
+		}),
+		"DescribeServices": api.Op(regional(r, (*Service).DescribeServices), func(ctx req, in *ecstypes.DescribeServicesRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "service", ptrs(in.Services)...)
+		}),
+		"ListServices": api.Op(regional(r, (*Service).ListServices), func(ctx req, in *ecstypes.ListServicesRequest) []string {
+			return r.arnsFor(ctx).clusters(in.Cluster)
+		}),
 		"TagResource": api.Op(regional(r, (*Service).TagResource), func(_ req, in *ecstypes.TagResourceRequest) []string {
 			return []string{aws.ToString(in.ResourceArn)}
 		}),

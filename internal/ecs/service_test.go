@@ -59,7 +59,12 @@ func TestAPIServiceResources(t *testing.T) {
 			[]string{p + "cluster/prod", p + "container-instance/prod/i1"}},
 		{"TagResource", `{"resourceArn":"` + p + `cluster/prod","tags":[]}`, "ecs:TagResource", []string{p + "cluster/prod"}},
 		{"ListClusters", `{}`, "ecs:ListClusters", []string{"*"}},
-		{"CreateService", `{"serviceName":"s","taskDefinition":"web"}`, "ecs:CreateService", []string{"*"}},
+		{"CreateService", `{"serviceName":"s","taskDefinition":"web"}`, "ecs:CreateService",
+			[]string{p + "cluster/default", p + "service/default/s"}},
+		{"DescribeServices", `{"cluster":"prod","services":["a","` + p + `service/prod/b"]}`, "ecs:DescribeServices",
+			[]string{p + "cluster/prod", p + "service/prod/a", p + "service/prod/b"}},
+		{"DeleteService", `{"cluster":"prod","service":"a"}`, "ecs:DeleteService", []string{p + "cluster/prod", p + "service/prod/a"}},
+		{"ListServices", `{"cluster":"prod"}`, "ecs:ListServices", []string{p + "cluster/prod"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
@@ -105,13 +110,13 @@ func TestUnsupportedOperationsNameTheAction(t *testing.T) {
 	defer svc.Close()
 	s := api.New(api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	s.Register(svc.APIService())
-	req := httptest.NewRequest(http.MethodPost, "http://berth.local/", strings.NewReader(`{"serviceName":"s"}`))
+	req := httptest.NewRequest(http.MethodPost, "http://berth.local/", strings.NewReader(`{"namespace":"n"}`))
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.CreateService")
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListServicesByNamespace")
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)
 	if rec.Code != 400 || rec.Header().Get("X-Amzn-ErrorType") != "UnsupportedFeatureException" ||
-		!strings.Contains(rec.Body.String(), "Berth does not implement the ECS action CreateService yet.") {
+		!strings.Contains(rec.Body.String(), "Berth does not implement the ECS action ListServicesByNamespace yet.") {
 		t.Fatalf("reply %d %s", rec.Code, rec.Body)
 	}
 }

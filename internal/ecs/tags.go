@@ -75,8 +75,8 @@ func mergeTags(have, add []ecstypes.Tag) ([]ecstypes.Tag, error) {
 	return out, nil
 }
 
-// TagResource adds or overwrites tags on a cluster, task definition, task or
-// container instance.
+// TagResource adds or overwrites tags on a cluster, service, task
+// definition, task or container instance.
 func (s *Service) TagResource(ctx context.Context, in *ecstypes.TagResourceRequest) (*ecstypes.TagResourceResponse, error) {
 	arn := aws.ToString(in.ResourceArn)
 	if err := validateTags(in.Tags); err != nil {
@@ -174,6 +174,12 @@ func (s *Service) lookupTaggable(tx *store.Tx, arn string) (taggable, error) {
 			return taggable{}, invalid
 		}
 		return loadTaggable(tx, taskDefs, taskDefID(family, rev), "task definition", func(r *taskDefRecord) *[]ecstypes.Tag { return &r.Tags })
+	case "service":
+		// Only the long ARN format, ".../<cluster>/<name>", the store id.
+		if strings.Count(id, "/") != 1 || strings.HasPrefix(id, "/") || strings.HasSuffix(id, "/") {
+			return taggable{}, invalid
+		}
+		return loadTaggable(tx, services, id, "service", func(r *serviceRecord) *[]ecstypes.Tag { return &r.Service.Tags })
 	case "task", "container-instance":
 		// Only the long ARN format, ".../<cluster>/<id>", the store id.
 		if strings.Count(id, "/") != 1 || strings.HasPrefix(id, "/") || strings.HasSuffix(id, "/") {
