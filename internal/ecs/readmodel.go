@@ -39,6 +39,9 @@ const (
 	idxTaskFamily = "family"
 	// idxTaskStartedBy: "<cluster>|<desiredStatus>|<startedBy>".
 	idxTaskStartedBy = "startedBy"
+	// idxTaskGroupDesired: "<cluster>|<desiredStatus>|<group>": ListTasks
+	// of a service (its tasks' group is "service:<name>").
+	idxTaskGroupDesired = "groupDesired"
 	// idxTaskInstanceDesired: "<cluster>|<desiredStatus>|<instance ARN>".
 	idxTaskInstanceDesired = "instanceDesired"
 	// idxTaskStatus: "<cluster>|<lastStatus>": cluster task counts.
@@ -119,6 +122,12 @@ var taskIndexes = map[string]store.IndexFunc[taskView]{
 			return nil
 		}
 		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + *r.Task.StartedBy}
+	},
+	idxTaskGroupDesired: func(id string, r *taskView) []string {
+		if r.Task.Group == nil {
+			return nil
+		}
+		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + *r.Task.Group}
 	},
 	idxTaskInstanceDesired: func(id string, r *taskView) []string {
 		return []string{clusterOfID(id) + sep + aws.ToString(r.Task.DesiredStatus) + sep + aws.ToString(r.Task.ContainerInstanceArn)}

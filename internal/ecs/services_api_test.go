@@ -786,3 +786,24 @@ func TestServiceTags(t *testing.T) {
 	_, err = s.ListTagsForResource(t.Context(), &ecstypes.ListTagsForResourceRequest{ResourceArn: aws.String(s.arns.service("prod", "nope"))})
 	wantAWSErr(t, err, awserr.CodeInvalidParameter, "The specified service is not found.")
 }
+
+func TestListTasksOfService(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	registerInstance(t, s, "prod", 4096, 4096)
+	td := registerTaskDef(t, s, tinyTaskDef)
+	svc := createService(t, s, "prod", "web", td, 0)
+	mine := s.mustRunTask(t, &ecstypes.RunTaskRequest{Cluster: aws.String("prod"), TaskDefinition: aws.String(td), Count: aws.Int32(2), Group: aws.String("service:web")})
+	s.mustRunTask(t, &ecstypes.RunTaskRequest{Cluster: aws.String("prod"), TaskDefinition: aws.String(td)})
+
+	for _, ref := range []string{"web", aws.ToString(svc.ServiceArn)} {
+		got := listTaskArns(t, s, &ecstypes.ListTasksRequest{Cluster: aws.String("prod"), ServiceName: aws.String(ref)})
+		want := []string{aws.ToString(mine.Tasks[0].TaskArn), aws.ToString(mine.Tasks[1].TaskArn)}
+		slices.Sort(want)
+		if slices.Sort(got); !slices.Equal(got, want) {
+			t.Errorf("ListTasks(serviceName %s) = %v, want %v", ref, got, want)
+		}
+	}
+	_, err := s.ListTasks(t.Context(), &ecstypes.ListTasksRequest{Cluster: aws.String("prod"), ServiceName: aws.String("nope")})
+	wantAWSErr(t, err, ecstypes.ErrCodeServiceNotFoundException, "Service not found.")
+}

@@ -140,9 +140,6 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecstypes.DescribeTasksR
 // time from the read model's indexes: the cost grows with the page, not
 // with the cluster's tasks.
 func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) (*ecstypes.ListTasksResponse, error) {
-	if in.ServiceName != nil {
-		return nil, awserr.New("ServiceNotFoundException", 400, "Service not found.")
-	}
 	desired := aws.ToString(in.DesiredStatus)
 	if desired == "" {
 		desired = "RUNNING"
@@ -158,6 +155,16 @@ func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) 
 			return err
 		}
 		cname := aws.ToString(c.Cluster.ClusterName)
+		group := ""
+		if in.ServiceName != nil {
+			// The service's tasks, whatever its status (ECS lists a deleted
+			// service's stopped tasks too while it remembers the service).
+			svc, err := s.getService(tx, cname, *in.ServiceName)
+			if err != nil {
+				return err
+			}
+			group = serviceGroup(aws.ToString(svc.Service.ServiceName))
+		}
 		instanceArn := ""
 		if ref := aws.ToString(in.ContainerInstance); ref != "" {
 			rec, err := s.getInstance(tx, cname, ref)
@@ -177,6 +184,8 @@ func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) 
 		switch {
 		case instanceArn != "":
 			index, value = idxTaskInstanceDesired, value+sep+instanceArn
+		case group != "":
+			index, value = idxTaskGroupDesired, value+sep+group
 		case in.Family != nil:
 			index, value = idxTaskFamily, value+sep+*in.Family
 		case in.StartedBy != nil:
@@ -189,7 +198,9 @@ func (s *Service) ListTasks(ctx context.Context, in *ecstypes.ListTasksRequest) 
 		rm.tasks.Ascend(index, value, after, func(_ string, r *taskView) bool {
 			t := &r.Task
 			switch {
-			case in.Family != nil && familyOf(aws.ToString(t.TaskDefinitionArn)) != *in.Family,
+			case group != "" && aws.ToString(t.Group) != group,
+				instanceArn != "" && aws.ToString(t.ContainerInstanceArn) != instanceArn,
+				in.Family != nil && familyOf(aws.ToString(t.TaskDefinitionArn)) != *in.Family,
 				in.StartedBy != nil && aws.ToString(t.StartedBy) != *in.StartedBy,
 				in.LaunchType != nil && aws.ToString(t.LaunchType) != *in.LaunchType:
 				return true
