@@ -807,3 +807,66 @@ func TestListTasksOfService(t *testing.T) {
 	_, err := s.ListTasks(t.Context(), &ecstypes.ListTasksRequest{Cluster: aws.String("prod"), ServiceName: aws.String("nope")})
 	wantAWSErr(t, err, ecstypes.ErrCodeServiceNotFoundException, "Service not found.")
 }
+
+func TestServiceCreateLoadBalanced(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	registerTaskDef(t, s, portTaskDef)
+	tg := "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
+	out, err := s.CreateService(t.Context(), &ecstypes.CreateServiceRequest{
+		Cluster: aws.String("prod"), ServiceName: aws.String("web"), TaskDefinition: aws.String("port"), DesiredCount: aws.Int32(1),
+		LoadBalancers: []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(tg), ContainerName: aws.String("app"), ContainerPort: aws.Int32(80)}},
+		Role:          aws.String("ecsServiceRole"),
+		ServiceRegistries: []ecstypes.ServiceRegistry{{RegistryArn: aws.String("arn:aws:servicediscovery:us-east-1:000000000000:service/srv-1"),
+			ContainerName: aws.String("app"), ContainerPort: aws.Int32(80)}},
+	})
+	if err != nil {
+		t.Fatalf("CreateService: %v", err)
+	}
+	svc := out.Service
+	if len(svc.LoadBalancers) != 1 || aws.ToString(svc.LoadBalancers[0].TargetGroupArn) != tg || len(svc.ServiceRegistries) != 1 {
+		t.Fatalf("load balancers and registries not kept: %s", mustJSON(svc))
+	}
+	// With a load balancer and no grace period, ECS reports 0.
+	if svc.HealthCheckGracePeriodSeconds == nil || *svc.HealthCheckGracePeriodSeconds != 0 {
+		t.Fatalf("healthCheckGracePeriodSeconds = %v, want 0", svc.HealthCheckGracePeriodSeconds)
+	}
+	if got := aws.ToString(svc.RoleArn); got != "arn:aws:iam::000000000000:role/ecsServiceRole" {
+		t.Fatalf("roleArn = %s", got)
+	}
+}
+
+// TestServiceCreateRace: concurrent creates of one name make one service;
+// every other call is told creation was not idempotent.
+func TestServiceCreateRace(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	registerTaskDef(t, s, webTaskDef)
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := s.CreateService(t.Context(), &ecstypes.CreateServiceRequest{
+				Cluster: aws.String("prod"), ServiceName: aws.String("api"), TaskDefinition: aws.String("web"), DesiredCount: aws.Int32(1),
+			})
+			errs <- err
+		}()
+	}
+	created := 0
+	for range n {
+		err := <-errs
+		if err == nil {
+			created++
+			continue
+		}
+		if e, ok := awserr.As(err); !ok || e.Message != "Creation of service was not idempotent." {
+			t.Errorf("concurrent create: %v", err)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d creates succeeded, want 1", created)
+	}
+	if rec := serviceRecordOf(t, s, "prod", "api"); rec.Generation != 1 || len(rec.Service.Deployments) != 1 {
+		t.Fatalf("record after the race: generation %d, %d deployments", rec.Generation, len(rec.Service.Deployments))
+	}
+}

@@ -233,3 +233,101 @@ func checkContainerPort(def ecstypes.TaskDefinition, name string, port *int32) e
 	}
 	return awserr.InvalidParameter("The container %s does not exist in the task definition.", name)
 }
+
+// checkCreateService checks what CreateService can without a read.
+func checkCreateService(in *ecstypes.CreateServiceRequest) error {
+	if !validName(aws.ToString(in.ServiceName)) {
+		return errServiceName()
+	}
+	switch aws.ToString(in.SchedulingStrategy) {
+	case "", ecstypes.SchedulingStrategyREPLICA:
+	case ecstypes.SchedulingStrategyDAEMON:
+		return awserr.UnsupportedFeature("Berth does not support DAEMON services yet.")
+	default:
+		return awserr.InvalidParameter("%s", "Invalid scheduling strategy "+aws.ToString(in.SchedulingStrategy)+": use REPLICA.")
+	}
+	if in.DesiredCount == nil {
+		return awserr.InvalidParameter("desiredCount is required for a service with the REPLICA scheduling strategy.")
+	}
+	if *in.DesiredCount < 0 {
+		return awserr.InvalidParameter("desiredCount must be 0 or more.")
+	}
+	if aws.ToString(in.TaskDefinition) == "" {
+		return awserr.InvalidParameter("A task definition is required for a service with the ECS deployment controller.")
+	}
+	if err := checkLaunchType(in.LaunchType, in.CapacityProviderStrategy); err != nil {
+		return err
+	}
+	if in.PlatformVersion != nil {
+		return awserr.InvalidParameter("platformVersion is only valid for services with the FARGATE launch type.")
+	}
+	if err := checkDeploymentController(in.DeploymentController); err != nil {
+		return err
+	}
+	if err := checkUnsupportedServiceFeatures(in.ServiceConnectConfiguration, in.VolumeConfigurations, in.VpcLatticeConfigurations); err != nil {
+		return err
+	}
+	if _, err := mergeDeploymentConfiguration(defaultDeploymentConfiguration(), in.DeploymentConfiguration); err != nil {
+		return err
+	}
+	if err := checkServicePlacement(in.PlacementStrategy, in.PlacementConstraints); err != nil {
+		return err
+	}
+	if err := checkLoadBalancersShape(in.LoadBalancers); err != nil {
+		return err
+	}
+	if in.Role != nil && len(in.LoadBalancers) == 0 {
+		return awserr.InvalidParameter("A role can only be given to a service that has load balancers.")
+	}
+	if err := checkServiceRegistriesShape(in.ServiceRegistries); err != nil {
+		return err
+	}
+	if g := in.HealthCheckGracePeriodSeconds; g != nil && *g < 0 {
+		return awserr.InvalidParameter("healthCheckGracePeriodSeconds must be 0 or more.")
+	}
+	if err := checkPropagateTags(in.PropagateTags); err != nil {
+		return err
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return err
+	}
+	return checkServiceClientToken(in.ClientToken)
+}
+
+// checkUpdateService checks what UpdateService can without a read.
+func checkUpdateService(in *ecstypes.UpdateServiceRequest) error {
+	if aws.ToString(in.Service) == "" {
+		return errServiceName()
+	}
+	if in.DesiredCount != nil && *in.DesiredCount < 0 {
+		return awserr.InvalidParameter("desiredCount must be 0 or more.")
+	}
+	if err := checkLaunchType(nil, in.CapacityProviderStrategy); err != nil {
+		return err
+	}
+	if in.PlatformVersion != nil {
+		return awserr.InvalidParameter("platformVersion is only valid for services with the FARGATE launch type.")
+	}
+	if err := checkDeploymentController(in.DeploymentController); err != nil {
+		return err
+	}
+	if err := checkUnsupportedServiceFeatures(in.ServiceConnectConfiguration, in.VolumeConfigurations, in.VpcLatticeConfigurations); err != nil {
+		return err
+	}
+	if _, err := mergeDeploymentConfiguration(defaultDeploymentConfiguration(), in.DeploymentConfiguration); err != nil {
+		return err
+	}
+	if err := checkServicePlacement(in.PlacementStrategy, in.PlacementConstraints); err != nil {
+		return err
+	}
+	if err := checkLoadBalancersShape(in.LoadBalancers); err != nil {
+		return err
+	}
+	if err := checkServiceRegistriesShape(in.ServiceRegistries); err != nil {
+		return err
+	}
+	if g := in.HealthCheckGracePeriodSeconds; g != nil && *g < 0 {
+		return awserr.InvalidParameter("healthCheckGracePeriodSeconds must be 0 or more.")
+	}
+	return checkPropagateTags(in.PropagateTags)
+}
