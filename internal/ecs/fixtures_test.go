@@ -73,6 +73,12 @@ func disconnectAgent(t *testing.T, s *Service, instanceArn string) {
 	if err != nil {
 		t.Fatalf("disconnect agent %s: %v", instanceArn, err)
 	}
+	// Placement trusts the cached sessions of instances that look
+	// connected (an agent that just left is a race ECS has too): wait
+	// until the cache has seen this one go.
+	if _, err := s.freshModel(t.Context(), sessionsPart); err != nil {
+		t.Fatalf("disconnect agent %s: sync the read model: %v", instanceArn, err)
+	}
 }
 
 // registerTaskDef registers a task definition given as RegisterTaskDefinition

@@ -216,10 +216,10 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	var stopped []string
 	for _, arn := range step.Stop {
 		dep := seen[arn].deployment
-		_, err := s.StopTask(ctx, &ecstypes.StopTaskRequest{
+		_, err := s.stopTask(ctx, &ecstypes.StopTaskRequest{
 			Cluster: aws.String(cname), Task: aws.String(arn),
 			Reason: aws.String("Scaling activity initiated by (deployment " + dep + ")"),
-		})
+		}, ecstypes.TaskStopCodeServiceSchedulerInitiated)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("stop task %s: %w", idFromARN(arn), err))
 			continue

@@ -279,8 +279,9 @@ func TestServiceScalesIn(t *testing.T) {
 	if len(stopped) != 2 {
 		t.Fatalf("%d tasks asked to stop, want 2", len(stopped))
 	}
-	if r := aws.ToString(describeTask(t, s, "prod", stopped[0]).StoppedReason); r != "Scaling activity initiated by (deployment "+dep+")" {
-		t.Fatalf("stoppedReason %q", r)
+	if task := describeTask(t, s, "prod", stopped[0]); aws.ToString(task.StoppedReason) != "Scaling activity initiated by (deployment "+dep+")" ||
+		aws.ToString(task.StopCode) != ecstypes.TaskStopCodeServiceSchedulerInitiated {
+		t.Fatalf("stoppedReason %q, stopCode %q", aws.ToString(task.StoppedReason), aws.ToString(task.StopCode))
 	}
 	pass(t, s) // sees the steady state
 	rec := getService(t, s, "prod", "web")

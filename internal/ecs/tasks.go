@@ -28,6 +28,12 @@ func errTaskNotFound() error { return awserr.InvalidParameter("The referenced ta
 
 // StopTask asks a task's agent to stop it.
 func (s *Service) StopTask(ctx context.Context, in *ecstypes.StopTaskRequest) (*ecstypes.StopTaskResponse, error) {
+	return s.stopTask(ctx, in, ecstypes.TaskStopCodeUserInitiated)
+}
+
+// stopTask is StopTask with the stop code to record: UserInitiated for the
+// API, ServiceSchedulerInitiated for the service controller.
+func (s *Service) stopTask(ctx context.Context, in *ecstypes.StopTaskRequest, stopCode string) (*ecstypes.StopTaskResponse, error) {
 	if len(aws.ToString(in.Reason)) > 255 {
 		return nil, awserr.InvalidParameter("reason can be up to 255 characters.")
 	}
@@ -56,7 +62,7 @@ func (s *Service) StopTask(ctx context.Context, in *ecstypes.StopTaskRequest) (*
 			now := ecstypes.Time(s.now())
 			t.DesiredStatus = aws.String("STOPPED")
 			t.StoppedReason = aws.String(reason)
-			t.StopCode = aws.String(ecstypes.TaskStopCodeUserInitiated)
+			t.StopCode = aws.String(stopCode)
 			t.StoppingAt = now
 			t.Version = aws.Int64(aws.ToInt64(t.Version) + 1)
 			// A task whose instance is gone will never be reported stopped by an agent.
