@@ -154,11 +154,14 @@ func TestTCSRedialsSilentServer(t *testing.T) {
 }
 
 func TestHealthPublishSplits(t *testing.T) {
-	h := startTCS(t)
 	n := healthPerPublish + 5
-	for i := range n {
-		h.health.track(healthChange("arn:task/"+string(rune('a'+i/26))+string(rune('a'+i%26)), map[string]string{"web": "HEALTHY"}))
-	}
+	// All tracked before the client runs, so that its first publish has
+	// them all (tracked while it runs, a publish may go out in between).
+	h := startTCS(t, func(c *tcsClient) {
+		for i := range n {
+			c.health.track(healthChange("arn:task/"+string(rune('a'+i/26))+string(rune('a'+i%26)), map[string]string{"web": "HEALTHY"}))
+		}
+	})
 	tc := recv(t, h.server.tcsConns, "TCS connection")
 	seen := 0
 	for seen < n {
