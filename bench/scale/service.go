@@ -50,9 +50,12 @@ type phase struct {
 	// the watch, at every revision: the service's tasks RUNNING, and
 	// RUNNING or on their way (not STOPPED).
 	sampled, exact bounds
-	samples        int
-	serverTicks    int64
-	agentTicks     int64
+	// reported: the service's own runningCount and runningCount +
+	// pendingCount (DescribeServices), as the controller last wrote them.
+	reported    bounds
+	samples     int
+	serverTicks int64
+	agentTicks  int64
 }
 
 // bounds are the fewest and most tasks seen.
@@ -231,9 +234,9 @@ func service(ctx context.Context, bin, dir string, o options) error {
 	}
 	var violations []string
 	for _, r := range rollouts {
-		fmt.Printf("%s bounds: RUNNING may not fall below %d nor exceed %d; sampled (%d samples of DescribeClusters): RUNNING %d..%d, not STOPPED at most %d; every revision (watch): RUNNING %d..%d, not STOPPED at most %d\n",
+		fmt.Printf("%s bounds: RUNNING may not fall below %d nor exceed %d; sampled (%d samples of DescribeClusters): RUNNING %d..%d, not STOPPED at most %d; every revision (watch): RUNNING %d..%d, not STOPPED at most %d; the service's runningCount (DescribeServices) %d..%d\n",
 			r.name, r.w.minHealthy, r.w.maxTotal, r.samples, r.sampled.minRunning, r.sampled.maxRunning, r.sampled.maxLive,
-			r.exact.minRunning, r.exact.maxRunning, r.exact.maxLive)
+			r.exact.minRunning, r.exact.maxRunning, r.exact.maxLive, r.reported.minRunning, r.reported.maxRunning)
 		for _, b := range []bounds{r.sampled, r.exact} {
 			if b.minRunning < r.w.minHealthy || b.maxRunning > r.w.maxTotal {
 				violations = append(violations, r.name)
@@ -364,6 +367,9 @@ func (m *meter) measure(ctx context.Context, name string, tasks, minPct, maxPct 
 		var svc *types.Service
 		if err == nil {
 			svc, err = describeService(pctx, m.c.client)
+		}
+		if err == nil && svc != nil && maxPct > 0 {
+			p.reported.add(int(svc.RunningCount), int(svc.RunningCount+svc.PendingCount))
 		}
 		switch {
 		case err != nil:
