@@ -12,6 +12,11 @@
 //   - the fleet: with -fleet-instances instances and -fleet-tasks tasks, the
 //     server's RSS (goal: at most 2 GiB) and the p99 of a mix of API calls
 //     (goal: at most 100 ms), beside the p99 of ListClusters, the API's floor;
+//   - with -service (or -service-only, which skips the others): a service
+//     of -service-tasks tasks over -service-instances instances rolls out a
+//     new task definition revision: its time and store writes (etcd
+//     revisions) per task replaced, beside the service's create and plain
+//     RunTask and StopTask of as many tasks, and the running tasks' bounds;
 //   - with -placement (or -placement-only, which skips the other two): on a
 //     cluster of -placement-instances instances of differing zones and
 //     types, RunTask of 10 tasks with spread, binpack and a memberOf
@@ -23,6 +28,7 @@
 //	go run ./bench/scale [-instances 20] [-small 100] [-large 10000] [-workers 8]
 //	                     [-fleet-instances 5000] [-fleet-tasks 50000] [-skip-fleet]
 //	                     [-placement | -placement-only] [-placement-instances 1000] [-placement-tasks 5000]
+//	                     [-service | -service-only] [-service-instances 200] [-service-tasks 1000] [-service-second 50/200]
 package main
 
 import (
@@ -53,6 +59,10 @@ type options struct {
 	placementInstances, placementTasks        int
 	skipFleet, skipCurve, keep                bool
 	placement, placementOnly                  bool
+	service, serviceOnly                      bool
+	serviceInstances, serviceTasks            int
+	serviceSecond                             string
+	serviceTimeout                            time.Duration
 	timeout                                   time.Duration
 }
 
@@ -71,11 +81,20 @@ func main() {
 	flag.BoolVar(&o.placementOnly, "placement-only", false, "run only the placement run")
 	flag.IntVar(&o.placementInstances, "placement-instances", 1000, "sim instances of the placement run")
 	flag.IntVar(&o.placementTasks, "placement-tasks", 5000, "tasks of the placement run, per side (plain and placed)")
+	flag.BoolVar(&o.service, "service", false, "also run the service rollout run (after the placement run, before the fleet)")
+	flag.BoolVar(&o.serviceOnly, "service-only", false, "run only the service rollout run")
+	flag.IntVar(&o.serviceInstances, "service-instances", 200, "sim instances of the service run")
+	flag.IntVar(&o.serviceTasks, "service-tasks", 1000, "desiredCount of the service run's service")
+	flag.StringVar(&o.serviceSecond, "service-second", "50/200", `a second rollout's minimumHealthyPercent/maximumPercent ("" for none)`)
+	flag.DurationVar(&o.serviceTimeout, "service-timeout", 10*time.Minute, "give up on one phase of the service run after this long")
 	flag.BoolVar(&o.keep, "keep", false, "keep the processes' logs and data")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	if o.placementOnly {
 		o.placement, o.skipCurve, o.skipFleet = true, true, true
+	}
+	if o.serviceOnly {
+		o.service, o.skipCurve, o.skipFleet = true, true, true
 	}
 
 	tmp, err := os.MkdirTemp("", "berth-scale-")
@@ -90,6 +109,9 @@ func main() {
 	}
 	if err == nil && o.placement {
 		err = placement(ctx, bin, filepath.Join(tmp, "placement"), o)
+	}
+	if err == nil && o.service {
+		err = service(ctx, bin, filepath.Join(tmp, "service"), o)
 	}
 	if err == nil && !o.skipFleet {
 		err = fleet(ctx, bin, filepath.Join(tmp, "fleet"), o)

@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -109,17 +105,9 @@ func curve(ctx context.Context, bin, dir string, o options) error {
 // (its client port is in the data dir) from workers clients: the
 // reference for the throughput.
 func etcdPutRate(ctx context.Context, dataDir string, workers, n int) (float64, error) {
-	raw, err := os.ReadFile(filepath.Join(dataDir, "etcd", "berth-ports.json"))
+	cli, err := etcdClient(dataDir)
 	if err != nil {
-		return 0, fmt.Errorf("embedded etcd port: %w", err)
-	}
-	var ports struct{ Client int }
-	if err := json.Unmarshal(raw, &ports); err != nil {
-		return 0, fmt.Errorf("embedded etcd port: %w", err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://127.0.0.1:" + strconv.Itoa(ports.Client)}, DialTimeout: 10 * time.Second})
-	if err != nil {
-		return 0, fmt.Errorf("connect to etcd: %w", err)
+		return 0, err
 	}
 	defer cli.Close()
 	value := string(make([]byte, 1024)) // about a task record
