@@ -46,45 +46,101 @@ func (s *Service) stopTask(ctx context.Context, in *ecstypes.StopTaskRequest, st
 		if _, err := s.getActiveCluster(tx, cname); err != nil {
 			return err
 		}
-		rec, err := store.Get(tx, tasks, cname+"/"+id)
-		if errors.Is(err, store.ErrNotFound) {
-			return errTaskNotFound()
-		}
-		if err != nil {
-			return fmt.Errorf("get task %s: %w", id, err)
-		}
-		t := &rec.Task
-		if aws.ToString(t.DesiredStatus) != "STOPPED" {
-			reason := aws.ToString(in.Reason)
-			if reason == "" {
-				reason = "Task stopped by user"
-			}
-			now := ecstypes.Time(s.now())
-			t.DesiredStatus = aws.String("STOPPED")
-			t.StoppedReason = aws.String(reason)
-			t.StopCode = aws.String(stopCode)
-			t.StoppingAt = now
-			t.Version = aws.Int64(aws.ToInt64(t.Version) + 1)
-			// A task whose instance is gone will never be reported stopped by an agent.
-			inst, ierr := store.Get(tx, instances, cname+"/"+rec.InstanceID)
-			if ierr != nil && !errors.Is(ierr, store.ErrNotFound) {
-				return fmt.Errorf("get instance: %w", ierr)
-			}
-			if errors.Is(ierr, store.ErrNotFound) || aws.ToString(inst.Instance.Status) == "INACTIVE" {
-				if err := s.markStopped(tx, cname, &rec, reason, nil); err != nil {
-					return err
-				}
-			}
-			store.Put(tx, tasks, cname+"/"+id, rec)
-		}
-		out = rec.Task
-		return nil
+		var err error
+		out, err = s.stopInTx(tx, cname, id, aws.ToString(in.Reason), stopCode)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	out = taskReply(out, true)
 	return &ecstypes.StopTaskResponse{Task: &out}, nil
+}
+
+// stopInTx marks one task of cluster cname to stop, in tx: desired STOPPED,
+// with the reason (default "Task stopped by user") and stop code; a task
+// whose instance is gone is STOPPED at once, since no agent will report it.
+// A task already asked to stop is left as it is.
+func (s *Service) stopInTx(tx *store.Tx, cname, id, reason, stopCode string) (ecstypes.Task, error) {
+	rec, err := store.Get(tx, tasks, cname+"/"+id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ecstypes.Task{}, errTaskNotFound()
+	}
+	if err != nil {
+		return ecstypes.Task{}, fmt.Errorf("get task %s: %w", id, err)
+	}
+	t := &rec.Task
+	if aws.ToString(t.DesiredStatus) == "STOPPED" {
+		return rec.Task, nil
+	}
+	if reason == "" {
+		reason = "Task stopped by user"
+	}
+	now := ecstypes.Time(s.now())
+	t.DesiredStatus = aws.String("STOPPED")
+	t.StoppedReason = aws.String(reason)
+	t.StopCode = aws.String(stopCode)
+	t.StoppingAt = now
+	t.Version = aws.Int64(aws.ToInt64(t.Version) + 1)
+	inst, ierr := store.Get(tx, instances, cname+"/"+rec.InstanceID)
+	if ierr != nil && !errors.Is(ierr, store.ErrNotFound) {
+		return ecstypes.Task{}, fmt.Errorf("get instance: %w", ierr)
+	}
+	if errors.Is(ierr, store.ErrNotFound) || aws.ToString(inst.Instance.Status) == "INACTIVE" {
+		if err := s.markStopped(tx, cname, &rec, reason, nil); err != nil {
+			return ecstypes.Task{}, err
+		}
+	}
+	store.Put(tx, tasks, cname+"/"+id, rec)
+	return rec.Task, nil
+}
+
+// taskStop is one task the service controller stops, and why.
+type taskStop struct {
+	ID, Reason string
+}
+
+// stopBatch is how many tasks one transaction of stopTasks stops: each
+// writes its task (and, if its instance is gone, the instance), within an
+// external etcd's default of 128 operations a transaction.
+const stopBatch = 50
+
+// stopTasks stops tasks of cluster cname, stopBatch to a transaction, with
+// stop code stopCode: what the service controller does to many tasks at
+// once. It returns the ids it stopped (a task already gone is skipped)
+// and the first error, after which it stops.
+func (s *Service) stopTasks(ctx context.Context, cname string, stops []taskStop, stopCode string) ([]string, error) {
+	var done []string
+	for len(stops) > 0 {
+		batch := stops[:min(stopBatch, len(stops))]
+		stops = stops[len(batch):]
+		var ids []string
+		err := s.st.Update(ctx, func(tx *store.Tx) error {
+			ids = ids[:0]
+			refs := make([]store.Ref, 0, len(batch))
+			for _, st := range batch {
+				refs = append(refs, store.RefTo(s.st, tasks, cname+"/"+st.ID))
+			}
+			if err := store.Prefetch(tx, refs...); err != nil {
+				return err
+			}
+			for _, st := range batch {
+				if _, err := store.Get(tx, tasks, cname+"/"+st.ID); errors.Is(err, store.ErrNotFound) {
+					continue // reaped since: nothing to stop
+				}
+				if _, err := s.stopInTx(tx, cname, st.ID, st.Reason, stopCode); err != nil {
+					return err
+				}
+				ids = append(ids, st.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("stop tasks: %w", err)
+		}
+		done = append(done, ids...)
+	}
+	return done, nil
 }
 
 // DescribeTasks describes tasks by ARN or id; unknown ones are MISSING failures.

@@ -224,3 +224,32 @@ func TestListTasks(t *testing.T) {
 	_, err := s.ListTasks(t.Context(), &ecstypes.ListTasksRequest{Cluster: aws.String("nope")})
 	wantAWSErr(t, err, awserr.CodeClusterNotFound, "")
 }
+
+func TestStopTasksInBatches(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	registerInstance(t, s, "prod", 4096, 4096)
+	td := registerTaskDef(t, s, tinyTaskDef)
+	var stops []taskStop
+	for range 6 { // 60 tasks: more than one batch
+		out := s.mustRunTask(t, &ecstypes.RunTaskRequest{Cluster: aws.String("prod"), TaskDefinition: aws.String(td), Count: aws.Int32(10)})
+		for _, task := range out.Tasks {
+			stops = append(stops, taskStop{ID: idFromARN(aws.ToString(task.TaskArn)), Reason: "Scaling activity"})
+		}
+	}
+	stops = append(stops, taskStop{ID: "0123456789abcdef0123456789abcdef", Reason: "gone"})
+	done, err := s.stopTasks(t.Context(), "prod", stops, ecstypes.TaskStopCodeServiceSchedulerInitiated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 60 {
+		t.Fatalf("stopped %d tasks, want the 60 that exist", len(done))
+	}
+	for _, id := range []string{done[0], done[59]} {
+		task := describeTask(t, s, "prod", id)
+		if aws.ToString(task.DesiredStatus) != "STOPPED" || aws.ToString(task.StopCode) != ecstypes.TaskStopCodeServiceSchedulerInitiated ||
+			aws.ToString(task.StoppedReason) != "Scaling activity" {
+			t.Errorf("task %s: desired %s, stopCode %s, reason %s", id, aws.ToString(task.DesiredStatus), aws.ToString(task.StopCode), aws.ToString(task.StoppedReason))
+		}
+	}
+}
