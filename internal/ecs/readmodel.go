@@ -210,7 +210,7 @@ func (s *Service) model(ctx context.Context) (*readModel, error) {
 		}),
 		instances: store.NewInformer(s.st, instances, store.InformerConfig[instanceRecord]{
 			Indexes: instanceIndexes, Transform: indexInstance,
-			OnChange: []store.ChangeFunc[instanceRecord]{s.acs.instanceChanged},
+			OnChange: []store.ChangeFunc[instanceRecord]{s.acs.instanceChanged, s.serviceInstanceChanged},
 		}),
 		sessions: store.NewInformer(s.st, agentSessions, store.InformerConfig[agentSession]{}),
 		services: store.NewInformer(s.st, services, store.InformerConfig[serviceRecord]{

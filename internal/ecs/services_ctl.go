@@ -80,7 +80,7 @@ func (s *Service) RunServiceController(ctx context.Context) {
 // reconcileServices takes one pass over every service not INACTIVE.
 func (s *Service) reconcileServices(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, serviceCallTimeout)
-	rm, err := s.freshModel(lctx, servicesPart|tasksPart)
+	rm, err := s.freshModel(lctx, servicesPart|tasksPart|instancesPart)
 	cancel()
 	if err != nil {
 		return err
@@ -176,7 +176,11 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		if od.primary {
 			obs.primaryID = od.id
 		}
-		view := func(v *taskView) rolloutTask { return rolloutTaskOf(v, od.primary, now, grace, zone) }
+		view := func(v *taskView) rolloutTask {
+			t := rolloutTaskOf(v, od.primary, now, grace, zone)
+			t.Draining = onDrainingInstance(rm, cname, v) // services_ctl_drain.go
+			return t
+		}
 		in.Tasks = observeDeployment(rm, cname, od, view, in.Tasks, seen)
 	}
 	obs.tasksLeft = len(in.Tasks)
@@ -218,7 +222,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		dep := seen[arn].deployment
 		_, err := s.stopTask(ctx, &ecstypes.StopTaskRequest{
 			Cluster: aws.String(cname), Task: aws.String(arn),
-			Reason: aws.String("Scaling activity initiated by (deployment " + dep + ")"),
+			Reason: aws.String(serviceStopReason(name, dep, seen[arn].draining)),
 		}, ecstypes.TaskStopCodeServiceSchedulerInitiated)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("stop task %s: %w", idFromARN(arn), err))
@@ -252,9 +256,13 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	return errors.Join(errs...)
 }
 
-// seenTask is what a pass noted of a live task: its deployment, and
-// whether it counted as PENDING or RUNNING ("" for neither).
-type seenTask struct{ deployment, status string }
+// seenTask is what a pass noted of a live task: its deployment, whether
+// it counted as PENDING or RUNNING ("" for neither), and whether it is on a
+// DRAINING instance.
+type seenTask struct {
+	deployment, status string
+	draining           bool
+}
 
 // observeDeployment reads one deployment's tasks from the read model: its
 // live ones (desiredStatus RUNNING) join the step's tasks and its counts;
@@ -266,7 +274,7 @@ func observeDeployment(rm *readModel, cname string, od *observedDeployment, view
 	rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"RUNNING"+sep+od.id, "", func(_ string, v *taskView) bool {
 		t := view(v)
 		tasks = append(tasks, t)
-		st := seenTask{deployment: od.id}
+		st := seenTask{deployment: od.id, draining: t.Draining}
 		switch {
 		case t.Pending:
 			od.pending++

@@ -25,6 +25,9 @@ type rolloutTask struct {
 	// an availability zone or an instance id); "" when it spreads by none.
 	Zone      string
 	CreatedAt time.Time
+	// Draining: on a DRAINING container instance, to be replaced and the
+	// first to stop (services_ctl_drain.go).
+	Draining bool
 }
 
 // rolloutInput is what a step is computed from.
@@ -76,12 +79,19 @@ func planRollout(in rolloutInput) rolloutStep {
 		}
 		return step
 	}
-	var primary, old []rolloutTask
+	var primary, old, draining []rolloutTask
 	healthy, inFlight := 0, false
+	total := len(in.Tasks)
 	for _, t := range in.Tasks {
-		if t.Primary {
+		switch {
+		case t.Draining: // services_ctl_drain.go
+			draining = append(draining, t)
+			if !t.Healthy {
+				total-- // stops in this step
+			}
+		case t.Primary:
 			primary = append(primary, t)
-		} else {
+		default:
 			old = append(old, t)
 		}
 		if t.Healthy {
@@ -91,7 +101,6 @@ func planRollout(in rolloutInput) rolloutStep {
 			inFlight = true // pending, or waiting for its health checks
 		}
 	}
-	total := len(in.Tasks)
 	good := 0 // PRIMARY tasks that are, or may still become, healthy
 	for _, t := range primary {
 		if !t.Unhealthy {
@@ -124,6 +133,15 @@ func planRollout(in rolloutInput) rolloutStep {
 		stop(t)
 	}
 
+	// Tasks on DRAINING instances go first, within minimumHealthyPercent
+	// (services_ctl_drain.go).
+	for _, t := range drainOrder(draining) {
+		if t.Healthy && healthy-1 < minHealthy {
+			break
+		}
+		stop(t)
+	}
+
 	// Older deployments' tasks go while the healthy tasks left stay at
 	// minimumHealthyPercent: those not healthy first (stopping them costs
 	// nothing), then the healthy ones, oldest first.
@@ -149,7 +167,7 @@ func planRollout(in rolloutInput) rolloutStep {
 			primaryHealthy++
 		}
 	}
-	step.Done = len(old) == 0 && len(primary) == in.Desired && primaryHealthy == in.Desired
+	step.Done = len(old) == 0 && len(draining) == 0 && len(primary) == in.Desired && primaryHealthy == in.Desired
 	step.Blocked = !step.Done && step.Start == 0 && len(step.Stop) == 0 && !inFlight
 	return step
 }
