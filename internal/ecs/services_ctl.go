@@ -34,6 +34,9 @@ const (
 	serviceCallTimeout = 30 * time.Second
 	// runTaskMax is RunTask's most tasks per call.
 	runTaskMax = 10
+	// maxStartsPerPass and maxStopsPerPass bound one service's pass.
+	maxStartsPerPass = 200
+	maxStopsPerPass  = 500
 	// placementEventEvery: a placement failure's event is not repeated
 	// sooner unless its message changes.
 	placementEventEvery = time.Minute
@@ -188,6 +191,12 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		return nil // no PRIMARY deployment: nothing to roll toward
 	}
 	step := planRollout(in)
+	// A pass does a bounded amount, so that a large rollout neither holds
+	// the other services up nor runs past the pass's deadline: the next
+	// pass, woken by the changes this one makes, goes on from there. Stop
+	// is in the order the tasks should go.
+	step.Start = min(step.Start, maxStartsPerPass)
+	step.Stop = step.Stop[:min(len(step.Stop), maxStopsPerPass)]
 	obs.step = step
 	primary := obs.deployments[obs.primaryID]
 
@@ -218,18 +227,23 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		}
 	}
 	var stopped []string
-	for _, arn := range step.Stop {
-		dep := seen[arn].deployment
-		_, err := s.stopTask(ctx, &ecstypes.StopTaskRequest{
-			Cluster: aws.String(cname), Task: aws.String(arn),
-			Reason: aws.String(serviceStopReason(name, dep, seen[arn].draining)),
-		}, ecstypes.TaskStopCodeServiceSchedulerInitiated)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("stop task %s: %w", idFromARN(arn), err))
-			continue
+	if len(step.Stop) > 0 {
+		stops := make([]taskStop, 0, len(step.Stop))
+		arnOf := make(map[string]string, len(step.Stop))
+		for _, arn := range step.Stop {
+			id := idFromARN(arn)
+			arnOf[id] = arn
+			stops = append(stops, taskStop{ID: id, Reason: serviceStopReason(name, seen[arn].deployment, seen[arn].draining)})
 		}
-		obs.stopped[arn] = dep
-		stopped = append(stopped, arn)
+		ids, err := s.stopTasks(ctx, cname, stops, ecstypes.TaskStopCodeServiceSchedulerInitiated)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, id := range ids {
+			arn := arnOf[id]
+			obs.stopped[arn] = seen[arn].deployment
+			stopped = append(stopped, arn)
+		}
 	}
 	if len(stopped) > 0 {
 		obs.events = append(obs.events, taskListEvent(name, "has stopped %d running tasks:", stopped))
