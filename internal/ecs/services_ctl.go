@@ -139,6 +139,8 @@ type serviceObservation struct {
 	// generation is the service's generation the pass acted on: a
 	// deployment is complete only if nothing was asked of it since.
 	generation int64
+	// breaker is what the deployment circuit breaker saw and decided.
+	breaker breakerObservation
 }
 
 // reconcileService takes one step for one service and writes back what
@@ -191,6 +193,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		return nil // no PRIMARY deployment: nothing to roll toward
 	}
 	step := planRollout(in)
+	step = breakerStep(rm, cname, &rec, &obs, in, step) // services_ctl_breaker.go
 	// A pass does a bounded amount, so that a large rollout neither holds
 	// the other services up nor runs past the pass's deadline: the next
 	// pass, woken by the changes this one makes, goes on from there. Stop
@@ -533,6 +536,7 @@ func applyObservation(rec *serviceRecord, name string, obs *serviceObservation, 
 	}
 	svc.Deployments = kept
 	svc.RunningCount, svc.PendingCount = aws.Int32(running), aws.Int32(pending)
+	events = append(events, applyBreaker(rec, name, obs, now)...) // services_ctl_breaker.go
 
 	// A deleted service is INACTIVE once a pass finds none of its tasks left.
 	if rec.Deleted && obs.draining && obs.tasksLeft == 0 && len(obs.stopped) == 0 && len(obs.started) == 0 {

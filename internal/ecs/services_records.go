@@ -39,6 +39,11 @@ type serviceRecord struct {
 	// Deleted is set when DeleteService has run: the service is DRAINING
 	// until its tasks are stopped, then INACTIVE.
 	Deleted bool `json:"deleted,omitempty"`
+	// LastCompleted is the newest deployment that reached COMPLETED, what
+	// the circuit breaker rolls back to; Breaker its count of the PRIMARY's
+	// tasks that failed after RUNNING (services_ctl_breaker.go).
+	LastCompleted *completedDeployment `json:"lastCompleted,omitempty"`
+	Breaker       *breakerRecord       `json:"breaker,omitempty"`
 }
 
 var services = store.NewCollection[serviceRecord]("ecs/services")
