@@ -154,7 +154,11 @@ func (s *Service) CreateService(ctx context.Context, in *ecstypes.CreateServiceR
 	if err != nil {
 		return nil, err
 	}
-	dc, _ := mergeDeploymentConfiguration(defaultDeploymentConfiguration(), in.DeploymentConfiguration)
+	base := defaultDeploymentConfiguration()
+	if aws.ToString(in.SchedulingStrategy) == ecstypes.SchedulingStrategyDAEMON {
+		base = daemonDeploymentConfiguration()
+	}
+	dc, _ := mergeDeploymentConfiguration(base, in.DeploymentConfiguration)
 	name := aws.ToString(in.ServiceName)
 	var out ecstypes.Service
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
@@ -226,7 +230,7 @@ func (s *Service) newService(ctx context.Context, cname string, def ecstypes.Tas
 		LoadBalancers:                 orEmpty(in.LoadBalancers),
 		ServiceRegistries:             orEmpty(in.ServiceRegistries),
 		Status:                        aws.String("ACTIVE"),
-		DesiredCount:                  aws.Int32(*in.DesiredCount),
+		DesiredCount:                  aws.Int32(aws.ToInt32(in.DesiredCount)),
 		RunningCount:                  aws.Int32(0),
 		PendingCount:                  aws.Int32(0),
 		LaunchType:                    aws.String(launchType),
@@ -237,7 +241,7 @@ func (s *Service) newService(ctx context.Context, cname string, def ecstypes.Tas
 		CreatedBy:                     aws.String(s.principalARN(ctx)),
 		PlacementConstraints:          orEmpty(in.PlacementConstraints),
 		PlacementStrategy:             orEmpty(in.PlacementStrategy),
-		SchedulingStrategy:            aws.String(ecstypes.SchedulingStrategyREPLICA),
+		SchedulingStrategy:            aws.String(cmp.Or(aws.ToString(in.SchedulingStrategy), ecstypes.SchedulingStrategyREPLICA)),
 		DeploymentController:          &ecstypes.DeploymentController{Type: aws.String(ecstypes.DeploymentControllerTypeECS)},
 		Tags:                          in.Tags,
 		EnableECSManagedTags:          aws.Bool(aws.ToBool(in.EnableECSManagedTags)),
@@ -445,6 +449,11 @@ func clusterOfARN(svc *ecstypes.Service) string {
 // needs a new deployment. Nothing is written here: a failed check leaves
 // the transaction without writes.
 func (s *Service) applyServiceUpdate(tx *store.Tx, svc *ecstypes.Service, in *ecstypes.UpdateServiceRequest) (redeploy bool, err error) {
+	if isDaemon(svc) {
+		if err := checkDaemonUpdate(in); err != nil { // services_ctl_daemon.go
+			return false, err
+		}
+	}
 	redeploy = aws.ToBool(in.ForceNewDeployment)
 	defRef := aws.ToString(svc.TaskDefinition)
 	if in.TaskDefinition != nil {
@@ -538,7 +547,7 @@ func (s *Service) DeleteService(ctx context.Context, in *ecstypes.DeleteServiceR
 			return errServiceNotActive()
 		}
 		svc := &rec.Service
-		if aws.ToInt32(svc.DesiredCount) > 0 && !aws.ToBool(in.Force) {
+		if aws.ToInt32(svc.DesiredCount) > 0 && !aws.ToBool(in.Force) && !isDaemon(svc) {
 			return awserr.InvalidParameter("The service cannot be stopped while it is scaled above 0.")
 		}
 		now := ecstypes.Time(s.now())

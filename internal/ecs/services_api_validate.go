@@ -242,14 +242,16 @@ func checkCreateService(in *ecstypes.CreateServiceRequest) error {
 	switch aws.ToString(in.SchedulingStrategy) {
 	case "", ecstypes.SchedulingStrategyREPLICA:
 	case ecstypes.SchedulingStrategyDAEMON:
-		return awserr.UnsupportedFeature("Berth does not support DAEMON services yet.")
+		if err := checkDaemonCreate(in); err != nil { // services_ctl_daemon.go
+			return err
+		}
 	default:
-		return awserr.InvalidParameter("%s", "Invalid scheduling strategy "+aws.ToString(in.SchedulingStrategy)+": use REPLICA.")
+		return awserr.InvalidParameter("%s", "Invalid scheduling strategy "+aws.ToString(in.SchedulingStrategy)+": use REPLICA or DAEMON.")
 	}
-	if in.DesiredCount == nil {
+	if in.DesiredCount == nil && aws.ToString(in.SchedulingStrategy) != ecstypes.SchedulingStrategyDAEMON {
 		return awserr.InvalidParameter("desiredCount is required for a service with the REPLICA scheduling strategy.")
 	}
-	if *in.DesiredCount < 0 {
+	if in.DesiredCount != nil && *in.DesiredCount < 0 {
 		return awserr.InvalidParameter("desiredCount must be 0 or more.")
 	}
 	if aws.ToString(in.TaskDefinition) == "" {

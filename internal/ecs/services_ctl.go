@@ -141,11 +141,17 @@ type serviceObservation struct {
 	generation int64
 	// breaker is what the deployment circuit breaker saw and decided.
 	breaker breakerObservation
+	// daemonDesired is a DAEMON service's desiredCount: its eligible
+	// instances (services_ctl_daemon.go).
+	daemonDesired *int32
 }
 
 // reconcileService takes one step for one service and writes back what
 // changed.
 func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string, rec serviceRecord) error {
+	if isDaemon(&rec.Service) {
+		return s.reconcileDaemon(ctx, rm, id, rec) // services_ctl_daemon.go
+	}
 	cname := clusterOfID(id)
 	svc := &rec.Service
 	name := aws.ToString(svc.ServiceName)
@@ -500,6 +506,14 @@ func (s *Service) writeServiceStatus(ctx context.Context, id, name string, obs *
 func applyObservation(rec *serviceRecord, name string, obs *serviceObservation, now time.Time) {
 	svc := &rec.Service
 	events := append([]string{}, obs.events...)
+	if n := obs.daemonDesired; n != nil {
+		svc.DesiredCount = aws.Int32(*n)
+		for i := range svc.Deployments {
+			if d := &svc.Deployments[i]; aws.ToString(d.Id) == obs.primaryID && aws.ToInt32(d.DesiredCount) != *n {
+				d.DesiredCount, d.UpdatedAt = aws.Int32(*n), ecstypes.Time(now)
+			}
+		}
+	}
 	// What the pass saw is the steady state only if nothing was asked since.
 	done := obs.step.Done && !rec.Deleted && rec.Generation == obs.generation
 	var running, pending int32

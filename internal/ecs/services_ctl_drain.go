@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"reflect"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,8 +64,8 @@ func serviceStopReason(service, deployment string, draining bool) string {
 }
 
 // serviceInstanceChanged is the instances informer's hook: an instance's
-// status change (DRAINING, ACTIVE again, registered, deregistered) wakes
-// the service controller.
+// status change (DRAINING, ACTIVE again, registered, deregistered) or
+// attribute change wakes the service controller.
 func (s *Service) serviceInstanceChanged(_ string, old, new *instanceRecord) {
 	status := func(r *instanceRecord) string {
 		if r == nil {
@@ -73,6 +74,12 @@ func (s *Service) serviceInstanceChanged(_ string, old, new *instanceRecord) {
 		return aws.ToString(r.Instance.Status)
 	}
 	if status(old) != status(new) {
+		s.kickServices()
+		return
+	}
+	// An attribute change can make an instance eligible for a DAEMON
+	// service's task, or no longer (services_ctl_daemon.go).
+	if old != nil && new != nil && !reflect.DeepEqual(old.Instance.Attributes, new.Instance.Attributes) {
 		s.kickServices()
 	}
 }
