@@ -26,6 +26,9 @@ type Regions struct {
 	mu       sync.Mutex
 	byRegion map[string]*Service
 	closed   bool
+	// added wakes RunControllers when a region is first used (capacity 1),
+	// so that its service controller starts at once.
+	added chan struct{}
 }
 
 // RegionsConfig configures NewRegions. Template is the Config every
@@ -54,7 +57,7 @@ var regionsSeen = store.NewCollection[regionSeen]("regions")
 // NewRegions returns the regional ECS services.
 func NewRegions(cfg RegionsConfig) *Regions {
 	acct := cfg.Template.Store.WithNamespace("/berth/" + cfg.Template.AccountID)
-	return &Regions{cfg: cfg, accounts: acct, byRegion: map[string]*Service{}}
+	return &Regions{cfg: cfg, accounts: acct, byRegion: map[string]*Service{}, added: make(chan struct{}, 1)}
 }
 
 // Default is the service of the default region.
@@ -95,6 +98,10 @@ func (r *Regions) Get(ctx context.Context, region string) (*Service, error) {
 	cfg.Store = r.accounts.WithNamespace("/berth/" + cfg.AccountID + "/" + region)
 	s := New(cfg)
 	r.byRegion[region] = s
+	select {
+	case r.added <- struct{}{}:
+	default:
+	}
 	return s, nil
 }
 
@@ -170,6 +177,7 @@ func (r *Regions) RunControllers(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-r.added: // a region's first use: start its controller now
 		}
 	}
 }

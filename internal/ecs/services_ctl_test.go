@@ -595,15 +595,29 @@ func TestRunControllersRunsServiceControllers(t *testing.T) {
 		r.RunControllers(ctx, time.Hour)
 	}()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(liveTasks(t, s, "prod", dep)) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the service's tasks did not start in 10s")
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
+	waitLive := func(s *Service, dep string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(liveTasks(t, s, "prod", dep)) != 2 {
+			if time.Now().After(deadline) {
+				t.Fatal("the service's tasks did not start in 10s")
+			}
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-t.Context().Done():
+				t.Fatal(t.Context().Err())
+			}
 		}
 	}
+	waitLive(s, dep)
+
+	// A region first used while the controllers run gets its service
+	// controller at once, not at the next hourly tick.
+	s2, err := r.Get(t.Context(), "ap-south-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	createCluster(t, s2, "prod")
+	registerInstance(t, s2, "prod", 4096, 8192)
+	waitLive(s2, putService(t, s2, "prod", "web", registerTaskDef(t, s2, webTaskDef), 2, 100, 200))
 }
