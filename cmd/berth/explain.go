@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
@@ -80,7 +81,10 @@ Requests are signed with the AWS credentials of the environment (for a
 				return fmt.Errorf("--output must be table or json, not %q", output)
 			}
 			ctx := cmd.Context()
-			opts := []func(*config.LoadOptions) error{}
+			// Credentials from the environment or the shared files only: a
+			// Berth server is not on EC2, and asking the instance metadata
+			// service would leave the machine.
+			opts := []func(*config.LoadOptions) error{config.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
 			if region != "" {
 				opts = append(opts, config.WithRegion(region))
 			}
@@ -93,6 +97,12 @@ Requests are signed with the AWS credentials of the environment (for a
 			}
 			if endpoint == "" {
 				endpoint = cmp.Or(os.Getenv("BERTH_ENDPOINT"), defaultEndpoint)
+			}
+			if awsCfg.Credentials == nil {
+				return errNoCredentials
+			}
+			if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+				return errNoCredentials
 			}
 			client := &berthclient.Client{Endpoint: endpoint, Region: awsCfg.Region, Credentials: awsCfg.Credentials}
 			out, err := client.ExplainPlacement(ctx, &in)
@@ -120,6 +130,9 @@ Requests are signed with the AWS credentials of the environment (for a
 	f.StringArrayVar(&strategies, "placement-strategy", nil, "type=spread|binpack|random,field=..., or a JSON list; repeatable, most significant first")
 	return cmd
 }
+
+var errNoCredentials = errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY " +
+	"(a --dev server's banner prints them) or AWS_PROFILE")
 
 // optString is a flag that sets a *string only when given.
 type optString struct{ p **string }
