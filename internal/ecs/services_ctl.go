@@ -175,17 +175,9 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	zone := spreadZone(svc.PlacementStrategy)
 	seen := map[string]seenTask{}
 	for _, d := range svc.Deployments {
-		od := &observedDeployment{id: aws.ToString(d.Id), taskDefinition: aws.ToString(d.TaskDefinition),
-			primary: aws.ToString(d.Status) == deploymentPrimary}
-		if od.id == "" {
+		od := obs.observe(svc, d)
+		if od == nil {
 			continue
-		}
-		if od.taskDefinition == "" {
-			od.taskDefinition = aws.ToString(svc.TaskDefinition)
-		}
-		obs.deployments[od.id] = od
-		if od.primary {
-			obs.primaryID = od.id
 		}
 		view := func(v *taskView) rolloutTask {
 			t := rolloutTaskOf(v, od.primary, now, grace, zone)
@@ -235,29 +227,43 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 			}
 		}
 	}
+	if err := s.stopServiceTasks(ctx, cname, name, step.Stop, seen, &obs); err != nil {
+		errs = append(errs, err)
+	}
+	return s.finishServicePass(ctx, id, name, svc, seen, &obs, errs)
+}
+
+// stopServiceTasks stops a pass's tasks (ARNs, in the order they should go)
+// with the reason ECS gives, and notes them and the event in obs.
+func (s *Service) stopServiceTasks(ctx context.Context, cname, name string, arns []string, seen map[string]seenTask, obs *serviceObservation) error {
+	if len(arns) == 0 {
+		return nil
+	}
+	stops := make([]taskStop, 0, len(arns))
+	arnOf := make(map[string]string, len(arns))
+	for _, arn := range arns {
+		id := idFromARN(arn)
+		arnOf[id] = arn
+		stops = append(stops, taskStop{ID: id, Reason: serviceStopReason(name, seen[arn].deployment, seen[arn].draining)})
+	}
+	ids, err := s.stopTasks(ctx, cname, stops, ecstypes.TaskStopCodeServiceSchedulerInitiated)
 	var stopped []string
-	if len(step.Stop) > 0 {
-		stops := make([]taskStop, 0, len(step.Stop))
-		arnOf := make(map[string]string, len(step.Stop))
-		for _, arn := range step.Stop {
-			id := idFromARN(arn)
-			arnOf[id] = arn
-			stops = append(stops, taskStop{ID: id, Reason: serviceStopReason(name, seen[arn].deployment, seen[arn].draining)})
-		}
-		ids, err := s.stopTasks(ctx, cname, stops, ecstypes.TaskStopCodeServiceSchedulerInitiated)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		for _, id := range ids {
-			arn := arnOf[id]
-			obs.stopped[arn] = seen[arn].deployment
-			stopped = append(stopped, arn)
-		}
+	for _, id := range ids {
+		arn := arnOf[id]
+		obs.stopped[arn] = seen[arn].deployment
+		stopped = append(stopped, arn)
 	}
 	if len(stopped) > 0 {
 		obs.events = append(obs.events, taskListEvent(name, "has stopped %d running tasks:", stopped))
 	}
-	if step.Blocked {
+	return err
+}
+
+// finishServicePass ends a pass of either scheduling strategy: the event of
+// a step the deployment configuration does not allow, the counts less the
+// tasks just stopped, and the write-back.
+func (s *Service) finishServicePass(ctx context.Context, id, name string, svc *ecstypes.Service, seen map[string]seenTask, obs *serviceObservation, errs []error) error {
+	if obs.step.Blocked {
 		msg := "(service " + name + ") was unable to stop or start tasks during a deployment because of the service deployment configuration. " +
 			"Update the minimumHealthyPercent or maximumPercent value and try again."
 		if len(svc.Events) == 0 || aws.ToString(svc.Events[0].Message) != msg {
@@ -273,10 +279,29 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 			od.running--
 		}
 	}
-	if err := s.writeServiceStatus(ctx, id, name, &obs); err != nil {
+	if err := s.writeServiceStatus(ctx, id, name, obs); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// observe starts the pass's record of deployment d of svc (nil for one
+// without an id): its task definition (the service's when it names none)
+// and whether it is the PRIMARY.
+func (obs *serviceObservation) observe(svc *ecstypes.Service, d ecstypes.Deployment) *observedDeployment {
+	od := &observedDeployment{id: aws.ToString(d.Id), taskDefinition: aws.ToString(d.TaskDefinition),
+		primary: aws.ToString(d.Status) == deploymentPrimary}
+	if od.id == "" {
+		return nil
+	}
+	if od.taskDefinition == "" {
+		od.taskDefinition = aws.ToString(svc.TaskDefinition)
+	}
+	obs.deployments[od.id] = od
+	if od.primary {
+		obs.primaryID = od.id
+	}
+	return od
 }
 
 // seenTask is what a pass noted of a live task: its deployment, whether

@@ -3,7 +3,6 @@ package ecs
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -252,17 +251,9 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 	byInstance := map[string][]daemonTask{}
 	seen := map[string]seenTask{}
 	for _, d := range svc.Deployments {
-		od := &observedDeployment{id: aws.ToString(d.Id), taskDefinition: aws.ToString(d.TaskDefinition),
-			primary: aws.ToString(d.Status) == deploymentPrimary}
-		if od.id == "" {
+		od := obs.observe(svc, d)
+		if od == nil {
 			continue
-		}
-		if od.taskDefinition == "" {
-			od.taskDefinition = aws.ToString(svc.TaskDefinition)
-		}
-		obs.deployments[od.id] = od
-		if od.primary {
-			obs.primaryID = od.id
 		}
 		var tasks []rolloutTask
 		tasks = observeDeployment(rm, cname, od, func(v *taskView) rolloutTask {
@@ -345,54 +336,18 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 			}
 		}
 	}
-	if len(step.Stop) > 0 {
-		stops := make([]taskStop, 0, len(step.Stop))
-		arnOf := make(map[string]string, len(step.Stop))
-		draining := map[string]bool{}
-		for _, di := range in.Instances {
-			for _, t := range di.Tasks {
-				draining[t.ID] = di.Draining
-			}
-		}
-		for _, arn := range step.Stop {
-			tid := idFromARN(arn)
-			arnOf[tid] = arn
-			stops = append(stops, taskStop{ID: tid, Reason: serviceStopReason(name, seen[arn].deployment, draining[arn])})
-		}
-		stoppedIDs, err := s.stopTasks(ctx, cname, stops, ecstypes.TaskStopCodeServiceSchedulerInitiated)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		var stopped []string
-		for _, tid := range stoppedIDs {
-			arn := arnOf[tid]
-			obs.stopped[arn] = seen[arn].deployment
-			stopped = append(stopped, arn)
-		}
-		if len(stopped) > 0 {
-			obs.events = append(obs.events, taskListEvent(name, "has stopped %d running tasks:", stopped))
+	// A draining instance's tasks stop with the reason that says so.
+	for _, di := range in.Instances {
+		for _, t := range di.Tasks {
+			st := seen[t.ID]
+			st.draining = di.Draining
+			seen[t.ID] = st
 		}
 	}
-	if obs.step.Blocked {
-		msg := "(service " + name + ") was unable to stop or start tasks during a deployment because of the service deployment configuration. " +
-			"Update the minimumHealthyPercent or maximumPercent value and try again."
-		if len(svc.Events) == 0 || aws.ToString(svc.Events[0].Message) != msg {
-			obs.events = append(obs.events, msg)
-		}
-	}
-	for arn, dep := range obs.stopped {
-		obs.tasksLeft--
-		switch od := obs.deployments[dep]; seen[arn].status {
-		case "PENDING":
-			od.pending--
-		case "RUNNING":
-			od.running--
-		}
-	}
-	if err := s.writeServiceStatus(ctx, id, name, &obs); err != nil {
+	if err := s.stopServiceTasks(ctx, cname, name, step.Stop, seen, &obs); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return s.finishServicePass(ctx, id, name, svc, seen, &obs, errs)
 }
 
 // daemonEligibility says which of the cluster's instances satisfy the
