@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 func serverCmd() *cobra.Command {
 	var cfg server.Config
 	var etcd, regions string
+	var lostGrace time.Duration
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane (all APIs on one listener; embedded etcd by default)",
@@ -36,6 +38,10 @@ run the controllers.`,
 			if etcd != "" {
 				cfg.EtcdEndpoints = strings.Split(etcd, ",")
 			}
+			cfg.LostAgentGrace = lostGrace
+			if lostGrace <= 0 {
+				cfg.LostAgentGrace = -1 // never
+			}
 			if regions != "" {
 				cfg.Regions = strings.Split(regions, ",")
 			}
@@ -54,6 +60,8 @@ run the controllers.`,
 	f.StringVar(&regions, "regions", "", "comma-separated further regions requests may be signed for (--dev accepts any)")
 	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL agents use to reach this server (default http://<listen>)")
 	f.StringVar(&cfg.AgentConfigFile, "agent-config", "", "ecs.config file for the --dev in-process agent")
+	f.DurationVar(&lostGrace, "lost-agent-grace", 3*time.Minute,
+		"how long an agent may be disconnected before services replace its tasks elsewhere (0: never)")
 	f.StringVar(&cfg.AccountID, "account-id", "", "account id of a new etcd (default "+server.DefaultAccountID+"; an etcd keeps the one it was created with)")
 	return cmd
 }

@@ -212,7 +212,11 @@ func (s *Service) model(ctx context.Context) (*readModel, error) {
 			Indexes: instanceIndexes, Transform: indexInstance,
 			OnChange: []store.ChangeFunc[instanceRecord]{s.acs.instanceChanged, s.serviceInstanceChanged},
 		}),
-		sessions: store.NewInformer(s.st, agentSessions, store.InformerConfig[agentSession]{}),
+		sessions: store.NewInformer(s.st, agentSessions, store.InformerConfig[agentSession]{
+			// An agent that leaves or comes back changes what the service
+			// controller does with its tasks (services_ctl_lost.go).
+			OnChange: []store.ChangeFunc[agentSession]{func(string, *agentSession, *agentSession) { s.kickServices() }},
+		}),
 		services: store.NewInformer(s.st, services, store.InformerConfig[serviceRecord]{
 			Indexes:  serviceIndexes,
 			OnChange: []store.ChangeFunc[serviceRecord]{func(string, *serviceRecord, *serviceRecord) { s.kickServices() }},

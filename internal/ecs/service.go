@@ -36,6 +36,11 @@ type Config struct {
 	Rand func(n int) int
 	// HeartbeatInterval is how often the ACS socket sends heartbeats (default 15s).
 	HeartbeatInterval time.Duration
+	// LostAgentGrace is how long a container instance's agent may be
+	// disconnected before the service controller replaces its REPLICA
+	// services' tasks elsewhere (services_ctl_lost.go); 0 means the default
+	// (3 minutes), a negative value never.
+	LostAgentGrace time.Duration
 }
 
 // Service implements the ECS API on top of the store.
@@ -60,6 +65,8 @@ type Service struct {
 	// svcKick wakes the service controller (capacity 1): a service, or a
 	// task of a service, changed.
 	svcKick chan struct{}
+	// lost is the service controller's clock of disconnected agents.
+	lost agentLoss
 }
 
 // New returns a Service.
@@ -72,6 +79,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 15 * time.Second
+	}
+	if cfg.LostAgentGrace == 0 {
+		cfg.LostAgentGrace = defaultLostAgentGrace
 	}
 	s := &Service{
 		cfg:     cfg,

@@ -83,7 +83,7 @@ func (s *Service) RunServiceController(ctx context.Context) {
 // reconcileServices takes one pass over every service not INACTIVE.
 func (s *Service) reconcileServices(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, serviceCallTimeout)
-	rm, err := s.freshModel(lctx, servicesPart|tasksPart|instancesPart)
+	rm, err := s.freshModel(lctx, servicesPart|tasksPart|instancesPart|sessionsPart)
 	cancel()
 	if err != nil {
 		return err
@@ -99,6 +99,7 @@ func (s *Service) reconcileServices(ctx context.Context) error {
 		}
 		return true
 	})
+	defer s.lost.forget() // agents no service task waits for any more
 	var errs []error
 	for _, w := range todo {
 		sctx, cancel := context.WithTimeout(ctx, serviceCallTimeout)
@@ -174,6 +175,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	grace := time.Duration(aws.ToInt32(svc.HealthCheckGracePeriodSeconds)) * time.Second
 	zone := spreadZone(svc.PlacementStrategy)
 	seen := map[string]seenTask{}
+	lost := map[string]string{} // task ARN -> why its instance is lost
 	for _, d := range svc.Deployments {
 		od := obs.observe(svc, d)
 		if od == nil {
@@ -182,11 +184,16 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		view := func(v *taskView) rolloutTask {
 			t := rolloutTaskOf(v, od.primary, now, grace, zone)
 			t.Draining = onDrainingInstance(rm, cname, v) // services_ctl_drain.go
+			if why := s.lostReason(rm, cname, v, now); why != "" {
+				lost[t.ID] = why // services_ctl_lost.go
+			}
 			return t
 		}
 		in.Tasks = observeDeployment(rm, cname, od, view, in.Tasks, seen)
 	}
 	obs.tasksLeft = len(in.Tasks)
+	var lostStops []string
+	in.Tasks, lostStops = withoutLost(in.Tasks, lost, seen)
 	if obs.primaryID == "" && !rec.Deleted {
 		return nil // no PRIMARY deployment: nothing to roll toward
 	}
@@ -227,7 +234,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 			}
 		}
 	}
-	if err := s.stopServiceTasks(ctx, cname, name, step.Stop, seen, &obs); err != nil {
+	if err := s.stopServiceTasks(ctx, cname, name, append(lostStops, step.Stop...), seen, &obs); err != nil {
 		errs = append(errs, err)
 	}
 	return s.finishServicePass(ctx, id, name, svc, seen, &obs, errs)
@@ -244,7 +251,7 @@ func (s *Service) stopServiceTasks(ctx context.Context, cname, name string, arns
 	for _, arn := range arns {
 		id := idFromARN(arn)
 		arnOf[id] = arn
-		stops = append(stops, taskStop{ID: id, Reason: serviceStopReason(name, seen[arn].deployment, seen[arn].draining)})
+		stops = append(stops, taskStop{ID: id, Reason: serviceStopReason(name, seen[arn])})
 	}
 	ids, err := s.stopTasks(ctx, cname, stops, ecstypes.TaskStopCodeServiceSchedulerInitiated)
 	var stopped []string
@@ -305,11 +312,12 @@ func (obs *serviceObservation) observe(svc *ecstypes.Service, d ecstypes.Deploym
 }
 
 // seenTask is what a pass noted of a live task: its deployment, whether
-// it counted as PENDING or RUNNING ("" for neither), and whether it is on a
-// DRAINING instance.
+// it counted as PENDING or RUNNING ("" for neither), whether it is on a
+// DRAINING instance, and why its instance is lost ("" when it is not).
 type seenTask struct {
 	deployment, status string
 	draining           bool
+	lost               string
 }
 
 // observeDeployment reads one deployment's tasks from the read model: its

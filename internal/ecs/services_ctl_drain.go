@@ -55,12 +55,15 @@ func drainOrder(tasks []rolloutTask) []rolloutTask {
 }
 
 // serviceStopReason is the stoppedReason of a task the controller stops:
-// one on a DRAINING instance says so, others are scaling activity.
-func serviceStopReason(service, deployment string, draining bool) string {
-	if draining {
+// one on a lost or DRAINING instance says so, others are scaling activity.
+func serviceStopReason(service string, t seenTask) string {
+	switch {
+	case t.lost != "":
+		return "Service " + service + ": " + t.lost
+	case t.draining:
 		return "Service " + service + ": container instance is in DRAINING state"
 	}
-	return "Scaling activity initiated by (deployment " + deployment + ")"
+	return "Scaling activity initiated by (deployment " + t.deployment + ")"
 }
 
 // serviceInstanceChanged is the instances informer's hook: an instance's

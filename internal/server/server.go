@@ -58,6 +58,10 @@ type Config struct {
 	AccountID string
 	// RequestTimeout is every API request's deadline (default 30s).
 	RequestTimeout time.Duration
+	// LostAgentGrace is how long a container instance's agent may be
+	// disconnected before services replace its tasks elsewhere (default 3
+	// minutes; negative: never).
+	LostAgentGrace time.Duration
 	Dev            bool
 	// Root credentials a new etcd is created with (BERTH_ROOT_*); otherwise
 	// the dev ones (--dev) or generated ones. Every server on one etcd
@@ -150,6 +154,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	regions := ecs.NewRegions(ecs.RegionsConfig{Template: ecs.Config{
 		Store: st, Region: cfg.Region, AccountID: root.AccountID, AdvertiseURL: cfg.AdvertiseURL, Logger: log,
+		LostAgentGrace: cfg.LostAgentGrace,
 	}})
 	defer regions.Close() // before the store closes: agent sockets end first
 	rootCred := sigv4.Credential{

@@ -44,6 +44,7 @@ type server struct {
 	agentConfig     string
 	etcd            []string
 	regions         []string
+	args            []string // further flags (serverOptions.Args)
 	keyID, secret   string
 	proc            *proc
 }
@@ -59,6 +60,8 @@ type serverOptions struct {
 	EtcdEndpoints []string
 	// Regions are further regions the server serves (--regions).
 	Regions []string
+	// Args are further flags, e.g. "--lost-agent-grace", "5s".
+	Args []string
 }
 
 // startServer starts a server on a free loopback port with its own data dir
@@ -67,7 +70,7 @@ func startServer(t *testing.T, opts serverOptions) *server {
 	t.Helper()
 	s := &server{
 		dataDir: t.TempDir(), logDir: t.TempDir(), addr: "127.0.0.1:0",
-		dev: opts.Dev, agentConfig: opts.AgentConfig, etcd: opts.EtcdEndpoints, regions: opts.Regions,
+		dev: opts.Dev, agentConfig: opts.AgentConfig, etcd: opts.EtcdEndpoints, regions: opts.Regions, args: opts.Args,
 		keyID: rootAccessKeyID, secret: rootSecretAccessKey,
 	}
 	switch {
@@ -90,6 +93,7 @@ func (s *server) start(t *testing.T) {
 	if len(s.regions) > 0 {
 		args = append(args, "--regions", strings.Join(s.regions, ","))
 	}
+	args = append(args, s.args...)
 	env := childEnv()
 	if s.dev {
 		args = append(args, "--dev")
