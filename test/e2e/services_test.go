@@ -274,13 +274,13 @@ func TestCLIService(t *testing.T) {
 	waitContainersGone(t, victim.TaskArn)
 
 	// 3. Scale up: no new deployment, one more task.
-	t.Log("== 3. update-service --desired-count 3")
+	t.Log("== 3. update-service --desired-count 4")
 	var updated struct{ Service cliService }
-	cliJSON(t, srv, &updated, "ecs", "update-service", "--cluster", cluster, "--service", name, "--desired-count", "3")
-	if updated.Service.DesiredCount != 3 {
-		t.Errorf("update-service returned desiredCount %d, want 3", updated.Service.DesiredCount)
+	cliJSON(t, srv, &updated, "ecs", "update-service", "--cluster", cluster, "--service", name, "--desired-count", "4")
+	if updated.Service.DesiredCount != 4 {
+		t.Errorf("update-service returned desiredCount %d, want 4", updated.Service.DesiredCount)
 	}
-	svc, tasks = f.waitStable(t, 3, td1)
+	svc, tasks = f.waitStable(t, 4, td1)
 	if svc.Deployments[0].Id != dep1 {
 		t.Errorf("a change of desiredCount alone made a new deployment %s (was %s)", svc.Deployments[0].Id, dep1)
 	}
@@ -288,8 +288,8 @@ func TestCLIService(t *testing.T) {
 	rev1Tasks := arns(tasks)
 
 	// 4. Roll out revision 2 with maximumPercent 200, minimumHealthyPercent 50:
-	// never fewer than ceil(3*0.5) = 2 RUNNING tasks, never more than
-	// floor(3*2.0) = 6 RUNNING or PENDING.
+	// never fewer than ceil(4*0.5) = 2 RUNNING tasks, never more than
+	// floor(4*2.0) = 8 RUNNING or PENDING.
 	t.Log("== 4. update-service --task-definition rev2, maximumPercent=200,minimumHealthyPercent=50")
 	td2 := taskDef(map[string]string{"APP_NAME": "svc-e2e", "APP_REV": "2"})
 	if td2 == td1 || !strings.HasSuffix(td2, ":2") {
@@ -315,9 +315,9 @@ func TestCLIService(t *testing.T) {
 	if dep2 == "" || !oldActive || len(svc.Deployments) != 2 {
 		t.Fatalf("update-service deployments, want a new PRIMARY on rev2 IN_PROGRESS and the old one ACTIVE: %s", jsonString(svc.Deployments))
 	}
-	samples := watchRollout(t, srv, cluster, clusterARN, name, 3, 2, 6, td2)
+	samples := watchRollout(t, srv, cluster, clusterARN, name, 4, 2, 8, td2)
 	t.Logf("rollout: %s", samples)
-	svc, tasks = f.waitStable(t, 3, td2)
+	svc, tasks = f.waitStable(t, 4, td2)
 	if svc.Deployments[0].Id != dep2 {
 		t.Errorf("deployment %s after the rollout, want %s", svc.Deployments[0].Id, dep2)
 	}
@@ -334,14 +334,36 @@ func TestCLIService(t *testing.T) {
 	}
 	rev2Tasks := arns(tasks)
 
+	// 4b. maximumPercent 100 with minimumHealthyPercent 100 allows no step:
+	// a forced new deployment starts and stops nothing and says so in an
+	// event; back at 200/50 it completes.
+	t.Log("== 4b. update-service --force-new-deployment at maximumPercent=100,minimumHealthyPercent=100")
+	cliJSON(t, srv, &updated, "ecs", "update-service", "--cluster", cluster, "--service", name, "--force-new-deployment",
+		"--deployment-configuration", "maximumPercent=100,minimumHealthyPercent=100")
+	waitFor(t, svcTimeout, "the event that the deployment cannot proceed", func() bool {
+		return hasEvent(f.describe(t), "was unable to stop or start tasks during a deployment because of the service deployment configuration")
+	})
+	live := f.tasks(t, "RUNNING")
+	if got := arns(live); len(got) != 4 || slices.ContainsFunc(got, func(arn string) bool { return !slices.Contains(rev2Tasks, arn) }) {
+		t.Fatalf("at 100/100 the tasks changed: %s, want the 4 of %s", jsonString(live), dep2)
+	}
+	cliJSON(t, srv, &updated, "ecs", "update-service", "--cluster", cluster, "--service", name,
+		"--deployment-configuration", "maximumPercent=200,minimumHealthyPercent=50")
+	svc, tasks = f.waitStable(t, 4, td2)
+	if svc.Deployments[0].Id == dep2 {
+		t.Errorf("the forced deployment did not replace %s", dep2)
+	}
+	checkServiceTasks(t, name, tasks, svc.Deployments[0].Id)
+	rev2Tasks = arns(tasks)
+
 	// 5. DeleteService: refused while scaled above 0 unless forced; forced,
 	// the service drains, its tasks stop and it becomes INACTIVE.
 	t.Log("== 5. delete-service")
 	if code := cliError(t, srv, "ecs", "delete-service", "--cluster", cluster, "--service", name); code != "InvalidParameterException" {
-		t.Errorf("delete-service without --force of a service at desiredCount 3: %s, want InvalidParameterException", code)
+		t.Errorf("delete-service without --force of a service at desiredCount 4: %s, want InvalidParameterException", code)
 	}
-	if svc = f.describe(t); svc.Status != "ACTIVE" || svc.DesiredCount != 3 {
-		t.Errorf("after a refused delete: status %s desiredCount %d, want ACTIVE and 3", svc.Status, svc.DesiredCount)
+	if svc = f.describe(t); svc.Status != "ACTIVE" || svc.DesiredCount != 4 {
+		t.Errorf("after a refused delete: status %s desiredCount %d, want ACTIVE and 4", svc.Status, svc.DesiredCount)
 	}
 	var deleted struct{ Service cliService }
 	cliJSON(t, srv, &deleted, "ecs", "delete-service", "--cluster", cluster, "--service", name, "--force")
