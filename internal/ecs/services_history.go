@@ -221,7 +221,7 @@ func (s *Service) newServiceRevision(cname string, svc *ecstypes.Service, def ec
 		ServiceRevisionArn:       aws.String(s.arns.serviceRevision(cname, aws.ToString(svc.ServiceName), digits)),
 		ServiceArn:               svc.ServiceArn,
 		ClusterArn:               svc.ClusterArn,
-		TaskDefinition:           cmpOr(def.TaskDefinitionArn, svc.TaskDefinition),
+		TaskDefinition:           orString(def.TaskDefinitionArn, svc.TaskDefinition),
 		LaunchType:               svc.LaunchType,
 		CapacityProviderStrategy: svc.CapacityProviderStrategy,
 		PlatformVersion:          svc.PlatformVersion,
@@ -235,8 +235,8 @@ func (s *Service) newServiceRevision(cname string, svc *ecstypes.Service, def ec
 	}
 }
 
-// cmpOr is the first non-empty string pointer.
-func cmpOr(a, b *string) *string {
+// orString is a, or b when a is empty.
+func orString(a, b *string) *string {
 	if aws.ToString(a) != "" {
 		return a
 	}

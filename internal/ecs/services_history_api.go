@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -81,7 +82,7 @@ func (s *Service) DescribeServiceDeployments(ctx context.Context, in *ecstypes.D
 			}
 			sd := rec.ServiceDeployment
 			if ongoing(aws.ToString(sd.Status)) {
-				if err := s.withLiveCounts(tx, &sd, svcs); err != nil {
+				if err := s.withLiveCounts(tx, id, &sd, svcs); err != nil {
 					return err
 				}
 			}
@@ -96,33 +97,33 @@ func (s *Service) DescribeServiceDeployments(ctx context.Context, in *ecstypes.D
 }
 
 // withLiveCounts sets an ongoing service deployment's counts from its
-// service's record (read once per call into svcs).
-func (s *Service) withLiveCounts(tx *store.Tx, sd *ecstypes.ServiceDeployment, svcs map[string]*serviceRecord) error {
-	svc := &ecstypes.Service{ClusterArn: sd.ClusterArn, ServiceArn: sd.ServiceArn}
-	_, name, _ := s.serviceRef("", aws.ToString(sd.ServiceArn))
-	id := serviceID(clusterOfARN(svc), name)
-	rec, ok := svcs[id]
+// service's record (read once per call into svcs); id is the service
+// deployment's store id, "<cluster>/<service>/<digits>".
+func (s *Service) withLiveCounts(tx *store.Tx, id string, sd *ecstypes.ServiceDeployment, svcs map[string]*serviceRecord) error {
+	svcID := id[:strings.LastIndexByte(id, '/')]
+	rec, ok := svcs[svcID]
 	if !ok {
-		got, err := store.Get(tx, services, id)
+		got, err := store.Get(tx, services, svcID)
 		switch {
 		case err == nil:
 			rec = &got
 		case !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("get service %s: %w", id, err)
+			return fmt.Errorf("get service %s: %w", svcID, err)
 		}
-		svcs[id] = rec
+		svcs[svcID] = rec
 	}
-	if rec != nil {
-		// Copies: the stored lists are not the reply's to change.
-		sd.SourceServiceRevisions = slices.Clone(sd.SourceServiceRevisions)
-		if t := sd.TargetServiceRevision; t != nil {
-			sd.TargetServiceRevision = ptrTo(*t)
-		}
-		if cb := sd.DeploymentCircuitBreaker; cb != nil {
-			sd.DeploymentCircuitBreaker = ptrTo(*cb)
-		}
-		s.liveCounts(sd, rec)
+	if rec == nil {
+		return nil
 	}
+	// Copies: the stored record's lists are not the reply's to change.
+	sd.SourceServiceRevisions = slices.Clone(sd.SourceServiceRevisions)
+	if t := sd.TargetServiceRevision; t != nil {
+		sd.TargetServiceRevision = ptrTo(*t)
+	}
+	if cb := sd.DeploymentCircuitBreaker; cb != nil {
+		sd.DeploymentCircuitBreaker = ptrTo(*cb)
+	}
+	s.liveCounts(sd, rec)
 	return nil
 }
 

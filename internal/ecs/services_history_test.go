@@ -541,3 +541,44 @@ func TestServiceHistoryIsBounded(t *testing.T) {
 		t.Fatalf("%d revisions stored (%v), want %d", n, err, maxServiceDeployments+1)
 	}
 }
+
+// A service created again over its INACTIVE predecessor keeps the
+// predecessor's history (it has the same ARN), under the same bound.
+func TestServiceHistoryOfRecreatedService(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	td := registerTaskDef(t, s, webTaskDef)
+	createService(t, s, "prod", "web", td, 1)
+	if _, err := s.DeleteService(t.Context(), &ecstypes.DeleteServiceRequest{Cluster: aws.String("prod"), Service: aws.String("web"), Force: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	setServiceStatus(t, s, "prod", "web", "INACTIVE")
+	again := createService(t, s, "prod", "web", td, 1)
+	sds := serviceDeploymentsOf(t, s, "prod", "web")
+	if len(sds) != 2 || aws.ToString(sds[0].ServiceDeploymentArn) != aws.ToString(again.CurrentServiceDeployment) {
+		t.Fatalf("history %s, current %s", mustJSON(sds), aws.ToString(again.CurrentServiceDeployment))
+	}
+	wantSD(t, "new", sds[0], "IN_PROGRESS", 1, 0)
+	if len(sds[0].SourceServiceRevisions) != 0 || aws.ToString(sds[1].Status) != "STOPPED" || aws.ToString(sds[1].StatusReason) != reasonServiceDeleted {
+		t.Fatalf("history %s", mustJSON(sds))
+	}
+}
+
+// A DAEMON service's service deployment completes as a REPLICA's does,
+// its requested count the eligible instances.
+func TestServiceDeploymentOfDaemon(t *testing.T) {
+	s := newTestService(t)
+	createCluster(t, s, "prod")
+	registerInstance(t, s, "prod", 4096, 8192)
+	registerInstance(t, s, "prod", 4096, 8192)
+	createDaemon(t, s, "agent", registerTaskDef(t, s, webTaskDef))
+	pass(t, s)
+	agentCatchUp(t, s, "prod")
+	pass(t, s)
+	pass(t, s)
+	sds := serviceDeploymentsOf(t, s, "prod", "agent")
+	if len(sds) != 1 || sds[0].DeploymentCircuitBreaker == nil || aws.ToString(sds[0].DeploymentCircuitBreaker.Status) != "DISABLED" {
+		t.Fatalf("daemon history %s", mustJSON(sds))
+	}
+	wantSD(t, "daemon", sds[0], "SUCCESSFUL", 2, 2)
+}
