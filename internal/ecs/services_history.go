@@ -27,7 +27,9 @@ import (
 // task definition, launch type, load balancers, registries, network,
 // container images) and one service deployment (the move from the
 // deployments running then, its sources, to that revision, its target).
-// Both are written in the transaction that starts the deployment, under
+// Both are written in the transaction that starts the deployment (two
+// keys, a third when the service deployment it replaces was still in
+// progress; nothing per task), under
 // "<cluster>/<service>/<19 digits>" in their collections, so a service's
 // history is read by prefix and never with another service's. Their ARNs
 // carry the same 19 digits: a revision's id is the digits themselves, a
@@ -57,8 +59,10 @@ import (
 // deployed every day stays under the bound). A service deployment that
 // falls off is deleted with its revision (and its rollback's), unless the
 // service still runs that revision, in which case it stays until it does
-// not. Deployments started before Berth recorded history have none: their
-// ARNs are MISSING.
+// not. Service records are never deleted (an INACTIVE one stays, and one
+// created again over it carries its history on), so nothing is orphaned.
+// Deployments started before Berth recorded history have none: their ARNs
+// are MISSING.
 
 // maxServiceDeployments is how many service deployments a service keeps.
 const maxServiceDeployments = 100

@@ -2,7 +2,6 @@ package ecs
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -233,8 +232,9 @@ func TestServiceDeploymentSuperseded(t *testing.T) {
 // the revision rolled back to, then ROLLBACK_SUCCESSFUL; without rollback
 // the service deployment is STOPPED.
 func TestServiceDeploymentCircuitBreaker(t *testing.T) {
-	for _, rollback := range []bool{true, false} {
-		t.Run(fmt.Sprint("rollback=", rollback), func(t *testing.T) {
+	for _, mode := range []string{"rollback", "no rollback", "rollback fails"} {
+		rollback := mode != "no rollback"
+		t.Run(mode, func(t *testing.T) {
 			s := newTestService(t)
 			createCluster(t, s, "prod")
 			registerInstance(t, s, "prod", 4096, 8192)
@@ -289,6 +289,17 @@ func TestServiceDeploymentCircuitBreaker(t *testing.T) {
 			desc, err := s.DescribeServices(t.Context(), &ecstypes.DescribeServicesRequest{Cluster: aws.String("prod"), Services: []string{"web"}})
 			if err != nil || aws.ToString(desc.Services[0].CurrentServiceDeployment) != aws.ToString(sd.ServiceDeploymentArn) {
 				t.Fatalf("current service deployment %s, want %s (%v)", mustJSON(desc), aws.ToString(sd.ServiceDeploymentArn), err)
+			}
+			if mode == "rollback fails" {
+				tripOnFailures(t, s, aws.ToString(back.Id))
+				sd = serviceDeploymentsOf(t, s, "prod", "web")[0]
+				if aws.ToString(sd.Status) != "ROLLBACK_FAILED" || sd.FinishedAt == nil || aws.ToString(sd.StatusReason) != reasonRollbackFailed {
+					t.Fatalf("rollback failed: %s", mustJSON(sd))
+				}
+				if rec := getService(t, s, "prod", "web"); rec.History.Rollback != nil {
+					t.Fatalf("history %s after the failed rollback", mustJSON(rec.History))
+				}
+				return
 			}
 			for i := 0; aws.ToString(sd.Status) == "ROLLBACK_IN_PROGRESS"; i++ {
 				if i == 10 {
