@@ -65,6 +65,12 @@ func TestAPIServiceResources(t *testing.T) {
 			[]string{p + "cluster/prod", p + "service/prod/a", p + "service/prod/b"}},
 		{"DeleteService", `{"cluster":"prod","service":"a"}`, "ecs:DeleteService", []string{p + "cluster/prod", p + "service/prod/a"}},
 		{"ListServices", `{"cluster":"prod"}`, "ecs:ListServices", []string{p + "cluster/prod"}},
+		{"ListServiceDeployments", `{"service":"a"}`, "ecs:ListServiceDeployments", []string{p + "cluster/default", p + "service/default/a"}},
+		{"DescribeServiceDeployments", `{"serviceDeploymentArns":["` + p + `service-deployment/prod/a/ejGvqq2ilnbKT9qj0vLJe"]}`,
+			"ecs:DescribeServiceDeployments", []string{p + "service-deployment/prod/a/ejGvqq2ilnbKT9qj0vLJe"}},
+		{"DescribeServiceRevisions", `{"serviceRevisionArns":["` + p + `service-revision/prod/a/1234567890123456789"]}`,
+			"ecs:DescribeServiceRevisions", []string{p + "service-revision/prod/a/1234567890123456789"}},
+		{"ListServicesByNamespace", `{"namespace":"n"}`, "ecs:ListServicesByNamespace", []string{"*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
