@@ -204,6 +204,16 @@ func (r *Regions) APIService() api.Service {
 		"ListServices": api.Op(regional(r, (*Service).ListServices), func(ctx req, in *ecstypes.ListServicesRequest) []string {
 			return r.arnsFor(ctx).clusters(in.Cluster)
 		}),
+		"DescribeServiceDeployments": api.Op(regional(r, (*Service).DescribeServiceDeployments), func(_ req, in *ecstypes.DescribeServiceDeploymentsRequest) []string {
+			return in.ServiceDeploymentArns
+		}),
+		"ListServiceDeployments": api.Op(regional(r, (*Service).ListServiceDeployments), func(ctx req, in *ecstypes.ListServiceDeploymentsRequest) []string {
+			return r.arnsFor(ctx).inCluster(in.Cluster, "service", in.Service)
+		}),
+		"DescribeServiceRevisions": api.Op(regional(r, (*Service).DescribeServiceRevisions), func(_ req, in *ecstypes.DescribeServiceRevisionsRequest) []string {
+			return in.ServiceRevisionArns
+		}),
+		"ListServicesByNamespace": api.Op(regional(r, (*Service).ListServicesByNamespace), nil),
 		"TagResource": api.Op(regional(r, (*Service).TagResource), func(_ req, in *ecstypes.TagResourceRequest) []string {
 			return []string{aws.ToString(in.ResourceArn)}
 		}),

@@ -65,6 +65,12 @@ func TestAPIServiceResources(t *testing.T) {
 			[]string{p + "cluster/prod", p + "service/prod/a", p + "service/prod/b"}},
 		{"DeleteService", `{"cluster":"prod","service":"a"}`, "ecs:DeleteService", []string{p + "cluster/prod", p + "service/prod/a"}},
 		{"ListServices", `{"cluster":"prod"}`, "ecs:ListServices", []string{p + "cluster/prod"}},
+		{"ListServiceDeployments", `{"service":"a"}`, "ecs:ListServiceDeployments", []string{p + "cluster/default", p + "service/default/a"}},
+		{"DescribeServiceDeployments", `{"serviceDeploymentArns":["` + p + `service-deployment/prod/a/ejGvqq2ilnbKT9qj0vLJe"]}`,
+			"ecs:DescribeServiceDeployments", []string{p + "service-deployment/prod/a/ejGvqq2ilnbKT9qj0vLJe"}},
+		{"DescribeServiceRevisions", `{"serviceRevisionArns":["` + p + `service-revision/prod/a/1234567890123456789"]}`,
+			"ecs:DescribeServiceRevisions", []string{p + "service-revision/prod/a/1234567890123456789"}},
+		{"ListServicesByNamespace", `{"namespace":"n"}`, "ecs:ListServicesByNamespace", []string{"*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
@@ -104,19 +110,26 @@ func sha(s string) string {
 }
 
 // TestUnsupportedOperationsNameTheAction: the model's operations Berth
-// lacks answer UnsupportedFeatureException, after authentication.
+// lacks answer UnsupportedFeatureException, after authentication;
+// ListServicesByNamespace, implemented, knows no namespace.
 func TestUnsupportedOperationsNameTheAction(t *testing.T) {
 	svc := New(Config{Region: "us-east-1", AccountID: "123456789012"})
 	defer svc.Close()
 	s := api.New(api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	s.Register(svc.APIService())
-	req := httptest.NewRequest(http.MethodPost, "http://berth.local/", strings.NewReader(`{"namespace":"n"}`))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListServicesByNamespace")
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	if rec.Code != 400 || rec.Header().Get("X-Amzn-ErrorType") != "UnsupportedFeatureException" ||
-		!strings.Contains(rec.Body.String(), "Berth does not implement the ECS action ListServicesByNamespace yet.") {
-		t.Fatalf("reply %d %s", rec.Code, rec.Body)
+	for _, c := range []struct{ action, body, code, msg string }{
+		{"StopServiceDeployment", `{"serviceDeploymentArn":"x"}`, "UnsupportedFeatureException",
+			"Berth does not implement the ECS action StopServiceDeployment yet."},
+		{"ListServicesByNamespace", `{"namespace":"n"}`, "NamespaceNotFoundException", "Namespace not found."},
+		{"ListServicesByNamespace", `{"namespace":"n","maxResults":0}`, "InvalidParameterException", "maxResults"},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "http://berth.local/", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113."+c.action)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 400 || rec.Header().Get("X-Amzn-ErrorType") != c.code || !strings.Contains(rec.Body.String(), c.msg) {
+			t.Errorf("%s %s: reply %d %s %s", c.action, c.body, rec.Code, rec.Header().Get("X-Amzn-ErrorType"), rec.Body)
+		}
 	}
 }

@@ -177,7 +177,7 @@ func (s *Service) CreateService(ctx context.Context, in *ecstypes.CreateServiceR
 			if tok := aws.ToString(in.ClientToken); tok != "" && !old.Deleted {
 				prev, err := store.Get(tx, serviceCreates, id)
 				if err == nil && prev.ClientToken == tok && prev.RequestHash == hash {
-					out = old.Service
+					out = s.withCurrentRevisions(&old)
 					return nil
 				}
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -196,8 +196,12 @@ func (s *Service) CreateService(ctx context.Context, in *ecstypes.CreateServiceR
 		if err := checkAgainstTaskDef(spec.def, in.LoadBalancers, in.ServiceRegistries, in.PlacementConstraints); err != nil {
 			return err
 		}
-		out = s.newService(ctx, cname, spec.def, in, dc)
-		store.Put(tx, services, id, serviceRecord{Service: out, Generation: 1})
+		rec := serviceRecord{Service: s.newService(ctx, cname, spec.def, in, dc), Generation: 1, History: old.History}
+		if err := s.recordNewDeployment(tx, &rec, spec.def, s.now()); err != nil {
+			return err
+		}
+		out = s.withCurrentRevisions(&rec)
+		store.Put(tx, services, id, rec)
 		if tok := aws.ToString(in.ClientToken); tok != "" {
 			store.PutExpiring(tx, serviceCreates, id, serviceCreateRecord{ClientToken: tok, RequestHash: hash}, serviceTokenTTL)
 		} else {
@@ -304,7 +308,7 @@ func (s *Service) DescribeServices(ctx context.Context, in *ecstypes.DescribeSer
 			if err != nil {
 				return err
 			}
-			out.Services = append(out.Services, serviceReply(rec.Service, withTags))
+			out.Services = append(out.Services, serviceReply(s.withCurrentRevisions(&rec), withTags))
 		}
 		return nil
 	})
@@ -399,7 +403,7 @@ func (s *Service) UpdateService(ctx context.Context, in *ecstypes.UpdateServiceR
 			return fmt.Errorf("encode service: %w", err)
 		}
 		svc := &rec.Service
-		redeploy, err := s.applyServiceUpdate(tx, svc, in)
+		redeploy, def, err := s.applyServiceUpdate(tx, svc, in)
 		if err != nil {
 			return err
 		}
@@ -412,6 +416,9 @@ func (s *Service) UpdateService(ctx context.Context, in *ecstypes.UpdateServiceR
 				}
 			}
 			svc.Deployments = append([]ecstypes.Deployment{s.newDeployment(svc)}, svc.Deployments...)
+			if err := s.recordNewDeployment(tx, &rec, def, now.Time); err != nil {
+				return err
+			}
 		} else if in.DesiredCount != nil {
 			for i := range svc.Deployments {
 				d := &svc.Deployments[i]
@@ -429,7 +436,7 @@ func (s *Service) UpdateService(ctx context.Context, in *ecstypes.UpdateServiceR
 			rec.Generation++
 			store.Put(tx, services, serviceID(clusterOfARN(svc), aws.ToString(svc.ServiceName)), rec)
 		}
-		out = rec.Service
+		out = s.withCurrentRevisions(&rec)
 		return nil
 	})
 	if err != nil {
@@ -446,12 +453,12 @@ func clusterOfARN(svc *ecstypes.Service) string {
 }
 
 // applyServiceUpdate lays an update over the service and says whether it
-// needs a new deployment. Nothing is written here: a failed check leaves
+// needs a new deployment, and of which task definition. Nothing is written here: a failed check leaves
 // the transaction without writes.
-func (s *Service) applyServiceUpdate(tx *store.Tx, svc *ecstypes.Service, in *ecstypes.UpdateServiceRequest) (redeploy bool, err error) {
+func (s *Service) applyServiceUpdate(tx *store.Tx, svc *ecstypes.Service, in *ecstypes.UpdateServiceRequest) (redeploy bool, def ecstypes.TaskDefinition, err error) {
 	if isDaemon(svc) {
 		if err := checkDaemonUpdate(in); err != nil { // services_ctl_daemon.go
-			return false, err
+			return false, def, err
 		}
 	}
 	redeploy = aws.ToBool(in.ForceNewDeployment)
@@ -477,33 +484,32 @@ func (s *Service) applyServiceUpdate(tx *store.Tx, svc *ecstypes.Service, in *ec
 		regs = in.ServiceRegistries
 		redeploy = redeploy || !reflect.DeepEqual(orEmpty(regs), orEmpty(svc.ServiceRegistries))
 	}
-	var def ecstypes.TaskDefinition
 	if in.TaskDefinition != nil || in.NetworkConfiguration != nil {
 		spec, err := s.prepareLaunch(tx, launchInput{
 			taskDefinition: defRef, group: serviceGroup(aws.ToString(svc.ServiceName)),
 			launchType: aws.ToString(svc.LaunchType), networkConfiguration: in.NetworkConfiguration,
 		})
 		if err != nil {
-			return false, err
+			return false, def, err
 		}
 		def = spec.def
 		redeploy = redeploy || aws.ToString(def.TaskDefinitionArn) != aws.ToString(svc.TaskDefinition)
 	} else {
 		rec, err := s.resolveTaskDef(tx, defRef)
 		if err != nil {
-			return false, err
+			return false, def, err
 		}
 		def = rec.TaskDefinition
 	}
 	if err := checkAgainstTaskDef(def, lbs, regs, constraints); err != nil {
-		return false, err
+		return false, def, err
 	}
 	dc := svc.DeploymentConfiguration
 	if dc == nil {
 		dc = defaultDeploymentConfiguration()
 	}
 	if dc, err = mergeDeploymentConfiguration(dc, in.DeploymentConfiguration); err != nil {
-		return false, err
+		return false, def, err
 	}
 	svc.DeploymentConfiguration = dc
 	svc.TaskDefinition = def.TaskDefinitionArn
@@ -527,7 +533,7 @@ func (s *Service) applyServiceUpdate(tx *store.Tx, svc *ecstypes.Service, in *ec
 	if in.AvailabilityZoneRebalancing != nil {
 		svc.AvailabilityZoneRebalancing = in.AvailabilityZoneRebalancing
 	}
-	return redeploy, nil
+	return redeploy, def, nil
 }
 
 // DeleteService marks a service DRAINING with nothing desired: the
@@ -559,8 +565,11 @@ func (s *Service) DeleteService(ctx context.Context, in *ecstypes.DeleteServiceR
 		svc.Status = aws.String("DRAINING")
 		rec.Deleted = true
 		rec.Generation++
+		if err := s.stopCurrentServiceDeployment(tx, &rec, now.Time); err != nil {
+			return err
+		}
 		store.Put(tx, services, serviceID(clusterOfARN(svc), aws.ToString(svc.ServiceName)), rec)
-		out = rec.Service
+		out = s.withCurrentRevisions(&rec)
 		return nil
 	})
 	if err != nil {

@@ -523,6 +523,9 @@ func (s *Service) writeServiceStatus(ctx context.Context, id, name string, obs *
 		}
 		next := cur // decoded afresh by this attempt: ours to change
 		applyObservation(&next, name, obs, now)
+		if err := s.recordDeploymentTransitions(tx, &cur, &next, obs, now); err != nil { // services_history.go
+			return err
+		}
 		after, err := json.Marshal(next)
 		if err != nil {
 			return err

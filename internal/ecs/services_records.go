@@ -44,6 +44,8 @@ type serviceRecord struct {
 	// tasks that failed after RUNNING (services_ctl_breaker.go).
 	LastCompleted *completedDeployment `json:"lastCompleted,omitempty"`
 	Breaker       *breakerRecord       `json:"breaker,omitempty"`
+	// History lists the service deployments kept (services_history.go).
+	History *serviceHistory `json:"history,omitempty"`
 }
 
 var services = store.NewCollection[serviceRecord]("ecs/services")

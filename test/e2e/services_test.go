@@ -150,7 +150,8 @@ func arns(tasks []svcTask) []string {
 // TestCLIService runs a REPLICA service with the AWS CLI v2 on two real
 // agents: it reaches a steady state, replaces a task whose container was
 // killed behind its back, scales up, rolls out a new revision within
-// minimumHealthyPercent and maximumPercent, refuses to be deleted while
+// minimumHealthyPercent and maximumPercent (its two service deployments
+// and their revisions read through the SDK), refuses to be deleted while
 // scaled up unless forced, then drains to INACTIVE with its containers gone.
 // What it checks is what AWS documents for ECS services.
 func TestCLIService(t *testing.T) {
@@ -322,6 +323,7 @@ func TestCLIService(t *testing.T) {
 		t.Errorf("deployment %s after the rollout, want %s", svc.Deployments[0].Id, dep2)
 	}
 	checkServiceTasks(t, name, tasks, dep2)
+	checkServiceHistory(t, srv, cluster, name, dep1, td1, dep2, td2) // services_history_test.go
 	for _, task := range tasks {
 		env := inspect(t, task.container(t, "app").RuntimeId).Config.Env
 		if !slices.Contains(env, "APP_REV=2") {
