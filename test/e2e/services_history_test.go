@@ -67,8 +67,8 @@ func checkServiceHistory(t *testing.T, srv *server, cluster, name, dep1, td1, de
 			t.Errorf("revision of %s: %s, want one on %s running %s", c.dep, jsonString(rev), c.td, appImage)
 		}
 	}
-	if src := second.SourceServiceRevisions; len(src) != 1 || aws.ToString(src[0].Arn) != revARN(dep1) || src[0].RequestedTaskCount != 3 {
-		t.Errorf("sources of the second service deployment: %s, want the first revision with 3 requested", jsonString(src))
+	if src := second.SourceServiceRevisions; len(src) != 1 || aws.ToString(src[0].Arn) != revARN(dep1) || src[0].RequestedTaskCount != 4 {
+		t.Errorf("sources of the second service deployment: %s, want the first revision with 4 requested", jsonString(src))
 	}
 	if len(first.SourceServiceRevisions) != 0 {
 		t.Errorf("sources of the first service deployment: %s, want none", jsonString(first.SourceServiceRevisions))
