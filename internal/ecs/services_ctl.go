@@ -121,6 +121,10 @@ type observedDeployment struct {
 	primary            bool
 	running, pending   int
 	failed             int // tasks that stopped before RUNNING
+	// stopping: tasks told to stop that have not stopped yet, on instances
+	// whose agents are connected (maximumPercent counts them until they
+	// have stopped).
+	stopping int
 	// retryAt: after repeated failures to start, no start before then.
 	retryAt time.Time
 	// lastFailure is when the latest failure to start stopped.
@@ -190,6 +194,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 			return t
 		}
 		in.Tasks = observeDeployment(rm, cname, od, view, in.Tasks, seen)
+		in.Stopping += od.stopping
 	}
 	obs.tasksLeft = len(in.Tasks)
 	var lostStops []string
@@ -323,7 +328,9 @@ type seenTask struct {
 // observeDeployment reads one deployment's tasks from the read model: its
 // live ones (desiredStatus RUNNING) join the step's tasks and its counts;
 // its stopped ones tell how many failed to start, and how many in a row
-// since one last did (which makes the next start wait).
+// since one last did (which makes the next start wait), and how many are
+// still on their way to STOPPED on an instance whose agent can stop them.
+// One whose agent is gone is not waited for: it may never say it stopped.
 func observeDeployment(rm *readModel, cname string, od *observedDeployment, view func(*taskView) rolloutTask,
 	tasks []rolloutTask, seen map[string]seenTask) []rolloutTask {
 	var lastStart time.Time
@@ -348,6 +355,11 @@ func observeDeployment(rm *readModel, cname string, od *observedDeployment, view
 	var failures []time.Time
 	rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"STOPPED"+sep+od.id, "", func(_ string, v *taskView) bool {
 		t := &v.Task
+		if aws.ToString(t.LastStatus) != "STOPPED" && v.InstanceID != "" {
+			if _, connected := rm.sessions.Get(v.InstanceID); connected {
+				od.stopping++
+			}
+		}
 		switch {
 		case t.StartedAt != nil:
 			if t.StartedAt.After(lastStart) {

@@ -37,6 +37,10 @@ type rolloutInput struct {
 	// Draining: the service is being deleted; every task goes.
 	Draining bool
 	Tasks    []rolloutTask
+	// Stopping counts the tasks told to stop that have not stopped yet
+	// (not in Tasks): until they have, they are RUNNING or PENDING to
+	// maximumPercent, as much as the tasks that replace them.
+	Stopping int
 }
 
 // rolloutStep is one step: start Start PRIMARY tasks, stop Stop.
@@ -80,8 +84,8 @@ func planRollout(in rolloutInput) rolloutStep {
 		return step
 	}
 	var primary, old, draining []rolloutTask
-	healthy, inFlight := 0, false
-	total := len(in.Tasks)
+	healthy, inFlight := 0, in.Stopping > 0
+	total := len(in.Tasks) + in.Stopping
 	for _, t := range in.Tasks {
 		switch {
 		case t.Draining: // services_ctl_drain.go

@@ -78,6 +78,17 @@ func TestPlanRollout(t *testing.T) {
 			Tasks: append(tasksOf("n", 2, true, nil), tasksOf("u", 1, true, unhealthy)...)}, stop: []string{"u0"}},
 		{name: "unhealthy stopped when maximumPercent leaves no room", in: rolloutInput{Desired: 2, MinPercent: 100, MaxPercent: 100,
 			Tasks: append(tasksOf("n", 1, true, nil), tasksOf("u", 1, true, unhealthy)...)}, stop: []string{"u0"}},
+		// A task told to stop is RUNNING until it has: maximumPercent
+		// counts it, so its replacement waits (found by the e2e test
+		// TestServiceSurvivesServerRestartMidRollout: 6 live at 125% of 4).
+		{name: "deploy min 75 max 125 waits for the stopped task", in: rolloutInput{Desired: 4, MinPercent: 75, MaxPercent: 125,
+			Tasks: append(tasksOf("o", 3, false, nil), tasksOf("n", 1, true, pending)...), Stopping: 1}},
+		{name: "deploy min 75 max 125 starts once it has stopped", in: rolloutInput{Desired: 4, MinPercent: 75, MaxPercent: 125,
+			Tasks: append(tasksOf("o", 3, false, nil), tasksOf("n", 1, true, pending)...)}, start: 1},
+		{name: "deploy min 0 max 100 starts once the old ones have stopped", in: rolloutInput{Desired: 2, MinPercent: 0, MaxPercent: 100,
+			Stopping: 2}},
+		{name: "stopping tasks leave the rest of maximumPercent", in: rolloutInput{Desired: 4, MinPercent: 50, MaxPercent: 200,
+			Tasks: tasksOf("o", 2, false, nil), Stopping: 2}, start: 4},
 		{name: "draining stops all", in: rolloutInput{Desired: 2, MinPercent: 100, MaxPercent: 200, Draining: true,
 			Tasks: append(tasksOf("n", 1, true, nil), tasksOf("o", 1, false, nil)...)}, stop: []string{"n0", "o0"}},
 		{name: "draining with none left", in: rolloutInput{Desired: 2, MinPercent: 100, MaxPercent: 200, Draining: true}},

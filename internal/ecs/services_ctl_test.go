@@ -339,6 +339,41 @@ func TestServiceRollsNewDeployment(t *testing.T) {
 	}
 }
 
+// TestServiceRolloutCountsStoppingTasks: a task the controller told to stop
+// counts toward maximumPercent until its agent says it stopped, unless its
+// agent is gone (it may never say so).
+func TestServiceRolloutCountsStoppingTasks(t *testing.T) {
+	s, td1 := newServiceCluster(t)
+	registerInstance(t, s, "prod", 4096, 8192)
+	old := putService(t, s, "prod", "web", td1, 4, 75, 125) // at most 5 tasks, at least 3 RUNNING
+	pass(t, s)
+	agentCatchUp(t, s, "prod")
+	pass(t, s)
+	dep := deployService(t, s, "prod", "web", registerTaskDef(t, s, webTaskDef))
+
+	pass(t, s) // starts 1 new task and stops 1 old one
+	if n, o := len(liveTasks(t, s, "prod", dep)), len(liveTasks(t, s, "prod", old)); n != 1 || o != 3 {
+		t.Fatalf("first step: %d new and %d old tasks, want 1 and 3", n, o)
+	}
+	var stopping ecstypes.Task
+	for _, arn := range listTaskArns(t, s, &ecstypes.ListTasksRequest{Cluster: aws.String("prod"), StartedBy: aws.String(old), DesiredStatus: aws.String("STOPPED")}) {
+		stopping = describeTask(t, s, "prod", arn)
+	}
+	if aws.ToString(stopping.LastStatus) != "RUNNING" {
+		t.Fatalf("the stopped old task is %s, want RUNNING until its agent stops it", aws.ToString(stopping.LastStatus))
+	}
+	pass(t, s)
+	if n := len(liveTasks(t, s, "prod", dep)); n != 1 {
+		t.Fatalf("a pass while the old task is stopping: %d new tasks, want 1 (5 tasks are RUNNING or PENDING)", n)
+	}
+
+	disconnectAgent(t, s, aws.ToString(stopping.ContainerInstanceArn))
+	pass(t, s)
+	if n := len(liveTasks(t, s, "prod", dep)); n != 2 {
+		t.Fatalf("a pass once the stopping task's agent is gone: %d new tasks, want 2", n)
+	}
+}
+
 func TestServiceDeploymentCannotProceed(t *testing.T) {
 	s, td1 := newServiceCluster(t)
 	putService(t, s, "prod", "web", td1, 2, 100, 100)

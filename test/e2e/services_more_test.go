@@ -116,7 +116,10 @@ func sampleService(t *testing.T, client *ecs.Client, cluster, clusterARN, name s
 				all = append(all, page.TaskArns...)
 			}
 		}
-		return all
+		// A task whose desired status turned STOPPED between the two
+		// listings is in both: count it once.
+		slices.Sort(all)
+		return slices.Compact(all)
 	}
 	before := list()
 	for chunk := range slices.Chunk(before, 100) {

@@ -471,7 +471,10 @@ func watchRollout(t *testing.T, srv *server, cluster, clusterARN, name string, w
 				}
 			}
 		}
-		return running, all
+		// A task whose desired status turned STOPPED between the two
+		// listings is in both: count it once.
+		slices.Sort(all)
+		return running, slices.Compact(all)
 	}
 	var nSamples, nValid, fewest, most, mostContainers int
 	fewest = 1 << 30
