@@ -208,7 +208,9 @@ func (a registryAuth) Authenticate(r *http.Request) (api.Identity, error) {
 }
 
 // Challenge implements api.Challenger.
-func (a registryAuth) Challenge() string { return `Basic realm="` + a.s.cfg.RegistryHost + `",service="ecr.amazonaws.com"` }
+func (a registryAuth) Challenge() string {
+	return `Basic realm="` + a.s.cfg.RegistryHost + `",service="ecr.amazonaws.com"`
+}
 
 func unauthorized(msg string) *awserr.Error {
 	return awserr.New(awserr.CodeUnrecognizedClient, http.StatusUnauthorized, "%s", msg)

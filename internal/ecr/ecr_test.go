@@ -302,7 +302,6 @@ func TestParseLifecyclePolicy(t *testing.T) {
 	}
 }
 
-
 // docker login's password works on the registry route for 12 hours, in
 // the token's region; anything else gets 401 with a Basic challenge.
 func TestAuthorizationToken(t *testing.T) {
