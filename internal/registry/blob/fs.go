@@ -150,12 +150,20 @@ func (f *FS) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 }
 
 // Open implements Store. The reader is the blob's file: it reads on after
-// a Delete.
+// a Delete. Like Stat and Walk it takes only a regular file for a blob,
+// never what a symlink points at.
 func (f *FS) Open(ctx context.Context, d digest.Digest, offset int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	p, err := f.blobPath(d)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", d, err)
+	}
+	lfi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !lfi.Mode().IsRegular() {
+		return nil, fmt.Errorf("open %s: %w", d, ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d, err)
 	}
@@ -170,7 +178,8 @@ func (f *FS) Open(ctx context.Context, d digest.Digest, offset int64) (io.ReadCl
 	switch {
 	case err != nil:
 		err = fmt.Errorf("open %s: %w", d, err)
-	case !fi.Mode().IsRegular():
+	case !os.SameFile(lfi, fi): // replaced between Lstat and Open
+		err = fmt.Errorf("open %s: %w", d, ErrNotFound)
 		err = fmt.Errorf("open %s: %w", d, ErrNotFound)
 	case offset < 0 || offset > fi.Size():
 		err = fmt.Errorf("open %s at %d of %d: %w", d, offset, fi.Size(), ErrInvalidOffset)
@@ -193,6 +202,9 @@ func (f *FS) Delete(ctx context.Context, d digest.Digest) error {
 	p, err := f.blobPath(d)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", d, err)
+	}
+	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("delete %s: %w", d, ErrNotFound) // not a blob: leave it be
 	}
 	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", d, ErrNotFound)

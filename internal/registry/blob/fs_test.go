@@ -100,6 +100,14 @@ func TestFSCrashLeftovers(t *testing.T) {
 	if err := os.MkdirAll(blobFile(root, asDir), 0o750); err != nil {
 		t.Fatal(err)
 	}
+	// A symlink in a blob's place, to a file outside the store.
+	link := digest.FromString("a symlink, not a blob")
+	outside := filepath.Join(t.TempDir(), "outside")
+	writeFile(t, outside, []byte("a symlink, not a blob"))
+	os.MkdirAll(filepath.Dir(blobFile(root, link)), 0o750)
+	if err := os.Symlink(outside, blobFile(root, link)); err != nil {
+		t.Fatal(err)
+	}
 	// Uploads: in progress; committed but not cleaned up (no data); created
 	// but stamped by nothing; and trash.
 	inflight := []byte("bytes of an upload in progress")
@@ -119,7 +127,7 @@ func TestFSCrashLeftovers(t *testing.T) {
 	if len(walked) != 1 || walked[0] != real.Digest {
 		t.Errorf("Walk = %v, want only %s", walked, real.Digest)
 	}
-	for _, d := range []digest.Digest{partial, wrongDir, flat, asDir} {
+	for _, d := range []digest.Digest{partial, wrongDir, flat, asDir, link} {
 		if _, err := s.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("Stat(%s) = %v, want ErrNotFound", d, err)
 		}
@@ -129,6 +137,12 @@ func TestFSCrashLeftovers(t *testing.T) {
 			}
 			t.Errorf("Open(%s) = %v, want ErrNotFound", d, err)
 		}
+		if err := s.Delete(ctx, d); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("Delete(%s) = %v, want ErrNotFound", d, err)
+		}
+	}
+	if _, err := os.Stat(blobFile(root, asDir)); err != nil {
+		t.Errorf("Delete removed a directory in a blob's place: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "uploads", ".trash-123")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("trash survived NewFS: %v", err)
