@@ -76,6 +76,11 @@ func NewFS(root string, opts ...FSOption) (*FS, error) {
 			return nil, fmt.Errorf("blob store %s: %w", abs, err)
 		}
 	}
+	// Commit makes what it creates under blobs/ durable; blobs/ itself is
+	// made durable here.
+	if err := syncDir(abs); err != nil {
+		return nil, fmt.Errorf("blob store %s: %w", abs, err)
+	}
 	entries, err := os.ReadDir(f.path("uploads"))
 	if err != nil {
 		return nil, fmt.Errorf("blob store %s: %w", abs, err)

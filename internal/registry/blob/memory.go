@@ -214,14 +214,17 @@ func (s *memSession) live() error {
 	return nil
 }
 
+// ID implements Upload.
 func (s *memSession) ID() string { return s.id }
 
+// Size implements Upload.
 func (s *memSession) Size() int64 {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
 	return int64(len(s.u.data))
 }
 
+// Write implements Upload.
 func (s *memSession) Write(p []byte) (int, error) {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
@@ -232,6 +235,7 @@ func (s *memSession) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Commit implements Upload.
 func (s *memSession) Commit(ctx context.Context, d digest.Digest) (Info, error) {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
@@ -258,6 +262,7 @@ func (s *memSession) Commit(ctx context.Context, d digest.Digest) (Info, error) 
 	return Info{Digest: d, Size: int64(len(b.data)), Committed: b.committed}, nil
 }
 
+// Close implements Upload.
 func (s *memSession) Close() error {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
