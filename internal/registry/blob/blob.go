@@ -39,7 +39,9 @@ var (
 	// Commit was given; nothing was committed, and the upload is gone.
 	ErrDigestMismatch = errors.New("blob: digest mismatch")
 	// ErrUnsupportedDigest: a digest whose algorithm the store does not
-	// verify (sha256 and sha512 are supported), or that is malformed.
+	// verify (sha256 and sha512 are supported), or that is malformed. Every
+	// method that takes a digest checks it first, so Stat, Open and Delete
+	// say ErrUnsupportedDigest, not ErrNotFound, for such a digest.
 	ErrUnsupportedDigest = errors.New("blob: unsupported digest")
 	// ErrInvalidOffset: an Open offset beyond the blob's end.
 	ErrInvalidOffset = errors.New("blob: invalid offset")
@@ -49,8 +51,10 @@ var (
 type Info struct {
 	Digest digest.Digest
 	Size   int64
-	// Committed is when the blob was first committed (garbage collection
-	// spares blobs younger than a push can take).
+	// Committed is when the blob was last committed: committing bytes
+	// already stored refreshes it. Garbage collection spares blobs younger
+	// than a push can take, and a push that dedupes against an old,
+	// unreferenced blob must be spared too until its manifest lands.
 	Committed time.Time
 }
 
@@ -97,7 +101,9 @@ type Upload interface {
 	// blob d, atomically, then ends the upload (its id is free again).
 	// When blob d exists already the bytes are still verified, then
 	// dropped. On ErrDigestMismatch nothing is committed and the upload is
-	// discarded. The session is over after Commit, whatever it returns.
+	// discarded; on other errors (ErrUnsupportedDigest, ctx done) nothing
+	// is committed and the upload is kept for Resume. The session is over
+	// after Commit, whatever it returns; Close after it is harmless.
 	Commit(ctx context.Context, d digest.Digest) (Info, error)
 	// Close ends this session and keeps the upload for Resume.
 	Close() error

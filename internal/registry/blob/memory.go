@@ -47,6 +47,9 @@ func (m *Memory) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	if err := ctx.Err(); err != nil {
 		return Info{}, err
 	}
+	if err := checkDigest(d); err != nil {
+		return Info{}, fmt.Errorf("stat %s: %w", d, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.blobs[d]
@@ -60,6 +63,9 @@ func (m *Memory) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 func (m *Memory) Open(ctx context.Context, d digest.Digest, offset int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if err := checkDigest(d); err != nil {
+		return nil, fmt.Errorf("open %s: %w", d, err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -78,6 +84,9 @@ func (m *Memory) Delete(ctx context.Context, d digest.Digest) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := checkDigest(d); err != nil {
+		return fmt.Errorf("delete %s: %w", d, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.blobs[d]; !ok {
@@ -89,6 +98,9 @@ func (m *Memory) Delete(ctx context.Context, d digest.Digest) error {
 
 // Walk implements Store. fn runs without the store's lock held.
 func (m *Memory) Walk(ctx context.Context, fn func(Info) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	infos := make([]Info, 0, len(m.blobs))
 	for d, b := range m.blobs {
@@ -145,6 +157,9 @@ func (m *Memory) Uploads(ctx context.Context, fn func(string, time.Time) error) 
 		id      string
 		created time.Time
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	list := make([]entry, 0, len(m.uploads))
 	for id, u := range m.uploads {
@@ -199,14 +214,17 @@ func (s *memSession) live() error {
 	return nil
 }
 
+// ID implements Upload.
 func (s *memSession) ID() string { return s.id }
 
+// Size implements Upload.
 func (s *memSession) Size() int64 {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
 	return int64(len(s.u.data))
 }
 
+// Write implements Upload.
 func (s *memSession) Write(p []byte) (int, error) {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
@@ -217,6 +235,7 @@ func (s *memSession) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Commit implements Upload.
 func (s *memSession) Commit(ctx context.Context, d digest.Digest) (Info, error) {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
@@ -236,12 +255,14 @@ func (s *memSession) Commit(ctx context.Context, d digest.Digest) (Info, error) 
 	}
 	b, ok := s.m.blobs[d]
 	if !ok {
-		b = memBlob{data: s.u.data, committed: s.m.now()}
-		s.m.blobs[d] = b
+		b.data = s.u.data
 	}
+	b.committed = s.m.now() // the last commit's time, so GC spares a re-push
+	s.m.blobs[d] = b
 	return Info{Digest: d, Size: int64(len(b.data)), Committed: b.committed}, nil
 }
 
+// Close implements Upload.
 func (s *memSession) Close() error {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
