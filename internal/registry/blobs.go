@@ -83,7 +83,8 @@ func blobErr(err error, d digest.Digest) error {
 // parseRange parses a single "bytes=a-b" (or "bytes=a-", "bytes=-n") range
 // of a blob of size bytes into the half-open [start, end). With no header,
 // or one this does not parse as a single range, the whole blob is sent
-// (partial false), as RFC 9110 allows; an unsatisfiable range is a 416.
+// (partial false), as RFC 9110 allows; an unsatisfiable or backwards range
+// is a 416.
 func parseRange(hdr string, size int64) (start, end int64, partial bool, err error) {
 	spec, ok := strings.CutPrefix(strings.TrimSpace(hdr), "bytes=")
 	if !ok || strings.Contains(spec, ",") {
@@ -110,8 +111,11 @@ func parseRange(hdr string, size int64) (start, end int64, partial bool, err err
 	}
 	e := size - 1
 	if b != "" {
-		if e, perr = strconv.ParseInt(b, 10, 64); perr != nil || e < s {
+		if e, perr = strconv.ParseInt(b, 10, 64); perr != nil {
 			return 0, size, false, nil
+		}
+		if e < s { // "bytes=500-0": refused, as the conformance suite expects
+			return 0, 0, false, bad
 		}
 	}
 	if s >= size {

@@ -153,6 +153,11 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, repo strin
 	if m.Subject != "" {
 		hd.Set("OCI-Subject", m.Subject.String())
 	}
+	if tag == "" {
+		for _, t := range tags {
+			hd.Add("OCI-Tag", t)
+		}
+	}
 	hd.Set("Location", "/v2/"+repo+"/manifests/"+d.String())
 	hd.Set("Docker-Content-Digest", d.String())
 	hd.Set("Content-Length", "0")
