@@ -2,6 +2,7 @@ package registry
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,11 +17,14 @@ func (h *Handler) listParams(r *http.Request) (n int, last string, err error) {
 	last = q.Get("last")
 	n = h.cfg.MaxList
 	if s := q.Get("n"); s != "" {
-		v, perr := strconv.Atoi(s)
-		if perr != nil || v < 0 {
+		v, perr := strconv.ParseUint(s, 10, 31)
+		switch {
+		case errors.Is(perr, strconv.ErrRange):
+			v = uint64(h.cfg.MaxList) // all digits, just huge: bounded like any n
+		case perr != nil:
 			return 0, "", errorf(CodeUnsupported, http.StatusBadRequest, "invalid n %q", truncate(s, 30))
 		}
-		n = min(v, h.cfg.MaxList)
+		n = min(int(v), h.cfg.MaxList)
 	}
 	return n, last, nil
 }

@@ -48,7 +48,10 @@ type route struct {
 func parseRoute(path string) (rt route, ok bool) {
 	rest, ok := strings.CutPrefix(path, "/v2/")
 	if !ok {
-		return rt, path == "/v2"
+		if path == "/v2" {
+			return route{kind: "base"}, true
+		}
+		return rt, false
 	}
 	switch rest {
 	case "":
