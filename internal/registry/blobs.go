@@ -42,6 +42,14 @@ func (h *Handler) blob(w http.ResponseWriter, r *http.Request, rt route) error {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
 		return err
 	}
+	var rc io.ReadCloser
+	if r.Method != http.MethodHead {
+		// Opened before any header is set: a failure here is a clean error.
+		if rc, err = h.cfg.Blobs.Open(ctx, d, start); err != nil {
+			return blobErr(err, d)
+		}
+		defer rc.Close()
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("Docker-Content-Digest", d.String())
@@ -54,16 +62,10 @@ func (h *Handler) blob(w http.ResponseWriter, r *http.Request, rt route) error {
 		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, info.Size))
 	}
 	hd.Set("Content-Length", strconv.FormatInt(end-start, 10))
-	if r.Method == http.MethodHead {
-		w.WriteHeader(status)
+	w.WriteHeader(status)
+	if rc == nil {
 		return nil
 	}
-	rc, err := h.cfg.Blobs.Open(ctx, d, start)
-	if err != nil {
-		return blobErr(err, d)
-	}
-	defer rc.Close()
-	w.WriteHeader(status)
 	if _, err := io.CopyN(w, rc, end-start); err != nil {
 		// The status is sent: all that is left is to cut the reply short.
 		h.log.WarnContext(ctx, "registry blob read failed", "digest", d, "err", err)

@@ -81,7 +81,7 @@ func ociError(err error) *Error {
 	case errors.Is(err, ErrUploadUnknown):
 		return errorf(CodeBlobUploadUnknown, http.StatusNotFound, "blob upload unknown to registry")
 	case errors.Is(err, ErrTagImmutable):
-		return errorf(CodeTagInvalid, http.StatusBadRequest, "%s", err.Error())
+		return errorf(CodeTagInvalid, http.StatusBadRequest, "the tag already exists and cannot be overwritten because the tag is immutable")
 	}
 	var ae *awserr.Error
 	if errors.As(err, &ae) {

@@ -283,7 +283,8 @@ func TestImmutableTag(t *testing.T) {
 	other := imageManifest(cfg, 2, layer, 5, "")
 	rec := tr.do(t, "PUT", "/v2/immutable/manifests/v1", other, "Content-Type", ocispec.MediaTypeImageManifest)
 	wantError(t, rec, http.StatusBadRequest, registry.CodeTagInvalid)
-	if !strings.Contains(rec.Body.String(), "cannot be overwritten because the tag is immutable") {
+	// ECR's wording (as docker, kaniko and buildkit users quote it).
+	if !strings.Contains(rec.Body.String(), "The image tag 'v1' already exists in the 'immutable' repository and cannot be overwritten because the tag is immutable.") {
 		t.Errorf("message %s", rec.Body)
 	}
 	if got := tr.do(t, "GET", "/v2/immutable/manifests/v1", "").Header().Get("Docker-Content-Digest"); got != d1.String() {

@@ -63,21 +63,22 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, rt route) err
 	if err != nil {
 		return manifestErr(err, rt.ref)
 	}
+	var rc io.ReadCloser
+	if r.Method != http.MethodHead {
+		if rc, err = h.cfg.Blobs.Open(ctx, m.Digest, 0); err != nil {
+			return fmt.Errorf("open manifest %s of %s: %w", m.Digest, rt.name, err)
+		}
+		defer rc.Close()
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", m.MediaType)
 	hd.Set("Content-Length", strconv.FormatInt(m.Size, 10))
 	hd.Set("Docker-Content-Digest", m.Digest.String())
 	hd.Set("Etag", `"`+m.Digest.String()+`"`)
-	if r.Method == http.MethodHead {
-		w.WriteHeader(http.StatusOK)
+	w.WriteHeader(http.StatusOK)
+	if rc == nil {
 		return nil
 	}
-	rc, err := h.cfg.Blobs.Open(ctx, m.Digest, 0)
-	if err != nil {
-		return fmt.Errorf("open manifest %s of %s: %w", m.Digest, rt.name, err)
-	}
-	defer rc.Close()
-	w.WriteHeader(http.StatusOK)
 	if _, err := io.CopyN(w, rc, m.Size); err != nil {
 		h.log.WarnContext(ctx, "registry manifest read failed", "digest", m.Digest, "err", err)
 		panic(http.ErrAbortHandler)
@@ -147,6 +148,9 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, repo strin
 		return fmt.Errorf("store manifest %s of %s: %w", d, repo, err)
 	}
 	if err := h.cfg.Meta.PutManifest(ctx, repo, m, tags...); err != nil {
+		if errors.Is(err, ErrTagImmutable) {
+			return h.immutableTag(ctx, repo, d, tags, err)
+		}
 		return err
 	}
 	hd := w.Header()
@@ -298,4 +302,24 @@ func (h *Handler) storeBytes(ctx context.Context, d digest.Digest, b []byte) err
 	}
 	_, err = up.Commit(ctx, d)
 	return err
+}
+
+// immutableTag is ECR's reply to a push that would move an immutable tag:
+// TAG_INVALID (400) naming the tag, worded as ECR words it.
+func (h *Handler) immutableTag(ctx context.Context, repo string, d digest.Digest, tags []string, err error) error {
+	tag := ""
+	for _, t := range tags {
+		if cur, rerr := h.cfg.Meta.Resolve(ctx, repo, t); rerr == nil && cur != d {
+			tag = t
+			break
+		}
+	}
+	if tag == "" {
+		return err
+	}
+	return &Error{
+		Code:    CodeTagInvalid,
+		Status:  http.StatusBadRequest,
+		Message: fmt.Sprintf("The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", tag, repo),
+	}
 }

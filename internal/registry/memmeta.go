@@ -157,7 +157,7 @@ func (m *MemMeta) PutManifest(ctx context.Context, repo string, man Manifest, ta
 	if r.immutable {
 		for _, t := range tags {
 			if old, ok := r.tags[t]; ok && old != man.Digest {
-				return fmt.Errorf("the image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable: %w", t, repo, ErrTagImmutable)
+				return fmt.Errorf("put manifest %s in %s: tag %s names %s: %w", man.Digest, repo, t, old, ErrTagImmutable)
 			}
 		}
 	}
