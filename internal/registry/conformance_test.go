@@ -38,7 +38,6 @@ func TestOCIConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, conformancePkg)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the test's own GOFLAGS (-race) do not apply
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", conformancePkg, err, out)
 	}
