@@ -30,8 +30,12 @@ import (
 type Action string
 
 const (
-	ActionPull   Action = "pull"
-	ActionPush   Action = "push"
+	// ActionPull reads manifests, blobs, tags and referrers (and is asked
+	// of a mount's source repository).
+	ActionPull Action = "pull"
+	// ActionPush uploads blobs (mounts included) and puts manifests.
+	ActionPush Action = "push"
+	// ActionDelete deletes manifests, tags and blobs.
 	ActionDelete Action = "delete"
 	// ActionCatalog lists repositories (repo is "").
 	ActionCatalog Action = "catalog"

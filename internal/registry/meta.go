@@ -15,7 +15,9 @@ import (
 //
 // Repositories are made by the ECR API (CreateRepository), never by a push:
 // every method taking a repository returns ErrNameUnknown when it does not
-// exist. Methods are safe for concurrent use and honour ctx. MemMeta is the
+// exist. Methods are safe for concurrent use and honour ctx, which is the
+// request's: it carries the caller's principal and region (package api), so
+// an implementation can scope repositories by region. MemMeta is the
 // in-memory implementation; the ECR service implements it on etcd; both
 // pass registrytest.Run.
 type Meta interface {
