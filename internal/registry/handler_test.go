@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -470,4 +471,23 @@ func TestAuthorize(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestConcurrentChunks: chunks sent at once to one upload are serialised,
+// none lost.
+func TestConcurrentChunks(t *testing.T) {
+	tr := newTestRegistry(t)
+	loc := tr.do(t, "POST", "/v2/r/blobs/uploads/", "").Header().Get("Location")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if rec := tr.do(t, "PATCH", loc, "abcd"); rec.Code != http.StatusAccepted {
+				t.Errorf("PATCH: %d", rec.Code)
+			}
+		})
+	}
+	wg.Wait()
+	if got := tr.do(t, "GET", loc, "").Header().Get("Range"); got != "0-31" {
+		t.Errorf("Range %q after 8 chunks of 4 bytes, want 0-31", got)
+	}
 }
