@@ -1,0 +1,168 @@
+// Package ecr owns Berth's Amazon ECR API (awsJson1_1, target prefix
+// AmazonEC2ContainerRegistry_V20150921, SigV4 service "ecr"): private
+// repositories and their settings (tag mutability, scanning, encryption),
+// repository and lifecycle policies, tags, and the authorization tokens that
+// `docker login` presents to the registry (auth.go).
+//
+// State is per account and region, as in AWS: a repository lives in the
+// store namespace "/berth/<account>/<region>" under "ecr/repositories". The
+// registry (/v2/ on the same listener) serves one region per login: the
+// region of the GetAuthorizationToken call that issued the token, as an ECR
+// registry host serves one region.
+package ecr
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/api/awserr"
+	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Config configures the ECR service.
+type Config struct {
+	// Store is the etcd store (any namespace: the service uses
+	// "/berth/<account>/...").
+	Store     *store.Store
+	AccountID string
+	// Region answers requests that carry none.
+	Region string
+	// RegistryHost is the registry's host:port as clients reach it: the
+	// repositoryUri's host and the token's proxyEndpoint.
+	RegistryHost string
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Service implements the ECR API.
+type Service struct {
+	cfg  Config
+	acct *store.Store // "/berth/<account>"
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu      sync.Mutex
+	regions map[string]*store.Store // region -> "/berth/<account>/<region>"
+	key     *tokenKey               // the account's token key, once read
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{
+		cfg:     cfg,
+		acct:    cfg.Store.WithNamespace("/berth/" + cfg.AccountID),
+		log:     cfg.Logger.With("service", "ecr"),
+		now:     func() time.Time { return cfg.Now().UTC() },
+		regions: map[string]*store.Store{},
+	}
+}
+
+// regionName is what a region looks like ("us-east-1", "us-gov-west-1").
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+
+// regional returns the store of the request's region and its name.
+func (s *Service) regional(ctx context.Context) (*store.Store, string, error) {
+	region, ok := api.RegionFrom(ctx)
+	if !ok || region == "" {
+		region = s.cfg.Region
+	}
+	if !regionName.MatchString(region) {
+		return nil, "", awserr.InvalidParameter("%q is not a valid region.", region)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.regions[region]
+	if !ok {
+		st = s.acct.WithNamespace("/berth/" + s.cfg.AccountID + "/" + region)
+		s.regions[region] = st
+	}
+	return st, region, nil
+}
+
+// APIService describes ECR for the API listener. Actions Berth does not
+// implement yet answer UnsupportedFeatureException naming the action.
+func (s *Service) APIService() api.Service {
+	repo := func(name *string) func(context.Context) []string {
+		return func(ctx context.Context) []string { return []string{s.repositoryARN(ctx, aws.ToString(name))} }
+	}
+	ops := map[string]api.Operation{
+		"CreateRepository": api.Op(s.CreateRepository, func(ctx context.Context, in *ecrtypes.CreateRepositoryRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"DescribeRepositories": api.Op(s.DescribeRepositories, func(ctx context.Context, in *ecrtypes.DescribeRepositoriesRequest) []string {
+			if len(in.RepositoryNames) == 0 {
+				return []string{"*"}
+			}
+			out := make([]string, 0, len(in.RepositoryNames))
+			for _, n := range in.RepositoryNames {
+				out = append(out, s.repositoryARN(ctx, n))
+			}
+			return out
+		}),
+		"DeleteRepository": api.Op(s.DeleteRepository, func(ctx context.Context, in *ecrtypes.DeleteRepositoryRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"GetAuthorizationToken": api.Op(s.GetAuthorizationToken, nil),
+		"PutImageTagMutability": api.Op(s.PutImageTagMutability, func(ctx context.Context, in *ecrtypes.PutImageTagMutabilityRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"PutImageScanningConfiguration": api.Op(s.PutImageScanningConfiguration, func(ctx context.Context, in *ecrtypes.PutImageScanningConfigurationRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"SetRepositoryPolicy": api.Op(s.SetRepositoryPolicy, func(ctx context.Context, in *ecrtypes.SetRepositoryPolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"GetRepositoryPolicy": api.Op(s.GetRepositoryPolicy, func(ctx context.Context, in *ecrtypes.GetRepositoryPolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"DeleteRepositoryPolicy": api.Op(s.DeleteRepositoryPolicy, func(ctx context.Context, in *ecrtypes.DeleteRepositoryPolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"PutLifecyclePolicy": api.Op(s.PutLifecyclePolicy, func(ctx context.Context, in *ecrtypes.PutLifecyclePolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"GetLifecyclePolicy": api.Op(s.GetLifecyclePolicy, func(ctx context.Context, in *ecrtypes.GetLifecyclePolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"DeleteLifecyclePolicy": api.Op(s.DeleteLifecyclePolicy, func(ctx context.Context, in *ecrtypes.DeleteLifecyclePolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"TagResource": api.Op(s.TagResource, func(_ context.Context, in *ecrtypes.TagResourceRequest) []string {
+			return []string{aws.ToString(in.ResourceArn)}
+		}),
+		"UntagResource": api.Op(s.UntagResource, func(_ context.Context, in *ecrtypes.UntagResourceRequest) []string {
+			return []string{aws.ToString(in.ResourceArn)}
+		}),
+		"ListTagsForResource": api.Op(s.ListTagsForResource, func(_ context.Context, in *ecrtypes.ListTagsForResourceRequest) []string {
+			return []string{aws.ToString(in.ResourceArn)}
+		}),
+	}
+	for _, name := range ecrtypes.Operations {
+		if _, ok := ops[name]; !ok {
+			ops[name] = api.Unsupported(awserr.UnsupportedFeature("%s", "Berth does not implement the ECR action "+name+" yet."))
+		}
+	}
+	return api.Service{
+		SigningName: ecrtypes.SigningName,
+		JSON:        &api.JSONProtocol{TargetPrefix: ecrtypes.TargetPrefix, Version: ecrtypes.JSONVersion},
+		Errors: api.Errors{
+			Status:     ecrtypes.ErrorStatus,
+			Internal:   ecrtypes.ErrCodeServerException,
+			Validation: ecrtypes.ErrCodeInvalidParameterException,
+		},
+		Operations: ops,
+	}
+}
