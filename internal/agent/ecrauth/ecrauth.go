@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -131,9 +130,6 @@ func New(cfg Config) (*Provider, error) {
 			Retryer: func() aws.Retryer {
 				return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 3 })
 			},
-		}
-		if awsCfg.HTTPClient == nil {
-			awsCfg.HTTPClient = &http.Client{}
 		}
 		api = ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(cfg.Endpoint) })
 	}

@@ -57,7 +57,8 @@ type Answer struct {
 	Wait <-chan struct{}
 }
 
-// Server is the fake endpoint.
+// Server is the fake endpoint, an http.Handler; URL is set when New
+// started it.
 type Server struct {
 	URL string
 
@@ -70,11 +71,17 @@ type Server struct {
 // test's cleanup stops it.
 func New(t testing.TB, answer func(n int) Answer) *Server {
 	t.Helper()
-	s := &Server{answer: answer}
-	srv := httptest.NewServer(http.HandlerFunc(s.serve))
+	s := NewHandler(answer)
+	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
+}
+
+// NewHandler returns a Server to mount on a test's own listener (beside a
+// registry, as Berth serves both).
+func NewHandler(answer func(n int) Answer) *Server {
+	return &Server{answer: answer}
 }
 
 // Calls returns the calls received so far.
@@ -91,7 +98,8 @@ var verifier = &sigv4.Verifier{
 	Regions: sigv4.AnyRegion,
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers GetAuthorizationToken.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
