@@ -1,11 +1,18 @@
 package scan
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/berth-dev/berth/internal/registry/blob"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func TestLoadDBFixture(t *testing.T) {
@@ -151,7 +158,7 @@ func TestRangeEvaluation(t *testing.T) {
 		{"Alpine:v3.19", "pkg", "1.2-r0", nil},
 		{"Alpine:v3.19", "pkg", "2.1-r1", []string{"A"}},
 		{"Alpine:v3.19", "pkg", "2.1-r2", nil},
-		{"Debian:12", "src", "2.0-1", []string{"B"}}, // no epoch < epoch 1
+		{"Debian:12", "src", "2.0-1", []string{"B"}},   // no epoch < epoch 1
 		{"Debian:12", "src", "1:2.0-1", []string{"C"}}, // epoch 1 > 3.0~rc1-1
 		{"Debian:12", "src", "3.0~rc1-1", []string{"B", "C"}},
 		{"Debian:12", "src", "2:3.0", []string{"C"}},
@@ -197,4 +204,53 @@ func TestLoadDBZipAndBadInput(t *testing.T) {
 	if _, err := LoadDB(fstest.MapFS{"broken.zip": {Data: []byte("PK not really")}}); err == nil {
 		t.Error("corrupt zip: no error")
 	}
+}
+
+func TestScanFromBlobStore(t *testing.T) {
+	layer := layerBytes(t, "zstd",
+		file("etc/os-release", "ID=alpine\nVERSION_ID=3.19.1\n"),
+		file("lib/apk/db/installed", apkInstalled))
+	d := digest.FromBytes(layer)
+	store := fakeBlobs{d: layer}
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+zstd","digest":%q,"size":%d}]}`,
+		ocispec.MediaTypeImageManifest, digest.FromString("{}"), d, len(layer))
+	layers, err := LayersFromManifest(store, []byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Scan(context.Background(), loadFixtureDB(t), layers, InventoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.SeverityCounts[SeverityHigh] != 1 || rep.SeverityCounts[SeverityMedium] != 1 || len(rep.Findings) != 2 {
+		t.Errorf("report %+v", rep)
+	}
+
+	// A missing blob is an error; so are an index and a bad manifest.
+	missing := strings.Replace(manifest, d.Encoded(), strings.Repeat("0", 64), 1)
+	if layers, err := LayersFromManifest(store, []byte(missing)); err != nil {
+		t.Fatal(err)
+	} else if _, err := Scan(context.Background(), loadFixtureDB(t), layers, InventoryConfig{}); err == nil {
+		t.Error("missing blob: no error")
+	}
+	for _, bad := range []string{`{"manifests":[{}]}`, `{"layers":[{"digest":"nope"}]}`, `not json`} {
+		if _, err := LayersFromManifest(store, []byte(bad)); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+// The registry's blob store is what the ECR side passes to
+// LayersFromManifest.
+var _ BlobOpener = blob.Store(nil)
+
+// fakeBlobs is a BlobOpener over a map.
+type fakeBlobs map[digest.Digest][]byte
+
+func (f fakeBlobs) Open(_ context.Context, d digest.Digest, offset int64) (io.ReadCloser, error) {
+	b, ok := f[d]
+	if !ok {
+		return nil, fmt.Errorf("blob %s: not found", d)
+	}
+	return io.NopCloser(bytes.NewReader(b[offset:])), nil
 }
