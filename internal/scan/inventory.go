@@ -229,6 +229,11 @@ func (inv *inventory) readFile(r io.Reader, idx int, name string, hdr *tar.Heade
 		o := parseOSRelease(data)
 		return found{os: &o}, true
 	}
+	if hdr.Mode&0o111 == 0 {
+		// Only executables: shared libraries (0644 in Debian and Alpine)
+		// would otherwise all be read to find no Go build information.
+		return found{}, false
+	}
 	pkgs, ok := inv.readGoBinary(r, idx, name, hdr.Size)
 	return found{packages: pkgs}, ok
 }

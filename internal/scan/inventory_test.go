@@ -126,7 +126,8 @@ func debianImage(t testing.TB, compression string) []LayerOpener {
 		file("var/lib/dpkg/status.d/base-files.md5sums", "ffff  etc/debian_version\n"),
 		entry{name: "usr/local/bin/app", body: bin, mode: 0o755},
 		entry{name: "opt/tool/tool", body: bin, mode: 0o755},
-		file("usr/share/doc/readme", "\x7fEL"), // too short to be ELF
+		entry{name: "usr/lib/plugin.so", body: bin, mode: 0o644}, // not executable
+		file("usr/share/doc/readme", "\x7fEL"),                   // too short to be ELF
 	)
 	upper := layerBytes(t, compression,
 		whiteout("var/lib/dpkg/status.d/.wh.base-files"),

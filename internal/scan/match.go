@@ -103,20 +103,22 @@ func laterEvent(a, b event, cmp comparator) bool {
 	return c > 0
 }
 
-// Match returns the findings of inv against db: one per vulnerability and
-// affected (package, version), sorted by severity then name. Packages whose
-// version cannot be ordered are noted, not matched.
+// Match returns the findings of inv against db, sorted by severity then
+// name. A finding is named by CVE as ECR's are: a record about several CVEs
+// (a Debian DSA) yields one finding per CVE, and records naming the same CVE
+// (DSA-… and DEBIAN-CVE-…, GO-… and GHSA-…) for the same package and version
+// yield one, preferring a record with a severity. Packages whose version
+// cannot be ordered are noted, not matched.
 func (db *DB) Match(inv *Inventory) *Report {
 	rep := &Report{}
-	seen := map[[3]string]bool{}
+	kept := map[[3]string]int{} // (name, package, version) -> index in rep.Findings
 	noted := 0
 	for _, p := range inv.Packages {
 		cmp := comparatorFor(p.Ecosystem)
 		if cmp == nil {
 			continue
 		}
-		version := p.SourceVersion
-		name := p.SourceName
+		version, name := p.SourceVersion, p.SourceName
 		for _, af := range db.index[pkgKey{ecosystem: p.Ecosystem, name: name}] {
 			in, err := af.affects(version, cmp)
 			if err != nil {
@@ -130,27 +132,35 @@ func (db *DB) Match(inv *Inventory) *Report {
 				continue
 			}
 			v := &db.vulns[af.vuln]
-			key := [3]string{v.id, name, version}
-			if seen[key] {
-				continue
+			for _, findingName := range v.names {
+				f := Finding{
+					Name:            findingName,
+					VulnerabilityID: v.id,
+					Description:     v.description,
+					URI:             v.uri,
+					Severity:        v.severity,
+					PackageName:     name,
+					PackageVersion:  version,
+					CVSS3Score:      v.cvss3Score,
+					CVSS3Vector:     v.cvss3Vector,
+					CVSS2Vector:     v.cvss2Vector,
+				}
+				if af.severity != "" {
+					f.Severity = af.severity
+				}
+				key := [3]string{findingName, name, version}
+				if v.dedupe != "" {
+					key[0] = v.dedupe
+				}
+				i, dup := kept[key]
+				switch {
+				case !dup:
+					kept[key] = len(rep.Findings)
+					rep.Findings = append(rep.Findings, f)
+				case rep.Findings[i].Severity == SeverityUndefined && f.Severity != SeverityUndefined:
+					rep.Findings[i] = f
+				}
 			}
-			seen[key] = true
-			f := Finding{
-				Name:            v.name,
-				VulnerabilityID: v.id,
-				Description:     v.description,
-				URI:             v.uri,
-				Severity:        v.severity,
-				PackageName:     name,
-				PackageVersion:  version,
-				CVSS3Score:      v.cvss3Score,
-				CVSS3Vector:     v.cvss3Vector,
-				CVSS2Vector:     v.cvss2Vector,
-			}
-			if af.severity != "" {
-				f.Severity = af.severity
-			}
-			rep.Findings = append(rep.Findings, f)
 		}
 	}
 	if noted > 50 {

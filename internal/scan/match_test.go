@@ -18,7 +18,7 @@ import (
 func TestLoadDBFixture(t *testing.T) {
 	db := loadFixtureDB(t)
 	st := db.Stats()
-	if st.Withdrawn != 1 || st.Malformed != 1 || st.Unsupported != 1 || st.Vulns != 8 {
+	if st.Withdrawn != 1 || st.Malformed != 1 || st.Unsupported != 1 || st.Vulns != 10 {
 		t.Errorf("stats %+v", st)
 	}
 	if len(st.Notes) != 1 {
@@ -40,15 +40,19 @@ func TestMatchDebianImage(t *testing.T) {
 	want := []string{
 		"CRITICAL CVE-2023-45853 DEBIAN-CVE-2023-45853 zlib=1:1.2.13.dfsg-1",
 		"HIGH CVE-2023-4911 DEBIAN-CVE-2023-4911 glibc=2.36-9+deb12u1",
+		// GO-2099-0002 has no severity; the GHSA it aliases does.
+		"HIGH GHSA-2099-stdl-ib00 GHSA-2099-stdl-ib00 stdlib=" + goStdlibVersion(t, inv),
+		// DSA-5601-1 names two CVEs: one finding each; for CVE-2024-0727
+		// the DEBIAN-CVE record with a CVSS vector wins over the DSA.
+		"MEDIUM CVE-2024-0727 DEBIAN-CVE-2024-0727 openssl=3.0.11-1~deb12u2",
 		"MEDIUM CVE-2099-1234 GO-2099-0001 github.com/google/btree=v1.1.3",
 		"LOW CVE-2022-0001 DLA-0000-1 foo=1.0-1",
 		"UNDEFINED CVE-2023-6129 DSA-5601-1 openssl=3.0.11-1~deb12u2",
-		"UNDEFINED GO-2099-0002 GO-2099-0002 stdlib=" + goStdlibVersion(t, inv),
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("findings:\n got %q\nwant %q", got, want)
 	}
-	wantCounts := map[string]int{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1, "LOW": 1, "UNDEFINED": 2}
+	wantCounts := map[string]int{"CRITICAL": 1, "HIGH": 2, "MEDIUM": 2, "LOW": 1, "UNDEFINED": 1}
 	if fmt.Sprint(rep.SeverityCounts) != fmt.Sprint(wantCounts) {
 		t.Errorf("counts %v, want %v", rep.SeverityCounts, wantCounts)
 	}
@@ -74,7 +78,7 @@ func TestMatchDebianImage(t *testing.T) {
 	}
 
 	e := rep.ECR()
-	if len(e.Findings) != len(rep.Findings) || e.FindingSeverityCounts["UNDEFINED"] != 2 {
+	if len(e.Findings) != len(rep.Findings) || e.FindingSeverityCounts["HIGH"] != 2 {
 		t.Fatalf("ECR %+v", e)
 	}
 	first := e.Findings[0]

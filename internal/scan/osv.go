@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -65,8 +66,14 @@ func (d *osvDBSpecific) UnmarshalJSON(b []byte) error {
 
 // vuln is one stored vulnerability, already shaped for a Finding.
 type vuln struct {
-	id          string
-	name        string // CVE id, or id when there is none
+	id string
+	// names are the finding names: the CVE ids the record is about (its own
+	// id, its aliases or, for Debian's DSA/DLA, its upstream CVEs), or its
+	// id when it names no CVE.
+	names []string
+	// dedupe identifies a record without CVE across databases: the least of
+	// its id and aliases, the same for GO-… and the GHSA-… it aliases.
+	dedupe      string
 	description string
 	uri         string
 	severity    string // from the database's label or the CVSS v3 score
@@ -345,14 +352,21 @@ func normalizeEcosystem(eco string) string {
 
 // newVuln shapes a record as ECR's finding needs it.
 func newVuln(e *osvEntry) vuln {
-	v := vuln{id: e.ID, name: e.ID, severity: SeverityUndefined}
+	v := vuln{id: e.ID, names: []string{e.ID}, severity: SeverityUndefined}
 	if !strings.HasPrefix(e.ID, "CVE-") {
 		cves := cveIDs(e.Aliases)
 		if len(cves) == 0 {
 			cves = cveIDs(e.Upstream)
 		}
 		if len(cves) > 0 {
-			v.name = cves[0]
+			v.names = cves
+		} else {
+			v.dedupe = e.ID
+			for _, a := range e.Aliases {
+				if a < v.dedupe {
+					v.dedupe = a
+				}
+			}
 		}
 	}
 	desc := e.Summary
@@ -392,7 +406,7 @@ func newVuln(e *osvEntry) vuln {
 	return v
 }
 
-// cveIDs returns the CVE ids among ids, sorted.
+// cveIDs returns the distinct CVE ids among ids, sorted.
 func cveIDs(ids []string) []string {
 	var out []string
 	for _, id := range ids {
@@ -401,7 +415,7 @@ func cveIDs(ids []string) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
