@@ -54,7 +54,7 @@ func (inv *inventory) readGoBinary(r io.Reader, idx int, name string, size int64
 		defer f.Close()
 		ra = f
 	}
-	bi, err := buildinfo.Read(ra)
+	bi, err := readBuildInfo(ra)
 	if err != nil {
 		return nil, false // not a Go binary, or one built without module info
 	}
@@ -81,6 +81,18 @@ func (inv *inventory) readGoBinary(r io.Reader, idx int, name string, size int64
 		add(d.Path, d.Version)
 	}
 	return pkgs, true
+}
+
+// readBuildInfo is buildinfo.Read, turning a panic on a hostile ELF file
+// into an error: debug/elf is fuzzed upstream, but an image is untrusted
+// input and one bad file must not take the scanner down.
+func readBuildInfo(ra io.ReaderAt) (bi *buildinfo.BuildInfo, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("read build info: panic: %v", r)
+		}
+	}()
+	return buildinfo.Read(ra)
 }
 
 // spool copies head and rest into a new temporary file in dir.

@@ -148,6 +148,7 @@ func (db *DB) Match(inv *Inventory) *Report {
 				if af.severity != "" {
 					f.Severity = af.severity
 				}
+				db.enrich(&f)
 				key := [3]string{findingName, name, version}
 				if v.dedupe != "" {
 					key[0] = v.dedupe
@@ -168,4 +169,20 @@ func (db *DB) Match(inv *Inventory) *Report {
 	}
 	rep.finish()
 	return rep
+}
+
+// enrich gives f the CVSS v3 vector known for its CVE when its own record
+// has none, and the severity that vector maps to when f has none either.
+func (db *DB) enrich(f *Finding) {
+	if f.CVSS3Vector != "" {
+		return
+	}
+	sc, ok := db.cvss[f.Name]
+	if !ok {
+		return
+	}
+	f.CVSS3Vector, f.CVSS3Score = sc.vector, sc.score
+	if f.Severity == SeverityUndefined {
+		f.Severity = sc.severity
+	}
 }

@@ -18,7 +18,7 @@ import (
 func TestLoadDBFixture(t *testing.T) {
 	db := loadFixtureDB(t)
 	st := db.Stats()
-	if st.Withdrawn != 1 || st.Malformed != 1 || st.Unsupported != 1 || st.Vulns != 10 {
+	if st.Withdrawn != 1 || st.Malformed != 1 || st.Unsupported != 2 || st.Vulns != 10 || st.Scores != 6 {
 		t.Errorf("stats %+v", st)
 	}
 	if len(st.Notes) != 1 {
@@ -42,17 +42,18 @@ func TestMatchDebianImage(t *testing.T) {
 		"HIGH CVE-2023-4911 DEBIAN-CVE-2023-4911 glibc=2.36-9+deb12u1",
 		// GO-2099-0002 has no severity; the GHSA it aliases does.
 		"HIGH GHSA-2099-stdl-ib00 GHSA-2099-stdl-ib00 stdlib=" + goStdlibVersion(t, inv),
-		// DSA-5601-1 names two CVEs: one finding each; for CVE-2024-0727
-		// the DEBIAN-CVE record with a CVSS vector wins over the DSA.
+		// DSA-5601-1 names two CVEs: one finding each. CVE-2023-6129 takes
+		// its severity from the NVD-derived CVE record (GIT ranges only);
+		// for CVE-2024-0727 the DEBIAN-CVE record with a vector wins.
+		"MEDIUM CVE-2023-6129 DSA-5601-1 openssl=3.0.11-1~deb12u2",
 		"MEDIUM CVE-2024-0727 DEBIAN-CVE-2024-0727 openssl=3.0.11-1~deb12u2",
 		"MEDIUM CVE-2099-1234 GO-2099-0001 github.com/google/btree=v1.1.3",
 		"LOW CVE-2022-0001 DLA-0000-1 foo=1.0-1",
-		"UNDEFINED CVE-2023-6129 DSA-5601-1 openssl=3.0.11-1~deb12u2",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("findings:\n got %q\nwant %q", got, want)
 	}
-	wantCounts := map[string]int{"CRITICAL": 1, "HIGH": 2, "MEDIUM": 2, "LOW": 1, "UNDEFINED": 1}
+	wantCounts := map[string]int{"CRITICAL": 1, "HIGH": 2, "MEDIUM": 3, "LOW": 1}
 	if fmt.Sprint(rep.SeverityCounts) != fmt.Sprint(wantCounts) {
 		t.Errorf("counts %v, want %v", rep.SeverityCounts, wantCounts)
 	}
@@ -69,8 +70,8 @@ func TestMatchDebianImage(t *testing.T) {
 	if glibc.CVSS3Score != "7.8" || glibc.URI != "https://osv.dev/vulnerability/DEBIAN-CVE-2023-4911" {
 		t.Errorf("glibc finding %+v", glibc)
 	}
-	if u := byName["DSA-5601-1"].URI; u != "https://www.debian.org/security/2024/dsa-5601" {
-		t.Errorf("DSA uri %q", u)
+	if f := byName["DSA-5601-1"]; f.URI != "https://www.debian.org/security/2024/dsa-5601" || f.CVSS3Score != "6.5" {
+		t.Errorf("DSA finding %+v", f)
 	}
 	// A database label wins over the CVSS score (9.8 would be CRITICAL).
 	if f := byName["GO-2099-0001"]; f.Severity != SeverityMedium || f.CVSS3Score != "9.8" {

@@ -118,6 +118,17 @@ type DB struct {
 	index  map[pkgKey][]affected
 	intern map[string]string // load-time only; nil afterwards
 	stats  LoadStats
+	// cvss holds the CVSS v3 vectors of CVEs, from any record that carries
+	// one (osv.dev's NVD-derived CVE-… records chiefly), to give a severity
+	// to findings whose own record has none: Debian's and Alpine's records
+	// rarely carry a severity, while ECR reports one.
+	cvss map[string]cveScore
+}
+
+// cveScore is a CVE's CVSS v3 vector, score and the severity it maps to.
+type cveScore struct {
+	vector, score, severity string
+	own                     bool // from the CVE's own record (id == CVE)
 }
 
 // LoadStats says what LoadDB read.
@@ -126,6 +137,7 @@ type LoadStats struct {
 	Vulns       int // vulnerabilities kept
 	Withdrawn   int // withdrawn entries skipped
 	Unsupported int // entries with no ecosystem Berth scans
+	Scores      int // CVEs with a CVSS v3 vector, for findings without a severity
 	Malformed   int // documents that were not OSV JSON
 	// Notes name the first malformed documents and why.
 	Notes []string
@@ -146,7 +158,7 @@ const maxDescription = 1024
 // all.zip). Withdrawn records are skipped, malformed ones counted and noted;
 // only an unreadable directory or archive is an error.
 func LoadDB(fsys fs.FS) (*DB, error) {
-	db := &DB{index: map[pkgKey][]affected{}, intern: map[string]string{}}
+	db := &DB{index: map[pkgKey][]affected{}, intern: map[string]string{}, cvss: map[string]cveScore{}}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("load vulnerability database: %w", err)
@@ -174,6 +186,7 @@ func LoadDB(fsys fs.FS) (*DB, error) {
 	}
 	db.intern = nil
 	db.stats.Vulns = len(db.vulns)
+	db.stats.Scores = len(db.cvss)
 	return db, nil
 }
 
@@ -311,11 +324,40 @@ func (db *DB) add(e *osvEntry) {
 		db.index[k] = append(db.index[k], af)
 		kept = true
 	}
+	v := newVuln(e)
+	db.addScores(e.ID, v)
 	if !kept {
 		db.stats.Unsupported++
 		return
 	}
-	db.vulns = append(db.vulns, newVuln(e))
+	db.vulns = append(db.vulns, v)
+}
+
+// addScores records v's CVSS v3 vector for each CVE it names; a CVE's own
+// record wins over others, otherwise the first one read does.
+func (db *DB) addScores(id string, v vuln) {
+	if v.cvss3Vector == "" {
+		return
+	}
+	for _, name := range v.names {
+		if !strings.HasPrefix(name, "CVE-") {
+			continue
+		}
+		own := name == id
+		if old, ok := db.cvss[name]; ok && (old.own || !own) {
+			continue
+		}
+		db.cvss[name] = cveScore{
+			vector: v.cvss3Vector, score: v.cvss3Score,
+			severity: severityFromScore(mustScore(v.cvss3Vector)), own: own,
+		}
+	}
+}
+
+// mustScore is CVSS3BaseScore of a vector already known to parse.
+func mustScore(vector string) float64 {
+	s, _ := CVSS3BaseScore(vector)
+	return s
 }
 
 // str interns s: range versions and package names repeat across thousands
