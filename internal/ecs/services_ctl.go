@@ -284,11 +284,17 @@ func (s *Service) finishServicePass(ctx context.Context, id, name string, svc *e
 	}
 	for arn, dep := range obs.stopped {
 		obs.tasksLeft--
-		switch od := obs.deployments[dep]; seen[arn].status {
+		od := obs.deployments[dep]
+		switch seen[arn].status {
 		case "PENDING":
 			od.pending--
 		case "RUNNING":
 			od.running--
+		}
+		// Told to stop, it runs until its agent stops it: maximumPercent
+		// counts it until then (unless its agent is gone).
+		if seen[arn].lost == "" {
+			od.stopping++
 		}
 	}
 	if err := s.writeServiceStatus(ctx, id, name, obs); err != nil {
@@ -577,8 +583,8 @@ func applyObservation(rec *serviceRecord, name string, obs *serviceObservation, 
 		if od.id == obs.primaryID && isPrimary {
 			pend += int32(len(obs.started))
 		}
-		if !isPrimary && run+pend == 0 && od.id != obs.primaryID {
-			continue // drained
+		if !isPrimary && run+pend == 0 && od.stopping == 0 && od.id != obs.primaryID {
+			continue // drained: its last tasks have stopped
 		}
 		failed := max(int32(od.failed), aws.ToInt32(d.FailedTasks))
 		if aws.ToInt32(d.RunningCount) != run || aws.ToInt32(d.PendingCount) != pend || aws.ToInt32(d.FailedTasks) != failed || d.FailedTasks == nil {

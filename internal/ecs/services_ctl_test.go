@@ -374,6 +374,44 @@ func TestServiceRolloutCountsStoppingTasks(t *testing.T) {
 	}
 }
 
+// A deployment whose last tasks a pass told to stop stays in deployments[]
+// until they have stopped, so that maximumPercent still counts them: at
+// 0/100 the new deployment's task starts only once the old one is STOPPED.
+func TestServiceKeepsStoppingDeployment(t *testing.T) {
+	s, td1 := newServiceCluster(t)
+	old := putService(t, s, "prod", "web", td1, 1, 0, 100)
+	pass(t, s)
+	agentCatchUp(t, s, "prod")
+	pass(t, s)
+	dep := deployService(t, s, "prod", "web", registerTaskDef(t, s, webTaskDef))
+
+	pass(t, s) // stops the old task: nothing may start while it runs
+	ids := func() []string {
+		var out []string
+		for _, d := range getService(t, s, "prod", "web").Service.Deployments {
+			out = append(out, aws.ToString(d.Id))
+		}
+		return out
+	}
+	for range 2 {
+		if n, o := len(liveTasks(t, s, "prod", dep)), len(liveTasks(t, s, "prod", old)); n != 0 || o != 0 {
+			t.Fatalf("while the old task stops: %d new and %d old live tasks, want none", n, o)
+		}
+		if got := ids(); !slices.Contains(got, old) {
+			t.Fatalf("deployments %v while the old one's task is stopping, want it kept", got)
+		}
+		pass(t, s)
+	}
+	agentCatchUp(t, s, "prod") // the old task STOPPED
+	pass(t, s)
+	if n := len(liveTasks(t, s, "prod", dep)); n != 1 {
+		t.Fatalf("once the old task stopped: %d new tasks, want 1", n)
+	}
+	if got := ids(); slices.Contains(got, old) {
+		t.Fatalf("deployments %v once the old one's task stopped, want it gone", got)
+	}
+}
+
 func TestServiceDeploymentCannotProceed(t *testing.T) {
 	s, td1 := newServiceCluster(t)
 	putService(t, s, "prod", "web", td1, 2, 100, 100)
