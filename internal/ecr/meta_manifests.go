@@ -22,8 +22,9 @@ import (
 // operations.
 const (
 	// maxTagsPerPut bounds the tags one put names: each costs a tag key,
-	// and maybe the image it leaves and that image's status entry.
-	maxTagsPerPut = 32
+	// and maybe the image it leaves and that image's status entry (two
+	// writes): 4+4*24 writes at most.
+	maxTagsPerPut = 24
 	// tagBatch is how many tags one transaction of an image's deletion
 	// removes.
 	tagBatch = 50
@@ -122,7 +123,10 @@ func (s *Service) manifestBytes(ctx context.Context, d digest.Digest) ([]byte, e
 // putImage records img in repo (whose record is rec) and points tags at
 // it, in tx: a tag naming another image moves (ErrTagImmutable, wrapped,
 // when rec's tags are immutable), an image put again keeps its push and
-// pull times. An index's size is its largest child's.
+// pull times. It reads and writes a few keys per tag (at most
+// maxTagsPerPut), whatever the image's layers or an index's manifests,
+// so that it stays within an etcd transaction's 128 compares and 128
+// operations.
 func putImage(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tags []string, now time.Time) error {
 	if len(tags) > maxTagsPerPut {
 		return fmt.Errorf("put %s in %s: %w", img.Digest, repo, errTooManyTags)
@@ -151,20 +155,6 @@ func putImage(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tags [
 			return fmt.Errorf("put %s in %s: tag %s names %s: %w", img.Digest, repo, t, c.Digest, registry.ErrTagImmutable)
 		}
 		moved[c.Digest] = append(moved[c.Digest], t)
-	}
-	if len(img.Manifests) > 0 {
-		childIDs := make([]string, len(img.Manifests))
-		for i, c := range img.Manifests {
-			childIDs[i] = imageID(repo, c)
-		}
-		children, err := store.GetMany(tx, images, childIDs)
-		if err != nil {
-			return fmt.Errorf("put %s in %s: %w", img.Digest, repo, err)
-		}
-		img.Size = 0
-		for _, c := range children {
-			img.Size = max(img.Size, c.Size)
-		}
 	}
 	var was *bool
 	if exists {
@@ -217,6 +207,34 @@ func putImage(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tags [
 	return nil
 }
 
+// sizeIndex sets an index's size to its largest image's (ECR's
+// imageSizeInBytes of a manifest list), read before the transaction that
+// puts it: an index may list more images than a transaction may read.
+func (s *Service) sizeIndex(ctx context.Context, repo string, img *imageRecord) error {
+	if len(img.Manifests) == 0 {
+		return nil
+	}
+	st, _, err := s.regional(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(img.Manifests))
+	for i, c := range img.Manifests {
+		ids[i] = imageID(repo, c)
+	}
+	return st.View(ctx, func(tx *store.Tx) error {
+		children, err := store.GetMany(tx, images, ids)
+		if err != nil {
+			return fmt.Errorf("size index %s in %s: %w", img.Digest, repo, err)
+		}
+		img.Size = 0
+		for _, c := range children {
+			img.Size = max(img.Size, c.Size)
+		}
+		return nil
+	})
+}
+
 // deleteImageStep removes image img of repo in tx: its tags (at most
 // tagBatch of them a step; done is false when more steps are needed),
 // then its record, index entries and referrer entry.
@@ -265,6 +283,9 @@ func (m meta) PutManifest(ctx context.Context, repo string, man registry.Manifes
 		size = layersSize(body)
 	}
 	img := recordFrom(man, size)
+	if err := m.s.sizeIndex(ctx, repo, &img); err != nil {
+		return err
+	}
 	return m.update(ctx, func(tx *store.Tx) error {
 		rec, err := repoFor(tx, repo)
 		if err != nil {
