@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -145,6 +146,11 @@ func (s *Service) BatchGetImage(ctx context.Context, in *ecrtypes.BatchGetImageR
 			continue
 		}
 		body, err := s.readManifest(ctx, r.img)
+		if errors.Is(err, blob.ErrNotFound) {
+			out.Failures = append(out.Failures, failure(r.id, ecrtypes.ImageFailureCodeImageNotFound,
+				reasonNotFound+": its manifest is missing from the blob store"))
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("batch get image %s in %s: %w", r.img.Digest, name, err)
 		}

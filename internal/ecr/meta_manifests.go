@@ -403,7 +403,8 @@ func (m meta) DeleteTag(ctx context.Context, repo, tag string) error {
 }
 
 // untag removes tag from repo in tx and returns the image it named, as
-// written (a dangling tag is just removed: registry.ErrManifestUnknown).
+// written (registry.ErrManifestUnknown when there is no such tag; a tag
+// whose image is gone, which no write leaves, is just removed).
 func untag(tx *store.Tx, repo, tag string) (imageRecord, error) {
 	t, err := getTag(tx, repo, tag)
 	if err != nil {
@@ -411,6 +412,9 @@ func untag(tx *store.Tx, repo, tag string) (imageRecord, error) {
 	}
 	store.Delete(tx, imageTags, tagID(repo, tag))
 	img, err := getImage(tx, repo, t.Digest)
+	if errors.Is(err, registry.ErrManifestUnknown) {
+		return imageRecord{Digest: t.Digest}, nil // a dangling tag: just removed
+	}
 	if err != nil {
 		return imageRecord{}, err
 	}
