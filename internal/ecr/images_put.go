@@ -94,6 +94,9 @@ func (s *Service) PutImage(ctx context.Context, in *ecrtypes.PutImageRequest) (*
 	if err := s.storeBytes(ctx, d, body); err != nil {
 		return nil, fmt.Errorf("put image %s in %s: %w", d, name, err)
 	}
+	if err := s.linkParents(ctx, st, name, img); err != nil {
+		return nil, err
+	}
 	if err := st.Update(ctx, func(tx *store.Tx) error { return put(tx, true) }); err != nil {
 		return nil, err
 	}

@@ -286,6 +286,13 @@ func (m meta) PutManifest(ctx context.Context, repo string, man registry.Manifes
 	if err := m.s.sizeIndex(ctx, repo, &img); err != nil {
 		return err
 	}
+	st, err := m.store(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.s.linkParents(ctx, st, repo, img); err != nil {
+		return err
+	}
 	return m.update(ctx, func(tx *store.Tx) error {
 		rec, err := repoFor(tx, repo)
 		if err != nil {
@@ -372,21 +379,30 @@ func getTag(tx *store.Tx, repo, tag string) (tagRecord, error) {
 
 // DeleteManifest implements registry.Meta.
 func (m meta) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	st, err := m.store(ctx)
+	if err != nil {
+		return err
+	}
 	for {
 		done := false
-		err := m.update(ctx, func(tx *store.Tx) error {
+		var img imageRecord
+		err := st.Update(ctx, func(tx *store.Tx) error {
 			if _, err := repoFor(tx, repo); err != nil {
 				return err
 			}
-			img, err := getImage(tx, repo, d.String())
-			if err != nil {
+			var err error
+			if img, err = getImage(tx, repo, d.String()); err != nil {
 				return err
 			}
 			done = deleteImageStep(tx, repo, img)
 			return nil
 		})
-		if err != nil || done {
+		if err != nil {
 			return err
+		}
+		if done {
+			m.s.unlinkParents(ctx, st, repo, img)
+			return nil
 		}
 	}
 }
