@@ -55,7 +55,8 @@ func TestBoundedTransactions(t *testing.T) {
 	}
 
 	// An image with 70 tags (more than one deletion step), deleted by digest.
-	m, _ := imageManifest("config-0")
+	h.pushBlob(t, "big", "config-tags")
+	m, _ := imageManifest("config-tags")
 	for i := range 70 {
 		if st := h.pushManifest(t, "big", fmt.Sprint("t", i), dockerManifest, m); st != http.StatusCreated {
 			t.Fatalf("tag %d: %d", i, st)
