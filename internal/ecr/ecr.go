@@ -1,8 +1,11 @@
 // Package ecr owns Berth's Amazon ECR API (awsJson1_1, target prefix
 // AmazonEC2ContainerRegistry_V20150921, SigV4 service "ecr"): private
 // repositories and their settings (tag mutability, scanning, encryption),
-// repository and lifecycle policies, tags, and the authorization tokens that
-// `docker login` presents to the registry (auth.go).
+// repository and lifecycle policies, tags, the authorization tokens that
+// `docker login` presents to the registry (auth.go), the registry's
+// metadata on etcd (RegistryMeta: meta.go, meta_manifests.go, keys in
+// images_records.go) and the image and layer APIs on the same records
+// (images_*.go, layers.go), whose bytes are the registry's blob store.
 //
 // State is per account and region, as in AWS: a repository lives in the
 // store namespace "/berth/<account>/<region>" under "ecr/repositories". The
@@ -23,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
+	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -37,8 +41,12 @@ type Config struct {
 	// RegistryHost is the registry's host:port as clients reach it: the
 	// repositoryUri's host and the token's proxyEndpoint.
 	RegistryHost string
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Blobs holds the image bytes: the registry's blob store, which the
+	// layer upload APIs and PutImage write to and the registry reads. Nil
+	// makes those APIs unavailable (and image sizes unknown).
+	Blobs  blob.Store
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service implements the ECR API.
@@ -138,6 +146,36 @@ func (s *Service) APIService() api.Service {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"DeleteLifecyclePolicy": api.Op(s.DeleteLifecyclePolicy, func(ctx context.Context, in *ecrtypes.DeleteLifecyclePolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"ListImages": api.Op(s.ListImages, func(ctx context.Context, in *ecrtypes.ListImagesRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"DescribeImages": api.Op(s.DescribeImages, func(ctx context.Context, in *ecrtypes.DescribeImagesRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"BatchGetImage": api.Op(s.BatchGetImage, func(ctx context.Context, in *ecrtypes.BatchGetImageRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"BatchDeleteImage": api.Op(s.BatchDeleteImage, func(ctx context.Context, in *ecrtypes.BatchDeleteImageRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"PutImage": api.Op(s.PutImage, func(ctx context.Context, in *ecrtypes.PutImageRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"BatchCheckLayerAvailability": api.Op(s.BatchCheckLayerAvailability, func(ctx context.Context, in *ecrtypes.BatchCheckLayerAvailabilityRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"InitiateLayerUpload": api.Op(s.InitiateLayerUpload, func(ctx context.Context, in *ecrtypes.InitiateLayerUploadRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"UploadLayerPart": api.Op(s.UploadLayerPart, func(ctx context.Context, in *ecrtypes.UploadLayerPartRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"CompleteLayerUpload": api.Op(s.CompleteLayerUpload, func(ctx context.Context, in *ecrtypes.CompleteLayerUploadRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"GetDownloadUrlForLayer": api.Op(s.GetDownloadUrlForLayer, func(ctx context.Context, in *ecrtypes.GetDownloadUrlForLayerRequest) []string {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"TagResource": api.Op(s.TagResource, func(_ context.Context, in *ecrtypes.TagResourceRequest) []string {
