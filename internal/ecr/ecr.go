@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
+	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -37,8 +38,12 @@ type Config struct {
 	// RegistryHost is the registry's host:port as clients reach it: the
 	// repositoryUri's host and the token's proxyEndpoint.
 	RegistryHost string
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Blobs holds the image bytes: the registry's blob store, which the
+	// layer upload APIs and PutImage write to and the registry reads. Nil
+	// makes those APIs unavailable (and image sizes unknown).
+	Blobs  blob.Store
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service implements the ECR API.

@@ -14,24 +14,6 @@ import (
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// imageRecord is an image of a repository, id "<repository>@<digest>" (a
-// repository name has no "@", so one repository's prefix never matches
-// another's). The registry's metadata writes them; the repository API
-// only needs to know whether a repository has any.
-type imageRecord struct {
-	Digest string `json:"digest"`
-}
-
-var images = store.NewCollection[imageRecord]("ecr/images")
-
-// imagePrefix is the id prefix of a repository's images.
-func imagePrefix(repo string) string { return repo + "@" }
-
-// deleteBatch bounds the image records one transaction of a forced
-// DeleteRepository removes, within an external etcd's default of 128
-// operations a transaction.
-const deleteBatch = 100
-
 // CreateRepository creates a private repository with ECR's defaults:
 // MUTABLE tags, no scan on push, AES256 encryption.
 func (s *Service) CreateRepository(ctx context.Context, in *ecrtypes.CreateRepositoryRequest) (*ecrtypes.CreateRepositoryResponse, error) {
@@ -80,6 +62,11 @@ func (s *Service) CreateRepository(ctx context.Context, in *ecrtypes.CreateRepos
 		ImageTagMutability:         aws.String(mutability),
 		ImageScanningConfiguration: scan,
 		EncryptionConfiguration:    enc,
+	}
+	// What a crashed purge of a deleted namesake left must not show in
+	// the new repository (a no-op when the name exists: the purge stops).
+	if err := s.purgeRepository(ctx, st, name); err != nil {
+		return nil, err
 	}
 	err = st.Update(ctx, func(tx *store.Tx) error {
 		_, err := store.Get(tx, repositories, name)
@@ -216,39 +203,13 @@ func (s *Service) DeleteRepository(ctx context.Context, in *ecrtypes.DeleteRepos
 	if err != nil {
 		return nil, err
 	}
-	// The repository is gone: what is left of its images is unreachable,
-	// and removed in batches (a crash leaves records no API shows, which
-	// the next forced delete of a same-named repository removes).
-	if err := s.deleteImages(ctx, st, name); err != nil {
+	// The repository is gone: what it owned is unreachable, and removed in
+	// batches (a crash leaves records no API shows, which a
+	// CreateRepository of the same name purges first).
+	if err := s.purgeRepository(ctx, st, name); err != nil {
 		s.log.Warn("delete the images of a deleted repository", "repository", name, "err", err)
 	}
 	return &ecrtypes.DeleteRepositoryResponse{Repository: &out}, nil
-}
-
-// deleteImages removes the image records of repository name, in batches.
-func (s *Service) deleteImages(ctx context.Context, st *store.Store, name string) error {
-	for {
-		var ids []string
-		err := st.View(ctx, func(tx *store.Tx) error {
-			ids = ids[:0]
-			return store.Scan(tx, images, imagePrefix(name), "", false, func(id string, _ imageRecord) (bool, error) {
-				ids = append(ids, id)
-				return len(ids) < deleteBatch, nil
-			})
-		})
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		err = st.Update(ctx, func(tx *store.Tx) error {
-			for _, id := range ids {
-				store.Delete(tx, images, id)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // getRepository reads repository name, or answers RepositoryNotFound.
