@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/registry/conformance"
+)
+
+// dockerTimeout bounds one docker or skopeo command (a build, push or pull
+// of a few MB on loopback).
+const dockerTimeout = 3 * time.Minute
+
+// ecrRepository is the CLI's view of a repository.
+type ecrRepository struct {
+	RepositoryName, RepositoryUri, RepositoryArn, RegistryId, ImageTagMutability string
+}
+
+// createECRRepository creates a repository named name-<unique> with the AWS
+// CLI and returns it.
+func createECRRepository(t *testing.T, s *server, name string) ecrRepository {
+	t.Helper()
+	var out struct{ Repository ecrRepository }
+	cliJSON(t, s, &out, "ecr", "create-repository", "--repository-name", name)
+	r := out.Repository
+	if r.RepositoryName != name || r.RepositoryUri != s.addr+"/"+name {
+		t.Fatalf("create-repository %s: %+v, want repositoryUri %s/%s", name, r, s.addr, name)
+	}
+	return r
+}
+
+// ecrRepoName is a repository name unique to this test and run (ECR names
+// are lower case).
+func ecrRepoName(t *testing.T, prefix string) string {
+	return strings.ToLower(uniqueName(t, prefix))
+}
+
+// loginPassword is `aws ecr get-login-password`.
+func loginPassword(t *testing.T, s *server) string {
+	t.Helper()
+	pw := strings.TrimSpace(string(awsCLI(t, s, "ecr", "get-login-password")))
+	if pw == "" || strings.Contains(pw, ":") {
+		t.Fatalf("get-login-password printed %q", pw)
+	}
+	return pw
+}
+
+// TestECROCIConformance runs the OCI conformance suite, all four
+// workflows, against a real berth server: its repositories made with
+// `aws ecr create-repository`, its credentials those of
+// `aws ecr get-login-password` (user AWS), as docker would log in.
+func TestECROCIConformance(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	repo1 := createECRRepository(t, s, ecrRepoName(t, "conformance/one"))
+	repo2 := createECRRepository(t, s, ecrRepoName(t, "conformance/two"))
+	conformance.Test(t, conformance.Target{
+		Registry: s.addr,
+		Repo1:    repo1.RepositoryName,
+		Repo2:    repo2.RepositoryName,
+		Username: "AWS",
+		Password: loginPassword(t, s),
+	})
+}
+
+// dockerCmd runs the docker CLI with its own client configuration dir (so
+// logins stay in the test) and returns its combined output.
+func dockerCmd(t *testing.T, config, stdin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = append(childEnv(), "DOCKER_CONFIG="+config, "DOCKER_BUILDKIT=0")
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mustDocker runs docker and fails t when it fails.
+func mustDocker(t *testing.T, config, stdin string, args ...string) string {
+	t.Helper()
+	out, err := dockerCmd(t, config, stdin, args...)
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// imageID is the local image id of ref.
+func imageID(t *testing.T, config, ref string) string {
+	t.Helper()
+	return strings.TrimSpace(mustDocker(t, config, "", "image", "inspect", "--format", "{{.Id}}", ref))
+}
+
+// buildLayeredImage builds, with `docker build` from a context directory,
+// an image of the test busybox plus two layers of fresh random content (so
+// nothing is in the registry yet), tagged ref; docker rmi's it when t ends.
+func buildLayeredImage(t *testing.T, config, ref string) {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"Dockerfile": []byte("FROM " + busyboxImage + "\nCOPY one.bin /data/one.bin\nCOPY two.bin /data/two.bin\n" +
+			"CMD [\"sleep\", \"3600\"]\n"),
+		"one.bin": randomBytes(t, 512<<10),
+		"two.bin": randomBytes(t, 1<<20),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustDocker(t, config, "", "build", "-q", "-t", ref, dir)
+	t.Cleanup(func() { _, _ = dockerCmd(t, config, "", "rmi", "-f", ref) })
+}
+
+// lastLine is the last non-empty line of a command's output (docker's
+// error, after its progress).
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestECRDockerPushPull is the registry as a person uses it with the docker
+// CLI: create a repository with the AWS CLI, log in with
+// `aws ecr get-login-password | docker login`, push a multi-layer image to
+// its repositoryUri, remove it locally, pull it back (same image id); a
+// wrong password cannot log in, a push to an unknown repository fails with
+// "name unknown", and an immutable tag cannot be pushed again.
+func TestECRDockerPushPull(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	config := t.TempDir()
+
+	// Without credentials: the 401 that makes docker log in, in the OCI form.
+	resp, err := http.Get(s.endpoint() + "/v2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ociErr struct{ Errors []struct{ Code string } }
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Basic realm=`) ||
+		json.Unmarshal(body, &ociErr) != nil || len(ociErr.Errors) != 1 || ociErr.Errors[0].Code != "UNAUTHORIZED" {
+		t.Fatalf("GET /v2/ without credentials: %d, WWW-Authenticate %q, body %s; want 401, a Basic challenge, UNAUTHORIZED",
+			resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+
+	if out, err := dockerCmd(t, config, "not-a-token\n", "login", "--username", "AWS", "--password-stdin", s.addr); err == nil {
+		t.Fatalf("docker login with a wrong password succeeded:\n%s", out)
+	} else if !strings.Contains(strings.ToLower(out), "unauthorized") {
+		t.Errorf("docker login with a wrong password: %s, want it to say unauthorized", out)
+	} else {
+		t.Logf("docker login with a wrong password: %s", strings.TrimSpace(out))
+	}
+	mustDocker(t, config, loginPassword(t, s)+"\n", "login", "--username", "AWS", "--password-stdin", s.addr)
+
+	repo := createECRRepository(t, s, ecrRepoName(t, "team/app"))
+	ref := repo.RepositoryUri + ":v1"
+	buildLayeredImage(t, config, ref)
+	want := imageID(t, config, ref)
+	mustDocker(t, config, "", "push", ref)
+	mustDocker(t, config, "", "rmi", ref)
+	if _, err := dockerCmd(t, config, "", "image", "inspect", ref); err == nil {
+		t.Fatalf("%s is still there after docker rmi", ref)
+	}
+	mustDocker(t, config, "", "pull", ref)
+	if got := imageID(t, config, ref); got != want {
+		t.Errorf("pulled image id %s, pushed %s", got, want)
+	}
+
+	// A repository nobody created.
+	missing := s.addr + "/" + ecrRepoName(t, "nobody/made") + ":v1"
+	mustDocker(t, config, "", "tag", ref, missing)
+	t.Cleanup(func() { _, _ = dockerCmd(t, config, "", "rmi", missing) })
+	if out, err := dockerCmd(t, config, "", "push", missing); err == nil {
+		t.Errorf("docker push to a repository nobody created succeeded:\n%s", out)
+	} else if !strings.Contains(out, "name unknown") {
+		t.Errorf("docker push to an unknown repository: %s, want NAME_UNKNOWN's \"name unknown\"", out)
+	} else {
+		t.Logf("docker push to an unknown repository: %s", lastLine(out))
+	}
+
+	// An immutable tag cannot name another image.
+	awsCLI(t, s, "ecr", "put-image-tag-mutability", "--repository-name", repo.RepositoryName, "--image-tag-mutability", "IMMUTABLE")
+	buildLayeredImage(t, config, ref) // new random layers: another image, same tag
+	if got := imageID(t, config, ref); got == want {
+		t.Fatalf("the rebuilt image has the same id %s", got)
+	}
+	if out, err := dockerCmd(t, config, "", "push", ref); err == nil {
+		t.Errorf("re-push of immutable tag %s succeeded:\n%s", ref, out)
+	} else if !strings.Contains(out, "tag invalid") {
+		t.Errorf("re-push of an immutable tag: %s, want TAG_INVALID's \"tag invalid\"", out)
+	} else {
+		t.Logf("re-push of an immutable tag: %s", lastLine(out))
+	}
+}
+
+// skopeoBin is Debian's skopeo (scripts/deps.sh installs it).
+func skopeoBin(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Fatalf("skopeo needed (Debian package skopeo; ./scripts/test installs it): %v", err)
+	}
+	return path
+}
+
+// TestECRSkopeoCopy copies an image between two repositories with skopeo,
+// registry to registry, with the ECR token as both sides' credentials,
+// and checks the copy's manifest digest is the original's.
+func TestECRSkopeoCopy(t *testing.T) {
+	skopeo := skopeoBin(t)
+	s := startServer(t, serverOptions{})
+	config := t.TempDir()
+	pw := loginPassword(t, s)
+	mustDocker(t, config, pw+"\n", "login", "--username", "AWS", "--password-stdin", s.addr)
+	src := createECRRepository(t, s, ecrRepoName(t, "skopeo/src"))
+	dst := createECRRepository(t, s, ecrRepoName(t, "skopeo/dst"))
+	buildLayeredImage(t, config, src.RepositoryUri+":v1")
+	mustDocker(t, config, "", "push", src.RepositoryUri+":v1")
+
+	creds := "AWS:" + pw
+	skopeoRun := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, skopeo, args...)
+		cmd.Env = childEnv()
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("skopeo %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	skopeoRun("copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", creds, "--dest-creds", creds,
+		"docker://"+src.RepositoryUri+":v1", "docker://"+dst.RepositoryUri+":copied")
+	digest := func(ref string) string {
+		var m struct{ Digest string }
+		out := skopeoRun("inspect", "--tls-verify=false", "--creds", creds, "docker://"+ref)
+		if err := json.Unmarshal([]byte(out), &m); err != nil || m.Digest == "" {
+			t.Fatalf("skopeo inspect %s: %v\n%s", ref, err, out)
+		}
+		return m.Digest
+	}
+	if a, b := digest(src.RepositoryUri+":v1"), digest(dst.RepositoryUri+":copied"); a != b {
+		t.Errorf("copy's digest %s, source's %s", b, a)
+	}
+	// Wrong credentials are refused.
+	ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, skopeo, "inspect", "--tls-verify=false", "--creds", "AWS:wrong",
+		"docker://"+src.RepositoryUri+":v1").CombinedOutput()
+	if err == nil {
+		t.Errorf("skopeo inspect with a wrong password succeeded:\n%s", out)
+	}
+}
