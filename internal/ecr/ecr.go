@@ -145,6 +145,36 @@ func (s *Service) APIService() api.Service {
 		"DeleteLifecyclePolicy": api.Op(s.DeleteLifecyclePolicy, func(ctx context.Context, in *ecrtypes.DeleteLifecyclePolicyRequest) []string {
 			return repo(in.RepositoryName)(ctx)
 		}),
+		"ListImages": api.Op(s.ListImages, func(ctx context.Context, in *ecrtypes.ListImagesRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"DescribeImages": api.Op(s.DescribeImages, func(ctx context.Context, in *ecrtypes.DescribeImagesRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"BatchGetImage": api.Op(s.BatchGetImage, func(ctx context.Context, in *ecrtypes.BatchGetImageRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"BatchDeleteImage": api.Op(s.BatchDeleteImage, func(ctx context.Context, in *ecrtypes.BatchDeleteImageRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"PutImage": api.Op(s.PutImage, func(ctx context.Context, in *ecrtypes.PutImageRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"BatchCheckLayerAvailability": api.Op(s.BatchCheckLayerAvailability, func(ctx context.Context, in *ecrtypes.BatchCheckLayerAvailabilityRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"InitiateLayerUpload": api.Op(s.InitiateLayerUpload, func(ctx context.Context, in *ecrtypes.InitiateLayerUploadRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"UploadLayerPart": api.Op(s.UploadLayerPart, func(ctx context.Context, in *ecrtypes.UploadLayerPartRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"CompleteLayerUpload": api.Op(s.CompleteLayerUpload, func(ctx context.Context, in *ecrtypes.CompleteLayerUploadRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"GetDownloadUrlForLayer": api.Op(s.GetDownloadUrlForLayer, func(ctx context.Context, in *ecrtypes.GetDownloadUrlForLayerRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
 		"TagResource": api.Op(s.TagResource, func(_ context.Context, in *ecrtypes.TagResourceRequest) []string {
 			return []string{aws.ToString(in.ResourceArn)}
 		}),

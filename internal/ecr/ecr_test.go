@@ -20,6 +20,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/sigv4"
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/store/storetest"
 )
@@ -42,13 +44,20 @@ type harness struct {
 	srv    *httptest.Server
 	client *ecr.Client
 	now    time.Time
+	// blobs is the service's blob store; reg a registry handler over
+	// RegistryMeta and blobs (requests carry no region: the default one).
+	blobs *blob.Memory
+	reg   *httptest.Server
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{st: storetest.New(t), now: testNow}
-	h.s = New(Config{Store: h.st, AccountID: testAccount, Region: testRegion, RegistryHost: testHost,
+	h := &harness{st: storetest.New(t), now: testNow, blobs: blob.NewMemory(nil)}
+	h.s = New(Config{Store: h.st, AccountID: testAccount, Region: testRegion, RegistryHost: testHost, Blobs: h.blobs,
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return h.now }})
+	h.reg = httptest.NewServer(registry.New(registry.Config{Meta: h.s.RegistryMeta(), Blobs: h.blobs,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return h.now }}))
+	t.Cleanup(h.reg.Close)
 	apiSrv := api.New(api.Config{
 		Verifier: &sigv4.Verifier{Regions: sigv4.RegionList(testRegion, "eu-west-1"), Lookup: func(id string) (sigv4.Credential, bool) {
 			return sigv4.Credential{AccessKeyID: testKey, SecretAccessKey: testSecret, Principal: "arn:aws:iam::" + testAccount + ":root"}, id == testKey
