@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/agent/config"
+	"github.com/berth-dev/berth/internal/agent/ecrauth"
 	"github.com/berth-dev/berth/internal/agent/fleet"
 	"github.com/berth-dev/berth/internal/agent/runtime/docker"
 )
@@ -33,6 +34,8 @@ func agentCmd() *cobra.Command {
 ECS_CLUSTER, ECS_INSTANCE_ATTRIBUTES, ECS_RESERVED_MEMORY, ECS_CONTAINER_STOP_TIMEOUT,
 ECS_IMAGE_PULL_BEHAVIOR, ...); environment variables of the same names win. It signs its
 calls with the standard AWS credential chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).
+Images on the server's registry (host:port of --endpoint) are pulled with an ECR token it
+gets with those credentials; other registries anonymously.
 
 With --runtime sim it runs --instances simulated container instances instead, each with
 its own identity under --data-dir (sim-0001, ...), zone and resources, running tasks through
@@ -78,7 +81,13 @@ with the nvidia runtime (ECS_NVIDIA_RUNTIME) and NVIDIA_VISIBLE_DEVICES.`,
 			if runtimeName == "sim" {
 				return runSim(ctx, opts, sf, cpu, memory)
 			}
-			rt, err := docker.New(ctx)
+			auth, err := ecrauth.New(ecrauth.Config{
+				Endpoint: endpoint, Region: awsCfg.Region, Credentials: awsCfg.Credentials, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			rt, err := docker.New(ctx, docker.Options{RegistryAuth: auth})
 			if err != nil {
 				return fmt.Errorf("connect to Docker (is dockerd running?): %w", err)
 			}

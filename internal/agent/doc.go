@@ -54,6 +54,18 @@
 // without health checks, like most of a simulated fleet, holds one socket,
 // not two), then keeps it, redialling on failure or silence as for ACS.
 //
+// # Images
+//
+// The Docker runtime pulls an image of the Berth registry (whose host is
+// the endpoint's host:port) or one named like ECR's own
+// (<12 digits>.dkr.ecr.<region>.amazonaws.com) with an ECR token that
+// ecrauth gets from the endpoint with the agent's credentials, and any
+// other image anonymously; the wiring is the caller's (cmd/berth, the
+// --dev server), which builds the runtime. A pull that fails, for want of
+// a token too, stops the task with TaskFailedToStart and a reason starting
+// "CannotPullContainerError: ". The simulated runtime pulls nothing, so it
+// asks for no tokens.
+//
 // # Restarts and outages
 //
 // The tasks received over ACS are merged into DataDir/tasks.json before

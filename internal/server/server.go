@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/agent/config"
+	"github.com/berth-dev/berth/internal/agent/ecrauth"
 	"github.com/berth-dev/berth/internal/agent/runtime/docker"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
@@ -309,14 +311,28 @@ func devAgentOptions(ctx context.Context, cfg Config, root rootRecord, endpoint 
 	if err != nil {
 		return agent.Options{}, fmt.Errorf("dev agent config: %w", err)
 	}
-	rt, err := docker.New(ctx)
+	creds := credentials.NewStaticCredentialsProvider(root.AccessKeyID, root.SecretAccessKey, "")
+	// Repository URIs name the advertise URL's host, which may not be the
+	// address the in-process agent dials.
+	var registryHosts []string
+	if u, err := url.Parse(cfg.AdvertiseURL); err == nil && u.Host != "" {
+		registryHosts = append(registryHosts, u.Host)
+	}
+	auth, err := ecrauth.New(ecrauth.Config{
+		Endpoint: endpoint, RegistryHosts: registryHosts, Region: cfg.Region, Credentials: creds,
+		Logger: cfg.Logger.With("component", "agent"),
+	})
+	if err != nil {
+		return agent.Options{}, fmt.Errorf("dev agent: %w", err)
+	}
+	rt, err := docker.New(ctx, docker.Options{RegistryAuth: auth})
 	if err != nil {
 		return agent.Options{}, fmt.Errorf("dev agent: connect to Docker (is dockerd running?): %w", err)
 	}
 	return agent.Options{
 		Endpoint:    endpoint,
 		Region:      cfg.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(root.AccessKeyID, root.SecretAccessKey, ""),
+		Credentials: creds,
 		Config:      acfg,
 		Runtime:     rt,
 		DataDir:     filepath.Join(cfg.DataDir, "agent"),

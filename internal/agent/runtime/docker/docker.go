@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 
 	"github.com/berth-dev/berth/internal/agent/runtime"
@@ -26,14 +27,29 @@ var _ runtime.Runtime = (*Runtime)(nil)
 
 // Runtime runs containers on a Docker engine. It is safe for concurrent use.
 type Runtime struct {
-	cli *client.Client
-	log *slog.Logger
+	cli  *client.Client
+	log  *slog.Logger
+	auth RegistryAuth
+}
+
+// RegistryAuth finds the credentials an image is pulled with
+// (*ecrauth.Provider is the agent's).
+type RegistryAuth interface {
+	// RegistryAuth returns the credentials for image's registry, or nil to
+	// pull it anonymously; an error fails the pull.
+	RegistryAuth(ctx context.Context, image string) (*registry.AuthConfig, error)
+}
+
+// Options configures a Runtime; the zero value pulls every image
+// anonymously.
+type Options struct {
+	RegistryAuth RegistryAuth
 }
 
 // New connects to the engine named by the environment (DOCKER_HOST etc.,
 // default /var/run/docker.sock), negotiates the API version and pings it, so
 // a Runtime that is returned is known to be reachable.
-func New(ctx context.Context) (*Runtime, error) {
+func New(ctx context.Context, opts Options) (*Runtime, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
@@ -42,13 +58,13 @@ func New(ctx context.Context) (*Runtime, error) {
 		_ = cli.Close()
 		return nil, fmt.Errorf("ping docker engine at %s: %w", cli.DaemonHost(), err)
 	}
-	return NewWithClient(cli), nil
+	return NewWithClient(cli, opts), nil
 }
 
 // NewWithClient wraps an existing client; the caller keeps ownership of its
 // configuration (version negotiation should be enabled). Close closes it.
-func NewWithClient(cli *client.Client) *Runtime {
-	return &Runtime{cli: cli, log: slog.Default().With("runtime", "docker")}
+func NewWithClient(cli *client.Client, opts Options) *Runtime {
+	return &Runtime{cli: cli, log: slog.Default().With("runtime", "docker"), auth: opts.RegistryAuth}
 }
 
 // Close releases the client's connections.
@@ -73,10 +89,25 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// PullImage pulls image and reads the progress stream to the end: the daemon
-// reports most pull failures inside the stream, not as an HTTP error.
+// PullImage pulls image, with the credentials RegistryAuth gives it if any,
+// and reads the progress stream to the end: the daemon reports most pull
+// failures inside the stream, not as an HTTP error.
 func (r *Runtime) PullImage(ctx context.Context, ref string) error {
-	rc, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
+	var opts image.PullOptions
+	if r.auth != nil {
+		ac, err := r.auth.RegistryAuth(ctx, ref)
+		if err != nil {
+			return fmt.Errorf("pull image %s: %w", ref, err)
+		}
+		if ac != nil {
+			enc, err := registry.EncodeAuthConfig(*ac)
+			if err != nil {
+				return fmt.Errorf("pull image %s: encode registry auth: %w", ref, err)
+			}
+			opts.RegistryAuth = enc
+		}
+	}
+	rc, err := r.cli.ImagePull(ctx, ref, opts)
 	if err != nil {
 		return wrap("pull image "+ref, err)
 	}

@@ -25,7 +25,7 @@ func newRuntime(t *testing.T) *docker.Runtime {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rt, err := docker.New(ctx)
+	rt, err := docker.New(ctx, docker.Options{})
 	if err != nil {
 		t.Fatalf("docker engine unavailable: %v\nfix: %s", err, testimage.DockerHint)
 	}
