@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -175,7 +176,8 @@ func TestECRDockerPushPull(t *testing.T) {
 	ref := repo.RepositoryUri + ":v1"
 	buildLayeredImage(t, config, ref)
 	want := imageID(t, config, ref)
-	mustDocker(t, config, "", "push", ref)
+	pushed := pushedDigest(t, mustDocker(t, config, "", "push", ref))
+	checkECRImage(t, s, repo.RepositoryName, pushed, "v1")
 	mustDocker(t, config, "", "rmi", ref)
 	if _, err := dockerCmd(t, config, "", "image", "inspect", ref); err == nil {
 		t.Fatalf("%s is still there after docker rmi", ref)
@@ -209,6 +211,51 @@ func TestECRDockerPushPull(t *testing.T) {
 		t.Errorf("re-push of an immutable tag: %s, want TAG_INVALID's \"tag invalid\"", out)
 	} else {
 		t.Logf("re-push of an immutable tag: %s", lastLine(out))
+	}
+	checkECRImage(t, s, repo.RepositoryName, pushed, "v1") // v1 still names the first image
+}
+
+// pushDigestRE finds the manifest digest in docker push's last line
+// ("v1: digest: sha256:... size: 945").
+var pushDigestRE = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
+
+func pushedDigest(t *testing.T, pushOutput string) string {
+	t.Helper()
+	m := pushDigestRE.FindStringSubmatch(pushOutput)
+	if m == nil {
+		t.Fatalf("docker push printed no digest:\n%s", pushOutput)
+	}
+	return m[1]
+}
+
+// checkECRImage checks that `aws ecr list-images` and `describe-images`
+// show exactly one image in repo, of digest d and tagged tag, with a size
+// and a push time.
+func checkECRImage(t *testing.T, s *server, repo, d, tag string) {
+	t.Helper()
+	var list struct {
+		ImageIds []struct{ ImageDigest, ImageTag string }
+	}
+	cliJSON(t, s, &list, "ecr", "list-images", "--repository-name", repo)
+	if len(list.ImageIds) != 1 || list.ImageIds[0].ImageDigest != d || list.ImageIds[0].ImageTag != tag {
+		t.Errorf("list-images %s: %+v, want %s tagged %s", repo, list.ImageIds, d, tag)
+	}
+	var desc struct {
+		ImageDetails []struct {
+			RepositoryName, ImageDigest, ImageManifestMediaType string
+			ImageTags                                           []string
+			ImageSizeInBytes                                    int64
+			ImagePushedAt                                       any
+		}
+	}
+	cliJSON(t, s, &desc, "ecr", "describe-images", "--repository-name", repo)
+	if len(desc.ImageDetails) != 1 {
+		t.Fatalf("describe-images %s: %+v, want one image", repo, desc.ImageDetails)
+	}
+	img := desc.ImageDetails[0]
+	if img.RepositoryName != repo || img.ImageDigest != d || len(img.ImageTags) != 1 || img.ImageTags[0] != tag ||
+		img.ImageSizeInBytes < 1<<20 || img.ImagePushedAt == nil || img.ImageManifestMediaType == "" {
+		t.Errorf("describe-images %s: %+v, want %s tagged %s, over 1 MiB (its layers), pushed", repo, img, d, tag)
 	}
 }
 
@@ -270,5 +317,66 @@ func TestECRSkopeoCopy(t *testing.T) {
 		"docker://"+src.RepositoryUri+":v1").CombinedOutput()
 	if err == nil {
 		t.Errorf("skopeo inspect with a wrong password succeeded:\n%s", out)
+	}
+}
+
+// TestECRTaskPullsFromRegistry runs a task whose image is a Berth
+// repositoryUri on a real agent with no local copy: the agent pulls it with
+// an ECR token of its own and the task runs. With the image deleted from the
+// repository (and the local copy removed again), the task stops with
+// CannotPullContainerError.
+func TestECRTaskPullsFromRegistry(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	cluster := uniqueName(t, "c")
+	s.createCluster(t, cluster)
+	s.startAgent(t, agentOptions{Name: "node-1", Cluster: cluster, CPU: 1024, MemoryMiB: 1024, Zone: "zone-a"})
+
+	config := t.TempDir()
+	mustDocker(t, config, loginPassword(t, s)+"\n", "login", "--username", "AWS", "--password-stdin", s.addr)
+	repo := createECRRepository(t, s, ecrRepoName(t, "tasks/app"))
+	ref := repo.RepositoryUri + ":v1"
+	buildLayeredImage(t, config, ref)
+	want := imageID(t, config, ref)
+	mustDocker(t, config, "", "push", ref)
+	mustDocker(t, config, "", "rmi", ref) // the agent must pull it
+
+	def := map[string]any{
+		"family": uniqueName(t, "f"),
+		"containerDefinitions": []map[string]any{{
+			"name": "app", "image": ref, "memory": 64, "essential": true,
+		}},
+	}
+	var reg struct {
+		TaskDefinition struct{ TaskDefinitionArn string }
+	}
+	cliJSON(t, s, &reg, "ecs", "register-task-definition", "--cli-input-json", "file://"+writeJSON(t, def))
+	runTask := func() string {
+		t.Helper()
+		var run cliTasksResp
+		cliJSON(t, s, &run, "ecs", "run-task", "--cluster", cluster, "--task-definition", reg.TaskDefinition.TaskDefinitionArn)
+		if len(run.Tasks) != 1 || len(run.Failures) != 0 {
+			t.Fatalf("run-task: %+v", run)
+		}
+		return run.Tasks[0].TaskArn
+	}
+
+	arn := runTask()
+	task := cliWaitTask(t, s, cluster, arn, func(t cliTask) bool { return t.LastStatus == "RUNNING" }, "the task RUNNING")
+	if insp := inspect(t, task.container(t, "app").RuntimeId); insp.Image != want || !insp.State.Running {
+		t.Errorf("the task's container runs image %s (running %v), want the pushed %s", insp.Image, insp.State.Running, want)
+	}
+	awsCLI(t, s, "ecs", "stop-task", "--cluster", cluster, "--task", arn)
+	cliWaitTask(t, s, cluster, arn, func(t cliTask) bool { return t.LastStatus == "STOPPED" }, "the task STOPPED")
+	waitContainersGone(t, arn)
+
+	awsCLI(t, s, "ecr", "batch-delete-image", "--repository-name", repo.RepositoryName, "--image-ids", "imageTag=v1")
+	mustDocker(t, config, "", "rmi", "-f", ref) // the copy the agent pulled
+	arn = runTask()
+	task = cliWaitTask(t, s, cluster, arn, func(t cliTask) bool { return t.LastStatus == "STOPPED" }, "the task to fail to start")
+	if !strings.Contains(task.StoppedReason, "CannotPullContainerError") || task.StopCode != "TaskFailedToStart" {
+		t.Errorf("task without its image: stopCode %q stoppedReason %q, want TaskFailedToStart and CannotPullContainerError",
+			task.StopCode, task.StoppedReason)
+	} else {
+		t.Logf("task without its image: %s", task.StoppedReason)
 	}
 }
