@@ -380,3 +380,51 @@ func TestECRTaskPullsFromRegistry(t *testing.T) {
 		t.Logf("task without its image: %s", task.StoppedReason)
 	}
 }
+
+// readmeRegistryRE finds the README's registry block.
+var readmeRegistryRE = regexp.MustCompile("(?s)<!-- e2e:registry[^>]*-->\n```sh\n(.*?)```")
+
+// TestReadmeRegistry runs the README's registry commands as written
+// (create-repository, get-login-password | docker login, tag, push,
+// describe-images), against a real server instead of 127.0.0.1:9320.
+func TestReadmeRegistry(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, berthBin, "demo-image").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != demoImage {
+		t.Fatalf("berth demo-image: %v\n%s", err, out)
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readmeRegistryRE.FindSubmatch(readme)
+	const readmeHost = "127.0.0.1:9320"
+	if m == nil || !strings.Contains(string(m[1]), readmeHost) {
+		t.Fatalf("README.md has no registry block using %s marked <!-- e2e:registry -->", readmeHost)
+	}
+	s := startServer(t, serverOptions{})
+	script := strings.ReplaceAll(string(m[1]), readmeHost, s.addr)
+	config := t.TempDir()
+	t.Cleanup(func() { _, _ = dockerCmd(t, config, "", "rmi", s.addr+"/team/web:1") })
+
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = repoRoot
+	cmd.Env = childEnv("PATH="+awsOnPath(t)+string(os.PathListSeparator)+os.Getenv("PATH"), "DOCKER_CONFIG="+config,
+		"AWS_ACCESS_KEY_ID="+s.keyID, "AWS_SECRET_ACCESS_KEY="+s.secret, "AWS_DEFAULT_REGION="+region)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the README's registry commands failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	// The last command's output (the last JSON object printed, after
+	// create-repository's and docker's): the pushed image, tagged 1.
+	out := stdout.String()
+	i := strings.LastIndex(out, "\n{")
+	var desc struct {
+		ImageDetails []struct{ ImageTags []string }
+	}
+	if i < 0 || json.Unmarshal([]byte(out[i+1:]), &desc) != nil || len(desc.ImageDetails) != 1 ||
+		len(desc.ImageDetails[0].ImageTags) != 1 || desc.ImageDetails[0].ImageTags[0] != "1" {
+		t.Fatalf("describe-images at the end of the README's commands did not show the image tagged 1:\n%s", out)
+	}
+}
