@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/berth-dev/berth/internal/registry/conformance"
 )
@@ -178,6 +183,7 @@ func TestECRDockerPushPull(t *testing.T) {
 	want := imageID(t, config, ref)
 	pushed := pushedDigest(t, mustDocker(t, config, "", "push", ref))
 	checkECRImage(t, s, repo.RepositoryName, pushed, "v1")
+	checkSigV4TagList(t, s, repo.RepositoryName, "v1")
 	mustDocker(t, config, "", "rmi", ref)
 	if _, err := dockerCmd(t, config, "", "image", "inspect", ref); err == nil {
 		t.Fatalf("%s is still there after docker rmi", ref)
@@ -213,6 +219,37 @@ func TestECRDockerPushPull(t *testing.T) {
 		t.Logf("re-push of an immutable tag: %s", lastLine(out))
 	}
 	checkECRImage(t, s, repo.RepositoryName, pushed, "v1") // v1 still names the first image
+}
+
+// checkSigV4TagList lists repo's tags through /v2/ with a request SigV4-signed
+// (service ecr) with the root credentials, the registry's other scheme.
+func checkSigV4TagList(t *testing.T, s *server, repo, tag string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.endpoint()+"/v2/"+repo+"/tags/list", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := sha256.Sum256(nil)
+	creds := aws.Credentials{AccessKeyID: s.keyID, SecretAccessKey: s.secret}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "ecr", region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var tags struct {
+		Name string
+		Tags []string
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tags) != nil || tags.Name != repo ||
+		len(tags.Tags) != 1 || tags.Tags[0] != tag {
+		t.Errorf("SigV4-signed GET /v2/%s/tags/list: %d %s, want 200 and tag %s", repo, resp.StatusCode, body, tag)
+	}
 }
 
 // pushDigestRE finds the manifest digest in docker push's last line
