@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,8 +149,9 @@ func (h *harness) state(t *testing.T) string {
 	for _, kv := range res.Kvs {
 		fmt.Fprintf(&b, "%s@%d\n", kv.Key, kv.ModRevision)
 	}
+	var blobs []string // the store walks in no order
 	_ = h.blobs.Walk(context.Background(), func(i blob.Info) error {
-		fmt.Fprintf(&b, "blob %s\n", i.Digest)
+		blobs = append(blobs, "blob "+i.Digest.String())
 		return nil
 	})
 	_ = h.blobs.Uploads(context.Background(), func(id string, _ time.Time) error {
@@ -158,8 +160,9 @@ func (h *harness) state(t *testing.T) string {
 			return err
 		}
 		defer up.Close()
-		fmt.Fprintf(&b, "upload %s %d\n", id, up.Size())
+		blobs = append(blobs, fmt.Sprintf("upload %s %d", id, up.Size()))
 		return nil
 	})
-	return b.String()
+	slices.Sort(blobs)
+	return b.String() + strings.Join(blobs, "\n")
 }

@@ -62,6 +62,28 @@ func (m meta) view(ctx context.Context, fn func(tx *store.Tx) error) error {
 	return st.View(ctx, fn)
 }
 
+// viewRepo runs fn in a read-only transaction on the request's region
+// once repository repo is known to exist (registry.ErrNameUnknown). The
+// repository's record and the key also names, if any, are read in one
+// round trip: a pull's lookups cost one.
+func (m meta) viewRepo(ctx context.Context, repo string, also func(st *store.Store) store.Ref, fn func(tx *store.Tx) error) error {
+	st, err := m.store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.View(ctx, func(tx *store.Tx) error {
+		if also != nil {
+			if err := store.Prefetch(tx, store.RefTo(st, repositories, repo), also(st)); err != nil {
+				return err
+			}
+		}
+		if _, err := repoFor(tx, repo); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // update runs fn in a transaction on the request's region.
 func (m meta) update(ctx context.Context, fn func(tx *store.Tx) error) error {
 	st, err := m.store(ctx)
@@ -127,11 +149,10 @@ func (m meta) LinkBlob(ctx context.Context, repo string, d digest.Digest) error 
 // BlobLinked implements registry.Meta.
 func (m meta) BlobLinked(ctx context.Context, repo string, d digest.Digest) (bool, error) {
 	ok := false
-	err := m.view(ctx, func(tx *store.Tx) error {
-		if _, err := repoFor(tx, repo); err != nil {
-			return err
-		}
-		_, err := store.Get(tx, blobLinks, imageID(repo, d.String()))
+	id := imageID(repo, d.String())
+	link := func(st *store.Store) store.Ref { return store.RefTo(st, blobLinks, id) }
+	err := m.viewRepo(ctx, repo, link, func(tx *store.Tx) error {
+		_, err := store.Get(tx, blobLinks, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}

@@ -278,10 +278,8 @@ func (m meta) PutManifest(ctx context.Context, repo string, man registry.Manifes
 // records the pull (lastRecordedPullTime), at most every pullRecordEvery.
 func (m meta) Manifest(ctx context.Context, repo string, d digest.Digest) (registry.Manifest, error) {
 	var img imageRecord
-	err := m.view(ctx, func(tx *store.Tx) error {
-		if _, err := repoFor(tx, repo); err != nil {
-			return err
-		}
+	ref := func(st *store.Store) store.Ref { return store.RefTo(st, images, imageID(repo, d.String())) }
+	err := m.viewRepo(ctx, repo, ref, func(tx *store.Tx) error {
 		var err error
 		img, err = getImage(tx, repo, d.String())
 		return err
@@ -327,10 +325,8 @@ func (s *Service) recordPull(ctx context.Context, repo string, img imageRecord) 
 // Resolve implements registry.Meta.
 func (m meta) Resolve(ctx context.Context, repo, tag string) (digest.Digest, error) {
 	var d digest.Digest
-	err := m.view(ctx, func(tx *store.Tx) error {
-		if _, err := repoFor(tx, repo); err != nil {
-			return err
-		}
+	ref := func(st *store.Store) store.Ref { return store.RefTo(st, imageTags, tagID(repo, tag)) }
+	err := m.viewRepo(ctx, repo, ref, func(tx *store.Tx) error {
 		t, err := getTag(tx, repo, tag)
 		d = digest.Digest(t.Digest)
 		return err
