@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -315,8 +314,8 @@ func devAgentOptions(ctx context.Context, cfg Config, root rootRecord, endpoint 
 	// Repository URIs name the advertise URL's host, which may not be the
 	// address the in-process agent dials.
 	var registryHosts []string
-	if u, err := url.Parse(cfg.AdvertiseURL); err == nil && u.Host != "" {
-		registryHosts = append(registryHosts, u.Host)
+	if h := registryHost(cfg.AdvertiseURL, ""); h != "" {
+		registryHosts = append(registryHosts, h)
 	}
 	auth, err := ecrauth.New(ecrauth.Config{
 		Endpoint: endpoint, RegistryHosts: registryHosts, Region: cfg.Region, Credentials: creds,
