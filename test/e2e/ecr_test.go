@@ -465,3 +465,39 @@ func TestReadmeRegistry(t *testing.T) {
 		t.Fatalf("describe-images at the end of the README's commands did not show the image tagged 1:\n%s", out)
 	}
 }
+
+// TestECRServersShareRegistry runs two servers on one etcd with one
+// --registry-dir, as the README says servers sharing an etcd must: an image
+// pushed through one is listed by and pulled through the other, with a token
+// the first issued (the token key is in etcd). The repositoryUri is the one
+// the repository was created with, through the first server.
+func TestECRServersShareRegistry(t *testing.T) {
+	etcd := startEtcd(t)
+	opts := serverOptions{EtcdEndpoints: []string{etcd.endpoint}, Args: []string{"--registry-dir", t.TempDir()}}
+	a := startServer(t, opts)
+	b := startServer(t, opts)
+	config := t.TempDir()
+	pw := loginPassword(t, a)
+	for _, s := range []*server{a, b} {
+		mustDocker(t, config, pw+"\n", "login", "--username", "AWS", "--password-stdin", s.addr)
+	}
+
+	repo := createECRRepository(t, a, ecrRepoName(t, "shared/app"))
+	ref := repo.RepositoryUri + ":v1"
+	buildLayeredImage(t, config, ref)
+	want := imageID(t, config, ref)
+	pushed := pushedDigest(t, mustDocker(t, config, "", "push", ref))
+
+	var desc struct{ Repositories []ecrRepository }
+	cliJSON(t, b, &desc, "ecr", "describe-repositories", "--repository-names", repo.RepositoryName)
+	if len(desc.Repositories) != 1 || desc.Repositories[0].RepositoryUri != repo.RepositoryUri {
+		t.Fatalf("describe-repositories through the second server: %+v, want repositoryUri %s", desc.Repositories, repo.RepositoryUri)
+	}
+	checkECRImage(t, b, repo.RepositoryName, pushed, "v1")
+	other := b.addr + "/" + repo.RepositoryName + ":v1"
+	t.Cleanup(func() { _, _ = dockerCmd(t, config, "", "rmi", other) })
+	mustDocker(t, config, "", "pull", other)
+	if got := imageID(t, config, other); got != want {
+		t.Errorf("image pulled through the second server: %s, pushed %s", got, want)
+	}
+}
