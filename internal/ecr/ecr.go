@@ -1,8 +1,11 @@
 // Package ecr owns Berth's Amazon ECR API (awsJson1_1, target prefix
 // AmazonEC2ContainerRegistry_V20150921, SigV4 service "ecr"): private
 // repositories and their settings (tag mutability, scanning, encryption),
-// repository and lifecycle policies, tags, and the authorization tokens that
-// `docker login` presents to the registry (auth.go).
+// repository and lifecycle policies, tags, the authorization tokens that
+// `docker login` presents to the registry (auth.go), the registry's
+// metadata on etcd (RegistryMeta: meta.go, meta_manifests.go, keys in
+// images_records.go) and the image and layer APIs on the same records
+// (images_*.go, layers.go), whose bytes are the registry's blob store.
 //
 // State is per account and region, as in AWS: a repository lives in the
 // store namespace "/berth/<account>/<region>" under "ecr/repositories". The

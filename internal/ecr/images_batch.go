@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -145,6 +147,11 @@ func (s *Service) BatchGetImage(ctx context.Context, in *ecrtypes.BatchGetImageR
 			continue
 		}
 		body, err := s.readManifest(ctx, r.img)
+		if errors.Is(err, blob.ErrNotFound) {
+			out.Failures = append(out.Failures, failure(r.id, ecrtypes.ImageFailureCodeImageNotFound,
+				reasonNotFound+": its manifest is missing from the blob store"))
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("batch get image %s in %s: %w", r.img.Digest, name, err)
 		}
@@ -207,10 +214,11 @@ func (s *Service) BatchDeleteImage(ctx context.Context, in *ecrtypes.BatchDelete
 func (s *Service) deleteImage(ctx context.Context, st *store.Store, repo string, id ecrtypes.ImageIdentifier) ([]ecrtypes.ImageIdentifier, *ecrtypes.ImageFailure, error) {
 	var all, deleted []ecrtypes.ImageIdentifier
 	var fail *ecrtypes.ImageFailure
+	var gone *imageRecord // the image deleted, when one was
 	for first := true; ; first = false {
 		done := true
 		err := st.Update(ctx, func(tx *store.Tx) error {
-			deleted, fail, done = nil, nil, true
+			deleted, fail, done, gone = nil, nil, true, nil
 			if _, err := s.getRepository(tx, repo); err != nil {
 				return err
 			}
@@ -233,10 +241,29 @@ func (s *Service) deleteImage(ctx context.Context, st *store.Store, repo string,
 					return err
 				}
 				deleted = append(deleted, ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.Digest), ImageTag: id.ImageTag})
-				if !img.tagged() {
-					deleteImageStep(tx, repo, img)
+				if img.tagged() {
+					return nil
 				}
+				// Its last tag: the image goes too, unless an index lists it
+				// (then it stays, untagged, as the index needs it).
+				if parents, err := referencedBy(tx, repo, img.Digest); err != nil || len(parents) > 0 {
+					return err
+				}
+				deleteImageStep(tx, repo, img)
+				gone = &img
 				return nil
+			}
+			if first {
+				parents, err := referencedBy(tx, repo, img.Digest)
+				if err != nil {
+					return err
+				}
+				if len(parents) > 0 {
+					f := failure(id, ecrtypes.ImageFailureCodeImageReferencedByManifestList,
+						"Requested image referenced by manifest list: ["+strings.Join(parents, ", ")+"]")
+					fail = &f
+					return nil
+				}
 			}
 			for _, t := range img.Tags[:min(len(img.Tags), tagBatch)] {
 				deleted = append(deleted, ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.Digest), ImageTag: aws.String(t)})
@@ -244,7 +271,9 @@ func (s *Service) deleteImage(ctx context.Context, st *store.Store, repo string,
 			if !img.tagged() {
 				deleted = append(deleted, ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.Digest)})
 			}
-			done = deleteImageStep(tx, repo, img)
+			if done = deleteImageStep(tx, repo, img); done {
+				gone = &img
+			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, registry.ErrManifestUnknown) {
@@ -255,6 +284,9 @@ func (s *Service) deleteImage(ctx context.Context, st *store.Store, repo string,
 			return nil, &f, nil
 		}
 		all = append(all, deleted...)
+		if gone != nil {
+			s.unlinkParents(ctx, st, repo, *gone)
+		}
 		if done || fail != nil {
 			return all, fail, nil
 		}

@@ -153,3 +153,43 @@ func TestBatchGetAndDeleteImage(t *testing.T) {
 		t.Fatal("a BatchDeleteImage that deleted nothing wrote")
 	}
 }
+
+// An image a manifest list references is not deleted by BatchDeleteImage
+// (ImageReferencedByManifestList; by its last tag, the tag goes and the
+// image stays) until the list is gone.
+func TestDeleteImageReferencedByIndex(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	h.mustCreate(t, false, "multi")
+	child, cd, _ := h.pushImage(t, "multi", "child", "cfg", "layer")
+	idx := indexOf(child)
+	if st := h.pushManifest(t, "multi", "all", ociIndex, idx); st != http.StatusCreated {
+		t.Fatal(st)
+	}
+	byDigest := &ecr.BatchDeleteImageInput{RepositoryName: aws.String("multi"), ImageIds: []types.ImageIdentifier{{ImageDigest: aws.String(cd.String())}}}
+	before := h.state(t)
+	out, err := h.client.BatchDeleteImage(ctx, byDigest)
+	if err != nil || len(out.ImageIds) != 0 || len(out.Failures) != 1 || out.Failures[0].FailureCode != types.ImageFailureCodeImageReferencedByManifestList ||
+		!strings.Contains(aws.ToString(out.Failures[0].FailureReason), digest.FromString(idx).String()) {
+		t.Fatalf("BatchDeleteImage of a listed image: %v %+v", err, out)
+	}
+	if h.state(t) != before {
+		t.Fatal("a refused deletion wrote")
+	}
+	out, err = h.client.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String("multi"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("child")}}})
+	if err != nil || len(out.ImageIds) != 1 || len(out.Failures) != 0 {
+		t.Fatalf("BatchDeleteImage of a listed image's last tag: %v %+v", err, out)
+	}
+	if st, _ := h.pull(t, "/v2/multi/manifests/"+cd.String()); st != http.StatusOK {
+		t.Fatalf("a listed image went with its last tag: %d", st)
+	}
+	if _, err := h.client.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String("multi"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("all")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h.client.BatchDeleteImage(ctx, byDigest); err != nil || len(out.ImageIds) != 1 || len(out.Failures) != 0 {
+		t.Fatalf("BatchDeleteImage once the list is gone: %v %+v", err, out)
+	}
+	if left := h.state(t); strings.Contains(left, "image-parents") || strings.Contains(left, "/images/") {
+		t.Fatalf("left:\n%s", left)
+	}
+}

@@ -63,6 +63,9 @@ func (s *Service) PutImage(ctx context.Context, in *ecrtypes.PutImageRequest) (*
 		size = layersSize(body)
 	}
 	img := recordFrom(m, size)
+	if err := s.sizeIndex(ctx, name, &img); err != nil {
+		return nil, err
+	}
 	var tags []string
 	if tag != "" {
 		tags = []string{tag}
@@ -72,7 +75,7 @@ func (s *Service) PutImage(ctx context.Context, in *ecrtypes.PutImageRequest) (*
 		if err != nil {
 			return err
 		}
-		if err := s.checkPut(tx, name, rec, img, tag); err != nil {
+		if err := s.checkPut(tx, name, rec, img, tag, !write); err != nil {
 			return err
 		}
 		if !write {
@@ -81,12 +84,18 @@ func (s *Service) PutImage(ctx context.Context, in *ecrtypes.PutImageRequest) (*
 		return putImage(tx, name, rec, img, tags, s.now())
 	}
 	// Checked first, so that a refused put stores no bytes; then the bytes,
-	// then the records, checked again in their transaction.
+	// then the records, whose transaction checks again what it decides on
+	// (the tag and the image) but not the references, which may be more
+	// than a transaction can read: a reference deleted meanwhile dangles,
+	// as it does after a registry push (the garbage collector's concern).
 	if err := st.View(ctx, func(tx *store.Tx) error { return put(tx, false) }); err != nil {
 		return nil, err
 	}
 	if err := s.storeBytes(ctx, d, body); err != nil {
 		return nil, fmt.Errorf("put image %s in %s: %w", d, name, err)
+	}
+	if err := s.linkParents(ctx, st, name, img); err != nil {
+		return nil, err
 	}
 	if err := st.Update(ctx, func(tx *store.Tx) error { return put(tx, true) }); err != nil {
 		return nil, err
@@ -99,9 +108,40 @@ func (s *Service) PutImage(ctx context.Context, in *ecrtypes.PutImageRequest) (*
 }
 
 // checkPut refuses, in ECR's words, a put of img (tagged tag, if not
-// empty) in repo: missing layers or images, an image already there, an
-// immutable tag naming another image.
-func (s *Service) checkPut(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tag string) error {
+// empty) in repo: missing layers or images (when refs), an image already
+// there, an immutable tag naming another image.
+func (s *Service) checkPut(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tag string, refs bool) error {
+	if refs {
+		if err := s.checkRefs(tx, repo, img); err != nil {
+			return err
+		}
+	}
+	if tag == "" {
+		if _, err := store.Get(tx, images, imageID(repo, img.Digest)); err == nil {
+			return s.imageAlreadyExists(repo, img.Digest, "")
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("put image %s in %s: %w", img.Digest, repo, err)
+		}
+		return nil
+	}
+	cur, err := getTag(tx, repo, tag)
+	switch {
+	case errors.Is(err, registry.ErrManifestUnknown):
+		return nil
+	case err != nil:
+		return err
+	case cur.Digest == img.Digest:
+		return s.imageAlreadyExists(repo, img.Digest, tag)
+	case immutable(rec):
+		return imageTagAlreadyExists(repo, tag)
+	}
+	return nil
+}
+
+// checkRefs answers LayersNotFoundException or
+// ReferencedImagesNotFoundException unless every blob and image img
+// references is in repo.
+func (s *Service) checkRefs(tx *store.Tx, repo string, img imageRecord) error {
 	missing := func(c store.Collection[linkRecord], ds []string) ([]string, error) {
 		ids := make([]string, len(ds))
 		for i, d := range ds {
@@ -142,25 +182,6 @@ func (s *Service) checkPut(tx *store.Tx, repo string, rec repoRecord, img imageR
 		if len(gone) > 0 {
 			return s.referencedImagesNotFound(repo, gone)
 		}
-	}
-	if tag == "" {
-		if _, err := store.Get(tx, images, imageID(repo, img.Digest)); err == nil {
-			return s.imageAlreadyExists(repo, img.Digest, "")
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("put image %s in %s: %w", img.Digest, repo, err)
-		}
-		return nil
-	}
-	cur, err := getTag(tx, repo, tag)
-	switch {
-	case errors.Is(err, registry.ErrManifestUnknown):
-		return nil
-	case err != nil:
-		return err
-	case cur.Digest == img.Digest:
-		return s.imageAlreadyExists(repo, img.Digest, tag)
-	case immutable(rec):
-		return imageTagAlreadyExists(repo, tag)
 	}
 	return nil
 }

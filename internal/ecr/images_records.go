@@ -19,6 +19,8 @@ import (
 //	                                                   read only the images they answer
 //	ecr/blob-links    <repo>@<digest>                  linkRecord: blob readable in the repository
 //	ecr/referrers     <repo>@<subject>@<digest>        referrerRecord: the referrers API's descriptor
+//	ecr/image-parents <repo>@<image>@<index>           the indexes listing an image (BatchDeleteImage's
+//	                                                   ImageReferencedByManifestList)
 //	ecr/uploads       <upload id>                      uploadRecord: a session (the registry looks it up by id)
 //	ecr/repo-uploads  <repo>@<upload id>               the repository's sessions, to purge them
 //
@@ -104,6 +106,7 @@ var (
 	imageStatus     = store.NewCollection[statusRecord]("ecr/image-status")
 	blobLinks       = store.NewCollection[linkRecord]("ecr/blob-links")
 	referrers       = store.NewCollection[referrerRecord]("ecr/referrers")
+	imageParents    = store.NewCollection[statusRecord]("ecr/image-parents")
 	uploads         = store.NewCollection[uploadRecord]("ecr/uploads")
 	repoUploads     = store.NewCollection[statusRecord]("ecr/repo-uploads")
 	pullRecordEvery = time.Hour
@@ -132,6 +135,9 @@ func statusID(repo string, tagged bool, d string) string { return statusPrefix(r
 
 // referrerPrefix is the id prefix of the referrers of subject in repo.
 func referrerPrefix(repo, subject string) string { return repo + "@" + subject + "@" }
+
+// parentPrefix is the id prefix of the indexes of repo that list image d.
+func parentPrefix(repo, d string) string { return repo + "@" + d + "@" }
 
 // setStatus moves image d's index entry when its tagged state changes
 // (was is nil for a new image, now nil for a deleted one).

@@ -22,8 +22,9 @@ import (
 // operations.
 const (
 	// maxTagsPerPut bounds the tags one put names: each costs a tag key,
-	// and maybe the image it leaves and that image's status entry.
-	maxTagsPerPut = 32
+	// and maybe the image it leaves and that image's status entry (two
+	// writes): 4+4*24 writes at most.
+	maxTagsPerPut = 24
 	// tagBatch is how many tags one transaction of an image's deletion
 	// removes.
 	tagBatch = 50
@@ -122,7 +123,10 @@ func (s *Service) manifestBytes(ctx context.Context, d digest.Digest) ([]byte, e
 // putImage records img in repo (whose record is rec) and points tags at
 // it, in tx: a tag naming another image moves (ErrTagImmutable, wrapped,
 // when rec's tags are immutable), an image put again keeps its push and
-// pull times. An index's size is its largest child's.
+// pull times. It reads and writes a few keys per tag (at most
+// maxTagsPerPut), whatever the image's layers or an index's manifests,
+// so that it stays within an etcd transaction's 128 compares and 128
+// operations.
 func putImage(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tags []string, now time.Time) error {
 	if len(tags) > maxTagsPerPut {
 		return fmt.Errorf("put %s in %s: %w", img.Digest, repo, errTooManyTags)
@@ -151,20 +155,6 @@ func putImage(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tags [
 			return fmt.Errorf("put %s in %s: tag %s names %s: %w", img.Digest, repo, t, c.Digest, registry.ErrTagImmutable)
 		}
 		moved[c.Digest] = append(moved[c.Digest], t)
-	}
-	if len(img.Manifests) > 0 {
-		childIDs := make([]string, len(img.Manifests))
-		for i, c := range img.Manifests {
-			childIDs[i] = imageID(repo, c)
-		}
-		children, err := store.GetMany(tx, images, childIDs)
-		if err != nil {
-			return fmt.Errorf("put %s in %s: %w", img.Digest, repo, err)
-		}
-		img.Size = 0
-		for _, c := range children {
-			img.Size = max(img.Size, c.Size)
-		}
 	}
 	var was *bool
 	if exists {
@@ -217,6 +207,34 @@ func putImage(tx *store.Tx, repo string, rec repoRecord, img imageRecord, tags [
 	return nil
 }
 
+// sizeIndex sets an index's size to its largest image's (ECR's
+// imageSizeInBytes of a manifest list), read before the transaction that
+// puts it: an index may list more images than a transaction may read.
+func (s *Service) sizeIndex(ctx context.Context, repo string, img *imageRecord) error {
+	if len(img.Manifests) == 0 {
+		return nil
+	}
+	st, _, err := s.regional(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(img.Manifests))
+	for i, c := range img.Manifests {
+		ids[i] = imageID(repo, c)
+	}
+	return st.View(ctx, func(tx *store.Tx) error {
+		children, err := store.GetMany(tx, images, ids)
+		if err != nil {
+			return fmt.Errorf("size index %s in %s: %w", img.Digest, repo, err)
+		}
+		img.Size = 0
+		for _, c := range children {
+			img.Size = max(img.Size, c.Size)
+		}
+		return nil
+	})
+}
+
 // deleteImageStep removes image img of repo in tx: its tags (at most
 // tagBatch of them a step; done is false when more steps are needed),
 // then its record, index entries and referrer entry.
@@ -265,6 +283,16 @@ func (m meta) PutManifest(ctx context.Context, repo string, man registry.Manifes
 		size = layersSize(body)
 	}
 	img := recordFrom(man, size)
+	if err := m.s.sizeIndex(ctx, repo, &img); err != nil {
+		return err
+	}
+	st, err := m.store(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.s.linkParents(ctx, st, repo, img); err != nil {
+		return err
+	}
 	return m.update(ctx, func(tx *store.Tx) error {
 		rec, err := repoFor(tx, repo)
 		if err != nil {
@@ -351,21 +379,30 @@ func getTag(tx *store.Tx, repo, tag string) (tagRecord, error) {
 
 // DeleteManifest implements registry.Meta.
 func (m meta) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	st, err := m.store(ctx)
+	if err != nil {
+		return err
+	}
 	for {
 		done := false
-		err := m.update(ctx, func(tx *store.Tx) error {
+		var img imageRecord
+		err := st.Update(ctx, func(tx *store.Tx) error {
 			if _, err := repoFor(tx, repo); err != nil {
 				return err
 			}
-			img, err := getImage(tx, repo, d.String())
-			if err != nil {
+			var err error
+			if img, err = getImage(tx, repo, d.String()); err != nil {
 				return err
 			}
 			done = deleteImageStep(tx, repo, img)
 			return nil
 		})
-		if err != nil || done {
+		if err != nil {
 			return err
+		}
+		if done {
+			m.s.unlinkParents(ctx, st, repo, img)
+			return nil
 		}
 	}
 }
@@ -382,7 +419,8 @@ func (m meta) DeleteTag(ctx context.Context, repo, tag string) error {
 }
 
 // untag removes tag from repo in tx and returns the image it named, as
-// written (a dangling tag is just removed: registry.ErrManifestUnknown).
+// written (registry.ErrManifestUnknown when there is no such tag; a tag
+// whose image is gone, which no write leaves, is just removed).
 func untag(tx *store.Tx, repo, tag string) (imageRecord, error) {
 	t, err := getTag(tx, repo, tag)
 	if err != nil {
@@ -390,6 +428,9 @@ func untag(tx *store.Tx, repo, tag string) (imageRecord, error) {
 	}
 	store.Delete(tx, imageTags, tagID(repo, tag))
 	img, err := getImage(tx, repo, t.Digest)
+	if errors.Is(err, registry.ErrManifestUnknown) {
+		return imageRecord{Digest: t.Digest}, nil // a dangling tag: just removed
+	}
 	if err != nil {
 		return imageRecord{}, err
 	}

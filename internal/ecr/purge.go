@@ -45,6 +45,10 @@ func (s *Service) purgeRepository(ctx context.Context, st *store.Store, name str
 			return len(ids), err
 		},
 		func() (int, error) {
+			ids, err := purgePrefix(ctx, st, imageParents, name, prefix, nil)
+			return len(ids), err
+		},
+		func() (int, error) {
 			ids, err := purgePrefix(ctx, st, repoUploads, name, prefix, func(tx *store.Tx, id string) {
 				store.Delete(tx, uploads, id[len(prefix):])
 			})
