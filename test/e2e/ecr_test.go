@@ -155,7 +155,13 @@ func TestECRDockerPushPull(t *testing.T) {
 	config := t.TempDir()
 
 	// Without credentials: the 401 that makes docker log in, in the OCI form.
-	resp, err := http.Get(s.endpoint() + "/v2/")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.endpoint()+"/v2/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
