@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/dev and scripts/test: installs and starts what Berth and
 # its tests need when they are missing — the Docker engine (Debian's docker.io),
-# the AWS CLI v2 (Debian's awscli), boto3 (Debian's python3-boto3) and gcc (for
-# `go test -race`) — and checks Go.
+# the AWS CLI v2 (Debian's awscli), boto3 (Debian's python3-boto3), skopeo and
+# gcc (for `go test -race`) — and checks Go.
 
 berth_log() { printf '==> %s\n' "$*" >&2; }
 
@@ -26,6 +26,8 @@ berth_install_packages() {
   # An external etcd with default settings: the store and ECS tests run
   # against it once, and the e2e suite runs two servers on one.
   command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  # The registry's e2e tests copy images between repositories with skopeo.
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   # The test images are built from the host's static busybox (no registry here).
   [ -x /bin/busybox ] || missing+=(busybox-static)
   # The e2e suite runs boto3 with python3 on PATH, else Debian's /usr/bin/python3.

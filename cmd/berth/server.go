@@ -55,6 +55,8 @@ run the controllers.`,
 	f.BoolVar(&cfg.Dev, "dev", false, "all-in-one: default cluster, in-process agent on local Docker, dev credentials")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9320", "address for every API (loopback unless you ask otherwise)")
 	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "where embedded etcd and agent state live")
+	f.StringVar(&cfg.RegistryDir, "registry-dir", "",
+		"where the registry's image blobs live (default <data-dir>/registry; servers sharing an etcd must share it)")
 	f.StringVar(&etcd, "etcd-endpoints", "", "comma-separated external etcd endpoints (default: embedded etcd)")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "the AWS region this server answers as")
 	f.StringVar(&regions, "regions", "", "comma-separated further regions requests may be signed for (--dev accepts any)")
@@ -87,4 +89,6 @@ func printBanner(cmd *cobra.Command, cfg server.Config, info server.ReadyInfo) {
 		fmt.Fprintf(w, "Root credentials are in %s\n", info.CredentialsFile)
 	}
 	fmt.Fprintf(w, "Try: aws --endpoint-url http://%s ecs list-clusters\n", info.Addr)
+	fmt.Fprintf(w, "Registry: aws --endpoint-url http://%s ecr get-login-password | docker login --username AWS --password-stdin %s\n",
+		info.Addr, info.RegistryHost)
 }

@@ -145,3 +145,36 @@ func TestAuthorize(t *testing.T) {
 		})
 	}
 }
+
+// TestServerAuthorize: a handler that knows its action only once it has
+// parsed the request (the registry) asks the Server, and gets the same
+// AccessDenied a Route.Action would.
+func TestServerAuthorize(t *testing.T) {
+	authz := &fakeAuthorizer{decide: func(req AuthzRequest) error {
+		if req.Principal.IsRoot() {
+			return nil
+		}
+		return denyAll(req)
+	}}
+	s, _ := authzServer(t, authz, rootLookup)
+	root := Principal{ARN: "arn:aws:iam::000000000000:root"}
+	if err := s.Authorize(context.Background(), AuthzRequest{Principal: root, Action: "ecr:PutImage"}); err != nil {
+		t.Fatalf("root: %v", err)
+	}
+	alice := Principal{ARN: "arn:aws:iam::000000000000:user/alice"}
+	err := s.Authorize(context.Background(), AuthzRequest{Principal: alice, Action: "ecr:BatchGetImage",
+		Resources: []string{"arn:aws:ecr:us-east-1:000000000000:repository/app"}})
+	e, ok := awserr.As(err)
+	if !ok || e.Status != http.StatusForbidden || e.Code != awserr.CodeAccessDenied {
+		t.Fatalf("alice: err = %v, want a 403 AccessDenied", err)
+	}
+	want := "User: arn:aws:iam::000000000000:user/alice is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:000000000000:repository/app"
+	if !strings.HasPrefix(e.Message, want) {
+		t.Errorf("message = %q, want it to start %q", e.Message, want)
+	}
+	authz.mu.Lock()
+	defer authz.mu.Unlock()
+	if got := authz.seen[0].Resources; !slices.Equal(got, []string{"*"}) {
+		t.Errorf("resources of a request naming none = %v, want [*]", got)
+	}
+}

@@ -155,7 +155,18 @@ func (h *routeHandler) authorize(r *http.Request) error {
 			req.Resources = res
 		}
 	}
-	err := h.s.authorizer.Authorize(r.Context(), req)
+	return h.s.Authorize(r.Context(), req)
+}
+
+// Authorize asks the Server's Authorizer about req, for a plain route whose
+// action depends on more than its pattern (the registry's pull or push,
+// known once the handler has parsed the path). A refusal is an
+// AccessDenied *awserr.Error (403) in AWS's words, as a Route.Action's is.
+func (s *Server) Authorize(ctx context.Context, req AuthzRequest) error {
+	if len(req.Resources) == 0 {
+		req.Resources = []string{"*"}
+	}
+	err := s.authorizer.Authorize(ctx, req)
 	var denied *Denied
 	if errors.As(err, &denied) {
 		return awserr.New(awserr.CodeAccessDenied, http.StatusForbidden, "%s", denied.message(req))

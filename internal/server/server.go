@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,9 +23,12 @@ import (
 	"github.com/berth-dev/berth/internal/agent/ecrauth"
 	"github.com/berth-dev/berth/internal/agent/runtime/docker"
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
 	"github.com/berth-dev/berth/internal/api/sigv4"
+	"github.com/berth-dev/berth/internal/ecr"
 	"github.com/berth-dev/berth/internal/ecs"
+	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/sts"
 )
@@ -48,6 +50,11 @@ type Config struct {
 	AdvertiseURL  string // what agents are told to connect to; default http://<listen>
 	DataDir       string
 	EtcdEndpoints []string
+	// RegistryDir is where the registry's blobs live (default
+	// <DataDir>/registry). Servers sharing an etcd share the registry's
+	// metadata, so they must share this directory too (a network
+	// filesystem): each serves blobs any of them stored.
+	RegistryDir string
 	// Region is the default region: the dev agent's, and the one of requests
 	// that carry none.
 	Region string
@@ -84,6 +91,8 @@ type ReadyInfo struct {
 	Region                       string
 	AccountID                    string
 	AccessKeyID, SecretAccessKey string
+	// RegistryHost is the registry's host:port (repository URIs name it).
+	RegistryHost string
 	// CredentialsFile is where a non-dev server keeps a copy of the root
 	// credentials ("" in dev mode).
 	CredentialsFile string
@@ -146,7 +155,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	info := ReadyInfo{Addr: addr, Region: cfg.Region, AccountID: root.AccountID, AccessKeyID: root.AccessKeyID, SecretAccessKey: root.SecretAccessKey}
+	// The registry is on the same listener: repository URIs and tokens'
+	// proxyEndpoint name the host clients reach it at.
+	regHost := registryHost(cfg.AdvertiseURL, addr)
+	info := ReadyInfo{Addr: addr, Region: cfg.Region, AccountID: root.AccountID, AccessKeyID: root.AccessKeyID, SecretAccessKey: root.SecretAccessKey,
+		RegistryHost: regHost}
 	if !cfg.Dev {
 		if err := writeRootCredentialsFile(cfg.DataDir, root); err != nil {
 			return err
@@ -180,13 +193,32 @@ func Run(ctx context.Context, cfg Config) error {
 	apiSrv.Register(regions.APIService())
 	apiSrv.Register(regions.BerthAPIService())
 	apiSrv.Register(sts.New(sts.Config{AccountID: root.AccountID}).APIService())
+	blobs, err := blob.NewFS(registryDir(cfg))
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	ecrSvc := ecr.New(ecr.Config{
+		Store: st, AccountID: root.AccountID, Region: cfg.Region,
+		RegistryHost: regHost, Blobs: blobs, Logger: log,
+	})
+	apiSrv.Register(ecrSvc.APIService())
+	apiSrv.Route(registryRoute(registryConfig{
+		API:       apiSrv,
+		Auth:      []api.Authenticator{ecrSvc.RegistryAuth(), apiSrv.SigV4(ecrtypes.SigningName)},
+		Meta:      ecrSvc.RegistryMeta(),
+		Blobs:     blobs,
+		AccountID: root.AccountID,
+		Region:    cfg.Region,
+		Logger:    log,
+	}))
 	apiSrv.Route(regions.ACSRoute(apiSrv.SigV4(ecstypes.SigningName)))
 	apiSrv.Route(regions.TCSRoute(apiSrv.SigV4(ecstypes.SigningName)))
 
 	httpSrv := &http.Server{Handler: apiSrv, ReadHeaderTimeout: 30 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info("berth server listening", "endpoint", "http://"+addr, "region", cfg.Region, "dataDir", cfg.DataDir, "dev", cfg.Dev)
+	log.Info("berth server listening", "endpoint", "http://"+addr, "region", cfg.Region, "dataDir", cfg.DataDir,
+		"registry", regHost, "registryDir", registryDir(cfg), "dev", cfg.Dev)
 
 	// Background work (controllers, dev agent) ends with runCtx, on every way out.
 	var wg sync.WaitGroup
@@ -282,8 +314,8 @@ func devAgentOptions(ctx context.Context, cfg Config, root rootRecord, endpoint 
 	// Repository URIs name the advertise URL's host, which may not be the
 	// address the in-process agent dials.
 	var registryHosts []string
-	if u, err := url.Parse(cfg.AdvertiseURL); err == nil && u.Host != "" {
-		registryHosts = append(registryHosts, u.Host)
+	if h := registryHost(cfg.AdvertiseURL, ""); h != "" {
+		registryHosts = append(registryHosts, h)
 	}
 	auth, err := ecrauth.New(ecrauth.Config{
 		Endpoint: endpoint, RegistryHosts: registryHosts, Region: cfg.Region, Credentials: creds,
