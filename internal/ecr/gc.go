@@ -8,10 +8,15 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 )
+
+// markAttempts bounds the reads of one region's marks: a read outlived by
+// etcd's compaction of its snapshot is started again.
+const markAttempts = 3
 
 // sessionBatch bounds the upload sessions one transaction of GCPass
 // removes: two deletes each, within an external etcd's 128 operations.
@@ -51,35 +56,42 @@ func (r GCReport) LogAttrs() []any {
 // count even if a blob DELETE unlinked them, so a pull never misses
 // bytes). A region is read at one etcd snapshot, in paged scans (memory
 // per page is bounded); the live set itself holds every distinct live
-// digest (about 150 bytes each: a million blobs cost some 150 MB).
+// digest (about 150 bytes each: a million blobs cost some 150 MB). One
+// snapshot per region, not a snapshot per page, because pages read at
+// different revisions could miss a blob mounted from a repository not
+// yet scanned into one already scanned, then unlinked from the first. A
+// region's read must finish within etcd's compaction retention (5
+// minutes embedded): it is started again, up to markAttempts times, when
+// its snapshot is compacted away.
 //
 // Sweep: a blob not marked is deleted only if it was last committed
-// (blob.Info.Committed) before now minus Config.GCGrace, checked again by
-// a Stat right before its Delete. Why a push racing the pass is safe:
-// the mark read region R at snapshot S, taken after now (callers pass the
-// current time). A blob b unmarked in R had no link and no image in R at
-// S. A reference to b written in R after S is made by one of:
+// (blob.Info.Committed) before the cutoff now-GCGrace, as a Stat right
+// before its Delete says. Why a push racing the pass loses nothing: the
+// mark read region R at snapshot S, taken after now (callers pass the
+// current time). A blob b unmarked had no link and no image in R at S. A
+// reference to b written in R after S, at time w > now, is made by one of:
 //   - a push's commit-then-link (registry blob upload, CompleteLayerUpload)
-//     or commit-then-record (a manifest's bytes, which are committed even
-//     when the store has them, then PutManifest): the commit set b's
-//     Committed to a time c, and the reference came after S > now. If c
-//     is before the cutoff now-GCGrace, that one request ran for longer
-//     than GCGrace; if the commit came after the sweep's Walk saw b, the
-//     Stat before Delete sees the new Committed and spares b.
-//   - a cross-repository mount or a manifest naming b as a layer: both
-//     require b linked (or, for a child manifest, recorded) in R when
-//     they run. Either that link existed at S (then b is marked), or it
-//     was itself written after S, and by induction the first reference to
-//     b written after S is a push's, covered above.
+//     or commit-then-record (a manifest's bytes, committed even when the
+//     store has them, then PutManifest or PutImage), the commit at time
+//     c. If the commit came before the Stat, the pass deletes b only if
+//     c < now-GCGrace < w-GCGrace: that one request took longer than
+//     GCGrace from its commit to its reference. If the commit came after
+//     the Delete, it stored b anew.
+//   - a cross-repository mount, or a manifest naming b as a layer or as
+//     a child: both require b linked (or recorded) in R when they run.
+//     Either that reference existed at S (then b is marked), or it was
+//     itself written after S, and by induction the first reference to b
+//     written after S is a push's, covered above.
 //
-// So nothing referenced is deleted as long as every push request commits
-// and records its blob within GCGrace (layers are linked in the same
-// request that commits them, so the grace need not cover a whole image
-// push), and the clocks of the blob store and of the caller agree to well
-// within it. What remains is the gap between the Stat and the Delete: a
-// commit landing in it is lost (blob.Store has no delete-if-unchanged);
-// it is microseconds wide against a re-push of a blob unreferenced for
-// longer than the grace.
+// Regions are independent (a mount and a manifest's checks read their
+// own region only), so one snapshot per region suffices. Nothing
+// referenced is deleted, then, as long as every push request commits and
+// records its blob within GCGrace (layers are linked in the request that
+// commits them: the grace need not cover a whole image push), and the
+// clocks of the blob store and of the caller agree to well within it.
+// What remains is a commit landing between the Stat and the Delete: it is
+// lost (blob.Store has no delete-if-unchanged), a gap of microseconds
+// against a re-push of a blob unreferenced for longer than the grace.
 //
 // Uploads: registry upload sessions (ecr/uploads) started before now
 // minus Config.UploadMaxAge are removed with their blob-store uploads; a
@@ -101,7 +113,12 @@ func (s *Service) GCPass(ctx context.Context, regions []string, now time.Time) (
 	}
 	live := map[digest.Digest]struct{}{}
 	for i, st := range stores {
-		if err := markRegion(ctx, st, live); err != nil {
+		// A failed attempt's marks stay: marking more only keeps more.
+		err := markRegion(ctx, st, live)
+		for n := 1; n < markAttempts && errors.Is(err, rpctypes.ErrCompacted); n++ {
+			err = markRegion(ctx, st, live)
+		}
+		if err != nil {
 			return rep, fmt.Errorf("gc: mark region %s: %w", regions[i], err)
 		}
 	}
