@@ -519,3 +519,55 @@ func TestGCPassExpiresUploads(t *testing.T) {
 		}
 	}
 }
+
+// TestGCPassOverTheFSDriver sweeps the default driver, whose Walk reads
+// directories while the pass deletes from them, and whose Committed is a
+// file's modification time.
+func TestGCPassOverTheFSDriver(t *testing.T) {
+	const garbage, kept = 100, 10
+	clock := &gcClock{t: testNow}
+	fs, err := blob.NewFS(t.TempDir(), blob.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Store: storetest.New(t), AccountID: testAccount, Region: testRegion, Blobs: fs,
+		Logger: slog.New(slog.DiscardHandler), Now: clock.Now})
+	ctx := api.WithRegion(t.Context(), testRegion)
+	if _, err := s.CreateRepository(ctx, &ecrtypes.CreateRepositoryRequest{RepositoryName: aws.String("app")}); err != nil {
+		t.Fatal(err)
+	}
+	var linked []digest.Digest
+	for i := range garbage + kept {
+		d := commitBlob(t, fs, fmt.Sprintf("blob %d", i))
+		if i < kept {
+			if err := s.RegistryMeta().LinkBlob(ctx, "app", d); err != nil {
+				t.Fatal(err)
+			}
+			linked = append(linked, d)
+		}
+	}
+	clock.Advance(2 * DefaultGCGrace)
+	rep, err := s.GCPass(t.Context(), []string{testRegion}, clock.Now())
+	if err != nil || rep.BlobsDeleted != garbage || rep.Live != kept {
+		t.Fatalf("GCPass: %+v, %v", rep, err)
+	}
+	n := 0
+	if err := fs.Walk(t.Context(), func(blob.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range linked {
+		if !present(t, fs, d) {
+			t.Fatalf("linked blob %s deleted", d)
+		}
+	}
+	if n != kept {
+		t.Fatalf("%d blobs left, want %d", n, kept)
+	}
+}
+
+func TestGCPassWithoutABlobStore(t *testing.T) {
+	s := New(Config{Store: storetest.New(t), AccountID: testAccount, Region: testRegion, Logger: slog.New(slog.DiscardHandler)})
+	if rep, err := s.GCPass(t.Context(), []string{testRegion}, time.Now()); err != nil || rep != (GCReport{}) {
+		t.Fatalf("GCPass: %+v, %v", rep, err)
+	}
+}
