@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,10 +46,13 @@ func (r GCReport) LogAttrs() []any {
 }
 
 // GCPass runs one mark-and-sweep garbage collection of the account's blob
-// store, which the given regions (every region the account uses: all of
-// them share the one store) reference, and discards abandoned uploads. It
-// does nothing without a blob store. A pass that fails part way has
-// deleted only what it judged unreferenced; the next pass goes on.
+// store, which the given regions reference, and discards abandoned
+// uploads. regions must name every region whose registry uses the store
+// (all of them share it): a blob referenced only in a region left out is
+// garbage to the pass. The service's default region (Config.Region) is
+// always marked; an empty list is refused. GCPass does nothing without a
+// blob store. A pass that fails part way has deleted only what it judged
+// unreferenced; the next pass goes on.
 //
 // Mark: every digest any region references is live: the blobs linked in
 // any of its repositories (ecr/blob-links), and every image's manifest,
@@ -102,6 +106,12 @@ func (s *Service) GCPass(ctx context.Context, regions []string, now time.Time) (
 	var rep GCReport
 	if s.cfg.Blobs == nil {
 		return rep, nil
+	}
+	if len(regions) == 0 {
+		return rep, errors.New("gc: no regions: every blob would be garbage")
+	}
+	if !slices.Contains(regions, s.cfg.Region) && s.cfg.Region != "" {
+		regions = append(slices.Clip(regions), s.cfg.Region)
 	}
 	stores := make([]*store.Store, len(regions))
 	for i, r := range regions {

@@ -182,8 +182,19 @@ func TestGCPassKeepsBlobsOfAnyRegion(t *testing.T) {
 	if _, err := h.s.GCPass(t.Context(), []string{testRegion}, clock.Now()); err != nil || present(t, h.blobs, d) {
 		t.Fatalf("GCPass(us-east-1 only): %v, blob present %v", err, present(t, h.blobs, d))
 	}
-	if _, err := h.s.GCPass(t.Context(), []string{"not a region"}, clock.Now()); err == nil {
-		t.Fatal("GCPass of an invalid region: no error")
+	for _, regions := range [][]string{{"not a region"}, nil} {
+		if _, err := h.s.GCPass(t.Context(), regions, clock.Now()); err == nil {
+			t.Fatalf("GCPass(%q): no error", regions)
+		}
+	}
+	// The default region is marked even when the caller forgets it.
+	d = commitBlob(t, h.blobs, "linked in us-east-1 only")
+	if err := h.s.RegistryMeta().LinkBlob(t.Context(), "app", d); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * DefaultGCGrace)
+	if _, err := h.s.GCPass(t.Context(), []string{otherRegion}, clock.Now()); err != nil || !present(t, h.blobs, d) {
+		t.Fatalf("GCPass(eu-west-1 only): %v, blob present %v", err, present(t, h.blobs, d))
 	}
 }
 
