@@ -75,9 +75,9 @@ type regionPass struct {
 }
 
 // regionPasses are the passes of a round, run in this order in each
-// region. More per-region passes are added here: the registry's garbage
-// collection of unreferenced blobs is meant to be appended after the
-// lifecycle pass, so that it collects what the lifecycle expired.
+// region. The registry's garbage collection runs after them, once for all
+// regions (they share one blob store), so that it collects what the
+// lifecycle expired.
 func (s *Service) regionPasses() []regionPass {
 	return []regionPass{
 		{name: "lifecycle", run: s.LifecyclePass},
@@ -102,7 +102,8 @@ func (s *Service) RunControllers(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// runRound runs every pass in every known region once.
+// runRound runs every pass in every known region once, then the garbage
+// collection of the blob store all regions share.
 func (s *Service) runRound(ctx context.Context) {
 	regions, err := s.knownRegions(ctx)
 	if err != nil {
@@ -121,6 +122,16 @@ func (s *Service) runRound(ctx context.Context) {
 			}
 		}
 	}
+	if ctx.Err() != nil {
+		return
+	}
+	report, err := s.GCPass(ctx, regions, s.now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.WarnContext(ctx, "ecr garbage collection", "err", err)
+	case err == nil && (report.BlobsDeleted > 0 || report.SessionsExpired > 0 || report.UploadsCancelled > 0):
+		s.log.InfoContext(ctx, "ecr garbage collection", report.LogAttrs()...)
+	}
 }
 
 // LifecyclePass applies the lifecycle policy of every repository of
@@ -130,13 +141,13 @@ func (s *Service) runRound(ctx context.Context) {
 // left alone), then sets the policy's LastEvaluatedAt. One repository's
 // failure does not stop the others; the failures are returned together.
 func (s *Service) LifecyclePass(ctx context.Context, region string) error {
-	if !regionName.MatchString(region) {
-		return fmt.Errorf("lifecycle pass: %q is not a region", region)
+	st, err := s.regionStore(region)
+	if err != nil {
+		return fmt.Errorf("lifecycle pass: %w", err)
 	}
-	st := s.regionStore(region)
 	type withPolicy struct{ name, text string }
 	var repos []withPolicy
-	err := st.View(ctx, func(tx *store.Tx) error {
+	err = st.View(ctx, func(tx *store.Tx) error {
 		repos = repos[:0]
 		return store.Scan(tx, repositories, "", "", false, func(name string, rec repoRecord) (bool, error) {
 			if rec.Lifecycle != nil {

@@ -139,8 +139,11 @@ func TestLifecyclePass(t *testing.T) {
 func TestLifecycleDeleteChecksThePlan(t *testing.T) {
 	h := newHarness(t)
 	d := lifecycleRepo(t, h)
-	st := h.s.regionStore(testRegion)
-	_, _, err := h.s.deleteImageIf(t.Context(), st, "app", ecrtypes.ImageIdentifier{ImageDigest: aws.String(d["v1"].String())},
+	st, err := h.s.regionStore(testRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = h.s.deleteImageIf(t.Context(), st, "app", ecrtypes.ImageIdentifier{ImageDigest: aws.String(d["v1"].String())},
 		func(img imageRecord) bool { return len(img.Tags) == 0 })
 	if !errors.Is(err, errImageChanged) {
 		t.Fatalf("deleteImageIf = %v, want errImageChanged", err)

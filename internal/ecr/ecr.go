@@ -7,7 +7,8 @@
 // `docker login` presents to the registry (auth.go), the registry's
 // metadata on etcd (RegistryMeta: meta.go, meta_manifests.go, keys in
 // images_records.go) and the image and layer APIs on the same records
-// (images_*.go, layers.go), whose bytes are the registry's blob store.
+// (images_*.go, layers.go), whose bytes are the registry's blob store, and
+// that store's garbage collection (gc.go: GCPass).
 //
 // State is per account and region, as in AWS: a repository lives in the
 // store namespace "/berth/<account>/<region>" under "ecr/repositories". The
@@ -46,10 +47,23 @@ type Config struct {
 	// Blobs holds the image bytes: the registry's blob store, which the
 	// layer upload APIs and PutImage write to and the registry reads. Nil
 	// makes those APIs unavailable (and image sizes unknown).
-	Blobs  blob.Store
-	Logger *slog.Logger
-	Now    func() time.Time
+	Blobs blob.Store
+	// GCGrace is how young a blob GCPass never deletes, referenced or
+	// not: longer than any one push request takes from committing a blob
+	// to recording it (default DefaultGCGrace; gc.go says why).
+	GCGrace time.Duration
+	// UploadMaxAge is how old an upload in progress GCPass discards
+	// (default DefaultUploadMaxAge).
+	UploadMaxAge time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
+
+// Defaults of Config's garbage collection settings.
+const (
+	DefaultGCGrace      = time.Hour
+	DefaultUploadMaxAge = 24 * time.Hour
+)
 
 // Service implements the ECR API.
 type Service struct {
@@ -72,6 +86,12 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = DefaultGCGrace
+	}
+	if cfg.UploadMaxAge <= 0 {
+		cfg.UploadMaxAge = DefaultUploadMaxAge
+	}
 	return &Service{
 		cfg:     cfg,
 		acct:    cfg.Store.WithNamespace("/berth/" + cfg.AccountID),
@@ -91,14 +111,16 @@ func (s *Service) regional(ctx context.Context) (*store.Store, string, error) {
 	if !ok || region == "" {
 		region = s.cfg.Region
 	}
-	if !regionName.MatchString(region) {
-		return nil, "", awserr.InvalidParameter("%q is not a valid region.", region)
-	}
-	return s.regionStore(region), region, nil
+	st, err := s.regionStore(region)
+	return st, region, err
 }
 
-// regionStore returns the store of a (valid) region.
-func (s *Service) regionStore(region string) *store.Store {
+// regionStore returns the store of region (InvalidParameter when it is
+// not a region's name).
+func (s *Service) regionStore(region string) (*store.Store, error) {
+	if !regionName.MatchString(region) {
+		return nil, awserr.InvalidParameter("%q is not a valid region.", region)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.regions[region]
@@ -106,7 +128,7 @@ func (s *Service) regionStore(region string) *store.Store {
 		st = s.acct.WithNamespace("/berth/" + s.cfg.AccountID + "/" + region)
 		s.regions[region] = st
 	}
-	return st
+	return st, nil
 }
 
 // APIService describes ECR for the API listener. Actions Berth does not

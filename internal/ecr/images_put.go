@@ -13,7 +13,6 @@ import (
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
 	"github.com/berth-dev/berth/internal/registry"
-	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -186,13 +185,11 @@ func (s *Service) checkRefs(tx *store.Tx, repo string, img imageRecord) error {
 	return nil
 }
 
-// storeBytes commits b as blob d, unless the store has it already.
+// storeBytes commits b as blob d. It commits even when the store has d
+// already: the commit refreshes the blob's Committed time, which keeps
+// GCPass from deleting an old, unreferenced copy before the image is
+// recorded (a manifest is small: the rewrite is cheap).
 func (s *Service) storeBytes(ctx context.Context, d digest.Digest, b []byte) error {
-	if info, err := s.cfg.Blobs.Stat(ctx, d); err == nil && info.Size == int64(len(b)) {
-		return nil
-	} else if err != nil && !errors.Is(err, blob.ErrNotFound) {
-		return err
-	}
 	up, err := s.cfg.Blobs.Create(ctx, newUploadID())
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -284,13 +283,12 @@ func (h *Handler) checkReferences(ctx context.Context, repo string, m Manifest) 
 	return nil
 }
 
-// storeBytes commits b as blob d (already checked against d).
+// storeBytes commits b as blob d (already checked against d). It commits
+// even when the store has d already: the commit refreshes the blob's
+// Committed time, which keeps the garbage collector from deleting an old,
+// unreferenced copy before the manifest is recorded (a manifest is at
+// most MaxManifestSize bytes: the rewrite is cheap).
 func (h *Handler) storeBytes(ctx context.Context, d digest.Digest, b []byte) error {
-	if info, err := h.cfg.Blobs.Stat(ctx, d); err == nil && info.Size == int64(len(b)) {
-		return nil
-	} else if err != nil && !errors.Is(err, blob.ErrNotFound) {
-		return err
-	}
 	up, err := h.cfg.Blobs.Create(ctx, newID())
 	if err != nil {
 		return err
