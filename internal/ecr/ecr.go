@@ -27,6 +27,7 @@ import (
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
 	"github.com/berth-dev/berth/internal/registry/blob"
+	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -47,6 +48,16 @@ type Config struct {
 	Blobs  blob.Store
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// ScanTimeout bounds a basic scan from StartImageScan (or the push)
+	// to its result (default 10 minutes).
+	ScanTimeout time.Duration
+	// ScanWorkers is how many scans run at once (default 2).
+	ScanWorkers int
+	// ScanQuota is how often an image may be scanned against the same
+	// vulnerability database (ECR's once a day, the default); negative
+	// means no limit.
+	ScanQuota time.Duration
 }
 
 // Service implements the ECR API.
@@ -59,6 +70,20 @@ type Service struct {
 	mu      sync.Mutex
 	regions map[string]*store.Store // region -> "/berth/<account>/<region>"
 	key     *tokenKey               // the account's token key, once read
+
+	// The vulnerability database this server loaded (vulndb.go); vdbMu
+	// also serializes loads.
+	vdbMu     sync.Mutex
+	vdb       *scan.DB
+	vdbDigest string
+
+	// The scan workers (scans.go), started on the first scan; Close ends
+	// them.
+	scanMu     sync.Mutex
+	scanQueue  chan scanJob
+	scanStop   context.CancelFunc
+	scanClosed bool
+	scanWG     sync.WaitGroup
 }
 
 // New returns a Service.
@@ -68,6 +93,15 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ScanTimeout <= 0 {
+		cfg.ScanTimeout = defaultScanTimeout
+	}
+	if cfg.ScanWorkers <= 0 {
+		cfg.ScanWorkers = defaultScanWorkers
+	}
+	if cfg.ScanQuota == 0 {
+		cfg.ScanQuota = defaultScanQuota
 	}
 	return &Service{
 		cfg:     cfg,
@@ -176,6 +210,12 @@ func (s *Service) APIService() api.Service {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"GetDownloadUrlForLayer": api.Op(s.GetDownloadUrlForLayer, func(ctx context.Context, in *ecrtypes.GetDownloadUrlForLayerRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"StartImageScan": api.Op(s.StartImageScan, func(ctx context.Context, in *ecrtypes.StartImageScanRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"DescribeImageScanFindings": api.Op(s.DescribeImageScanFindings, func(ctx context.Context, in *ecrtypes.DescribeImageScanFindingsRequest) []string {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"TagResource": api.Op(s.TagResource, func(_ context.Context, in *ecrtypes.TagResourceRequest) []string {
