@@ -71,8 +71,10 @@ type Service struct {
 	regions map[string]*store.Store // region -> "/berth/<account>/<region>"
 	key     *tokenKey               // the account's token key, once read
 
-	// The vulnerability database this server loaded (vulndb.go); vdbMu
-	// also serializes loads.
+	// The vulnerability database this server loaded (vulndb.go), under
+	// vdbMu; vdbLoad serializes loads, so that a status call never waits
+	// for one.
+	vdbLoad   sync.Mutex
 	vdbMu     sync.Mutex
 	vdb       *scan.DB
 	vdbDigest string

@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -437,6 +439,18 @@ func TestScanOnPush(t *testing.T) {
 	if out.ImageScanStatus.Status != types.ScanStatusComplete || len(out.ImageScanFindings.Findings) != len(wantFindings) {
 		t.Errorf("PutImage scan: %+v", out.ImageScanStatus)
 	}
+
+	// An index pushed is not scanned: UNSUPPORTED_IMAGE.
+	if st := h.pushManifest(t, "scanned", "multi", ociIndex, indexOf(body)); st != http.StatusCreated {
+		t.Fatalf("push index: %d", st)
+	}
+	di, err = h.client.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("scanned"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("multi")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := di.ImageDetails[0].ImageScanStatus; s == nil || s.Status != types.ScanStatusUnsupportedImage || di.ImageDetails[0].ImageScanFindingsSummary != nil {
+		t.Errorf("index: %+v", s)
+	}
 }
 
 func TestImportVulnDBRefusesNonOSV(t *testing.T) {
@@ -470,5 +484,37 @@ func TestImportVulnDBRefusesNonOSV(t *testing.T) {
 	st, err = h.vulnDB(t, http.MethodGet, nil)
 	if err != nil || st.Ecosystems["Debian:12"] == 0 || st.Ecosystems["Go"] != 0 {
 		t.Errorf("status after refusals: %+v %v", st, err)
+	}
+}
+
+// TestVulnDBSharedAndReloaded: a second service on the same etcd and blob
+// store (another server) loads the database the first imported on its first
+// use, and the new one after another import.
+func TestVulnDBSharedAndReloaded(t *testing.T) {
+	h := newHarness(t)
+	other := New(Config{Store: h.st, AccountID: testAccount, Region: testRegion, RegistryHost: testHost, Blobs: h.blobs,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return testNow }})
+	t.Cleanup(other.Close)
+	if _, _, err := other.vulnDB(t.Context()); !errors.Is(err, errNoVulnDB) {
+		t.Fatalf("before any import: %v", err)
+	}
+	first, err := h.importDB(t, osvZip(t, []string{"debian"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, rec, err := other.vulnDB(t.Context())
+	if err != nil || rec.Digest != first.Digest || db.Stats().Ecosystems["Go"] != 0 || db.Stats().Vulns != first.Vulnerabilities {
+		t.Fatalf("first load: %v %+v %v", db, rec, err)
+	}
+	if again, _, _ := other.vulnDB(t.Context()); again != db {
+		t.Error("loaded again with the digest unchanged")
+	}
+	second, err := h.importDB(t, osvZip(t, []string{"debian", "go"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, rec, err = other.vulnDB(t.Context())
+	if err != nil || rec.Digest != second.Digest || db.Stats().Ecosystems["Go"] == 0 {
+		t.Fatalf("after a new import: %+v %v", rec, err)
 	}
 }

@@ -264,19 +264,24 @@ func (s *Service) vulnDB(ctx context.Context) (*scan.DB, vulnDBRecord, error) {
 	if !found {
 		return nil, vulnDBRecord{}, errNoVulnDB
 	}
+	s.vdbLoad.Lock()
+	defer s.vdbLoad.Unlock()
 	s.vdbMu.Lock()
-	defer s.vdbMu.Unlock()
-	if s.vdb != nil && s.vdbDigest == rec.Digest {
-		return s.vdb, rec, nil
+	db, loaded := s.vdb, s.vdbDigest
+	s.vdbMu.Unlock()
+	if db != nil && loaded == rec.Digest {
+		return db, rec, nil
 	}
 	if s.cfg.Blobs == nil {
 		return nil, vulnDBRecord{}, blobsMissing("Scanning")
 	}
-	db, err := s.loadVulnDBBlob(ctx, digest.Digest(rec.Digest))
+	db, err = s.loadVulnDBBlob(ctx, digest.Digest(rec.Digest))
 	if err != nil {
 		return nil, vulnDBRecord{}, err
 	}
+	s.vdbMu.Lock()
 	s.vdb, s.vdbDigest = db, rec.Digest
+	s.vdbMu.Unlock()
 	s.log.Info("vulnerability database loaded", "digest", rec.Digest, "vulns", db.Stats().Vulns)
 	return db, rec, nil
 }
