@@ -64,6 +64,9 @@ run the controllers.`,
 	f.StringVar(&cfg.AgentConfigFile, "agent-config", "", "ecs.config file for the --dev in-process agent")
 	f.DurationVar(&lostGrace, "lost-agent-grace", 3*time.Minute,
 		"how long an agent may be disconnected before services replace its tasks elsewhere (0: never)")
+	f.DurationVar(&cfg.ECRControllerInterval, "ecr-controller-interval", server.DefaultECRControllerInterval,
+		"how often the ECR controllers (lifecycle policies) run")
+	_ = f.MarkHidden("ecr-controller-interval") // for tests
 	f.StringVar(&cfg.AccountID, "account-id", "", "account id of a new etcd (default "+server.DefaultAccountID+"; an etcd keeps the one it was created with)")
 	return cmd
 }

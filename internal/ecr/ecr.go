@@ -1,7 +1,9 @@
 // Package ecr owns Berth's Amazon ECR API (awsJson1_1, target prefix
 // AmazonEC2ContainerRegistry_V20150921, SigV4 service "ecr"): private
 // repositories and their settings (tag mutability, scanning, encryption),
-// repository and lifecycle policies, tags, the authorization tokens that
+// repository and lifecycle policies (lifecycle.go plans what a policy
+// expires; the controllers of controllers.go apply it, and
+// lifecycle_preview.go previews it), tags, the authorization tokens that
 // `docker login` presents to the registry (auth.go), the registry's
 // metadata on etcd (RegistryMeta: meta.go, meta_manifests.go, keys in
 // images_records.go) and the image and layer APIs on the same records
@@ -69,6 +71,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	regions map[string]*store.Store // region -> "/berth/<account>/<region>"
+	marked  map[string]bool         // regions known to be in ecrRegions
 	key     *tokenKey               // the account's token key, once read
 
 	// The vulnerability database this server loaded (vulndb.go), under
@@ -111,6 +114,7 @@ func New(cfg Config) *Service {
 		log:     cfg.Logger.With("service", "ecr"),
 		now:     func() time.Time { return cfg.Now().UTC() },
 		regions: map[string]*store.Store{},
+		marked:  map[string]bool{},
 	}
 }
 
@@ -126,6 +130,11 @@ func (s *Service) regional(ctx context.Context) (*store.Store, string, error) {
 	if !regionName.MatchString(region) {
 		return nil, "", awserr.InvalidParameter("%q is not a valid region.", region)
 	}
+	return s.regionStore(region), region, nil
+}
+
+// regionStore returns the store of a (valid) region.
+func (s *Service) regionStore(region string) *store.Store {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.regions[region]
@@ -133,7 +142,7 @@ func (s *Service) regional(ctx context.Context) (*store.Store, string, error) {
 		st = s.acct.WithNamespace("/berth/" + s.cfg.AccountID + "/" + region)
 		s.regions[region] = st
 	}
-	return st, region, nil
+	return st
 }
 
 // APIService describes ECR for the API listener. Actions Berth does not
@@ -182,6 +191,12 @@ func (s *Service) APIService() api.Service {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"DeleteLifecyclePolicy": api.Op(s.DeleteLifecyclePolicy, func(ctx context.Context, in *ecrtypes.DeleteLifecyclePolicyRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"StartLifecyclePolicyPreview": api.Op(s.StartLifecyclePolicyPreview, func(ctx context.Context, in *ecrtypes.StartLifecyclePolicyPreviewRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"GetLifecyclePolicyPreview": api.Op(s.GetLifecyclePolicyPreview, func(ctx context.Context, in *ecrtypes.GetLifecyclePolicyPreviewRequest) []string {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"ListImages": api.Op(s.ListImages, func(ctx context.Context, in *ecrtypes.ListImagesRequest) []string {

@@ -304,6 +304,9 @@ func TestParseLifecyclePolicy(t *testing.T) {
 		{"count with unit", `{"rules":[` + rule(1, `{"tagStatus":"any","countType":"imageCountMoreThan","countUnit":"days","countNumber":3}`) + `]}`, false},
 		{"zero count", `{"rules":[` + rule(1, `{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":0}`) + `]}`, false},
 		{"not JSON", `rules`, false},
+		{"patterns", `{"rules":[` + rule(1, `{"tagStatus":"tagged","tagPatternList":["*test*1*2*3","prod*"],"countType":"imageCountMoreThan","countNumber":3}`) + `]}`, true},
+		{"five wildcards", `{"rules":[` + rule(1, `{"tagStatus":"tagged","tagPatternList":["*a*b*c*d*"],"countType":"imageCountMoreThan","countNumber":3}`) + `]}`, false},
+		{"prefixes and patterns", `{"rules":[` + rule(1, `{"tagStatus":"tagged","tagPrefixList":["v"],"tagPatternList":["v*"],"countType":"imageCountMoreThan","countNumber":3}`) + `]}`, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

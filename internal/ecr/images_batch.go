@@ -212,6 +212,19 @@ func (s *Service) BatchDeleteImage(ctx context.Context, in *ecrtypes.BatchDelete
 // deleteImage deletes what id names in repo and returns the ids deleted,
 // or the failure.
 func (s *Service) deleteImage(ctx context.Context, st *store.Store, repo string, id ecrtypes.ImageIdentifier) ([]ecrtypes.ImageIdentifier, *ecrtypes.ImageFailure, error) {
+	return s.deleteImageIf(ctx, st, repo, id, nil)
+}
+
+// errImageChanged stops a deletion whose image is no longer the one its
+// caller decided on.
+var errImageChanged = errors.New("image changed since it was chosen for deletion")
+
+// deleteImageIf is deleteImage, which, by digest and when unchanged is
+// set, first checks in its first transaction that unchanged(image) holds,
+// and otherwise deletes nothing and returns errImageChanged (wrapped): the
+// lifecycle controller deletes what it planned only if the image still
+// has the tags it planned with.
+func (s *Service) deleteImageIf(ctx context.Context, st *store.Store, repo string, id ecrtypes.ImageIdentifier, unchanged func(imageRecord) bool) ([]ecrtypes.ImageIdentifier, *ecrtypes.ImageFailure, error) {
 	var all, deleted []ecrtypes.ImageIdentifier
 	var fail *ecrtypes.ImageFailure
 	var gone *imageRecord // the image deleted, when one was
@@ -252,6 +265,9 @@ func (s *Service) deleteImage(ctx context.Context, st *store.Store, repo string,
 				deleteImageStep(tx, repo, img)
 				gone = &img
 				return nil
+			}
+			if first && unchanged != nil && !unchanged(img) {
+				return errImageChanged
 			}
 			if first {
 				parents, err := referencedBy(tx, repo, img.Digest)

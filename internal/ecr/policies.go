@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -155,10 +156,14 @@ type LifecycleRule struct {
 	} `json:"action"`
 }
 
+// maxTagPatternWildcards is ECR's limit of "*" in a tagPatternList entry.
+const maxTagPatternWildcards = 4
+
 // ParseLifecyclePolicy parses and checks a lifecycle policy as ECR does:
 // at least one rule, distinct positive priorities, tagStatus
-// tagged|untagged|any (tagged needs a tagPrefixList or tagPatternList, the
-// others must have neither), countType imageCountMoreThan (no countUnit) or
+// tagged|untagged|any (tagged needs a tagPrefixList or a tagPatternList,
+// not both, whose entries have at most four "*"; the others must have
+// neither), countType imageCountMoreThan (no countUnit) or
 // sinceImagePushed (countUnit days), countNumber > 0, action expire; a rule
 // with tagStatus any must have the highest priority number.
 func ParseLifecyclePolicy(text string) (*LifecyclePolicy, error) {
@@ -187,6 +192,10 @@ func ParseLifecyclePolicy(text string) (*LifecyclePolicy, error) {
 			return nil, bad("Lifecycle policy validation failure: tagPrefixList or tagPatternList is required when tagStatus is tagged")
 		case sel.TagStatus != "tagged" && (len(sel.TagPrefixList) > 0 || len(sel.TagPatternList) > 0):
 			return nil, bad("Lifecycle policy validation failure: tagPrefixList and tagPatternList can be used only when tagStatus is tagged")
+		case len(sel.TagPrefixList) > 0 && len(sel.TagPatternList) > 0:
+			return nil, bad("Lifecycle policy validation failure: a rule can have a tagPrefixList or a tagPatternList, not both")
+		case slices.ContainsFunc(sel.TagPatternList, func(p string) bool { return strings.Count(p, "*") > maxTagPatternWildcards }):
+			return nil, bad("Lifecycle policy validation failure: a tagPatternList entry can have at most %d wildcards (*)", maxTagPatternWildcards)
 		case sel.CountType == "imageCountMoreThan" && sel.CountUnit != "":
 			return nil, bad("Lifecycle policy validation failure: countUnit cannot be used with countType imageCountMoreThan")
 		case sel.CountType == "sinceImagePushed" && sel.CountUnit != "days":

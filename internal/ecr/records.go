@@ -21,6 +21,15 @@ type repoRecord struct {
 	Policy string `json:"policy,omitempty"`
 	// Lifecycle is the lifecycle policy, nil when none.
 	Lifecycle *lifecycleRecord `json:"lifecycle,omitempty"`
+	// Preview is the last lifecycle policy preview, nil when none.
+	Preview *previewRecord `json:"preview,omitempty"`
+}
+
+// previewRecord is a lifecycle policy preview: the policy previewed and
+// when. Its results are planned when asked for (lifecycle_preview.go).
+type previewRecord struct {
+	Text      string    `json:"text"`
+	StartedAt time.Time `json:"startedAt"`
 }
 
 // lifecycleRecord is a repository's lifecycle policy.
@@ -82,6 +91,11 @@ func repositoryNotEmpty(name, registry string) error {
 func policyNotFound(name, registry string) error {
 	return awserr.Newf(ecrtypes.ErrCodeRepositoryPolicyNotFoundException,
 		"%s", "Repository policy does not exist for the repository with name '"+name+"' in the registry with id '"+registry+"'")
+}
+
+func previewNotFound(name, registry string) error {
+	return awserr.Newf(ecrtypes.ErrCodeLifecyclePolicyPreviewNotFoundException,
+		"%s", "There is no lifecycle policy preview for the repository with name '"+name+"' in the registry with id '"+registry+"'")
 }
 
 func lifecycleNotFound(name, registry string) error {

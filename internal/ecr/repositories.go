@@ -17,7 +17,7 @@ import (
 // CreateRepository creates a private repository with ECR's defaults:
 // MUTABLE tags, no scan on push, AES256 encryption.
 func (s *Service) CreateRepository(ctx context.Context, in *ecrtypes.CreateRepositoryRequest) (*ecrtypes.CreateRepositoryResponse, error) {
-	st, _, err := s.regional(ctx)
+	st, region, err := s.regional(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +62,10 @@ func (s *Service) CreateRepository(ctx context.Context, in *ecrtypes.CreateRepos
 		ImageTagMutability:         aws.String(mutability),
 		ImageScanningConfiguration: scan,
 		EncryptionConfiguration:    enc,
+	}
+	// The controllers visit the regions with repositories.
+	if err := s.markRegion(ctx, region); err != nil {
+		return nil, err
 	}
 	// What a crashed purge of a deleted namesake left must not show in
 	// the new repository (a no-op when the name exists: the purge stops).

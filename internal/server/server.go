@@ -39,6 +39,10 @@ import (
 const (
 	DevAccessKeyID     = "AKIABERTHDEVELOPMENT"
 	DevSecretAccessKey = "berth-dev-secret-access-key"
+	// DefaultECRControllerInterval is how often the ECR controllers run
+	// unless told otherwise: ECR expires images within 24 hours of their
+	// meeting a lifecycle rule; Berth does so within this interval.
+	DefaultECRControllerInterval = 10 * time.Minute
 	// DefaultAccountID is the account of a new etcd unless --account-id says
 	// otherwise (LocalStack and moto answer as the same account).
 	DefaultAccountID = "000000000000"
@@ -71,7 +75,10 @@ type Config struct {
 	// disconnected before services replace its tasks elsewhere (default 3
 	// minutes; negative: never).
 	LostAgentGrace time.Duration
-	Dev            bool
+	// ECRControllerInterval is how often the ECR controllers (lifecycle
+	// policies) run (default DefaultECRControllerInterval).
+	ECRControllerInterval time.Duration
+	Dev                   bool
 	// Root credentials a new etcd is created with (BERTH_ROOT_*); otherwise
 	// the dev ones (--dev) or generated ones. Every server on one etcd
 	// answers to the credentials the first one stored.
@@ -112,6 +119,9 @@ func (c *Config) defaults() error {
 		if !ecs.ValidRegion(r) {
 			return fmt.Errorf("%q is not a region name (like us-east-1)", r)
 		}
+	}
+	if c.ECRControllerInterval <= 0 {
+		c.ECRControllerInterval = DefaultECRControllerInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -231,9 +241,17 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// One server of all those sharing the etcd runs the controllers.
+		// One server of all those sharing the etcd runs the controllers:
+		// ECS's and ECR's side by side, both ending with ctx.
 		st.WithNamespace("/berth/"+root.AccountID).Lead(runCtx, "controllers", serverID(addr), func(ctx context.Context) {
+			var controllers sync.WaitGroup
+			controllers.Add(1)
+			go func() {
+				defer controllers.Done()
+				ecrSvc.RunControllers(ctx, cfg.ECRControllerInterval)
+			}()
 			regions.RunControllers(ctx, time.Minute)
+			controllers.Wait()
 		})
 	}()
 	if cfg.Dev {
