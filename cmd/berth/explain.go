@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,30 +82,10 @@ Requests are signed with the AWS credentials of the environment (for a
 				return fmt.Errorf("--output must be table or json, not %q", output)
 			}
 			ctx := cmd.Context()
-			// Credentials from the environment or the shared files only: a
-			// Berth server is not on EC2, and asking the instance metadata
-			// service would leave the machine.
-			opts := []func(*config.LoadOptions) error{config.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
-			if region != "" {
-				opts = append(opts, config.WithRegion(region))
-			}
-			awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+			client, err := newBerthClient(ctx, endpoint, region)
 			if err != nil {
-				return fmt.Errorf("load AWS configuration: %w", err)
+				return err
 			}
-			if awsCfg.Region == "" {
-				awsCfg.Region = "us-east-1"
-			}
-			if endpoint == "" {
-				endpoint = cmp.Or(os.Getenv("BERTH_ENDPOINT"), defaultEndpoint)
-			}
-			if awsCfg.Credentials == nil {
-				return errNoCredentials
-			}
-			if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
-				return errNoCredentials
-			}
-			client := &berthclient.Client{Endpoint: endpoint, Region: awsCfg.Region, Credentials: awsCfg.Credentials}
 			out, err := client.ExplainPlacement(ctx, &in)
 			if err != nil {
 				return err
@@ -129,6 +110,37 @@ Requests are signed with the AWS credentials of the environment (for a
 	f.StringArrayVar(&constraints, "placement-constraints", nil, "type=memberOf,expression=... or type=distinctInstance, or a JSON list; repeatable")
 	f.StringArrayVar(&strategies, "placement-strategy", nil, "type=spread|binpack|random,field=..., or a JSON list; repeatable, most significant first")
 	return cmd
+}
+
+// newBerthClient is a client of the server at endpoint ($BERTH_ENDPOINT,
+// else defaultEndpoint, when empty) signing for region (the AWS
+// configuration's, else us-east-1, when empty) with the environment's
+// credentials.
+func newBerthClient(ctx context.Context, endpoint, region string) (*berthclient.Client, error) {
+	// Credentials from the environment or the shared files only: a
+	// Berth server is not on EC2, and asking the instance metadata
+	// service would leave the machine.
+	opts := []func(*config.LoadOptions) error{config.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	if endpoint == "" {
+		endpoint = cmp.Or(os.Getenv("BERTH_ENDPOINT"), defaultEndpoint)
+	}
+	if awsCfg.Credentials == nil {
+		return nil, errNoCredentials
+	}
+	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, errNoCredentials
+	}
+	return &berthclient.Client{Endpoint: endpoint, Region: awsCfg.Region, Credentials: awsCfg.Credentials}, nil
 }
 
 var errNoCredentials = errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY " +

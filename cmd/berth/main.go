@@ -1,6 +1,7 @@
 // Command berth is Berth's single binary: `berth server` runs the control
 // plane, `berth agent` runs a node agent, `berth demo-image` builds the quick
 // start's image locally, `berth explain-placement` dry-runs a RunTask,
+// `berth vulndb` imports the OSV database image scans match against,
 // `berth version` prints the version.
 package main
 
@@ -36,7 +37,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(serverCmd(), agentCmd(), demoImageCmd(), explainPlacementCmd(), versionCmd())
+	root.AddCommand(serverCmd(), agentCmd(), demoImageCmd(), explainPlacementCmd(), vulnDBCmd(), versionCmd())
 	return root
 }
 

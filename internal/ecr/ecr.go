@@ -30,6 +30,7 @@ import (
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecrtypes"
 	"github.com/berth-dev/berth/internal/registry/blob"
+	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -57,6 +58,16 @@ type Config struct {
 	UploadMaxAge time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	// ScanTimeout bounds a basic scan from StartImageScan (or the push)
+	// to its result (default 10 minutes).
+	ScanTimeout time.Duration
+	// ScanWorkers is how many scans run at once (default 2).
+	ScanWorkers int
+	// ScanQuota is how often an image may be scanned against the same
+	// vulnerability database (ECR's once a day, the default); negative
+	// means no limit.
+	ScanQuota time.Duration
 }
 
 // Defaults of Config's garbage collection settings.
@@ -76,6 +87,22 @@ type Service struct {
 	regions map[string]*store.Store // region -> "/berth/<account>/<region>"
 	marked  map[string]bool         // regions known to be in ecrRegions
 	key     *tokenKey               // the account's token key, once read
+
+	// The vulnerability database this server loaded (vulndb.go), under
+	// vdbMu; vdbLoad serializes loads, so that a status call never waits
+	// for one.
+	vdbLoad   sync.Mutex
+	vdbMu     sync.Mutex
+	vdb       *scan.DB
+	vdbDigest string
+
+	// The scan workers (scans.go), started on the first scan; Close ends
+	// them.
+	scanMu     sync.Mutex
+	scanQueue  chan scanJob
+	scanStop   context.CancelFunc
+	scanClosed bool
+	scanWG     sync.WaitGroup
 }
 
 // New returns a Service.
@@ -91,6 +118,15 @@ func New(cfg Config) *Service {
 	}
 	if cfg.UploadMaxAge <= 0 {
 		cfg.UploadMaxAge = DefaultUploadMaxAge
+	}
+	if cfg.ScanTimeout <= 0 {
+		cfg.ScanTimeout = defaultScanTimeout
+	}
+	if cfg.ScanWorkers <= 0 {
+		cfg.ScanWorkers = defaultScanWorkers
+	}
+	if cfg.ScanQuota == 0 {
+		cfg.ScanQuota = defaultScanQuota
 	}
 	return &Service{
 		cfg:     cfg,
@@ -213,6 +249,12 @@ func (s *Service) APIService() api.Service {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"GetDownloadUrlForLayer": api.Op(s.GetDownloadUrlForLayer, func(ctx context.Context, in *ecrtypes.GetDownloadUrlForLayerRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"StartImageScan": api.Op(s.StartImageScan, func(ctx context.Context, in *ecrtypes.StartImageScanRequest) []string {
+			return repo(in.RepositoryName)(ctx)
+		}),
+		"DescribeImageScanFindings": api.Op(s.DescribeImageScanFindings, func(ctx context.Context, in *ecrtypes.DescribeImageScanFindingsRequest) []string {
 			return repo(in.RepositoryName)(ctx)
 		}),
 		"TagResource": api.Op(s.TagResource, func(_ context.Context, in *ecrtypes.TagResourceRequest) []string {

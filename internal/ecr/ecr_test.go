@@ -66,6 +66,10 @@ func newHarness(t *testing.T) *harness {
 		Logger:     slog.New(slog.DiscardHandler),
 	})
 	apiSrv.Register(h.s.APIService())
+	for _, rt := range h.s.VulnDBRoutes(apiSrv.SigV4("ecr")) {
+		apiSrv.Route(rt)
+	}
+	t.Cleanup(h.s.Close) // the scan workers end after the API listener, before the store
 	apiSrv.Route(api.Route{Pattern: "GET /v2/", Auth: []api.Authenticator{h.s.RegistryAuth()},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, _ := api.PrincipalFrom(r.Context())

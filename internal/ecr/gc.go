@@ -132,6 +132,9 @@ func (s *Service) GCPass(ctx context.Context, regions []string, now time.Time) (
 			return rep, fmt.Errorf("gc: mark region %s: %w", regions[i], err)
 		}
 	}
+	if err := s.markAccount(ctx, live); err != nil {
+		return rep, fmt.Errorf("gc: mark: %w", err)
+	}
 	rep.Live = len(live)
 	if err := s.sweepBlobs(ctx, live, now.Add(-s.cfg.GCGrace), &rep); err != nil {
 		return rep, fmt.Errorf("gc: sweep blobs: %w", err)
@@ -175,6 +178,36 @@ func markRegion(ctx context.Context, st *store.Store, live map[digest.Digest]str
 		})
 		if err != nil {
 			return fmt.Errorf("images: %w", err)
+		}
+		// Scan findings are blobs too (scans.go); those of replaced scans
+		// are garbage like any other.
+		err = store.Scan(tx, imageScans, "", "", false, func(_ string, sc scanRecord) (bool, error) {
+			if sc.Findings != "" {
+				live[digest.Digest(sc.Findings)] = struct{}{}
+			}
+			return true, ctx.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("image scans: %w", err)
+		}
+		return nil
+	})
+}
+
+// markAccount marks what the account keeps in the blob store outside any
+// region: the current vulnerability database (vulndb.go). A database
+// replaced by a newer import is garbage.
+func (s *Service) markAccount(ctx context.Context, live map[digest.Digest]struct{}) error {
+	return s.acct.View(ctx, func(tx *store.Tx) error {
+		rec, err := store.Get(tx, vulnDBs, vulnDBID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("vulnerability database: %w", err)
+		}
+		if rec.Digest != "" {
+			live[digest.Digest(rec.Digest)] = struct{}{}
 		}
 		return nil
 	})

@@ -201,7 +201,9 @@ func (s *Service) imageDetail(repo string, img imageRecord) ecrtypes.ImageDetail
 
 // DescribeImages describes the images imageIds name (all must exist, else
 // ImageNotFoundException, as in ECR), or pages through the repository's
-// images in digest order, filtered by tagStatus.
+// images in digest order, filtered by tagStatus. An image scanned has its
+// imageScanStatus and, once the scan is complete, its
+// imageScanFindingsSummary.
 func (s *Service) DescribeImages(ctx context.Context, in *ecrtypes.DescribeImagesRequest) (*ecrtypes.DescribeImagesResponse, error) {
 	st, err := s.imageStore(ctx, in.RegistryId)
 	if err != nil {
@@ -235,7 +237,7 @@ func (s *Service) DescribeImages(ctx context.Context, in *ecrtypes.DescribeImage
 					out.ImageDetails = append(out.ImageDetails, s.imageDetail(name, r.img))
 				}
 			}
-			return nil
+			return s.withScans(tx, name, out.ImageDetails)
 		})
 		if err != nil {
 			return nil, err
@@ -261,7 +263,7 @@ func (s *Service) DescribeImages(ctx context.Context, in *ecrtypes.DescribeImage
 			return err
 		}
 		if tagStatus == ecrtypes.TagStatusANY {
-			return store.Scan(tx, images, imagePrefix(name), tok.After, false, func(id string, img imageRecord) (bool, error) {
+			err := store.Scan(tx, images, imagePrefix(name), tok.After, false, func(id string, img imageRecord) (bool, error) {
 				if len(out.ImageDetails) == limit {
 					out.NextToken = pageToken{Kind: tok.Kind, After: imageID(name, aws.ToString(out.ImageDetails[limit-1].ImageDigest))}.encode()
 					return false, nil
@@ -269,6 +271,10 @@ func (s *Service) DescribeImages(ctx context.Context, in *ecrtypes.DescribeImage
 				out.ImageDetails = append(out.ImageDetails, s.imageDetail(name, img))
 				return true, nil
 			})
+			if err != nil {
+				return err
+			}
+			return s.withScans(tx, name, out.ImageDetails)
 		}
 		// By the tagged/untagged index: only the images of the answer are
 		// read.
@@ -300,7 +306,7 @@ func (s *Service) DescribeImages(ctx context.Context, in *ecrtypes.DescribeImage
 			last := ids[len(ids)-1][len(imagePrefix(name)):]
 			out.NextToken = pageToken{Kind: tok.Kind, After: statusID(name, tagged, last)}.encode()
 		}
-		return nil
+		return s.withScans(tx, name, out.ImageDetails)
 	})
 	if err != nil {
 		return nil, err

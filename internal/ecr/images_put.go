@@ -69,8 +69,10 @@ func (s *Service) PutImage(ctx context.Context, in *ecrtypes.PutImageRequest) (*
 	if tag != "" {
 		tags = []string{tag}
 	}
+	var rec repoRecord
 	put := func(tx *store.Tx, write bool) error {
-		rec, err := s.getRepository(tx, name)
+		var err error
+		rec, err = s.getRepository(tx, name)
 		if err != nil {
 			return err
 		}
@@ -99,6 +101,7 @@ func (s *Service) PutImage(ctx context.Context, in *ecrtypes.PutImageRequest) (*
 	if err := st.Update(ctx, func(tx *store.Tx) error { return put(tx, true) }); err != nil {
 		return nil, err
 	}
+	s.scanOnPush(ctx, st, name, rec, img)
 	return &ecrtypes.PutImageResponse{Image: &ecrtypes.Image{
 		RegistryId: aws.String(s.cfg.AccountID), RepositoryName: aws.String(name),
 		ImageId:       &ecrtypes.ImageIdentifier{ImageDigest: aws.String(d.String()), ImageTag: in.ImageTag},

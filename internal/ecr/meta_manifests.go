@@ -252,6 +252,7 @@ func deleteImageStep(tx *store.Tx, repo string, img imageRecord) (done bool) {
 		store.Delete(tx, imageTags, tagID(repo, t))
 	}
 	store.Delete(tx, images, id)
+	store.Delete(tx, imageScans, id)
 	was := img.tagged()
 	setStatus(tx, repo, img.Digest, &was, nil)
 	if img.Subject != "" {
@@ -293,13 +294,19 @@ func (m meta) PutManifest(ctx context.Context, repo string, man registry.Manifes
 	if err := m.s.linkParents(ctx, st, repo, img); err != nil {
 		return err
 	}
-	return m.update(ctx, func(tx *store.Tx) error {
-		rec, err := repoFor(tx, repo)
-		if err != nil {
+	var rec repoRecord
+	err = st.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if rec, err = repoFor(tx, repo); err != nil {
 			return err
 		}
 		return putImage(tx, repo, rec, img, tags, m.s.now())
 	})
+	if err != nil {
+		return err
+	}
+	m.s.scanOnPush(ctx, st, repo, rec, img)
+	return nil
 }
 
 // Manifest implements registry.Meta. It is what a pull reads, so it

@@ -17,7 +17,7 @@ const deleteBatch = 100
 var errRecreated = errors.New("repository exists")
 
 // purgeRepository removes everything repository name owns (images, tags,
-// index entries, blob links, referrers, upload sessions, and the uploads'
+// index entries, blob links, referrers, scans, upload sessions, and the uploads'
 // bytes in the blob store) once its record is gone. It runs after a
 // forced DeleteRepository and before a CreateRepository of the same name
 // (so that what a crashed purge left is never seen by a new repository).
@@ -46,6 +46,10 @@ func (s *Service) purgeRepository(ctx context.Context, st *store.Store, name str
 		},
 		func() (int, error) {
 			ids, err := purgePrefix(ctx, st, imageParents, name, prefix, nil)
+			return len(ids), err
+		},
+		func() (int, error) {
+			ids, err := purgePrefix(ctx, st, imageScans, name, prefix, nil)
 			return len(ids), err
 		},
 		func() (int, error) {

@@ -139,6 +139,10 @@ type LoadStats struct {
 	Unsupported int // entries with no ecosystem Berth scans
 	Scores      int // CVEs with a CVSS v3 vector, for findings without a severity
 	Malformed   int // documents that were not OSV JSON
+	// Ecosystems counts the vulnerabilities kept per ecosystem Berth scans
+	// ("Debian", "Alpine", "Go", ...): one that affects packages of two
+	// ecosystems counts in each.
+	Ecosystems map[string]int
 	// Notes name the first malformed documents and why.
 	Notes []string
 }
@@ -275,6 +279,7 @@ func (db *DB) add(e *osvEntry) {
 	}
 	idx := int32(len(db.vulns))
 	kept := false
+	var ecos []string
 	for _, a := range e.Affected {
 		eco := normalizeEcosystem(a.Package.Ecosystem)
 		if eco == "" || a.Package.Name == "" {
@@ -323,6 +328,9 @@ func (db *DB) add(e *osvEntry) {
 		k := pkgKey{ecosystem: db.str(eco), name: db.str(a.Package.Name)}
 		db.index[k] = append(db.index[k], af)
 		kept = true
+		if !slices.Contains(ecos, k.ecosystem) {
+			ecos = append(ecos, k.ecosystem)
+		}
 	}
 	v := newVuln(e)
 	db.addScores(e.ID, v)
@@ -331,6 +339,12 @@ func (db *DB) add(e *osvEntry) {
 		return
 	}
 	db.vulns = append(db.vulns, v)
+	if db.stats.Ecosystems == nil {
+		db.stats.Ecosystems = map[string]int{}
+	}
+	for _, eco := range ecos {
+		db.stats.Ecosystems[eco]++
+	}
 }
 
 // addScores records v's CVSS v3 vector for each CVE it names; a CVE's own

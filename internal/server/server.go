@@ -211,7 +211,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Store: st, AccountID: root.AccountID, Region: cfg.Region,
 		RegistryHost: regHost, Blobs: blobs, Logger: log,
 	})
+	defer ecrSvc.Close() // its scan workers end before the store closes
 	apiSrv.Register(ecrSvc.APIService())
+	for _, rt := range ecrSvc.VulnDBRoutes(apiSrv.SigV4(ecrtypes.SigningName)) {
+		apiSrv.Route(rt)
+	}
 	apiSrv.Route(registryRoute(registryConfig{
 		API:       apiSrv,
 		Auth:      []api.Authenticator{ecrSvc.RegistryAuth(), apiSrv.SigV4(ecrtypes.SigningName)},
