@@ -16,11 +16,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +29,8 @@ import (
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-dev/berth/internal/scan/scantest"
 )
 
 // osvFixture is internal/scan's OSV fixture.
@@ -70,34 +70,6 @@ var wantFindings = []string{
 }
 
 var wantCounts = map[string]int32{"CRITICAL": 1, "HIGH": 2, "MEDIUM": 3, "LOW": 1}
-
-var (
-	goBinOnce sync.Once
-	goBin     []byte
-	goBinErr  error
-)
-
-// testGoBinary builds internal/scan's test program (it uses
-// github.com/google/btree v1.1.3) once.
-func testGoBinary(t *testing.T) []byte {
-	t.Helper()
-	goBinOnce.Do(func() {
-		out := filepath.Join(os.TempDir(), fmt.Sprintf("ecr-scan-gobin-%d", os.Getpid()))
-		defer os.Remove(out)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "../scan/testdata/gobin")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			goBinErr = fmt.Errorf("go build: %v\n%s", err, msg)
-			return
-		}
-		goBin, goBinErr = os.ReadFile(out)
-	})
-	if goBinErr != nil {
-		t.Skip(goBinErr)
-	}
-	return goBin
-}
 
 // gzipLayer is a gzipped tar of files (name -> body; an executable when
 // the name ends in "bin/app").
@@ -141,7 +113,7 @@ func (h *harness) pushScannable(t *testing.T, repo, tag string) string {
 		"etc/os-release":      []byte("ID=debian\nVERSION_ID=\"12\"\n"),
 		"var/lib/dpkg/status": []byte(scanDpkgStatus),
 	})
-	app := gzipLayer(t, map[string][]byte{"usr/local/bin/app": testGoBinary(t)})
+	app := gzipLayer(t, map[string][]byte{"usr/local/bin/app": scantest.GoBinary(t)})
 	_, d, _ := h.pushImage(t, repo, tag, `{"architecture":"amd64","os":"linux"}`, base, app)
 	return d.String()
 }

@@ -3,16 +3,13 @@ package scan
 import (
 	"archive/tar"
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/scan/scantest"
 )
 
 const debianOSRelease = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -80,43 +77,12 @@ V:1.2.4_git20230717-r4
 o:musl
 `
 
-var (
-	goBinOnce sync.Once
-	goBin     []byte
-	goBinErr  error
-)
-
-// goBinary builds testdata/gobin (a main package using
-// github.com/google/btree) once and returns the executable.
-func goBinary(t testing.TB) []byte {
-	t.Helper()
-	goBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "scan-gobin-")
-		if err != nil {
-			goBinErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "gobin")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/gobin")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			goBinErr = fmt.Errorf("go build testdata/gobin: %v\n%s", err, msg)
-			return
-		}
-		goBin, goBinErr = os.ReadFile(out)
-	})
-	if goBinErr != nil {
-		t.Skip(goBinErr)
-	}
-	return goBin
-}
-
 // debianImage is two layers: a base with os-release (via a symlink),
 // dpkg status, a distroless status.d entry and two Go binaries, and an
 // upper layer that deletes the status.d entry (whiteout) and one binary's
 // directory (opaque), and adds a file of its own in that directory.
 func debianImage(t testing.TB, compression string) []LayerOpener {
-	bin := goBinary(t)
+	bin := scantest.GoBinary(t)
 	base := layerBytes(t, compression,
 		entry{name: "etc/", typ: tar.TypeDir, mode: 0o755},
 		entry{name: "etc/os-release", typ: tar.TypeSymlink, linkname: "../usr/lib/os-release"},
@@ -251,7 +217,7 @@ func TestInventoryLimitsAndCorruptInput(t *testing.T) {
 	big := layerBytes(t, "gzip",
 		file("etc/os-release", "ID=alpine\nVERSION_ID=3.19.1\n"),
 		file("lib/apk/db/installed", apkInstalled),
-		entry{name: "bin/app", body: goBinary(t), mode: 0o755},
+		entry{name: "bin/app", body: scantest.GoBinary(t), mode: 0o755},
 	)
 	inv, err := TakeInventory(ctx, openers(big), InventoryConfig{MaxDBSize: 16, MaxBinarySize: 1024})
 	if err != nil {
