@@ -473,20 +473,11 @@ func (s *Service) startServiceTasks(ctx context.Context, cname string, svc *ecst
 			LaunchType: svc.LaunchType, NetworkConfiguration: svc.NetworkConfiguration,
 			EnableECSManagedTags: svc.EnableECSManagedTags, EnableExecuteCommand: svc.EnableExecuteCommand,
 		}
-		switch aws.ToString(svc.PropagateTags) {
-		case ecstypes.PropagateTagsSERVICE:
-			req.Tags = svc.Tags
-		case ecstypes.PropagateTagsTASKDEFINITION:
-			req.PropagateTags = svc.PropagateTags
-		}
+		req.Tags, req.PropagateTags = serviceTaskTags(svc)
 		out, err := s.RunTask(ctx, req)
 		if err != nil {
-			// A refusal (no instances, an inactive task definition) is the
-			// service's problem to report; anything else is retried.
-			if e, ok := awserr.As(err); ok && e.Code != awserr.CodeServer && e.Code != awserr.CodeInternalFailure {
-				return started, e.Message, nil
-			}
-			return started, "", fmt.Errorf("run tasks: %w", err)
+			reason, err := startRefusal(err, "run tasks")
+			return started, reason, err
 		}
 		for _, t := range out.Tasks {
 			started = append(started, aws.ToString(t.TaskArn))
@@ -498,6 +489,30 @@ func (s *Service) startServiceTasks(ctx context.Context, cname string, svc *ecst
 		n -= count
 	}
 	return started, "", nil
+}
+
+// serviceTaskTags are the tags a service's new task gets, as its
+// propagateTags says: the service's, or (propagated by RunTask/StartTask)
+// the task definition's.
+func serviceTaskTags(svc *ecstypes.Service) (tags []ecstypes.Tag, propagate *string) {
+	switch aws.ToString(svc.PropagateTags) {
+	case ecstypes.PropagateTagsSERVICE:
+		return svc.Tags, nil
+	case ecstypes.PropagateTagsTASKDEFINITION:
+		return nil, svc.PropagateTags
+	}
+	return nil, nil
+}
+
+// startRefusal sorts the error of a call that starts a service's tasks: a
+// refusal (no instances, an inactive task definition) is the service's
+// problem to report, as a reason; anything else is an error, retried by a
+// later pass.
+func startRefusal(err error, what string) (reason string, _ error) {
+	if e, ok := awserr.As(err); ok && e.Code != awserr.CodeServer && e.Code != awserr.CodeInternalFailure {
+		return e.Message, nil
+	}
+	return "", fmt.Errorf("%s: %w", what, err)
 }
 
 // taskListEvent is "(service web) has started 2 tasks: (task a) (task b).".

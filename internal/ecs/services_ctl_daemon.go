@@ -411,18 +411,11 @@ func (s *Service) startDaemonTasks(ctx context.Context, cname string, svc *ecsty
 			NetworkConfiguration: svc.NetworkConfiguration,
 			EnableECSManagedTags: svc.EnableECSManagedTags, EnableExecuteCommand: svc.EnableExecuteCommand,
 		}
-		switch aws.ToString(svc.PropagateTags) {
-		case ecstypes.PropagateTagsSERVICE:
-			req.Tags = svc.Tags
-		case ecstypes.PropagateTagsTASKDEFINITION:
-			req.PropagateTags = svc.PropagateTags
-		}
+		req.Tags, req.PropagateTags = serviceTaskTags(svc)
 		out, err := s.StartTask(ctx, req)
 		if err != nil {
-			if e, ok := awserr.As(err); ok && e.Code != awserr.CodeServer && e.Code != awserr.CodeInternalFailure {
-				return started, e.Message, nil
-			}
-			return started, "", fmt.Errorf("start tasks: %w", err)
+			reason, err := startRefusal(err, "start tasks")
+			return started, reason, err
 		}
 		for _, t := range out.Tasks {
 			started = append(started, aws.ToString(t.TaskArn))
