@@ -694,3 +694,21 @@ func TestRunControllersRunsServiceControllers(t *testing.T) {
 	registerInstance(t, s2, "prod", 4096, 8192)
 	waitLive(s2, putService(t, s2, "prod", "web", registerTaskDef(t, s2, webTaskDef), 2, 100, 200))
 }
+
+// A service's tasks carry the service's tags when propagateTags is SERVICE.
+func TestServicePropagatesItsTags(t *testing.T) {
+	s, td := newServiceCluster(t)
+	dep := putService(t, s, "prod", "web", td, 1, 100, 200, func(svc *ecstypes.Service) {
+		svc.PropagateTags = aws.String(ecstypes.PropagateTagsSERVICE)
+		svc.Tags = []ecstypes.Tag{{Key: aws.String("team"), Value: aws.String("web")}}
+	})
+	pass(t, s)
+	live := liveTasks(t, s, "prod", dep)
+	if len(live) != 1 {
+		t.Fatalf("%d tasks, want 1", len(live))
+	}
+	task := describeTask(t, s, "prod", aws.ToString(live[0].TaskArn))
+	if len(task.Tags) != 1 || aws.ToString(task.Tags[0].Key) != "team" || aws.ToString(task.Tags[0].Value) != "web" {
+		t.Fatalf("task tags %+v, want the service's team=web", task.Tags)
+	}
+}
