@@ -110,7 +110,7 @@ func payloadChanged(old, new *taskView) bool {
 	}
 	o, n := &old.Task, &new.Task
 	stopped := func(t *taskView) bool { return aws.ToString(t.Task.LastStatus) == "STOPPED" }
-	return old.InstanceID != new.InstanceID || stopped(old) != stopped(new) ||
+	return old.InstanceID != new.InstanceID || stopped(old) != stopped(new) || old.Deactivating != new.Deactivating ||
 		aws.ToString(o.DesiredStatus) != aws.ToString(n.DesiredStatus) ||
 		aws.ToString(o.StoppedReason) != aws.ToString(n.StoppedReason)
 }

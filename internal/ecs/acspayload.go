@@ -56,7 +56,7 @@ func (s *Service) nextPayloads(ctx context.Context, rm *readModel, sess *acsSess
 	rm.tasks.Ascend(idxTaskOnInstance, sess.key, "", func(id string, r *taskView) bool {
 		arn := aws.ToString(r.Task.TaskArn)
 		current[arn] = true
-		want := sentTask{desired: aws.ToString(r.Task.DesiredStatus), reason: aws.ToString(r.Task.StoppedReason)}
+		want := sentTask{desired: agentDesired(aws.ToString(r.Task.DesiredStatus), r.Deactivating), reason: aws.ToString(r.Task.StoppedReason)}
 		if st.sent[arn] != want {
 			changes = append(changes, change{id, r})
 		}
@@ -143,7 +143,7 @@ func (s *Service) acsTask(ctx context.Context, rec taskRecord) (acs.Task, error)
 		arns[aws.ToString(c.Name)] = aws.ToString(c.ContainerArn)
 	}
 	out, err := acs.NewTask(acs.TaskInput{
-		Arn: aws.ToString(t.TaskArn), ClusterArn: aws.ToString(t.ClusterArn), DesiredStatus: aws.ToString(t.DesiredStatus),
+		Arn: aws.ToString(t.TaskArn), ClusterArn: aws.ToString(t.ClusterArn), DesiredStatus: agentDesired(aws.ToString(t.DesiredStatus), rec.Deactivating),
 		Definition: def.def, Overrides: t.Overrides, Zone: aws.ToString(t.AvailabilityZone), Group: aws.ToString(t.Group),
 		LaunchType: aws.ToString(t.LaunchType), AccountID: s.cfg.AccountID, ContainerArns: arns,
 	})
@@ -160,7 +160,7 @@ func (s *Service) manifest(rm *readModel, sess *acsSession, st *sessionState) []
 	ids := []acs.TaskIdentifier{}
 	rm.tasks.Ascend(idxTaskOnInstance, sess.key, "", func(_ string, r *taskView) bool {
 		ids = append(ids, acs.TaskIdentifier{
-			TaskArn: aws.ToString(r.Task.TaskArn), TaskClusterArn: s.arns.cluster(sess.cname), DesiredStatus: aws.ToString(r.Task.DesiredStatus),
+			TaskArn: aws.ToString(r.Task.TaskArn), TaskClusterArn: s.arns.cluster(sess.cname), DesiredStatus: agentDesired(aws.ToString(r.Task.DesiredStatus), r.Deactivating),
 		})
 		return true
 	})
@@ -197,7 +197,7 @@ func (s *Service) verifyStops(ctx context.Context, sess *acsSession, m acs.TaskS
 	}
 	for _, id := range ids {
 		rec, ok := recs[id]
-		if ok && aws.ToString(rec.Task.DesiredStatus) != "STOPPED" && aws.ToString(rec.Task.LastStatus) != "STOPPED" &&
+		if ok && agentDesired(aws.ToString(rec.Task.DesiredStatus), rec.Deactivating) != "STOPPED" && aws.ToString(rec.Task.LastStatus) != "STOPPED" &&
 			aws.ToString(rec.Task.ContainerInstanceArn) == sess.instArn {
 			continue // the server still wants it there
 		}
@@ -207,4 +207,14 @@ func (s *Service) verifyStops(ctx context.Context, sess *acsSession, m acs.TaskS
 	return acs.Encode(acs.TypeTaskStopVerificationAck, acs.TaskStopVerificationAck{
 		MessageID: m.MessageID, GeneratedAt: s.now().Unix(), StopTasks: stop,
 	})
+}
+
+// agentDesired is the desired status an agent is told of a task: a
+// Deactivating one runs on while its load balancer targets drain
+// (services_ctl_lb.go).
+func agentDesired(desired string, deactivating bool) string {
+	if deactivating && desired == "STOPPED" {
+		return "RUNNING"
+	}
+	return desired
 }

@@ -193,7 +193,7 @@ func (s *Service) serveACS(conn *websocket.Conn, cname, id, instArn string) {
 		cancel()
 		<-done
 	}()
-	sess, rm, release, err := s.acsSetup(ctx, cname, id, instArn)
+	sess, rm, release, err := s.acsSetup(ctx, cname, id, instArn, remoteIP(conn.RemoteAddr()))
 	if err != nil {
 		log.Warn("acs: session setup failed; closing the socket", "err", err)
 		return
@@ -212,7 +212,7 @@ const acsSetupTimeout = 20 * time.Second
 
 // acsSetup joins the hub, makes sure the read model holds the instance's
 // registration, and records the agent as connected.
-func (s *Service) acsSetup(ctx context.Context, cname, id, instArn string) (*acsSession, *readModel, func(), error) {
+func (s *Service) acsSetup(ctx context.Context, cname, id, instArn, addr string) (*acsSession, *readModel, func(), error) {
 	sctx, cancel := context.WithTimeout(ctx, acsSetupTimeout)
 	defer cancel()
 	rm, err := s.model(sctx)
@@ -226,7 +226,7 @@ func (s *Service) acsSetup(ctx context.Context, cname, id, instArn string) (*acs
 		s.acs.remove(sess)
 		return nil, nil, nil, err
 	}
-	release, err := store.Present(sctx, s.st, agentSessions, id, agentSession{InstanceArn: instArn})
+	release, err := store.Present(sctx, s.st, agentSessions, id, agentSession{InstanceArn: instArn, Address: addr})
 	if err != nil {
 		s.acs.remove(sess)
 		return nil, nil, nil, fmt.Errorf("record agent session: %w", err)

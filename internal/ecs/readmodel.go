@@ -51,6 +51,9 @@ const (
 
 	// idxInstanceCluster: "<cluster>" for instances not INACTIVE.
 	idxInstanceCluster = "cluster"
+	// idxInstanceEC2: "<ec2InstanceId>" for instances not INACTIVE (ELB's
+	// instance targets name them).
+	idxInstanceEC2 = "ec2"
 
 	// idxServiceCluster: "<cluster>" for services not INACTIVE (ACTIVE or
 	// DRAINING): the controller's work list, the cluster's service count.
@@ -69,6 +72,9 @@ type taskView struct {
 	// HealthChecked: the service controller waits for these containers'
 	// health before it counts the task healthy.
 	HealthChecked []string `json:"healthChecked"`
+	// Deactivating: stopped, but its agent is still told RUNNING while its
+	// load balancer targets drain (services_ctl_lb.go).
+	Deactivating bool `json:"deactivating"`
 }
 
 type taskViewTask struct {
@@ -149,6 +155,12 @@ var instanceIndexes = map[string]store.IndexFunc[instanceRecord]{
 			return nil
 		}
 		return []string{clusterOfID(id)}
+	},
+	idxInstanceEC2: func(_ string, r *instanceRecord) []string {
+		if aws.ToString(r.Instance.Status) == "INACTIVE" || r.Instance.Ec2InstanceId == nil {
+			return nil
+		}
+		return []string{*r.Instance.Ec2InstanceId}
 	},
 }
 

@@ -105,11 +105,19 @@ type taskRecord struct {
 	// HealthChecked names the essential containers with a health check: the
 	// ones whose health decides the task's.
 	HealthChecked []string `json:"healthChecked,omitempty"`
+	// Deactivating: the service controller stopped the task (desiredStatus
+	// STOPPED) but its load balancer targets are still draining: its agent
+	// is still told RUNNING, and it answers lastStatus DEACTIVATING, until
+	// the controller lets it go (services_ctl_lb.go).
+	Deactivating bool `json:"deactivating,omitempty"`
 }
 
 // agentSession exists while an agent's ACS socket is connected (a lease).
 type agentSession struct {
 	InstanceArn string `json:"instanceArn"`
+	// Address is the IP the agent's socket came from: where the instance's
+	// host ports answer, which load balancers dial (services_ctl_lb.go).
+	Address string `json:"address,omitempty"`
 }
 
 var (

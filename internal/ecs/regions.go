@@ -241,3 +241,12 @@ func regional[I, O any](r *Regions, m func(*Service, context.Context, *I) (*O, e
 		return m(s, ctx, in)
 	}
 }
+
+// InstanceAddress is Service.InstanceAddress in a region.
+func (r *Regions) InstanceAddress(ctx context.Context, region, ec2ID string) (string, bool) {
+	s, err := r.Get(ctx, region)
+	if err != nil {
+		return "", false
+	}
+	return s.InstanceAddress(ctx, ec2ID)
+}

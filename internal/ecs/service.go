@@ -41,6 +41,9 @@ type Config struct {
 	// services' tasks elsewhere (services_ctl_lost.go); 0 means the default
 	// (3 minutes), a negative value never.
 	LostAgentGrace time.Duration
+	// LoadBalancing is Elastic Load Balancing, for services with
+	// loadBalancers[] (services_ctl_lb.go); nil refuses them.
+	LoadBalancing LoadBalancing
 }
 
 // Service implements the ECS API on top of the store.

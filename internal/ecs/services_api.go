@@ -196,6 +196,9 @@ func (s *Service) CreateService(ctx context.Context, in *ecstypes.CreateServiceR
 		if err := checkAgainstTaskDef(spec.def, in.LoadBalancers, in.ServiceRegistries, in.PlacementConstraints); err != nil {
 			return err
 		}
+		if err := s.checkTargetGroups(ctx, spec.def, in.LoadBalancers); err != nil { // services_ctl_lb.go
+			return err
+		}
 		rec := serviceRecord{Service: s.newService(ctx, cname, spec.def, in, dc), Generation: 1, History: old.History}
 		if err := s.recordNewDeployment(tx, &rec, spec.def, s.now()); err != nil {
 			return err
@@ -403,7 +406,7 @@ func (s *Service) UpdateService(ctx context.Context, in *ecstypes.UpdateServiceR
 			return fmt.Errorf("encode service: %w", err)
 		}
 		svc := &rec.Service
-		redeploy, def, err := s.applyServiceUpdate(tx, svc, in)
+		redeploy, def, err := s.applyServiceUpdate(ctx, tx, svc, in)
 		if err != nil {
 			return err
 		}
@@ -455,7 +458,7 @@ func clusterOfARN(svc *ecstypes.Service) string {
 // applyServiceUpdate lays an update over the service and says whether it
 // needs a new deployment, and of which task definition. Nothing is written here: a failed check leaves
 // the transaction without writes.
-func (s *Service) applyServiceUpdate(tx *store.Tx, svc *ecstypes.Service, in *ecstypes.UpdateServiceRequest) (redeploy bool, def ecstypes.TaskDefinition, err error) {
+func (s *Service) applyServiceUpdate(ctx context.Context, tx *store.Tx, svc *ecstypes.Service, in *ecstypes.UpdateServiceRequest) (redeploy bool, def ecstypes.TaskDefinition, err error) {
 	if isDaemon(svc) {
 		if err := checkDaemonUpdate(in); err != nil { // services_ctl_daemon.go
 			return false, def, err
@@ -503,6 +506,11 @@ func (s *Service) applyServiceUpdate(tx *store.Tx, svc *ecstypes.Service, in *ec
 	}
 	if err := checkAgainstTaskDef(def, lbs, regs, constraints); err != nil {
 		return false, def, err
+	}
+	if in.LoadBalancers != nil || in.TaskDefinition != nil {
+		if err := s.checkTargetGroups(ctx, def, lbs); err != nil { // services_ctl_lb.go
+			return false, def, err
+		}
 	}
 	dc := svc.DeploymentConfiguration
 	if dc == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/lbtarget"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -809,10 +810,11 @@ func TestListTasksOfService(t *testing.T) {
 }
 
 func TestServiceCreateLoadBalanced(t *testing.T) {
-	s := newTestService(t)
+	tg := "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
+	s := newLBService(t, newFakeLB(lbtarget.Group{ARN: tg, TargetType: "instance",
+		LoadBalancerARNs: []string{"arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef"}}))
 	createCluster(t, s, "prod")
 	registerTaskDef(t, s, portTaskDef)
-	tg := "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
 	out, err := s.CreateService(t.Context(), &ecstypes.CreateServiceRequest{
 		Cluster: aws.String("prod"), ServiceName: aws.String("web"), TaskDefinition: aws.String("port"), DesiredCount: aws.Int32(1),
 		LoadBalancers: []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(tg), ContainerName: aws.String("app"), ContainerPort: aws.Int32(80)}},

@@ -180,6 +180,19 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	zone := spreadZone(svc.PlacementStrategy)
 	seen := map[string]seenTask{}
 	lost := map[string]string{} // task ARN -> why its instance is lost
+	var errs []error
+	// Load balancer targets first: a task's health is also theirs
+	// (services_ctl_lb.go).
+	var lbp lbPass
+	elbUnhealthy := map[string]string{} // task ARN -> the group that fails it
+	if s.usesLoadBalancers(svc) {
+		var err error
+		lbp, err = s.reconcileTargets(ctx, rm, cname, svc)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		obs.events = append(obs.events, lbp.events...)
+	}
 	for _, d := range svc.Deployments {
 		od := obs.observe(svc, d)
 		if od == nil {
@@ -188,6 +201,11 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		view := func(v *taskView) rolloutTask {
 			t := rolloutTaskOf(v, od.primary, now, grace, zone)
 			t.Draining = onDrainingInstance(rm, cname, v) // services_ctl_drain.go
+			if lbp.health != nil {
+				if group := applyTargetHealth(&t, lbp.health[t.ID], v, now, grace); group != "" {
+					elbUnhealthy[t.ID] = group
+				}
+			}
 			if why := s.lostReason(rm, cname, v, now); why != "" {
 				lost[t.ID] = why // services_ctl_lost.go
 			}
@@ -195,6 +213,11 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		}
 		in.Tasks = observeDeployment(rm, cname, od, view, in.Tasks, seen)
 		in.Stopping += od.stopping
+	}
+	for arn, group := range elbUnhealthy {
+		st := seen[arn]
+		st.elb = group
+		seen[arn] = st
 	}
 	obs.tasksLeft = len(in.Tasks)
 	var lostStops []string
@@ -213,7 +236,6 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	obs.step = step
 	primary := obs.deployments[obs.primaryID]
 
-	var errs []error
 	if step.Start > 0 && primary != nil && now.Before(primary.retryAt) {
 		step.Start = 0
 		obs.step.Blocked = false
@@ -239,7 +261,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 			}
 		}
 	}
-	if err := s.stopServiceTasks(ctx, cname, name, append(lostStops, step.Stop...), seen, &obs); err != nil {
+	if err := s.stopServiceTasks(ctx, cname, svc, append(lostStops, step.Stop...), seen, &obs); err != nil {
 		errs = append(errs, err)
 	}
 	return s.finishServicePass(ctx, id, name, svc, seen, &obs, errs)
@@ -247,16 +269,19 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 
 // stopServiceTasks stops a pass's tasks (ARNs, in the order they should go)
 // with the reason ECS gives, and notes them and the event in obs.
-func (s *Service) stopServiceTasks(ctx context.Context, cname, name string, arns []string, seen map[string]seenTask, obs *serviceObservation) error {
+func (s *Service) stopServiceTasks(ctx context.Context, cname string, svc *ecstypes.Service, arns []string, seen map[string]seenTask, obs *serviceObservation) error {
 	if len(arns) == 0 {
 		return nil
 	}
+	name := aws.ToString(svc.ServiceName)
+	// A task behind a load balancer drains before it stops.
+	deactivate := s.usesLoadBalancers(svc)
 	stops := make([]taskStop, 0, len(arns))
 	arnOf := make(map[string]string, len(arns))
 	for _, arn := range arns {
 		id := idFromARN(arn)
 		arnOf[id] = arn
-		stops = append(stops, taskStop{ID: id, Reason: serviceStopReason(name, seen[arn])})
+		stops = append(stops, taskStop{ID: id, Reason: serviceStopReason(name, seen[arn]), Deactivate: deactivate && seen[arn].lost == ""})
 	}
 	ids, err := s.stopTasks(ctx, cname, stops, ecstypes.TaskStopCodeServiceSchedulerInitiated)
 	var stopped []string
@@ -329,6 +354,9 @@ type seenTask struct {
 	deployment, status string
 	draining           bool
 	lost               string
+	// elb is the target group that failed the task's health checks ("" for
+	// none; services_ctl_lb.go).
+	elb string
 }
 
 // observeDeployment reads one deployment's tasks from the read model: its

@@ -250,6 +250,16 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 	grace := time.Duration(aws.ToInt32(svc.HealthCheckGracePeriodSeconds)) * time.Second
 	byInstance := map[string][]daemonTask{}
 	seen := map[string]seenTask{}
+	var errs []error
+	// Load balancer targets, as for REPLICA services (services_ctl_lb.go).
+	var lbp lbPass
+	if s.usesLoadBalancers(svc) {
+		var err error
+		if lbp, err = s.reconcileTargets(ctx, rm, cname, svc); err != nil {
+			errs = append(errs, err)
+		}
+		obs.events = append(obs.events, lbp.events...)
+	}
 	for _, d := range svc.Deployments {
 		od := obs.observe(svc, d)
 		if od == nil {
@@ -257,7 +267,11 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 		}
 		var tasks []rolloutTask
 		tasks = observeDeployment(rm, cname, od, func(v *taskView) rolloutTask {
-			return rolloutTaskOf(v, od.primary, now, grace, "instance")
+			t := rolloutTaskOf(v, od.primary, now, grace, "instance")
+			if lbp.health != nil {
+				applyTargetHealth(&t, lbp.health[t.ID], v, now, grace)
+			}
+			return t
 		}, tasks, seen)
 		for _, t := range tasks {
 			byInstance[t.Zone] = append(byInstance[t.Zone], daemonTask{rolloutTask: t, deployment: od.id, status: seen[t.ID].status})
@@ -310,7 +324,6 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 	obs.daemonDesired = aws.Int32(int32(step.Desired))
 	obs.step = rolloutStep{Done: step.Done, Blocked: step.Blocked}
 
-	var errs []error
 	if len(step.Start) > 0 && primary != nil && now.Before(primary.retryAt) {
 		step.Start = nil
 		obs.step.Blocked = false
@@ -344,7 +357,7 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 			seen[t.ID] = st
 		}
 	}
-	if err := s.stopServiceTasks(ctx, cname, name, step.Stop, seen, &obs); err != nil {
+	if err := s.stopServiceTasks(ctx, cname, svc, step.Stop, seen, &obs); err != nil {
 		errs = append(errs, err)
 	}
 	return s.finishServicePass(ctx, id, name, svc, seen, &obs, errs)

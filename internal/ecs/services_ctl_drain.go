@@ -62,6 +62,8 @@ func serviceStopReason(service string, t seenTask) string {
 		return "Service " + service + ": " + t.lost
 	case t.draining:
 		return "Service " + service + ": container instance is in DRAINING state"
+	case t.elb != "":
+		return "Task failed ELB health checks in (target-group " + t.elb + ")"
 	}
 	return "Scaling activity initiated by (deployment " + t.deployment + ")"
 }

@@ -98,6 +98,9 @@ func (s *Service) stopInTx(tx *store.Tx, cname, id, reason, stopCode string) (ec
 // taskStop is one task the service controller stops, and why.
 type taskStop struct {
 	ID, Reason string
+	// Deactivate: a RUNNING task is held Deactivating while its load
+	// balancer targets drain (services_ctl_lb.go).
+	Deactivate bool
 }
 
 // stopBatch is how many tasks one transaction of stopTasks stops: each
@@ -128,8 +131,14 @@ func (s *Service) stopTasks(ctx context.Context, cname string, stops []taskStop,
 				if _, err := store.Get(tx, tasks, cname+"/"+st.ID); errors.Is(err, store.ErrNotFound) {
 					continue // reaped since: nothing to stop
 				}
-				if _, err := s.stopInTx(tx, cname, st.ID, st.Reason, stopCode); err != nil {
+				t, err := s.stopInTx(tx, cname, st.ID, st.Reason, stopCode)
+				if err != nil {
 					return err
+				}
+				if st.Deactivate && aws.ToString(t.LastStatus) == "RUNNING" {
+					if err := deactivateInTx(tx, cname+"/"+st.ID); err != nil {
+						return err
+					}
 				}
 				ids = append(ids, st.ID)
 			}
@@ -188,7 +197,7 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecstypes.DescribeTasksR
 			if err != nil {
 				return fmt.Errorf("get task %s: %w", id, err)
 			}
-			out.Tasks = append(out.Tasks, taskReply(rec.Task, includes(in.Include, ecstypes.TaskFieldTAGS)))
+			out.Tasks = append(out.Tasks, taskReply(rec.shown(), includes(in.Include, ecstypes.TaskFieldTAGS)))
 		}
 		return nil
 	})

@@ -1,0 +1,375 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-dev/berth/internal/api/awserr"
+	"github.com/berth-dev/berth/internal/api/gen/ecstypes"
+	"github.com/berth-dev/berth/internal/lbtarget"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// A service with loadBalancers[] keeps its tasks registered in its target
+// groups, as ECS does (level-triggered, every pass):
+//
+//   - a task RUNNING on an instance is registered in each group: the
+//     instance's ec2InstanceId and the host port its container's port is
+//     bound to (bridge and host network modes), dialled at the address the
+//     instance's agent connects from;
+//   - a registered target the service has no RUNNING task for any more is
+//     deregistered, which starts its draining;
+//   - a task the controller stops is Deactivating first: desiredStatus
+//     STOPPED, but its agent keeps it running (lastStatus DEACTIVATING)
+//     until its targets have drained from every group; then it is let go
+//     and its agent stops it;
+//   - a task counts as healthy only once its targets are healthy in every
+//     group, and one whose target a group calls unhealthy after the
+//     healthCheckGracePeriodSeconds is replaced ("Task failed ELB health
+//     checks in (target-group ...)").
+
+// lbTaskHealth is a task's health across its service's target groups.
+type lbTaskHealth struct {
+	// healthy: registered and healthy in every group.
+	healthy bool
+	// unhealthyIn is a group that calls the task unhealthy ("" for none).
+	unhealthyIn string
+}
+
+// lbPass is what one pass did with a service's targets.
+type lbPass struct {
+	health map[string]lbTaskHealth // task ARN -> health
+	events []string
+}
+
+// deactivateGrace is how long past its groups' deregistration delay a
+// Deactivating task is held at most, should its targets never be reported
+// drained (no data plane runs).
+const deactivateGrace = 30 * time.Second
+
+// usesLoadBalancers says whether the service's tasks go into target groups.
+func (s *Service) usesLoadBalancers(svc *ecstypes.Service) bool {
+	if s.cfg.LoadBalancing == nil {
+		return false
+	}
+	for _, lb := range svc.LoadBalancers {
+		if lb.TargetGroupArn != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcileTargets registers the service's RUNNING tasks in its target
+// groups, deregisters the targets of tasks that are gone or stopping, lets
+// Deactivating tasks go once their targets drained, and answers each
+// RUNNING task's health as the groups see it.
+func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname string, svc *ecstypes.Service) (lbPass, error) {
+	pass := lbPass{health: map[string]lbTaskHealth{}}
+	var live, deactivating []string // task store ids
+	for _, d := range svc.Deployments {
+		dep := aws.ToString(d.Id)
+		rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"RUNNING"+sep+dep, "", func(id string, v *taskView) bool {
+			if aws.ToString(v.Task.LastStatus) == "RUNNING" {
+				live = append(live, id)
+			}
+			return true
+		})
+		rm.tasks.Ascend(idxTaskStartedBy, cname+sep+"STOPPED"+sep+dep, "", func(id string, v *taskView) bool {
+			if v.Deactivating {
+				deactivating = append(deactivating, id)
+			}
+			return true
+		})
+	}
+	var recs map[string]taskRecord
+	if len(live)+len(deactivating) > 0 {
+		if err := s.st.View(ctx, func(tx *store.Tx) error {
+			var err error
+			recs, err = store.GetMany(tx, tasks, append(append([]string{}, live...), deactivating...))
+			return err
+		}); err != nil {
+			return pass, fmt.Errorf("read the service's tasks: %w", err)
+		}
+	}
+	region, owner, name := s.cfg.Region, aws.ToString(svc.ServiceArn), aws.ToString(svc.ServiceName)
+	held := map[string]bool{} // Deactivating tasks whose targets still drain
+	var maxDelay time.Duration
+	var errs []error
+	for _, lb := range svc.LoadBalancers {
+		group := aws.ToString(lb.TargetGroupArn)
+		if group == "" {
+			continue
+		}
+		info, err := s.cfg.LoadBalancing.TargetGroup(ctx, region, group)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("target group %s: %w", group, err))
+			continue
+		}
+		maxDelay = max(maxDelay, time.Duration(info.DeregistrationDelaySeconds)*time.Second)
+		owned, err := s.cfg.LoadBalancing.OwnedTargets(ctx, region, group, owner)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("targets of %s: %w", group, err))
+			continue
+		}
+		have := make(map[string]lbtarget.Status, len(owned))
+		for _, st := range owned {
+			have[st.Key()] = st
+		}
+		want := map[string]bool{}
+		var register []lbtarget.Target
+		for _, id := range live {
+			rec, ok := recs[id]
+			if !ok {
+				continue
+			}
+			arn := aws.ToString(rec.Task.TaskArn)
+			t, ok := taskTarget(rm, cname, rec, lb)
+			if !ok {
+				pass.health[arn] = lbTaskHealth{} // not registrable yet: not healthy
+				continue
+			}
+			want[t.Key()] = true
+			h, seen := pass.health[arn]
+			if !seen {
+				h.healthy = true
+			}
+			st, registered := have[t.Key()]
+			switch {
+			case !registered || st.State == lbtarget.StateDraining:
+				register = append(register, t)
+				h.healthy = false
+			case st.State == lbtarget.StateUnhealthy:
+				h.healthy = false
+				if h.unhealthyIn == "" {
+					h.unhealthyIn = group
+				}
+			case st.State != lbtarget.StateHealthy:
+				h.healthy = false
+			}
+			pass.health[arn] = h
+		}
+		var deregister []lbtarget.Target
+		for key, st := range have {
+			if !want[key] && st.State != lbtarget.StateDraining {
+				deregister = append(deregister, st.Target)
+			}
+		}
+		for _, id := range deactivating {
+			if t, ok := taskTarget(rm, cname, recs[id], lb); ok {
+				if _, still := have[t.Key()]; still {
+					held[id] = true
+				}
+			}
+		}
+		if len(register) > 0 {
+			if err := s.cfg.LoadBalancing.RegisterTargets(ctx, region, group, owner, register); err != nil {
+				errs = append(errs, fmt.Errorf("register targets in %s: %w", group, err))
+			} else {
+				pass.events = append(pass.events, fmt.Sprintf("(service %s) registered %d targets in (target-group %s)", name, len(register), group))
+			}
+		}
+		if len(deregister) > 0 {
+			if err := s.cfg.LoadBalancing.DeregisterTargets(ctx, region, group, deregister); err != nil {
+				errs = append(errs, fmt.Errorf("deregister targets in %s: %w", group, err))
+			} else {
+				pass.events = append(pass.events, fmt.Sprintf("(service %s) deregistered %d targets in (target-group %s)", name, len(deregister), group))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		// Without every group's view, no Deactivating task is let go.
+		return pass, errors.Join(errs...)
+	}
+	var release []string
+	now := s.now()
+	for _, id := range deactivating {
+		rec := recs[id]
+		overdue := rec.Task.StoppingAt != nil && now.After(rec.Task.StoppingAt.Add(maxDelay+deactivateGrace))
+		if !held[id] || overdue || aws.ToString(rec.Task.LastStatus) != "RUNNING" {
+			release = append(release, id)
+		}
+	}
+	if err := s.releaseDeactivated(ctx, release); err != nil {
+		return pass, err
+	}
+	return pass, nil
+}
+
+// releaseDeactivated lets Deactivating tasks go: their agents are told
+// to stop them.
+func (s *Service) releaseDeactivated(ctx context.Context, ids []string) error {
+	for len(ids) > 0 {
+		batch := ids[:min(stopBatch, len(ids))]
+		ids = ids[len(batch):]
+		err := s.st.Update(ctx, func(tx *store.Tx) error {
+			recs, err := store.GetMany(tx, tasks, batch)
+			if err != nil {
+				return err
+			}
+			for id, rec := range recs {
+				if !rec.Deactivating {
+					continue
+				}
+				rec.Deactivating = false
+				rec.Task.Version = aws.Int64(aws.ToInt64(rec.Task.Version) + 1)
+				store.Put(tx, tasks, id, rec)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("let deactivated tasks stop: %w", err)
+		}
+	}
+	return nil
+}
+
+// taskTarget is a task's target in a load balancer's group: its
+// instance's id and the host port of the load balancer's container port,
+// dialled at the address the instance's agent connects from. False while
+// the task has no such binding or its instance is unknown.
+func taskTarget(rm *readModel, cname string, rec taskRecord, lb ecstypes.LoadBalancer) (lbtarget.Target, bool) {
+	inst, ok := rm.instances.Get(cname + "/" + rec.InstanceID)
+	if !ok || inst.Instance.Ec2InstanceId == nil {
+		return lbtarget.Target{}, false
+	}
+	var port int32
+	for _, c := range rec.Task.Containers {
+		if aws.ToString(c.Name) != aws.ToString(lb.ContainerName) {
+			continue
+		}
+		for _, b := range c.NetworkBindings {
+			if aws.ToInt32(b.ContainerPort) == aws.ToInt32(lb.ContainerPort) && aws.ToString(b.Protocol) != "udp" && aws.ToInt32(b.HostPort) > 0 {
+				port = aws.ToInt32(b.HostPort)
+				break
+			}
+		}
+	}
+	if port == 0 {
+		return lbtarget.Target{}, false
+	}
+	t := lbtarget.Target{ID: aws.ToString(inst.Instance.Ec2InstanceId), Port: port}
+	if sess, ok := rm.sessions.Get(rec.InstanceID); ok {
+		t.Address = sess.Address
+	}
+	return t, true
+}
+
+// applyTargetHealth is a RUNNING task's rollout view with its targets'
+// health: healthy only once every group says so, unhealthy when a group
+// says so after the grace period (and why, for its stop reason).
+func applyTargetHealth(t *rolloutTask, h lbTaskHealth, v *taskView, now time.Time, grace time.Duration) (unhealthyIn string) {
+	if t.Pending || aws.ToString(v.Task.LastStatus) != "RUNNING" {
+		return ""
+	}
+	if !h.healthy {
+		t.Healthy = false
+	}
+	started := now
+	if v.Task.StartedAt != nil {
+		started = v.Task.StartedAt.Time
+	}
+	if h.unhealthyIn != "" && !now.Before(started.Add(grace)) {
+		t.Unhealthy = true
+		t.Healthy = false
+		return h.unhealthyIn
+	}
+	return ""
+}
+
+// checkTargetGroups checks a service's load balancers against Elastic Load
+// Balancing, as CreateService and UpdateService do: each target group
+// exists, has a load balancer, and its target type fits the task
+// definition's network mode.
+func (s *Service) checkTargetGroups(ctx context.Context, def ecstypes.TaskDefinition, lbs []ecstypes.LoadBalancer) error {
+	for _, lb := range lbs {
+		arn := aws.ToString(lb.TargetGroupArn)
+		if arn == "" {
+			if lb.LoadBalancerName != nil {
+				return awserr.InvalidParameter("Berth supports load balancers by targetGroupArn only (Application and Network Load Balancers); Classic Load Balancer %s cannot be used.", aws.ToString(lb.LoadBalancerName))
+			}
+			continue
+		}
+		if s.cfg.LoadBalancing == nil {
+			return awserr.InvalidParameter("This Berth server runs no Elastic Load Balancing: target group %s cannot be used.", arn)
+		}
+		g, err := s.cfg.LoadBalancing.TargetGroup(ctx, s.cfg.Region, arn)
+		if errors.Is(err, lbtarget.ErrTargetGroupNotFound) {
+			return awserr.InvalidParameter("Unable to find the target group %s.", arn)
+		}
+		if err != nil {
+			return fmt.Errorf("target group %s: %w", arn, err)
+		}
+		if len(g.LoadBalancerARNs) == 0 {
+			return awserr.InvalidParameter("The target group with targetGroupArn %s does not have an associated load balancer.", arn)
+		}
+		mode := aws.ToString(def.NetworkMode)
+		if mode == "" {
+			mode = ecstypes.NetworkModeBridge
+		}
+		switch {
+		case mode == ecstypes.NetworkModeAwsvpc:
+			return awserr.InvalidParameter("Berth does not register awsvpc tasks in target groups yet (target group %s).", arn)
+		case g.TargetType != "instance":
+			return awserr.InvalidParameter("The provided target group %s has target type %s, which is incompatible with the %s network mode specified in the task definition.", arn, g.TargetType, mode)
+		}
+	}
+	return nil
+}
+
+// remoteIP is the IP of a socket's peer ("" when it has none).
+func remoteIP(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return ""
+	}
+	return host
+}
+
+// deactivateInTx holds a task the transaction just stopped Deactivating.
+func deactivateInTx(tx *store.Tx, id string) error {
+	rec, err := store.Get(tx, tasks, id)
+	if err != nil {
+		return fmt.Errorf("get task %s: %w", id, err)
+	}
+	rec.Deactivating = true
+	store.Put(tx, tasks, id, rec)
+	return nil
+}
+
+// shown is the task as the API answers it: a Deactivating task that still
+// runs is DEACTIVATING, as in ECS.
+func (r taskRecord) shown() ecstypes.Task {
+	t := r.Task
+	if r.Deactivating && aws.ToString(t.LastStatus) == "RUNNING" {
+		t.LastStatus = aws.String("DEACTIVATING")
+	}
+	return t
+}
+
+// InstanceAddress resolves a container instance's ec2InstanceId to the
+// address its agent connects from: where Elastic Load Balancing dials an
+// instance target. False for an instance this region does not have, or
+// whose agent is not connected.
+func (s *Service) InstanceAddress(ctx context.Context, ec2ID string) (string, bool) {
+	rm, err := s.freshModel(ctx, instancesPart|sessionsPart)
+	if err != nil {
+		return "", false
+	}
+	var addr string
+	rm.instances.Ascend(idxInstanceEC2, ec2ID, "", func(id string, _ *instanceRecord) bool {
+		if sess, ok := rm.sessions.Get(id[len(clusterOfID(id))+1:]); ok {
+			addr = sess.Address
+		}
+		return false
+	})
+	return addr, addr != ""
+}
