@@ -13,7 +13,10 @@
 //	-probe URL               GET URL and exit 0 on 2xx, 1 otherwise (health checks
 //	                         in an image without a shell)
 //
-// GET / answers {"hostname", "env", "args"}; GET /healthz answers 200 "ok".
+// GET / (and any other path) answers {"hostname", "env", "args", "path"};
+// GET /healthz answers 200 "ok", or 503 once POST /healthz/fail was called
+// (or with UNHEALTHY=1); any path with ?sleep=2s answers after that long
+// (at most a minute): a request in flight.
 package main
 
 import (
@@ -28,6 +31,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -139,21 +143,39 @@ func run() int {
 
 func handler() http.Handler {
 	mux := http.NewServeMux()
+	var failed atomic.Bool
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if os.Getenv("UNHEALTHY") == "1" {
+		if os.Getenv("UNHEALTHY") == "1" || failed.Load() {
 			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("POST /healthz/fail", func(w http.ResponseWriter, _ *http.Request) {
+		failed.Store(true)
+		fmt.Fprintln(w, "failing")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("sleep"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > time.Minute {
+				http.Error(w, "sleep must be a duration of at most 1m", http.StatusBadRequest)
+				return
+			}
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		host, _ := os.Hostname()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(struct {
 			Hostname string            `json:"hostname"`
 			Env      map[string]string `json:"env"`
 			Args     []string          `json:"args"`
-		}{host, echoedEnv(), os.Args[1:]})
+			Path     string            `json:"path"`
+		}{host, echoedEnv(), os.Args[1:], r.URL.Path})
 	})
 	return mux
 }
