@@ -128,6 +128,7 @@ type appReply struct {
 	Hostname string            `json:"hostname"`
 	Env      map[string]string `json:"env"`
 	Args     []string          `json:"args"`
+	Path     string            `json:"path"`
 }
 
 // httpGetApp polls url until it answers 200 (a container reported RUNNING
