@@ -28,7 +28,10 @@ type (
 		State                                                    struct{ Code string }
 	}
 	cliTargetHealth struct {
-		Target       struct{ Id string; Port int }
+		Target struct {
+			Id   string
+			Port int
+		}
 		TargetHealth struct{ State, Reason, Description string }
 	}
 )
@@ -51,7 +54,9 @@ func (e elbCLI) createALB(t *testing.T, name string) cliLoadBalancer {
 // with a 3-second deregistration delay.
 func (e elbCLI) createHTTPGroup(t *testing.T, name string) string {
 	t.Helper()
-	var out struct{ TargetGroups []struct{ TargetGroupArn string } }
+	var out struct {
+		TargetGroups []struct{ TargetGroupArn string }
+	}
 	cliJSON(t, e.srv, &out, "elbv2", "create-target-group", "--name", name, "--protocol", "HTTP", "--port", "80",
 		"--target-type", "instance", "--vpc-id", "vpc-berth", "--health-check-path", "/healthz",
 		"--health-check-interval-seconds", "5", "--health-check-timeout-seconds", "2",
@@ -130,7 +135,9 @@ func TestCLIALBServices(t *testing.T) {
 	cluster := uniqueName(t, "c")
 	srv.createCluster(t, cluster)
 	ag := srv.startAgent(t, agentOptions{Name: "node-a", Cluster: cluster, CPU: 1024, MemoryMiB: 1024})
-	var insts struct{ ContainerInstances []struct{ Ec2InstanceId string } }
+	var insts struct {
+		ContainerInstances []struct{ Ec2InstanceId string }
+	}
 	cliJSON(t, srv, &insts, "ecs", "describe-container-instances", "--cluster", cluster, "--container-instances", ag.instanceARN)
 	ec2ID := insts.ContainerInstances[0].Ec2InstanceId
 	e := elbCLI{srv}
@@ -141,7 +148,9 @@ func TestCLIALBServices(t *testing.T) {
 		t.Fatalf("DNSName %q: want a name under elb.localhost, which resolves to the loopback address the listeners bind", alb.DNSName)
 	}
 	tgA, tgB := e.createHTTPGroup(t, uniqueName(t, "tga")), e.createHTTPGroup(t, uniqueName(t, "tgb"))
-	var lst struct{ Listeners []struct{ ListenerArn string } }
+	var lst struct {
+		Listeners []struct{ ListenerArn string }
+	}
 	cliJSON(t, srv, &lst, "elbv2", "create-listener", "--load-balancer-arn", alb.LoadBalancerArn, "--protocol", "HTTP", "--port", "80",
 		"--default-actions", `[{"Type":"fixed-response","FixedResponseConfig":{"StatusCode":"404","ContentType":"text/plain","MessageBody":"no route"}}]`)
 	listener := lst.Listeners[0].ListenerArn
@@ -174,7 +183,9 @@ func TestCLIALBServices(t *testing.T) {
 				"environment":  []map[string]string{{"name": "APP_NAME", "value": app}},
 			}},
 		})
-		var reg struct{ TaskDefinition struct{ TaskDefinitionArn string } }
+		var reg struct {
+			TaskDefinition struct{ TaskDefinitionArn string }
+		}
 		cliJSON(t, srv, &reg, "ecs", "register-task-definition", "--cli-input-json", "file://"+path)
 		return reg.TaskDefinition.TaskDefinitionArn
 	}
