@@ -336,6 +336,16 @@ func TestUpdate(t *testing.T) {
 func TestCloseStopsEveryGoroutine(t *testing.T) {
 	srv := newStatusServer(t, false)
 	tcp := newStatusServer(t, false)
+	// A target that never answers: Close must cancel its probe, not wait
+	// out the minute-long timeout.
+	hung := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(hung)
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	slow := fastCheck("HTTP")
+	slow.Timeout = time.Minute
 	before := runtime.NumGoroutine()
 	p := New(Options{})
 	var targets []Target
@@ -345,7 +355,9 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	p.Update([]Group{
 		{ARN: group, Check: fastCheck("HTTP"), Targets: targets},
 		{ARN: group + "tcp", Check: fastCheck("TCP"), Targets: []Target{{Key: "x:1", Addr: tcp.addr()}}},
+		{ARN: group + "hung", Check: slow, Targets: []Target{{Key: "h:1", Addr: hang.Listener.Addr().String()}}},
 	})
+	<-hung
 	waitFor(t, "every target healthy", func() bool {
 		for _, tg := range targets {
 			if r, _ := p.Result(group, tg.Key); r != healthy {
@@ -363,4 +375,40 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 		t.Fatal("Update after Close started a probe")
 	}
 	waitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestDisablingAndEnablingACheck(t *testing.T) {
+	srv := newStatusServer(t, false)
+	p, rec := newProber(t)
+	c := fastCheck("HTTP")
+	target := []Target{{Key: "t:1", Addr: srv.addr()}}
+	p.Update([]Group{{ARN: group, Check: c, Targets: target}})
+	waitState(t, p, "t:1", healthy)
+
+	off := c
+	off.Enabled = false
+	// Another group's probes of another server mark the time passing.
+	clock := newStatusServer(t, false)
+	clockGroup := Group{ARN: group + "clock", Check: c, Targets: []Target{{Key: "c:1", Addr: clock.addr()}}}
+	p.Update([]Group{{ARN: group, Check: off, Targets: target}, clockGroup})
+	srv.status.Store(500)
+	// Disabled, a failing target stays healthy and unprobed (but for a
+	// probe that was already in flight).
+	from := srv.hits.Load()
+	ticks := clock.hits.Load()
+	waitFor(t, "a few intervals", func() bool { return clock.hits.Load() >= ticks+4 })
+	if n := srv.hits.Load(); n > from+1 {
+		t.Fatalf("%d probes after the check was disabled", n-from)
+	}
+	if r, _ := p.Result(group, "t:1"); r != healthy {
+		t.Fatalf("disabled: %+v", r)
+	}
+
+	p.Update([]Group{{ARN: group, Check: c, Targets: target}, clockGroup})
+	bad := unhealthy(ReasonResponseCodeMismatch, "Health checks failed with these codes: [500]")
+	waitState(t, p, "t:1", bad)
+	want := []Result{registering, checking, healthy, bad}
+	if got := rec.of(group, "t:1"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("reports %+v, want %+v", got, want)
+	}
 }

@@ -27,7 +27,9 @@ const maxBody = 64 << 10
 // newTransport is the one transport all HTTP(S) probes share. Keep-alives
 // are off: a health check is one request per interval, and idle
 // connections to thousands of targets would only hold file descriptors and
-// goroutines.
+// goroutines. No per-host connection limit: each target has at most one
+// probe in flight, and targets of several groups sharing a host:port must
+// not queue behind one another's timeouts.
 func newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:       nil, // targets are dialled directly, never via HTTP_PROXY
@@ -38,7 +40,6 @@ func newTransport() *http.Transport {
 		TLSHandshakeTimeout:    defaultTimeout,
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
-		MaxConnsPerHost:        4,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 }

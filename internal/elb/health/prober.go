@@ -187,6 +187,9 @@ func (p *Prober) settle(id targetID, pr *probed, next func(Result) Result) {
 	changed := !pr.everReported || r != pr.reported
 	pr.reported, pr.everReported = r, true
 	p.mu.Unlock()
+	if changed {
+		p.log.Debug("target health", "target_group", id.group, "target", id.key, "state", r.State, "reason", r.Reason)
+	}
 	if changed && p.opts.Report != nil {
 		p.opts.Report(id.group, id.key, r)
 	}
