@@ -24,6 +24,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/sigv4"
+	"github.com/berth-dev/berth/internal/elb"
 	"github.com/berth-dev/berth/internal/store/storetest"
 )
 
@@ -182,3 +183,6 @@ func nonEmpty(s string) []string {
 	}
 	return []string{s}
 }
+
+// The ELB service takes its listener certificates from this one.
+var _ elb.CertificateSource = (*Service)(nil)
