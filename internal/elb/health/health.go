@@ -69,23 +69,3 @@ type Options struct {
 	Report func(groupARN, targetKey string, r Result)
 	Logger *slog.Logger
 }
-
-// Prober probes targets; Update tells it which.
-type Prober struct {
-	// CONTRACT STUB: internal/elb/health's owner replaces this.
-	opts Options
-}
-
-// New returns a Prober that probes nothing until Update.
-func New(opts Options) *Prober { return &Prober{opts: opts} }
-
-// Update makes the prober probe exactly these groups' targets: new ones
-// start "initial", removed ones stop, unchanged ones keep their state
-// (a changed Check restarts the counts but keeps the state).
-func (p *Prober) Update(groups []Group) {}
-
-// Result is a target's current health; false when it is not probed.
-func (p *Prober) Result(groupARN, targetKey string) (Result, bool) { return Result{}, false }
-
-// Close stops every probe and waits for them.
-func (p *Prober) Close() {}
