@@ -30,7 +30,7 @@ const (
 // Target group attributes the targets and the data plane read, with the
 // defaults a record that lacks them falls back to.
 const (
-	attrDeregistrationDelay = "deregistration_delay.timeout_seconds"
+	attrDeregistrationDelay    = "deregistration_delay.timeout_seconds"
 	defaultDeregistrationDelay = 300
 )
 
