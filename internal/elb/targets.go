@@ -179,9 +179,6 @@ type registration struct {
 // whole call.
 func (s *Service) register(ctx context.Context, tx *store.Tx, tg *tgRecord, r registration) error {
 	specs := dedupe(r.Specs)
-	if err := s.resolveAddresses(ctx, tg, r.Region, specs, false); err != nil {
-		return err
-	}
 	ids := make([]string, len(specs))
 	for i, t := range specs {
 		ids[i] = targetID(r.Group, t.key())
@@ -208,12 +205,12 @@ func (s *Service) register(ctx context.Context, tx *store.Tx, tg *tgRecord, r re
 	if len(fresh) == 0 {
 		return nil
 	}
-	if err := s.checkLimits(tx, r, fresh); err != nil {
+	// Only new targets are checked (and their addresses resolved): a
+	// registered one passed when it was registered.
+	if err := s.resolveAddresses(ctx, tg, r.Region, fresh); err != nil {
 		return err
 	}
-	// Instance targets ECS did not give an address for are resolved only
-	// now, when they are new.
-	if err := s.resolveAddresses(ctx, tg, r.Region, fresh, true); err != nil {
+	if err := s.checkLimits(tx, r, fresh); err != nil {
 		return err
 	}
 	now := s.now()
@@ -251,10 +248,10 @@ func (s *Service) checkLimits(tx *store.Tx, r registration, fresh []targetSpec) 
 }
 
 // resolveAddresses checks the targets' ids against the group's target
-// type and, when resolve is set, fills in the address of each: an ip
+// type and fills in the address of each: an ip
 // target's is its id, an instance target's comes from
 // Config.InstanceAddress unless the caller gave one.
-func (s *Service) resolveAddresses(ctx context.Context, tg *tgRecord, region string, ts []targetSpec, resolve bool) error {
+func (s *Service) resolveAddresses(ctx context.Context, tg *tgRecord, region string, ts []targetSpec) error {
 	var bad []string
 	switch typ := aws.ToString(tg.TG.TargetType); typ {
 	case "", "instance":
@@ -267,9 +264,6 @@ func (s *Service) resolveAddresses(ctx context.Context, tg *tgRecord, region str
 				if _, err := netip.ParseAddr(t.Address); err != nil {
 					return errInvalidTarget("Target '%s' has an invalid address '%s'", t.ID, t.Address)
 				}
-				continue
-			}
-			if !resolve {
 				continue
 			}
 			addr, ok := "", false

@@ -180,7 +180,7 @@ func (s *Service) describeAsked(ctx context.Context, tx *store.Tx, tg *tgRecord,
 		}
 	}
 	if len(unknown) > 0 {
-		if err := s.resolveAddresses(ctx, tg, p.Region, unknown, true); err != nil {
+		if err := s.resolveAddresses(ctx, tg, p.Region, unknown); err != nil {
 			return nil, err
 		}
 	}
