@@ -117,29 +117,16 @@ func (s *Service) runDataPlane(ctx context.Context, opts dataPlaneOptions) {
 
 	sweep := time.NewTicker(opts.SweepEvery)
 	defer sweep.Stop()
-	var (
-		timer    *time.Timer
-		timerC   <-chan time.Time
-		deadline time.Time
-	)
+	changes := debouncer{Quiet: opts.Quiet, MaxDelay: opts.MaxDelay}
+	defer changes.stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
 			return
 		case <-changed:
-			now := time.Now()
-			if timer == nil {
-				deadline = now.Add(opts.MaxDelay)
-				timer = time.NewTimer(min(opts.Quiet, opts.MaxDelay))
-				timerC = timer.C
-				continue
-			}
-			timer.Reset(max(0, min(opts.Quiet, deadline.Sub(now))))
-		case <-timerC:
-			timer, timerC = nil, nil
+			changes.poke(time.Now())
+		case <-changes.C():
+			changes.fired()
 			applied = apply()
 		case <-sweep.C:
 			s.sweepDrained(ctx, infs)
@@ -147,6 +134,41 @@ func (s *Service) runDataPlane(ctx context.Context, opts dataPlaneOptions) {
 				applied = apply()
 			}
 		}
+	}
+}
+
+// debouncer coalesces a burst of changes into one: it fires Quiet after
+// the last poke, or MaxDelay after the first, whichever comes first.
+type debouncer struct {
+	Quiet, MaxDelay time.Duration
+	timer           *time.Timer
+	deadline        time.Time
+}
+
+// poke notes a change at now.
+func (d *debouncer) poke(now time.Time) {
+	if d.timer == nil {
+		d.deadline = now.Add(d.MaxDelay)
+		d.timer = time.NewTimer(min(d.Quiet, d.MaxDelay))
+		return
+	}
+	d.timer.Reset(max(0, min(d.Quiet, d.deadline.Sub(now))))
+}
+
+// C fires when the changes poked so far are due (nil: none pending).
+func (d *debouncer) C() <-chan time.Time {
+	if d.timer == nil {
+		return nil
+	}
+	return d.timer.C
+}
+
+// fired starts afresh after C fired.
+func (d *debouncer) fired() { d.timer = nil }
+
+func (d *debouncer) stop() {
+	if d.timer != nil {
+		d.timer.Stop()
 	}
 }
 

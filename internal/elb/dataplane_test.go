@@ -220,3 +220,29 @@ func TestDataPlaneReportsNeedTheTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDataPlaneDebouncer(t *testing.T) {
+	d := debouncer{Quiet: time.Hour, MaxDelay: 2 * time.Hour}
+	defer d.stop()
+	if d.C() != nil {
+		t.Fatal("an idle debouncer has a pending change")
+	}
+	start := time.Now()
+	d.poke(start)
+	select {
+	case <-d.C():
+		t.Fatal("fired before the burst went quiet")
+	default:
+	}
+	// A burst that goes on past MaxDelay is applied at once.
+	d.poke(start.Add(2*time.Hour + time.Second))
+	select {
+	case <-d.C():
+		d.fired()
+	case <-time.After(10 * time.Second):
+		t.Fatal("a burst past MaxDelay did not fire")
+	}
+	if d.C() != nil {
+		t.Error("pending after firing")
+	}
+}
