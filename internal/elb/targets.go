@@ -248,9 +248,9 @@ func (s *Service) checkLimits(tx *store.Tx, r registration, fresh []targetSpec) 
 }
 
 // resolveAddresses checks the targets' ids against the group's target
-// type and fills in the address of each: an ip
-// target's is its id, an instance target's comes from
-// Config.InstanceAddress unless the caller gave one.
+// type and fills in the address of each: an ip target's is its id, an
+// instance target's comes from Config.InstanceAddress unless the caller
+// gave one. Every invalid target is named in the one error.
 func (s *Service) resolveAddresses(ctx context.Context, tg *tgRecord, region string, ts []targetSpec) error {
 	var bad []string
 	switch typ := aws.ToString(tg.TG.TargetType); typ {
