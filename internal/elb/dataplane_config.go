@@ -55,15 +55,15 @@ func (s *Service) translatorFor(ctx context.Context) translator {
 
 // Attribute keys and defaults the data plane reads (records may lack any).
 const (
-	attrIdleTimeout       = "idle_timeout.timeout_seconds"
-	attrTCPIdleTimeout    = "tcp.idle_timeout.seconds"
-	attrAlgorithm         = "load_balancing.algorithm.type"
-	attrSlowStart         = "slow_start.duration_seconds"
-	attrStickiness        = "stickiness.enabled"
-	attrStickinessType    = "stickiness.type"
-	attrLBCookieDuration  = "stickiness.lb_cookie.duration_seconds"
-	attrAppCookieName     = "stickiness.app_cookie.cookie_name"
-	attrAppCookieDuration = "stickiness.app_cookie.duration_seconds"
+	dpAttrIdleTimeout       = "idle_timeout.timeout_seconds"
+	dpAttrTCPIdleTimeout    = "tcp.idle_timeout.seconds"
+	dpAttrAlgorithm         = "load_balancing.algorithm.type"
+	dpAttrSlowStart         = "slow_start.duration_seconds"
+	dpAttrStickiness        = "stickiness.enabled"
+	dpAttrStickinessType    = "stickiness.type"
+	dpAttrLBCookieDuration  = "stickiness.lb_cookie.duration_seconds"
+	dpAttrAppCookieName     = "stickiness.app_cookie.cookie_name"
+	dpAttrAppCookieDuration = "stickiness.app_cookie.duration_seconds"
 
 	defaultALBIdleTimeout     = 60
 	defaultNLBIdleTimeout     = 350
@@ -149,9 +149,9 @@ func (tr translator) listener(lb *lbRecord, lr *listenerRecord, rules []*ruleRec
 		Protocol:        aws.ToString(lr.Listener.Protocol),
 	}
 	if typ == proxy.TypeNetwork {
-		l.IdleTimeout = seconds(groupAttrInt(lr.Attributes, attrTCPIdleTimeout, defaultNLBIdleTimeout))
+		l.IdleTimeout = seconds(groupAttrInt(lr.Attributes, dpAttrTCPIdleTimeout, defaultNLBIdleTimeout))
 	} else {
-		l.IdleTimeout = seconds(groupAttrInt(lb.Attributes, attrIdleTimeout, defaultALBIdleTimeout))
+		l.IdleTimeout = seconds(groupAttrInt(lb.Attributes, dpAttrIdleTimeout, defaultALBIdleTimeout))
 	}
 	if l.Protocol == "HTTPS" || l.Protocol == "TLS" {
 		if tr.Certificate == nil {
@@ -349,8 +349,8 @@ func targetGroupConfig(tg *tgRecord, ts []*targetRecord) *proxy.TargetGroup {
 		Protocol:            aws.ToString(tg.TG.Protocol),
 		ProtocolVersion:     aws.ToString(tg.TG.ProtocolVersion),
 		HealthCheck:         healthCheckOf(tg),
-		Algorithm:           tg.Attributes[attrAlgorithm],
-		SlowStart:           seconds(groupAttrInt(tg.Attributes, attrSlowStart, 0)),
+		Algorithm:           tg.Attributes[dpAttrAlgorithm],
+		SlowStart:           seconds(groupAttrInt(tg.Attributes, dpAttrSlowStart, 0)),
 		DeregistrationDelay: tg.deregistrationDelay(),
 		Stickiness:          stickinessOf(tg),
 	}
@@ -429,7 +429,7 @@ func healthCheckOf(tg *tgRecord) health.Check {
 // stickinessOf is a group's stickiness.* attributes.
 func stickinessOf(tg *tgRecord) proxy.Stickiness {
 	a := tg.Attributes
-	st := proxy.Stickiness{Enabled: a[attrStickiness] == "true", Type: a[attrStickinessType]}
+	st := proxy.Stickiness{Enabled: a[dpAttrStickiness] == "true", Type: a[dpAttrStickinessType]}
 	if st.Type == "" {
 		st.Type = "lb_cookie"
 		if isNetworkProtocol(aws.ToString(tg.TG.Protocol)) {
@@ -438,10 +438,10 @@ func stickinessOf(tg *tgRecord) proxy.Stickiness {
 	}
 	switch st.Type {
 	case "lb_cookie":
-		st.Duration = seconds(groupAttrInt(a, attrLBCookieDuration, defaultStickinessDuration))
+		st.Duration = seconds(groupAttrInt(a, dpAttrLBCookieDuration, defaultStickinessDuration))
 	case "app_cookie":
-		st.Duration = seconds(groupAttrInt(a, attrAppCookieDuration, defaultStickinessDuration))
-		st.CookieName = a[attrAppCookieName]
+		st.Duration = seconds(groupAttrInt(a, dpAttrAppCookieDuration, defaultStickinessDuration))
+		st.CookieName = a[dpAttrAppCookieName]
 	}
 	return st
 }

@@ -36,7 +36,7 @@ func TestDataPlaneTranslation(t *testing.T) {
 	drainUntil := time.Date(2026, 11, 29, 12, 5, 0, 0, time.UTC)
 	lbs := map[string]*lbRecord{
 		tLB: {LB: elbv2types.LoadBalancer{LoadBalancerArn: aws.String(tLBARN), Type: aws.String("application")},
-			Attributes: map[string]string{attrIdleTimeout: "120"}},
+			Attributes: map[string]string{dpAttrIdleTimeout: "120"}},
 		tNLB: {LB: elbv2types.LoadBalancer{LoadBalancerArn: aws.String(tNLBARN), Type: aws.String("network")}},
 	}
 	httpListener := &listenerRecord{Listener: elbv2types.Listener{
@@ -56,7 +56,7 @@ func TestDataPlaneTranslation(t *testing.T) {
 	tcpListener := &listenerRecord{
 		Listener: elbv2types.Listener{ListenerArn: aws.String(tTCP), LoadBalancerArn: aws.String(tNLBARN), Port: aws.Int32(5432),
 			Protocol: aws.String("TCP"), DefaultActions: []elbv2types.Action{forwardTo(tTGNet)}},
-		Attributes: map[string]string{attrTCPIdleTimeout: "60"},
+		Attributes: map[string]string{dpAttrTCPIdleTimeout: "60"},
 	}
 	ruleARN := func(id string) string {
 		return "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/web/aaaaaaaaaaaaaaaa/1111111111111111/" + id
@@ -88,8 +88,8 @@ func TestDataPlaneTranslation(t *testing.T) {
 		"us-east-1/cccccccccccccccc": {TG: elbv2types.TargetGroup{TargetGroupArn: aws.String(tTG1), TargetGroupName: aws.String("one"),
 			Protocol: aws.String("HTTP"), ProtocolVersion: aws.String("HTTP1"), Port: aws.Int32(80),
 			HealthCheckPath: aws.String("/healthz"), HealthCheckIntervalSeconds: aws.Int32(10), Matcher: &elbv2types.Matcher{HttpCode: aws.String("200-299")}},
-			Attributes: map[string]string{attrDeregistrationDelay: "20", attrStickiness: "true", attrStickinessType: "app_cookie",
-				attrAppCookieName: "SESSION", attrAppCookieDuration: "300", attrAlgorithm: "least_outstanding_requests", attrSlowStart: "30"}},
+			Attributes: map[string]string{attrDeregistrationDelay: "20", dpAttrStickiness: "true", dpAttrStickinessType: "app_cookie",
+				dpAttrAppCookieName: "SESSION", dpAttrAppCookieDuration: "300", dpAttrAlgorithm: "least_outstanding_requests", dpAttrSlowStart: "30"}},
 		"us-east-1/dddddddddddddddd": {TG: elbv2types.TargetGroup{TargetGroupArn: aws.String(tTG2), TargetGroupName: aws.String("two"),
 			Protocol: aws.String("HTTP"), HealthCheckEnabled: aws.Bool(false)}},
 		"us-east-1/eeeeeeeeeeeeeeee": {TG: elbv2types.TargetGroup{TargetGroupArn: aws.String(tTGNet), TargetGroupName: aws.String("net"),
