@@ -219,7 +219,7 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 		st.elb = group
 		seen[arn] = st
 	}
-	obs.tasksLeft = len(in.Tasks)
+	obs.tasksLeft = len(in.Tasks) + lbp.held
 	var lostStops []string
 	in.Tasks, lostStops = withoutLost(in.Tasks, lost, seen)
 	if obs.primaryID == "" && !rec.Deleted {

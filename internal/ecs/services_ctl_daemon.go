@@ -277,6 +277,7 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 			byInstance[t.Zone] = append(byInstance[t.Zone], daemonTask{rolloutTask: t, deployment: od.id, status: seen[t.ID].status})
 		}
 	}
+	obs.tasksLeft = lbp.held
 	for _, ts := range byInstance {
 		obs.tasksLeft += len(ts)
 	}

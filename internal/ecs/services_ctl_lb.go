@@ -45,6 +45,9 @@ type lbTaskHealth struct {
 type lbPass struct {
 	health map[string]lbTaskHealth // task ARN -> health
 	events []string
+	// held counts the Deactivating tasks still draining: a deleted
+	// service is not INACTIVE before they are let go.
+	held int
 }
 
 // deactivateGrace is how long past its groups' deregistration delay a
@@ -184,6 +187,7 @@ func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname str
 	}
 	if len(errs) > 0 {
 		// Without every group's view, no Deactivating task is let go.
+		pass.held = len(deactivating)
 		return pass, errors.Join(errs...)
 	}
 	var release []string
@@ -195,7 +199,9 @@ func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname str
 			release = append(release, id)
 		}
 	}
+	pass.held = len(deactivating) - len(release)
 	if err := s.releaseDeactivated(ctx, release); err != nil {
+		pass.held = len(deactivating)
 		return pass, err
 	}
 	return pass, nil

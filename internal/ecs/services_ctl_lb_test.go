@@ -296,3 +296,42 @@ func TestCreateServiceChecksTargetGroups(t *testing.T) {
 		t.Fatalf("ListServices after refusals: %v %v", out, err)
 	}
 }
+
+// TestDeletedServiceWaitsForDrains: a deleted service behind a load
+// balancer stays DRAINING while its tasks' targets drain, and goes INACTIVE
+// once they have and the tasks stopped.
+func TestDeletedServiceWaitsForDrains(t *testing.T) {
+	lb := newFakeLB(lbtarget.Group{ARN: testTG, TargetType: "instance", LoadBalancerARNs: []string{"arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef"}})
+	s := newLBService(t, lb)
+	createCluster(t, s, "prod")
+	inst := registerInstance(t, s, "prod", 4096, 8192)
+	connectAgent(t, s, inst)
+	td := registerTaskDef(t, s, dynTaskDef)
+	dep := putService(t, s, "prod", "web", td, 1, 100, 200, func(svc *ecstypes.Service) {
+		svc.LoadBalancers = []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(testTG), ContainerName: aws.String("app"), ContainerPort: aws.Int32(80)}}
+	})
+	pass(t, s)
+	task := liveTasks(t, s, "prod", dep)[0]
+	reportRunningOn(t, s, "prod", aws.ToString(task.TaskArn), 32768)
+	pass(t, s)
+	lb.set(testTG, lbtarget.StateInitial, lbtarget.StateHealthy)
+	if _, err := s.DeleteService(t.Context(), &ecstypes.DeleteServiceRequest{Cluster: aws.String("prod"), Service: aws.String("web"), Force: aws.Bool(true)}); err != nil {
+		t.Fatalf("DeleteService: %v", err)
+	}
+	pass(t, s) // stops the task: Deactivating
+	pass(t, s) // deregisters its target
+	pass(t, s)
+	if st := aws.ToString(getService(t, s, "prod", "web").Service.Status); st != "DRAINING" {
+		t.Fatalf("service %s while its task's target drains, want DRAINING", st)
+	}
+	lb.drop(testTG)
+	pass(t, s)
+	if taskRecordOf(t, s, "prod", aws.ToString(task.TaskArn)).Deactivating {
+		t.Fatal("the task is still held after its target drained")
+	}
+	reportTask(t, s, "prod", aws.ToString(task.TaskArn), "STOPPED", "")
+	pass(t, s)
+	if st := aws.ToString(getService(t, s, "prod", "web").Service.Status); st != "INACTIVE" {
+		t.Fatalf("service %s once its task stopped, want INACTIVE", st)
+	}
+}
