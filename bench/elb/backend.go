@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/bench/internal/benchproc"
@@ -27,8 +29,14 @@ func serveBackend() error {
 		return err
 	}
 	length := strconv.Itoa(len(body))
+	var served atomic.Int64
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == countPath {
+				fmt.Fprintln(w, served.Load())
+				return
+			}
+			served.Add(1)
 			h := w.Header()
 			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
 			h["Content-Length"] = []string{length}
@@ -40,6 +48,10 @@ func serveBackend() error {
 	fmt.Printf("backend listening on %s\n", ln.Addr())
 	return srv.Serve(ln)
 }
+
+// countPath answers how many requests the backend has served, so that the
+// bench can check both proxies spread the load over both backends.
+const countPath = "/bench-count"
 
 var backendRE = regexp.MustCompile(`backend listening on (\S+)`)
 
@@ -72,4 +84,37 @@ func startBackend(ctx context.Context, dir string, i int) (*backend, error) {
 	}
 	port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
 	return &backend{addr: addr, port: port, proc: p}, nil
+}
+
+// served asks the backend how many requests it has served.
+func (b *backend) served(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr+countPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("backend %s count: %w", b.addr, err)
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("backend %s count: %w", b.addr, err)
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(text)), 10, 64)
+}
+
+// servedAll is every backend's count, in order.
+func servedAll(ctx context.Context, bs []*backend) ([]int64, error) {
+	out := make([]int64, len(bs))
+	for i, b := range bs {
+		n, err := b.served(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
 }

@@ -82,6 +82,7 @@ func haproxyVersion() string {
 		return haproxyBin
 	}
 	first, _, _ := strings.Cut(string(out), "\n")
+	first, _, _ = strings.Cut(first, " - ")
 	return strings.TrimSpace(first)
 }
 

@@ -147,12 +147,24 @@ func run(ctx context.Context, o options) error {
 		order := slices.Concat(targets[i%len(targets):], targets[:i%len(targets)])
 		fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", i+1, o.rounds, strings.Join(names(order), ", "))
 		for _, t := range order {
+			n0, err := servedAll(ctx, backends)
+			if err != nil {
+				return err
+			}
 			t0 := benchproc.CPUTicks(t.proc.Pid())
 			r, err := runWrk(ctx, l, t.url, o.duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			res[t.name] = append(res[t.name], sample{wrkResult: r, cpuTicks: benchproc.CPUTicks(t.proc.Pid()) - t0})
+			s := sample{wrkResult: r, cpuTicks: benchproc.CPUTicks(t.proc.Pid()) - t0}
+			n1, err := servedAll(ctx, backends)
+			if err != nil {
+				return err
+			}
+			for j := range n1 {
+				s.served = append(s.served, n1[j]-n0[j])
+			}
+			res[t.name] = append(res[t.name], s)
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -3,13 +3,15 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
 // sample is one wrk run against one target.
 type sample struct {
 	wrkResult
-	cpuTicks int64 // the target's process's CPU meanwhile, 1/100 s
+	cpuTicks int64   // the target's process's CPU meanwhile, 1/100 s
+	served   []int64 // requests each backend served meanwhile (health checks included)
 }
 
 // results holds samples by target, in round order.
@@ -18,7 +20,7 @@ type results map[string][]sample
 // print writes a line per target (median and range over the rounds) and
 // the ratios, each taken within a round and then summarised the same way.
 func (r results) print(targets []string) {
-	fmt.Printf("\n%-8s %-26s %-9s %-9s %-26s %-14s %s\n", "target", "req/s median (min-max)", "p50", "p90", "p99 median (min-max)", "CPU us/req", "errors, non-2xx")
+	fmt.Printf("\n%-8s %-26s %-9s %-9s %-26s %-14s %-11s %s\n", "target", "req/s median (min-max)", "p50", "p90", "p99 median (min-max)", "CPU us/req", "backends %", "errors, non-2xx")
 	for _, t := range targets {
 		s := r[t]
 		if len(s) == 0 {
@@ -28,12 +30,12 @@ func (r results) print(targets []string) {
 		for _, x := range s {
 			errs, non2xx = errs+x.errors, non2xx+x.non2xx
 		}
-		fmt.Printf("%-8s %-26s %-9s %-9s %-26s %-14s %d, %d\n", t,
+		fmt.Printf("%-8s %-26s %-9s %-9s %-26s %-14s %-11s %d, %d\n", t,
 			spread(of(s, func(x sample) float64 { return x.reqPerSec }), "%.0f"),
 			ms(median(of(s, func(x sample) float64 { return ms64(x.p50) }))),
 			ms(median(of(s, func(x sample) float64 { return ms64(x.p90) }))),
 			spread(of(s, func(x sample) float64 { return ms64(x.p99) }), "%.2fms"),
-			fmt.Sprintf("%.1f", cpuPerRequest(s)), errs, non2xx)
+			fmt.Sprintf("%.1f", cpuPerRequest(s)), split(s), errs, non2xx)
 	}
 	ratio := func(a, b string, f func(sample) float64) string {
 		sa, sb := r[a], r[b]
@@ -59,6 +61,26 @@ func (r results) print(targets []string) {
 		fmt.Printf("throughput berth/direct:  %s\n", ratio("berth", "direct", rps))
 	}
 	fmt.Println("ratios are per round (same round, adjacent runs), then median (min-max); CPU us/req is the serving process's user+system CPU per request (direct: the backend)")
+}
+
+// split is each backend's share of the requests served, over all samples.
+func split(s []sample) string {
+	var total int64
+	per := make([]int64, len(s[0].served))
+	for _, x := range s {
+		for i, n := range x.served {
+			per[i] += n
+			total += n
+		}
+	}
+	if total == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, n := range per {
+		parts = append(parts, fmt.Sprintf("%.0f", 100*float64(n)/float64(total)))
+	}
+	return strings.Join(parts, "/")
 }
 
 func of(s []sample, f func(sample) float64) []float64 {

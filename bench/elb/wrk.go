@@ -42,6 +42,9 @@ func runWrk(ctx context.Context, l load, url string, d time.Duration) (wrkResult
 	wctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(wctx, wrkBin, args...).CombinedOutput()
+	if ctx.Err() != nil {
+		return wrkResult{}, fmt.Errorf("wrk stopped: %w", ctx.Err())
+	}
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
