@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 
 func serverCmd() *cobra.Command {
 	var cfg server.Config
-	var etcd, regions string
+	var etcd, regions, lbPorts string
 	var lostGrace time.Duration
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -45,6 +47,12 @@ run the controllers.`,
 			if regions != "" {
 				cfg.Regions = strings.Split(regions, ",")
 			}
+			if cfg.LBPortMap, err = parsePortMap(lbPorts); err != nil {
+				return err
+			}
+			if net.ParseIP(cfg.LBListenAddress) == nil {
+				return fmt.Errorf("--lb-listen-address: %q is not an IP address", cfg.LBListenAddress)
+			}
 			cfg.RootAccessKeyID = os.Getenv("BERTH_ROOT_ACCESS_KEY_ID")
 			cfg.RootSecretAccessKey = os.Getenv("BERTH_ROOT_SECRET_ACCESS_KEY")
 			cfg.Ready = func(info server.ReadyInfo) { printBanner(cmd, cfg, info) }
@@ -67,6 +75,10 @@ run the controllers.`,
 	f.DurationVar(&cfg.ECRControllerInterval, "ecr-controller-interval", server.DefaultECRControllerInterval,
 		"how often the ECR controllers (lifecycle policies) run")
 	_ = f.MarkHidden("ecr-controller-interval") // for tests
+	f.StringVar(&cfg.LBListenAddress, "lb-listen-address", "127.0.0.1",
+		"IP every load balancer listener binds (loopback unless you ask otherwise)")
+	f.StringVar(&lbPorts, "lb-port-map", "",
+		"listener ports to bind elsewhere, e.g. 80=8080,443=8443 (to run without root)")
 	f.StringVar(&cfg.AccountID, "account-id", "", "account id of a new etcd (default "+server.DefaultAccountID+"; an etcd keeps the one it was created with)")
 	return cmd
 }
@@ -94,4 +106,26 @@ func printBanner(cmd *cobra.Command, cfg server.Config, info server.ReadyInfo) {
 	fmt.Fprintf(w, "Try: aws --endpoint-url http://%s ecs list-clusters\n", info.Addr)
 	fmt.Fprintf(w, "Registry: aws --endpoint-url http://%s ecr get-login-password | docker login --username AWS --password-stdin %s\n",
 		info.Addr, info.RegistryHost)
+}
+
+// parsePortMap reads --lb-port-map: comma-separated listener=local port
+// pairs.
+func parsePortMap(s string) (map[int32]int32, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[int32]int32{}
+	for _, pair := range strings.Split(s, ",") {
+		from, to, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		a, errA := strconv.ParseUint(from, 10, 16)
+		b, errB := strconv.ParseUint(to, 10, 16)
+		if !ok || errA != nil || errB != nil || a == 0 || b == 0 {
+			return nil, fmt.Errorf("--lb-port-map: %q is not listener=local, two ports (1-65535)", pair)
+		}
+		if _, dup := out[int32(a)]; dup {
+			return nil, fmt.Errorf("--lb-port-map: port %d is mapped twice", a)
+		}
+		out[int32(a)] = int32(b)
+	}
+	return out, nil
 }

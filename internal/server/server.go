@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/berth-dev/berth/internal/acm"
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/agent/config"
 	"github.com/berth-dev/berth/internal/agent/ecrauth"
@@ -28,6 +29,7 @@ import (
 	"github.com/berth-dev/berth/internal/api/sigv4"
 	"github.com/berth-dev/berth/internal/ecr"
 	"github.com/berth-dev/berth/internal/ecs"
+	"github.com/berth-dev/berth/internal/elb"
 	"github.com/berth-dev/berth/internal/registry/blob"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/sts"
@@ -78,7 +80,14 @@ type Config struct {
 	// ECRControllerInterval is how often the ECR controllers (lifecycle
 	// policies) run (default DefaultECRControllerInterval).
 	ECRControllerInterval time.Duration
-	Dev                   bool
+	// LBListenAddress is the IP every load balancer listener binds
+	// (default 127.0.0.1: nothing listens beyond loopback unless asked);
+	// load balancers' DNS names resolve to it.
+	LBListenAddress string
+	// LBPortMap maps listener ports to the local ports they bind (80 ->
+	// 8080 to run without root); unmapped ports bind as they are.
+	LBPortMap map[int32]int32
+	Dev       bool
 	// Root credentials a new etcd is created with (BERTH_ROOT_*); otherwise
 	// the dev ones (--dev) or generated ones. Every server on one etcd
 	// answers to the credentials the first one stored.
@@ -177,9 +186,21 @@ func Run(ctx context.Context, cfg Config) error {
 		info.CredentialsFile = filepath.Join(cfg.DataDir, rootCredentialsFile)
 	}
 
-	regions := ecs.NewRegions(ecs.RegionsConfig{Template: ecs.Config{
+	// ACM keeps the certificates of HTTPS and TLS listeners; ELB's
+	// instance targets resolve through ECS, whose services register their
+	// tasks in ELB's target groups.
+	acmSvc := acm.New(acm.Config{Store: st, AccountID: root.AccountID, Region: cfg.Region, Logger: log})
+	var regions *ecs.Regions
+	elbSvc := elb.New(elb.Config{
+		Store: st, AccountID: root.AccountID, Region: cfg.Region, Logger: log,
+		ListenAddress: cfg.LBListenAddress, PortMap: cfg.LBPortMap, Certificates: acmSvc,
+		InstanceAddress: func(ctx context.Context, region, id string) (string, bool) {
+			return regions.InstanceAddress(ctx, region, id)
+		},
+	})
+	regions = ecs.NewRegions(ecs.RegionsConfig{Template: ecs.Config{
 		Store: st, Region: cfg.Region, AccountID: root.AccountID, AdvertiseURL: cfg.AdvertiseURL, Logger: log,
-		LostAgentGrace: cfg.LostAgentGrace,
+		LostAgentGrace: cfg.LostAgentGrace, LoadBalancing: elbSvc,
 	}})
 	defer regions.Close() // before the store closes: agent sockets end first
 	rootCred := sigv4.Credential{
@@ -203,6 +224,8 @@ func Run(ctx context.Context, cfg Config) error {
 	apiSrv.Register(regions.APIService())
 	apiSrv.Register(regions.BerthAPIService())
 	apiSrv.Register(sts.New(sts.Config{AccountID: root.AccountID}).APIService())
+	apiSrv.Register(elbSvc.APIService())
+	apiSrv.Register(acmSvc.APIService())
 	blobs, err := blob.NewFS(registryDir(cfg))
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
@@ -242,13 +265,18 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() {
 		defer wg.Done()
 		// One server of all those sharing the etcd runs the controllers:
-		// ECS's and ECR's side by side, both ending with ctx.
+		// ECS's and ECR's side by side, and the load balancers' data plane,
+		// all ending with ctx.
 		st.WithNamespace("/berth/"+root.AccountID).Lead(runCtx, "controllers", serverID(addr), func(ctx context.Context) {
 			var controllers sync.WaitGroup
-			controllers.Add(1)
+			controllers.Add(2)
 			go func() {
 				defer controllers.Done()
 				ecrSvc.RunControllers(ctx, cfg.ECRControllerInterval)
+			}()
+			go func() {
+				defer controllers.Done()
+				elbSvc.RunDataPlane(ctx)
 			}()
 			regions.RunControllers(ctx, time.Minute)
 			controllers.Wait()
