@@ -28,20 +28,8 @@ func serveBackend() error {
 	if err != nil {
 		return err
 	}
-	length := strconv.Itoa(len(body))
-	var served atomic.Int64
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == countPath {
-				fmt.Fprintln(w, served.Load())
-				return
-			}
-			served.Add(1)
-			h := w.Header()
-			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
-			h["Content-Length"] = []string{length}
-			_, _ = w.Write(body)
-		}),
+		Handler:           backendHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       5 * time.Minute, // longer than any proxy's keep-alive: the proxy closes first
 	}
@@ -52,6 +40,23 @@ func serveBackend() error {
 // countPath answers how many requests the backend has served, so that the
 // bench can check both proxies spread the load over both backends.
 const countPath = "/bench-count"
+
+// backendHandler answers GET / (any path but countPath) with body.
+func backendHandler() http.Handler {
+	length := strconv.Itoa(len(body))
+	var served atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == countPath {
+			fmt.Fprintln(w, served.Load())
+			return
+		}
+		served.Add(1)
+		h := w.Header()
+		h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		h["Content-Length"] = []string{length}
+		_, _ = w.Write(body)
+	})
+}
 
 var backendRE = regexp.MustCompile(`backend listening on (\S+)`)
 
