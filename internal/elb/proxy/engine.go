@@ -66,8 +66,8 @@ type Engine struct {
 	closed    bool
 }
 
-// runtime is one bound listener's serving side.
-type runtime interface {
+// listenerRuntime is one bound listener's serving side.
+type listenerRuntime interface {
 	// setTable swaps in the listener's routing for the next request or
 	// connection.
 	setTable(*table)
@@ -83,7 +83,7 @@ type runtime interface {
 // boundListener is a listener the engine has bound.
 type boundListener struct {
 	l  Listener
-	rt runtime
+	rt listenerRuntime
 }
 
 // New returns an Engine that serves nothing until Apply.
@@ -199,7 +199,7 @@ func (e *Engine) retire(b *boundListener) {
 }
 
 // bind opens a listener's sockets and starts serving tbl.
-func (e *Engine) bind(tbl *table) (runtime, error) {
+func (e *Engine) bind(tbl *table) (listenerRuntime, error) {
 	switch strings.ToUpper(tbl.l.Protocol) {
 	case "HTTP", "HTTPS":
 		return newAppListener(e, tbl)
@@ -351,7 +351,7 @@ func (e *Engine) syncTargets(tgs map[string]*TargetGroup) (map[string]*groupView
 }
 
 // multiRuntime is a TCP_UDP listener: both runtimes on one port.
-type multiRuntime []runtime
+type multiRuntime []listenerRuntime
 
 func (m multiRuntime) setTable(t *table) {
 	for _, r := range m {

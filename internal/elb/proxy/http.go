@@ -29,7 +29,7 @@ type appListener struct {
 	done  chan struct{} // Serve returned
 }
 
-var _ runtime = (*appListener)(nil)
+var _ listenerRuntime = (*appListener)(nil)
 
 func newAppListener(e *Engine, tbl *table) (*appListener, error) {
 	raw, err := net.Listen("tcp", tbl.l.Addr)

@@ -28,7 +28,7 @@ type tcpListener struct {
 	cancel context.CancelFunc
 }
 
-var _ runtime = (*tcpListener)(nil)
+var _ listenerRuntime = (*tcpListener)(nil)
 
 func newTCPListener(e *Engine, tbl *table, addr string) (*tcpListener, error) {
 	raw, err := net.Listen("tcp", addr)

@@ -27,7 +27,7 @@ type udpListener struct {
 	closed bool
 }
 
-var _ runtime = (*udpListener)(nil)
+var _ listenerRuntime = (*udpListener)(nil)
 
 // udpFlow is one client's flow to one target.
 type udpFlow struct {
