@@ -136,8 +136,10 @@ func New(opts Options) *Engine {
 // named in the error; the rest of cfg applies all the same.
 //
 // A listener is kept (same sockets, same connections) while its ARN,
-// Addr, Protocol and Type stay; any of those changing rebinds it. An
-// application listener's IdleTimeout is read when it binds.
+// Addr, Protocol and Type stay (and, for HTTP and HTTPS, its
+// IdleTimeout); any of those changing rebinds it: the old sockets close
+// first, their connections finish in the background (DrainTimeout), then
+// the new ones bind.
 func (e *Engine) Apply(cfg Config) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -153,8 +155,7 @@ func (e *Engine) Apply(cfg Config) error {
 	// Stop accepting on removed and changed listeners first, so a new
 	// listener may take over their address.
 	for arn, b := range e.listeners {
-		nl, ok := want[arn]
-		if ok && nl.Addr == b.l.Addr && strings.EqualFold(nl.Protocol, b.l.Protocol) && nl.Type == b.l.Type {
+		if nl, ok := want[arn]; ok && !needsRebind(b.l, nl) {
 			continue
 		}
 		delete(e.listeners, arn)
@@ -182,6 +183,17 @@ func (e *Engine) Apply(cfg Config) error {
 	}
 	e.prober.Update(probe)
 	return errors.Join(errs...)
+}
+
+// needsRebind reports whether moving from listener o to n needs new
+// sockets: a new address, protocol or type, or (application listeners,
+// whose http.Server reads it once) a new idle timeout.
+func needsRebind(o, n Listener) bool {
+	if n.Addr != o.Addr || !strings.EqualFold(n.Protocol, o.Protocol) || n.Type != o.Type {
+		return true
+	}
+	app := strings.EqualFold(n.Protocol, "HTTP") || strings.EqualFold(n.Protocol, "HTTPS")
+	return app && n.IdleTimeout != o.IdleTimeout
 }
 
 // retire stops a listener accepting and lets its in-flight work finish

@@ -16,19 +16,21 @@ type matchRequest struct {
 	Path   string
 	Method string
 	Header http.Header
-	Query  url.Values
-	Client netip.Addr
+	// Query is parsed from RawQuery on first use: most rules never look.
+	Query    url.Values
+	RawQuery string
+	Client   netip.Addr
 }
 
 // newMatchRequest extracts what the rules need from r.
 func newMatchRequest(r *http.Request) matchRequest {
 	return matchRequest{
-		Host:   hostOnly(r.Host),
-		Path:   r.URL.Path,
-		Method: r.Method,
-		Header: r.Header,
-		Query:  r.URL.Query(),
-		Client: clientAddr(r.RemoteAddr),
+		Host:     hostOnly(r.Host),
+		Path:     r.URL.Path,
+		Method:   r.Method,
+		Header:   r.Header,
+		RawQuery: r.URL.RawQuery,
+		Client:   clientAddr(r.RemoteAddr),
 	}
 }
 
@@ -135,6 +137,9 @@ func (c *compiledCondition) matches(r *matchRequest) bool {
 		}
 		return false
 	case FieldQueryString:
+		if r.Query == nil {
+			r.Query, _ = url.ParseQuery(r.RawQuery)
+		}
 		for _, q := range c.query {
 			for k, vs := range r.Query {
 				if q.Key != "" && !wildcardMatch(q.Key, strings.ToLower(k)) {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"testing"
+	"time"
 )
 
 func TestWildcardMatch(t *testing.T) {
@@ -161,5 +162,34 @@ func TestCookieCodec(t *testing.T) {
 	}
 	if got := c.decode("g1", v+"x"); got != "" {
 		t.Errorf("decode tampered = %q, want empty", got)
+	}
+}
+
+func TestNeedsRebind(t *testing.T) {
+	base := Listener{ARN: "L", Type: TypeApplication, Addr: ":80", Protocol: "HTTP", IdleTimeout: time.Minute}
+	cases := []struct {
+		name   string
+		change func(*Listener)
+		want   bool
+	}{
+		{"rules only", func(l *Listener) { l.Rules = []Rule{{ARN: "r"}} }, false},
+		{"port label only", func(l *Listener) { l.Port = 8080 }, false},
+		{"addr", func(l *Listener) { l.Addr = ":81" }, true},
+		{"protocol", func(l *Listener) { l.Protocol = "HTTPS" }, true},
+		{"protocol case", func(l *Listener) { l.Protocol = "http" }, false},
+		{"idle timeout", func(l *Listener) { l.IdleTimeout = time.Second }, true},
+	}
+	for _, c := range cases {
+		n := base
+		c.change(&n)
+		if got := needsRebind(base, n); got != c.want {
+			t.Errorf("%s: needsRebind = %v, want %v", c.name, got, c.want)
+		}
+	}
+	nlb := Listener{Type: TypeNetwork, Addr: ":53", Protocol: "UDP", IdleTimeout: time.Minute}
+	n := nlb
+	n.IdleTimeout = time.Hour
+	if needsRebind(nlb, n) {
+		t.Error("network idle timeout change rebinds; it applies per connection")
 	}
 }
