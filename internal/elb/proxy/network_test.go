@@ -275,6 +275,11 @@ func TestTargetRemovedStopsReceiving(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer open.Close()
+	_ = open.SetDeadline(time.Now().Add(10 * time.Second))
+	hello := make([]byte, 2)
+	if _, err := io.ReadFull(open, hello); err != nil || string(hello) != "a:" {
+		t.Fatalf("open connection greeting %q, %v", hello, err)
+	}
 	mustApply(t, e, config([]Listener{netListener("N", "TCP", "G")}, netGroup("G", "TCP", b)))
 	for range 5 {
 		c, err := net.Dial("tcp", addr)
@@ -286,7 +291,7 @@ func TestTargetRemovedStopsReceiving(t *testing.T) {
 		}
 		c.Close()
 	}
-	if got := tcpExchange(t, open, "still"); got != "a:stillbye" {
+	if got := tcpExchange(t, open, "still"); got != "stillbye" {
 		t.Errorf("open connection: %q", got)
 	}
 }
