@@ -226,8 +226,11 @@ func (t *transports) closeIdle() {
 
 func newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport:      tr,
-		FlushInterval:  -1,
+		Transport: tr,
+		// Streaming responses (unknown length, text/event-stream) flush
+		// on every write anyway; a body of known length is not worth a
+		// syscall per write.
+		FlushInterval:  0,
 		Rewrite:        rewrite,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   proxyError,

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -256,5 +257,34 @@ func TestHTTP2AndHTTPSTargets(t *testing.T) {
 	}
 	if _, body := get(t, c, base+"/tls"); body != "tls HTTP/1.1" {
 		t.Errorf("HTTPS group: target saw %q", body)
+	}
+}
+
+func TestStreamingPassesThrough(t *testing.T) {
+	e := newTestEngine(t, nil)
+	next := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			<-next // the client saw this event before the next is written
+		}
+	}))
+	t.Cleanup(s.Close)
+	mustApply(t, e, config([]Listener{httpListener("L", forward("G"))}, group("G", hostPort(s))))
+	resp, err := testClient().Get(baseURL(t, e, "L") + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	for i := range 3 {
+		line, err := r.ReadString('\n')
+		if err != nil || line != fmt.Sprintf("data: %d\n", i) {
+			t.Fatalf("event %d: %q, %v", i, line, err)
+		}
+		_, _ = r.ReadString('\n')
+		next <- struct{}{}
 	}
 }
