@@ -119,7 +119,7 @@ func New(opts Options) *Engine {
 		cancel:    cancel,
 		listeners: map[string]*boundListener{},
 	}
-	e.tr = newTransports(opts.DialTimeout)
+	e.tr = newTransports(opts.DialTimeout, e.log)
 	e.notify = newNotifier()
 	e.bg.Add(1)
 	go func() {

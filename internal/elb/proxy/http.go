@@ -159,6 +159,12 @@ func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rul
 		return
 	}
 	tv := g.pick(pickHint{sticky: e.codec.stickyTarget(r, g)}, now)
+	if tv == nil && stickyG != "" {
+		// The sticky group has nothing to offer: weigh the groups afresh.
+		if g = pickGroup(tbl.groups, act.Forward, ""); g != nil {
+			tv = g.pick(pickHint{}, now)
+		}
+	}
 	if tv == nil {
 		writeError(w, http.StatusServiceUnavailable)
 		return
@@ -195,7 +201,7 @@ type transports struct {
 	rp1, rp2 *httputil.ReverseProxy
 }
 
-func newTransports(dialTimeout time.Duration) *transports {
+func newTransports(dialTimeout time.Duration, log *slog.Logger) *transports {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	mk := func(p http.Protocols) *http.Transport {
 		return &http.Transport{
@@ -214,8 +220,8 @@ func newTransports(dialTimeout time.Duration) *transports {
 	p2.SetHTTP2(true)
 	p2.SetUnencryptedHTTP2(true)
 	t := &transports{h1: mk(p1), h2: mk(p2)}
-	t.rp1 = newReverseProxy(t.h1)
-	t.rp2 = newReverseProxy(t.h2)
+	t.rp1 = newReverseProxy(t.h1, log)
+	t.rp2 = newReverseProxy(t.h2, log)
 	return t
 }
 
@@ -224,9 +230,12 @@ func (t *transports) closeIdle() {
 	t.h2.CloseIdleConnections()
 }
 
-func newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
+func newReverseProxy(tr http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport: tr,
+		// Body copy errors (a client or target gone mid-response) are
+		// routine for a proxy.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		// Streaming responses (unknown length, text/event-stream) flush
 		// on every write anyway; a body of known length is not worth a
 		// syscall per write.
