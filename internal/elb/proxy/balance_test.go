@@ -18,7 +18,7 @@ import (
 func testGroup(cfg TargetGroup, keys ...string) *groupView {
 	g := &groupView{cfg: cfg, st: &groupState{}, byKey: map[string]*targetView{}}
 	for _, k := range keys {
-		tv := &targetView{key: k, addr: k, st: &targetState{key: k}}
+		tv := &targetView{key: k, addr: k, st: newTargetState("", k)}
 		g.targets = append(g.targets, tv)
 		g.byKey[k] = tv
 	}

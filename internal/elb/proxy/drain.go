@@ -40,6 +40,9 @@ func (e *Engine) syncDrain(ts *targetState, t Target, now time.Time) {
 			ts.draining.Store(false)
 			e.stopDrainTimer(ts)
 			ts.drainReported.Store(false)
+			if ts.cutter().ctx.Err() != nil {
+				ts.cut.Store(newCutter())
+			}
 		}
 		return
 	}
@@ -56,7 +59,12 @@ func (e *Engine) syncDrain(ts *targetState, t Target, now time.Time) {
 	}
 	e.stopDrainTimer(ts)
 	ts.drainUntil = t.DrainUntil
-	ts.drainTimer = time.AfterFunc(max(t.DrainUntil.Sub(now), 0), func() { e.drained(ts) })
+	ts.drainTimer = time.AfterFunc(max(t.DrainUntil.Sub(now), 0), func() {
+		// The deregistration delay is over: what is still in flight is
+		// cut, as ELB cuts it.
+		ts.cutter().cancel()
+		e.drained(ts)
+	})
 }
 
 // stopDrainTimer cancels a pending DrainUntil. Runs under e.mu.
@@ -116,4 +124,26 @@ func (n *notifier) run(ctx context.Context) {
 			f()
 		}
 	}
+}
+
+// cutter cancels a target's requests and connections in flight when its
+// drain's DrainUntil passes. It does not descend from the engine's
+// context, so targets coming and going leave nothing registered there.
+type cutter struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newCutter() *cutter {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &cutter{ctx: ctx, cancel: cancel}
+}
+
+// cutter is the target's current cutter.
+func (ts *targetState) cutter() *cutter { return ts.cut.Load() }
+
+// onCut runs f if the target's drain is cut while the returned stop has
+// not been called.
+func (ts *targetState) onCut(f func()) (stop func() bool) {
+	return context.AfterFunc(ts.cutter().ctx, f)
 }

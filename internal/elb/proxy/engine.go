@@ -323,7 +323,7 @@ func (e *Engine) syncTargets(tgs map[string]*TargetGroup) (map[string]*groupView
 			seen[id] = true
 			ts := s.targets[id]
 			if ts == nil {
-				ts = &targetState{group: arn, key: t.Key}
+				ts = newTargetState(arn, t.Key)
 				s.targets[id] = ts
 				fresh = append(fresh, ts)
 			}

@@ -141,6 +141,10 @@ type callKey struct{}
 // within the idle timeout.
 var errTargetTimeout = errors.New("target timed out")
 
+// errDrainCut is the cause when a draining target's DrainUntil passes
+// with the request in flight.
+var errDrainCut = errors.New("target's deregistration delay passed")
+
 // forward proxies r to a target chosen from the action's groups.
 func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rule *compiledRule, act *Action) {
 	now := e.now()
@@ -185,6 +189,7 @@ func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rul
 	}
 	call.timer = time.AfterFunc(timeout, func() { cancel(errTargetTimeout) })
 	defer call.timer.Stop()
+	defer tv.st.onCut(func() { cancel(errDrainCut) })()
 
 	rp := e.tr.rp1
 	if v := strings.ToUpper(g.cfg.ProtocolVersion); v == "HTTP2" || v == "GRPC" {
@@ -307,6 +312,8 @@ func proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(context.Cause(ctx), errTargetTimeout):
 		writeError(w, http.StatusGatewayTimeout)
+	case errors.Is(context.Cause(ctx), errDrainCut):
+		writeError(w, http.StatusBadGateway)
 	case ctx.Err() != nil:
 		// The client went away; nobody hears an answer.
 		return

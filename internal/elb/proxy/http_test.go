@@ -317,16 +317,24 @@ func TestDrainUntilPasses(t *testing.T) {
 	g := group("G", hostPort(holdBackend(t, "a", held, release)))
 	mustApply(t, e, config([]Listener{httpListener("L", forward("G"))}, g))
 	base := baseURL(t, e, "L")
+	status := make(chan int, 1)
 	go func() {
-		if resp, err := testClient().Get(base + "/hold"); err == nil {
-			resp.Body.Close()
+		resp, err := testClient().Get(base + "/hold")
+		if err != nil {
+			status <- 0
+			return
 		}
+		resp.Body.Close()
+		status <- resp.StatusCode
 	}()
 	<-held
 	g.Targets[0].Draining = true
 	g.Targets[0].DrainUntil = time.Now().Add(20 * time.Millisecond)
 	mustApply(t, e, config([]Listener{httpListener("L", forward("G"))}, g))
 	waitFor(t, "drain reported at DrainUntil", func() bool { return rep.drainCount("G", "t0:80") == 1 })
+	if got := <-status; got != http.StatusBadGateway {
+		t.Errorf("request cut at DrainUntil: status %d, want 502", got)
+	}
 	// No non-draining target: 503.
 	if resp, _ := get(t, testClient(), base+"/"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("only a draining target: status %d, want 503", resp.StatusCode)

@@ -303,3 +303,30 @@ func newPool(certs ...*x509.Certificate) *x509.CertPool {
 	}
 	return p
 }
+
+func TestTCPConnectionCutAtDrainUntil(t *testing.T) {
+	rep := newFakeReporter()
+	e := newTestEngine(t, rep)
+	g := netGroup("G", "TCP", tcpEcho(t, "a"))
+	mustApply(t, e, config([]Listener{netListener("N", "TCP", "G")}, g))
+	c, err := net.Dial("tcp", e.Addr("N").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	hello := make([]byte, 2)
+	if _, err := io.ReadFull(c, hello); err != nil {
+		t.Fatal(err)
+	}
+	g.Targets[0].Draining = true
+	g.Targets[0].DrainUntil = time.Now().Add(20 * time.Millisecond)
+	mustApply(t, e, config([]Listener{netListener("N", "TCP", "G")}, g))
+	if n := rep.drainCount("G", "t0:80"); n != 0 {
+		t.Fatalf("drained with a connection open")
+	}
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("read after cut: %v", err)
+	}
+	waitFor(t, "drain reported", func() bool { return rep.drainCount("G", "t0:80") == 1 })
+}

@@ -37,9 +37,19 @@ type targetState struct {
 	// nothing for it.
 	gone atomic.Bool
 
+	// cut ends what is in flight when DrainUntil passes.
+	cut atomic.Pointer[cutter]
+
 	// drainTimer fires at DrainUntil; guarded by Engine.mu.
 	drainTimer *time.Timer
 	drainUntil time.Time
+}
+
+// newTargetState is a fresh target's state: initial, nothing in flight.
+func newTargetState(group, key string) *targetState {
+	ts := &targetState{group: group, key: key}
+	ts.cut.Store(newCutter())
+	return ts
 }
 
 // groupState is what outlives a snapshot for one target group.

@@ -114,6 +114,10 @@ func (t *tcpListener) serve(c net.Conn) {
 		return
 	}
 	defer up.Close()
+	defer tv.st.onCut(func() {
+		client.Close()
+		up.Close()
+	})()
 	pipe(client, up, idle)
 }
 

@@ -35,6 +35,8 @@ type udpFlow struct {
 	up     *net.UDPConn
 	ts     *targetState
 	last   atomic.Int64 // UnixNano of the last datagram either way
+	// stopCut unhooks the flow from its target's drain cut.
+	stopCut func() bool
 }
 
 func newUDPListener(e *Engine, tbl *table, addr string) (*udpListener, error) {
@@ -133,6 +135,7 @@ func (u *udpListener) flow(client netip.AddrPort) *udpFlow {
 	f.last.Store(time.Now().UnixNano())
 	u.e.acquire(tv.st)
 	u.flows[client] = f
+	f.stopCut = tv.st.onCut(func() { _ = f.up.Close() })
 	u.wg.Add(1)
 	go u.replies(f)
 	return f
@@ -144,6 +147,7 @@ func (u *udpListener) replies(f *udpFlow) {
 	defer u.wg.Done()
 	defer u.e.release(f.ts)
 	defer func() {
+		f.stopCut()
 		_ = f.up.Close()
 		u.mu.Lock()
 		if u.flows[f.client] == f {
