@@ -95,8 +95,17 @@ func (u *udpListener) readLoop() {
 			continue
 		}
 		f.last.Store(time.Now().UnixNano())
-		if _, err := f.up.Write(buf[:n]); err != nil {
-			u.e.log.Debug("udp to target", "target", f.ts.key, "err", err)
+		_, err = f.up.Write(buf[:n])
+		if errors.Is(err, net.ErrClosed) {
+			// The flow ended (idle or cut) as this datagram came in: it
+			// starts a new one.
+			u.forget(f)
+			if f = u.flow(client); f != nil {
+				_, err = f.up.Write(buf[:n])
+			}
+		}
+		if err != nil {
+			u.e.log.Debug("udp to target", "client", client.String(), "err", err)
 		}
 	}
 }
@@ -149,11 +158,7 @@ func (u *udpListener) replies(f *udpFlow) {
 	defer func() {
 		f.stopCut()
 		_ = f.up.Close()
-		u.mu.Lock()
-		if u.flows[f.client] == f {
-			delete(u.flows, f.client)
-		}
-		u.mu.Unlock()
+		u.forget(f)
 	}()
 	idle := u.e.opts.UDPIdleTimeout
 	buf := make([]byte, 64*1024)
@@ -181,4 +186,13 @@ func (u *udpListener) replies(f *udpFlow) {
 		}
 		// ICMP unreachable and the like: the flow stays until idle.
 	}
+}
+
+// forget drops f from the flow table if it is still there.
+func (u *udpListener) forget(f *udpFlow) {
+	u.mu.Lock()
+	if u.flows[f.client] == f {
+		delete(u.flows, f.client)
+	}
+	u.mu.Unlock()
 }
