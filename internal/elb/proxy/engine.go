@@ -278,15 +278,19 @@ func (e *Engine) Close() {
 	e.tr.closeIdle()
 }
 
-// ObserveHealth records a target's health and forwards it to the
-// Reporter. The engine's prober reports through it; tests and other
-// health sources may call it too.
+// ObserveHealth records a target's health, in effect for the next
+// request, and forwards it to the Reporter. The engine's prober reports
+// through it; tests and other health sources may call it too.
+//
+// Reporter calls (TargetHealth and TargetDrained) are made in order from
+// one goroutine of the engine's, never from the prober's nor under a
+// lock, so a Reporter may call Apply.
 func (e *Engine) ObserveHealth(groupARN, targetKey string, r health.Result) {
 	if ts := e.states.lookup(groupARN, targetKey); ts != nil {
 		ts.setHealth(r, e.now())
 	}
-	if e.opts.Reporter != nil {
-		e.opts.Reporter.TargetHealth(groupARN, targetKey, r)
+	if rep := e.opts.Reporter; rep != nil {
+		e.notify.post(func() { rep.TargetHealth(groupARN, targetKey, r) })
 	}
 }
 

@@ -250,11 +250,11 @@ func TestHealthAwareSelectionAndFailOpen(t *testing.T) {
 	if got := spread(); got["a"] != 30 {
 		t.Errorf("one healthy target: %v, want all on a", got)
 	}
-	rep.mu.Lock()
-	if rep.health["G|t1:80"] != lbtarget.StateUnhealthy {
-		t.Errorf("reporter heard %v", rep.health)
-	}
-	rep.mu.Unlock()
+	waitFor(t, "reporter hears the health", func() bool {
+		rep.mu.Lock()
+		defer rep.mu.Unlock()
+		return rep.health["G|t1:80"] == lbtarget.StateUnhealthy
+	})
 
 	// None healthy: fail open over all three.
 	e.ObserveHealth("G", "t0:80", health.Result{State: lbtarget.StateUnhealthy})
