@@ -16,11 +16,10 @@ import (
 
 // testGroup is a group view over fresh target states.
 func testGroup(cfg TargetGroup, keys ...string) *groupView {
-	g := &groupView{cfg: cfg, st: &groupState{}, byKey: map[string]*targetView{}}
+	g := &groupView{cfg: cfg, st: &groupState{}}
 	for _, k := range keys {
 		tv := &targetView{key: k, addr: k, st: newTargetState("", k)}
 		g.targets = append(g.targets, tv)
-		g.byKey[k] = tv
 	}
 	return g
 }

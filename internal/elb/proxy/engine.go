@@ -315,7 +315,7 @@ func (e *Engine) syncTargets(tgs map[string]*TargetGroup) (map[string]*groupView
 			gs = &groupState{}
 			s.groups[arn] = gs
 		}
-		gv := &groupView{cfg: *tg, st: gs, byKey: make(map[string]*targetView, len(tg.Targets))}
+		gv := &groupView{cfg: *tg, st: gs}
 		gv.cfg.ARN = arn
 		gv.cfg.Targets = nil
 		hg := health.Group{ARN: arn, Check: tg.HealthCheck}
@@ -333,7 +333,6 @@ func (e *Engine) syncTargets(tgs map[string]*TargetGroup) (map[string]*groupView
 			}
 			tv := &targetView{key: t.Key, addr: t.Addr, draining: t.Draining, st: ts}
 			gv.targets = append(gv.targets, tv)
-			gv.byKey[t.Key] = tv
 			e.syncDrain(ts, t, now)
 			if !t.Draining {
 				hg.Targets = append(hg.Targets, health.Target{Key: t.Key, Addr: t.Addr})

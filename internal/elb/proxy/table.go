@@ -69,7 +69,6 @@ type groupView struct {
 	cfg     TargetGroup
 	st      *groupState
 	targets []*targetView
-	byKey   map[string]*targetView
 }
 
 // table is one listener's routing at one moment; requests load it once
