@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -48,4 +49,32 @@ func BenchmarkProxyHTTP(b *testing.B) {
 	}
 	b.ReportMetric(float64(through.Nanoseconds())/float64(b.N), "proxied-ns/req")
 	b.ReportMetric(float64(straight.Nanoseconds())/float64(b.N), "direct-ns/req")
+}
+
+// BenchmarkApply measures swapping in a snapshot of 10 kept listeners
+// over 10 groups of 10 targets each: the cost the elb service pays per
+// change.
+func BenchmarkApply(b *testing.B) {
+	e := newTestEngine(b, nil)
+	var ls []Listener
+	var gs []*TargetGroup
+	for i := range 10 {
+		addrs := make([]string, 10)
+		for j := range addrs {
+			addrs[j] = fmt.Sprintf("10.0.%d.%d:80", i, j)
+		}
+		arn := fmt.Sprintf("G%d", i)
+		gs = append(gs, group(arn, addrs...))
+		ls = append(ls, httpListener(fmt.Sprintf("L%d", i), forward(arn),
+			Rule{ARN: "r", Priority: 1, Conditions: []Condition{{Field: FieldPathPattern, Values: []string{"/api/*"}}},
+				Actions: []Action{forward(arn)}}))
+	}
+	cfg := config(ls, gs...)
+	mustApply(b, e, cfg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Apply(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
