@@ -155,6 +155,13 @@ func TestListenerRemovalAndRebind(t *testing.T) {
 		t.Errorf("other listener after a bind failure: %q", body)
 	}
 
+	// A TLS listener without a certificate is refused by name.
+	l4 := fixed("L4", "four")
+	l4.Protocol = "HTTPS"
+	if err := e.Apply(config([]Listener{l2, l4})); err == nil || !strings.Contains(err.Error(), "L4") {
+		t.Errorf("HTTPS without a certificate: %v", err)
+	}
+
 	mustApply(t, e, config(nil))
 	_, err = testClient().Get("http://" + addr + "/")
 	if !errors.Is(err, syscall.ECONNREFUSED) {

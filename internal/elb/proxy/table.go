@@ -92,6 +92,9 @@ func newTable(l Listener, groups map[string]*groupView) (*table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", l.ARN, err)
 	}
+	if p := strings.ToUpper(l.Protocol); (p == "HTTPS" || p == "TLS") && len(l.Certificates) == 0 {
+		return nil, fmt.Errorf("listener %s: %s without a certificate", l.ARN, p)
+	}
 	t := &table{l: l, rules: rules, groups: groups}
 	for i := range l.Certificates {
 		c := &l.Certificates[i]
