@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -133,6 +134,7 @@ type proxyCall struct {
 	// (re)setting on the response.
 	setGroupCookie bool
 	timer          *time.Timer
+	idle           time.Duration
 }
 
 type callKey struct{}
@@ -183,11 +185,11 @@ func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rul
 	}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, call))
 	defer cancel(nil)
-	timeout := tbl.l.IdleTimeout
-	if timeout <= 0 {
-		timeout = defaultAppIdleTimeout
+	call.idle = tbl.l.IdleTimeout
+	if call.idle <= 0 {
+		call.idle = defaultAppIdleTimeout
 	}
-	call.timer = time.AfterFunc(timeout, func() { cancel(errTargetTimeout) })
+	call.timer = time.AfterFunc(call.idle, func() { cancel(errTargetTimeout) })
 	defer call.timer.Stop()
 	defer tv.st.onCut(func() { cancel(errDrainCut) })()
 
@@ -302,7 +304,52 @@ func modifyResponse(resp *http.Response) error {
 		call.e.codec.setStickyGroup(resp.Header, call.ruleKey, call.g.cfg.ARN, call.act.Stickiness, now)
 	}
 	call.e.codec.setStickyTarget(resp.Header, call.g, call.tv.key, now)
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (websocket) idles out like any other.
+		resp.Body = newIdleCloser(rwc, call.idle)
+	}
 	return nil
+}
+
+// idleCloser closes an upgraded connection's target side once nothing
+// has moved either way for idle; ReverseProxy then closes the client side.
+type idleCloser struct {
+	io.ReadWriteCloser
+	idle  time.Duration
+	last  atomic.Int64
+	timer *time.Timer
+}
+
+func newIdleCloser(rwc io.ReadWriteCloser, idle time.Duration) *idleCloser {
+	c := &idleCloser{ReadWriteCloser: rwc, idle: idle}
+	c.last.Store(time.Now().UnixNano())
+	c.timer = time.AfterFunc(idle, c.check)
+	return c
+}
+
+func (c *idleCloser) check() {
+	if quiet := time.Since(time.Unix(0, c.last.Load())); quiet < c.idle {
+		c.timer.Reset(c.idle - quiet)
+		return
+	}
+	_ = c.ReadWriteCloser.Close()
+}
+
+func (c *idleCloser) Read(p []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Read(p)
+	c.last.Store(time.Now().UnixNano())
+	return n, err
+}
+
+func (c *idleCloser) Write(p []byte) (int, error) {
+	c.last.Store(time.Now().UnixNano())
+	return c.ReadWriteCloser.Write(p)
+}
+
+// Close stops the idle timer and closes the target side.
+func (c *idleCloser) Close() error {
+	c.timer.Stop()
+	return c.ReadWriteCloser.Close()
 }
 
 // proxyError answers a request the target did not: 504 when it timed

@@ -295,3 +295,25 @@ func TestStreamingPassesThrough(t *testing.T) {
 		next <- struct{}{}
 	}
 }
+
+func TestWebsocketIdlesOut(t *testing.T) {
+	e := newTestEngine(t, nil)
+	l := httpListener("L", forward("WS"))
+	l.IdleTimeout = 300 * time.Millisecond
+	mustApply(t, e, config([]Listener{l}, group("WS", hostPort(wsEchoBackend(t)))))
+	wc, _, err := websocket.DefaultDialer.Dial("ws://"+e.Addr("L").String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	// Traffic keeps it open past the idle timeout...
+	for range 8 {
+		wsRoundTrip(t, wc, "ping")
+		time.Sleep(50 * time.Millisecond) // spacing traffic, not waiting for state
+	}
+	// ...silence closes it.
+	_ = wc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := wc.ReadMessage(); err == nil {
+		t.Error("idle websocket still open")
+	}
+}
