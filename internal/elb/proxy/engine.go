@@ -45,7 +45,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Engine is the running data plane.
+// Engine is the running data plane: the bound listeners, the routing
+// tables they serve, per-target state (in flight, health, drains) and
+// the health prober. Its methods are safe for concurrent use.
 type Engine struct {
 	opts   Options
 	log    *slog.Logger
@@ -63,6 +65,7 @@ type Engine struct {
 
 	mu        sync.Mutex // serializes Apply and Close
 	listeners map[string]*boundListener
+	certNames certNames
 	closed    bool
 }
 
@@ -163,7 +166,7 @@ func (e *Engine) Apply(cfg Config) error {
 	}
 	var errs []error
 	for _, l := range cfg.Listeners {
-		tbl, err := newTable(l, groups)
+		tbl, err := newTable(l, groups, &e.certNames)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -181,6 +184,7 @@ func (e *Engine) Apply(cfg Config) error {
 		e.log.Info("listener bound", "listener", l.ARN, "protocol", l.Protocol, "addr", rt.addr().String())
 		e.listeners[l.ARN] = &boundListener{l: l, rt: rt}
 	}
+	e.certNames.next()
 	e.prober.Update(probe)
 	return errors.Join(errs...)
 }

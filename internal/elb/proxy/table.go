@@ -86,8 +86,10 @@ type certEntry struct {
 	names []string // lower-case; may start with "*."
 }
 
-// newTable builds a listener's table over the snapshot's groups.
-func newTable(l Listener, groups map[string]*groupView) (*table, error) {
+// newTable builds a listener's table over the snapshot's groups; names
+// caches the SNI names of certificates by their DER so an Apply does not
+// parse what the last one did.
+func newTable(l Listener, groups map[string]*groupView, names *certNames) (*table, error) {
 	rules, err := compileRules(l.Rules)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", l.ARN, err)
@@ -98,26 +100,54 @@ func newTable(l Listener, groups map[string]*groupView) (*table, error) {
 	t := &table{l: l, rules: rules, groups: groups}
 	for i := range l.Certificates {
 		c := &l.Certificates[i]
-		ce := certEntry{cert: c}
-		leaf := c.Leaf
-		if leaf == nil && len(c.Certificate) > 0 {
-			leaf, err = x509.ParseCertificate(c.Certificate[0])
-			if err != nil {
-				return nil, fmt.Errorf("listener %s: certificate %d: %w", l.ARN, i, err)
-			}
+		ns, err := names.of(c)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: certificate %d: %w", l.ARN, i, err)
 		}
-		if leaf != nil {
-			for _, n := range leaf.DNSNames {
-				ce.names = append(ce.names, strings.ToLower(n))
-			}
-			if len(ce.names) == 0 && leaf.Subject.CommonName != "" {
-				ce.names = append(ce.names, strings.ToLower(leaf.Subject.CommonName))
-			}
-		}
-		t.certs = append(t.certs, ce)
+		t.certs = append(t.certs, certEntry{cert: c, names: ns})
 	}
 	return t, nil
 }
+
+// certNames remembers certificates' SNI names across Applies: those used
+// by the last Apply (prev) and by this one (cur).
+type certNames struct{ prev, cur map[string][]string }
+
+// of returns the lower-case names a certificate serves: its DNS SANs, or
+// its common name when it has none.
+func (cn *certNames) of(c *tls.Certificate) ([]string, error) {
+	if len(c.Certificate) == 0 {
+		return nil, nil
+	}
+	der := string(c.Certificate[0])
+	if ns, ok := cn.cur[der]; ok {
+		return ns, nil
+	}
+	ns, ok := cn.prev[der]
+	if !ok {
+		leaf := c.Leaf
+		if leaf == nil {
+			var err error
+			if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+				return nil, fmt.Errorf("parse: %w", err)
+			}
+		}
+		for _, n := range leaf.DNSNames {
+			ns = append(ns, strings.ToLower(n))
+		}
+		if len(ns) == 0 && leaf.Subject.CommonName != "" {
+			ns = append(ns, strings.ToLower(leaf.Subject.CommonName))
+		}
+	}
+	if cn.cur == nil {
+		cn.cur = map[string][]string{}
+	}
+	cn.cur[der] = ns
+	return ns, nil
+}
+
+// next starts the next Apply: what this one used is what it remembers.
+func (cn *certNames) next() { cn.prev, cn.cur = cn.cur, nil }
 
 // certificate chooses the certificate for a TLS handshake: an exact SNI
 // name first, then a wildcard, then the default (first).
