@@ -99,12 +99,12 @@ func (s *Service) resolve(ctx context.Context, arn, kind string) (parsedARN, err
 	return p, nil
 }
 
-// isForeignELBARN reports an ARN that is well formed but of another
-// account.
+// isForeignELBARN reports an ARN of kind that is well formed but of
+// another account.
 func isForeignELBARN(arn, kind string) bool {
-	parts := strings.SplitN(arn, ":", 6)
-	return len(parts) == 6 && parts[0] == "arn" && parts[2] == "elasticloadbalancing" &&
-		strings.HasPrefix(parts[5], kind+"/")
+	account := splitAccount(arn)
+	p, ok := arns{account: account}.parse(arn)
+	return ok && account != "" && p.Kind == kind
 }
 
 // getOr reads id from c, answering missing with notFound.

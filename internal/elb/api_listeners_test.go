@@ -1,0 +1,193 @@
+package elb
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// fakeCerts knows one certificate ARN.
+type fakeCerts struct{ arn string }
+
+func (f fakeCerts) Certificate(_ context.Context, arn string) (tls.Certificate, error) {
+	if arn != f.arn {
+		return tls.Certificate{}, errors.New("no such certificate")
+	}
+	return tls.Certificate{}, nil
+}
+
+const testCertARN = "arn:aws:acm:us-east-1:000000000000:certificate/11111111-2222-3333-4444-555555555555"
+
+func TestAPICreateListener(t *testing.T) {
+	h := newHarnessWith(t, Config{PortMap: map[int32]int32{80: 8080}, Certificates: fakeCerts{testCertARN}})
+	ctx := context.Background()
+	alb := h.lb(t, "web", "")
+	alb2 := h.lb(t, "web2", "")
+	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
+	web := h.tg(t, "web", types.ProtocolEnumHttp, 80)
+	web2 := h.tg(t, "web2", types.ProtocolEnumHttp, 80)
+	tcp := h.tg(t, "tcp", types.ProtocolEnumTcp, 5432)
+	udp := h.tg(t, "udp", types.ProtocolEnumUdp, 53)
+
+	l := h.listener(t, alb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(web.TargetGroupArn))
+	a := l.DefaultActions[0]
+	if aws.ToString(a.TargetGroupArn) != aws.ToString(web.TargetGroupArn) || a.ForwardConfig == nil ||
+		len(a.ForwardConfig.TargetGroups) != 1 || aws.ToInt32(a.ForwardConfig.TargetGroups[0].Weight) != 1 {
+		t.Errorf("default action = %+v", a)
+	}
+	https, err := h.client.CreateListener(ctx, &elbv2.CreateListenerInput{
+		LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(443),
+		Certificates:   []types.Certificate{{CertificateArn: aws.String(testCertARN)}},
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("404")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(https.Listeners[0].SslPolicy) != "ELBSecurityPolicy-2016-08" {
+		t.Errorf("SslPolicy = %v", aws.ToString(https.Listeners[0].SslPolicy))
+	}
+	// An NLB: TCP and UDP on the same port are separate claims.
+	h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 5432, forward(tcp.TargetGroupArn))
+	h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumUdp, 53, forward(udp.TargetGroupArn))
+	attrs, err := h.client.DescribeListenerAttributes(ctx, &elbv2.DescribeListenerAttributesInput{ListenerArn: l.ListenerArn})
+	if err != nil || len(attrs.Attributes) == 0 {
+		t.Fatalf("listener attributes: %+v %v", attrs, err)
+	}
+
+	before := h.snapshot(t)
+	for _, tc := range []struct {
+		name    string
+		in      elbv2.CreateListenerInput
+		want    string
+		message string
+	}{
+		{"same port", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward(web.TargetGroupArn)}, "DuplicateListener", ""},
+		{"local port of another LB", elbv2.CreateListenerInput{LoadBalancerArn: alb2.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), DefaultActions: forward(web2.TargetGroupArn)}, "InvalidConfigurationRequest", "web"},
+		{"TCP on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), DefaultActions: forward(web.TargetGroupArn)}, "UnsupportedProtocol", ""},
+		{"HTTP on NLB", elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(tcp.TargetGroupArn)}, "UnsupportedProtocol", ""},
+		{"TCP group on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(tcp.TargetGroupArn)}, "IncompatibleProtocols", ""},
+		{"UDP group on TCP listener", elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), DefaultActions: forward(udp.TargetGroupArn)}, "IncompatibleProtocols", ""},
+		{"group of another LB", elbv2.CreateListenerInput{LoadBalancerArn: alb2.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(web.TargetGroupArn)}, "TargetGroupAssociationLimit", ""},
+		{"unknown group", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(aws.String("arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/x/0123456789abcdef"))}, "TargetGroupNotFound", ""},
+		{"HTTPS without certificate", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: forward(web.TargetGroupArn)}, "ValidationError", ""},
+		{"unknown certificate", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: forward(web.TargetGroupArn),
+			Certificates: []types.Certificate{{CertificateArn: aws.String(testCertARN + "0")}}}, "CertificateNotFound", ""},
+		{"unknown SSL policy", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: forward(web.TargetGroupArn),
+			Certificates: []types.Certificate{{CertificateArn: aws.String(testCertARN)}}, SslPolicy: aws.String("nope")}, "SSLPolicyNotFound", ""},
+		{"authenticate action", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81),
+			DefaultActions: []types.Action{{Type: types.ActionTypeEnumAuthenticateOidc}}}, "InvalidConfigurationRequest", "authenticate-oidc"},
+		{"redirect to itself", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81),
+			DefaultActions: []types.Action{{Type: types.ActionTypeEnumRedirect, RedirectConfig: &types.RedirectActionConfig{StatusCode: types.RedirectActionStatusCodeEnumHttp301}}}}, "InvalidConfigurationRequest", ""},
+		{"fixed response content type", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81),
+			DefaultActions: []types.Action{{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("200"), ContentType: aws.String("image/png")}}}}, "ValidationError", ""},
+		{"weight too big", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81),
+			DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{TargetGroups: []types.TargetGroupTuple{{TargetGroupArn: web.TargetGroupArn, Weight: aws.Int32(1000)}}}}}}, "ValidationError", ""},
+		{"unknown LB", elbv2.CreateListenerInput{LoadBalancerArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/x/0123456789abcdef"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(web.TargetGroupArn)}, "LoadBalancerNotFound", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.client.CreateListener(ctx, &tc.in)
+			wantCode(t, err, tc.want)
+			if tc.message != "" && !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("message %q does not name %q", err, tc.message)
+			}
+		})
+	}
+	h.unchanged(t, before)
+}
+
+func TestAPIModifyAndDeleteListener(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	lb := h.lb(t, "web", "")
+	other := h.lb(t, "other", "")
+	a := h.tg(t, "a", types.ProtocolEnumHttp, 80)
+	b := h.tg(t, "b", types.ProtocolEnumHttp, 80)
+	c := h.tg(t, "c", types.ProtocolEnumHttp, 80)
+	l := h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(a.TargetGroupArn))
+	h.listener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 90, forward(c.TargetGroupArn))
+
+	// Weighted forward to a and b, on a new port.
+	out, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{
+		ListenerArn: l.ListenerArn, Port: aws.Int32(81),
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{TargetGroups: []types.TargetGroupTuple{
+			{TargetGroupArn: a.TargetGroupArn, Weight: aws.Int32(1)}, {TargetGroupArn: b.TargetGroupArn, Weight: aws.Int32(3)}}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToInt32(out.Listeners[0].Port) != 81 || len(h.tgLBs(t, b.TargetGroupArn)) != 1 {
+		t.Errorf("after modify: %+v, b's LBs %v", out.Listeners[0], h.tgLBs(t, b.TargetGroupArn))
+	}
+	// Port 80 is free again: another LB takes it.
+	h.listener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(c.TargetGroupArn))
+	before := h.snapshot(t)
+	_, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, Port: aws.Int32(90)})
+	wantCode(t, err, "InvalidConfigurationRequest")
+	_, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, DefaultActions: forward(c.TargetGroupArn)})
+	wantCode(t, err, "TargetGroupAssociationLimit")
+	h.unchanged(t, before)
+
+	// Back to a alone: b no longer lists the load balancer.
+	if _, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, DefaultActions: forward(a.TargetGroupArn)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.tgLBs(t, b.TargetGroupArn); len(got) != 0 {
+		t.Errorf("b's LBs = %v", got)
+	}
+	if _, err := h.client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: l.ListenerArn}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.tgLBs(t, a.TargetGroupArn); len(got) != 0 {
+		t.Errorf("a's LBs after delete = %v", got)
+	}
+	_, err = h.client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: l.ListenerArn})
+	wantCode(t, err, "ListenerNotFound")
+	// Port 81 is free.
+	h.listener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 81, forward(c.TargetGroupArn))
+}
+
+func TestAPIDescribeListeners(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	lb := h.lb(t, "web", "")
+	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
+	tg := h.tg(t, "a", types.ProtocolEnumHttp, 80)
+	tcp := h.tg(t, "t", types.ProtocolEnumTcp, 80)
+	for _, port := range []int32{80, 81, 82} {
+		h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, port, forward(tg.TargetGroupArn))
+	}
+	var n int
+	var marker *string
+	for {
+		out, err := h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: lb.LoadBalancerArn, PageSize: aws.Int32(2), Marker: marker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(out.Listeners)
+		if marker = out.NextMarker; marker == nil {
+			break
+		}
+	}
+	if n != 3 {
+		t.Errorf("paged %d listeners, want 3", n)
+	}
+	nl := h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 9000, forward(tcp.TargetGroupArn))
+	attrs, err := h.client.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: nl.ListenerArn,
+		Attributes: []types.ListenerAttribute{{Key: aws.String("tcp.idle_timeout.seconds"), Value: aws.String("600")}}})
+	if err != nil || aws.ToString(attrs.Attributes[0].Value) != "600" {
+		t.Fatalf("listener attributes: %+v %v", attrs, err)
+	}
+	_, err = h.client.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: nl.ListenerArn,
+		Attributes: []types.ListenerAttribute{{Key: aws.String("tcp.idle_timeout.seconds"), Value: aws.String("10")}}})
+	wantCode(t, err, "InvalidConfigurationRequest")
+	_, err = h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{})
+	wantCode(t, err, "ValidationError")
+	_, err = h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: []string{*nl.ListenerArn + "x"}})
+	wantCode(t, err, "ValidationError")
+}
