@@ -9,7 +9,6 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
-
 )
 
 // Helpers of the resource action tests: create resources through the SDK

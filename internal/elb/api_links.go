@@ -74,15 +74,18 @@ func actionTGArns(actions []elbv2types.Action) []string {
 // touched are the groups that may have stopped being forwarded to (the
 // actions a write replaced or deleted). Call it after the writes.
 func (s *Service) relink(tx *store.Tx, lb parsedARN, lbARN string, touched map[string]bool) error {
+	if err := bumpSerial(tx, lb.lbKey()); err != nil {
+		return err
+	}
 	used := map[string]bool{}
-	ls, err := store.List(tx, listeners, lb.lbKey()+"/")
+	ls, err := store.ListUntracked(tx, listeners, lb.lbKey()+"/")
 	if err != nil {
 		return fmt.Errorf("list listeners of %s: %w", lbARN, err)
 	}
 	for _, l := range ls {
 		addTGKeys(used, l.Listener.DefaultActions)
 	}
-	rs, err := store.List(tx, rules, lb.lbKey()+"/")
+	rs, err := store.ListUntracked(tx, rules, lb.lbKey()+"/")
 	if err != nil {
 		return fmt.Errorf("list rules of %s: %w", lbARN, err)
 	}
@@ -123,12 +126,38 @@ func (s *Service) relink(tx *store.Tx, lb parsedARN, lbARN string, touched map[s
 	return nil
 }
 
+// lbSerial counts the writes to a load balancer's listeners and rules.
+// Every such write reads and bumps it in its transaction, so two writes to
+// one load balancer's listeners and rules never commit from the same
+// snapshot: that is what lets them list its listeners and rules untracked
+// (keeping transactions small) and still decide on a complete list (List
+// alone would not see a listener or rule created after the snapshot).
+type lbSerial struct {
+	N int64 `json:"n"`
+}
+
+// lbSerials: "<region>/<lbID>", deleted with the load balancer.
+var lbSerials = store.NewCollection[lbSerial]("elb/lb-serials")
+
+// bumpSerial reads and bumps a load balancer's serial.
+func bumpSerial(tx *store.Tx, lbKey string) error {
+	v, _, err := exists(tx, lbSerials, lbKey)
+	if err != nil {
+		return err
+	}
+	v.N++
+	store.Put(tx, lbSerials, lbKey, v)
+	return nil
+}
+
 // portClaim is a local port (and protocol class) held by a listener.
 // Every load balancer's listeners bind Config.ListenAddress, so a local
 // port serves one listener of one load balancer.
 type portClaim struct {
 	LoadBalancerArn string `json:"loadBalancerArn"`
 	ListenerArn     string `json:"listenerArn"`
+	// Port is the listener's port (the claim's id is the local one).
+	Port int32 `json:"port"`
 }
 
 // portClaims: "<localport>/<class>" (class "tcp" or "udp"), across
@@ -174,12 +203,15 @@ func (s *Service) claimPort(tx *store.Tx, l elbv2types.Listener) error {
 		if err != nil {
 			return err
 		}
+		if ok && c.ListenerArn != lARN && c.LoadBalancerArn == lbARN && c.Port == aws.ToInt32(l.Port) {
+			return elbErr(elbv2types.ErrCodeDuplicateListenerException, "A listener already exists on port %d of this load balancer", c.Port)
+		}
 		if ok && c.ListenerArn != lARN {
 			return invalidConfig("Port %d cannot be used: it binds local port %d, which load balancer '%s' already listens on; "+
 				"every load balancer on this Berth server listens on the one address %s, so a local port serves one listener",
 				aws.ToInt32(l.Port), local, c.LoadBalancerArn, s.cfg.ListenAddress)
 		}
-		store.Put(tx, portClaims, id, portClaim{LoadBalancerArn: lbARN, ListenerArn: lARN})
+		store.Put(tx, portClaims, id, portClaim{LoadBalancerArn: lbARN, ListenerArn: lARN, Port: aws.ToInt32(l.Port)})
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func checkMutualAuth(m *elbv2types.MutualAuthenticationAttributes) error {
 
 // checkPortFree refuses a port another listener of the load balancer has.
 func checkPortFree(tx *store.Tx, lb parsedARN, port int32, self string) ([]listenerRecord, error) {
-	ls, err := store.List(tx, listeners, lb.lbKey()+"/")
+	ls, err := store.ListUntracked(tx, listeners, lb.lbKey()+"/")
 	if err != nil {
 		return nil, fmt.Errorf("list listeners: %w", err)
 	}
@@ -288,7 +288,7 @@ func (s *Service) DeleteListener(ctx context.Context, in *elbv2types.DeleteListe
 		}
 		touched := map[string]bool{}
 		addTGKeys(touched, rec.Listener.DefaultActions)
-		rs, err := store.List(tx, rules, p.listenerKey()+"/")
+		rs, err := store.ListUntracked(tx, rules, p.listenerKey()+"/")
 		if err != nil {
 			return fmt.Errorf("list rules: %w", err)
 		}

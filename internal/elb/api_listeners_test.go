@@ -191,3 +191,38 @@ func TestAPIDescribeListeners(t *testing.T) {
 	_, err = h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: []string{*nl.ListenerArn + "x"}})
 	wantCode(t, err, "ValidationError")
 }
+
+// Two load balancers racing to forward to one target group: one wins, and
+// the group lists only the winner.
+func TestAPIListenersRaceForTargetGroup(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	tg := h.tg(t, "shared", types.ProtocolEnumHttp, 80)
+	lbs := []types.LoadBalancer{h.lb(t, "one", ""), h.lb(t, "two", "")}
+	errs := make(chan error, len(lbs))
+	for i, lb := range lbs {
+		go func() {
+			_, err := h.client.CreateListener(ctx, &elbv2.CreateListenerInput{
+				LoadBalancerArn: lb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(int32(8000 + i)), DefaultActions: forward(tg.TargetGroupArn),
+			})
+			errs <- err
+		}()
+	}
+	won := 0
+	for range lbs {
+		err := <-errs
+		switch code(err) {
+		case "":
+			if err != nil {
+				t.Fatal(err)
+			}
+			won++
+		case "TargetGroupAssociationLimit":
+		default:
+			t.Fatalf("unexpected: %v", err)
+		}
+	}
+	if got := h.tgLBs(t, tg.TargetGroupArn); won != 1 || len(got) != 1 {
+		t.Fatalf("%d won, group lists %v", won, got)
+	}
+}

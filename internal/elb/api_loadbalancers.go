@@ -224,11 +224,11 @@ func (s *Service) DeleteLoadBalancer(ctx context.Context, in *elbv2types.DeleteL
 			return elbErr(elbv2types.ErrCodeOperationNotPermittedException,
 				"Load balancer '%s' cannot be deleted because deletion protection is enabled", aws.ToString(lb.LB.LoadBalancerArn))
 		}
-		lrs, err := store.List(tx, listeners, p.lbKey()+"/")
+		lrs, err := store.ListUntracked(tx, listeners, p.lbKey()+"/")
 		if err != nil {
 			return fmt.Errorf("list listeners: %w", err)
 		}
-		rrs, err := store.List(tx, rules, p.lbKey()+"/")
+		rrs, err := store.ListUntracked(tx, rules, p.lbKey()+"/")
 		if err != nil {
 			return fmt.Errorf("list rules: %w", err)
 		}
@@ -246,7 +246,11 @@ func (s *Service) DeleteLoadBalancer(ctx context.Context, in *elbv2types.DeleteL
 		}
 		store.Delete(tx, loadBalancers, p.lbKey())
 		store.Delete(tx, lbNames, p.Region+"/"+aws.ToString(lb.LB.LoadBalancerName))
-		return s.relink(tx, p, aws.ToString(lb.LB.LoadBalancerArn), touched)
+		if err := s.relink(tx, p, aws.ToString(lb.LB.LoadBalancerArn), touched); err != nil {
+			return err
+		}
+		store.Delete(tx, lbSerials, p.lbKey())
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("delete load balancer %s: %w", aws.ToString(in.LoadBalancerArn), err)

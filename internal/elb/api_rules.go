@@ -78,7 +78,7 @@ func (s *Service) CreateRule(ctx context.Context, in *elbv2types.CreateRuleInput
 		if aws.ToString(lb.LB.Type) != elbv2types.LoadBalancerTypeEnumApplication {
 			return invalidConfig("Only listeners of application load balancers can have rules besides the default rule")
 		}
-		all, err := store.List(tx, rules, p.lbKey()+"/")
+		all, err := store.ListUntracked(tx, rules, p.lbKey()+"/")
 		if err != nil {
 			return fmt.Errorf("list rules: %w", err)
 		}
@@ -86,7 +86,7 @@ func (s *Service) CreateRule(ctx context.Context, in *elbv2types.CreateRuleInput
 			return elbErr(elbv2types.ErrCodeTooManyRulesException, "You've reached the limit of %d rules per load balancer", maxRulesPerLB)
 		}
 		prio := priorityString(*in.Priority)
-		mine, err := store.List(tx, rules, p.listenerKey()+"/")
+		mine, err := store.ListUntracked(tx, rules, p.listenerKey()+"/")
 		if err != nil {
 			return fmt.Errorf("list rules: %w", err)
 		}
@@ -250,7 +250,7 @@ func (s *Service) DescribeRules(ctx context.Context, in *elbv2types.DescribeRule
 			if err != nil {
 				return err
 			}
-			rs, err := store.List(tx, rules, p.listenerKey()+"/")
+			rs, err := store.ListUntracked(tx, rules, p.listenerKey()+"/")
 			if err != nil {
 				return fmt.Errorf("list rules: %w", err)
 			}
@@ -330,6 +330,9 @@ func (s *Service) SetRulePriorities(ctx context.Context, in *elbv2types.SetRuleP
 		out.Rules = out.Rules[:0]
 		listenerKeys := map[string]bool{}
 		for _, c := range changes {
+			if err := bumpSerial(tx, c.p.lbKey()); err != nil {
+				return err
+			}
 			rec, err := getOr(tx, rules, c.p.ruleKey(), ruleNotFound())
 			if err != nil {
 				return err
@@ -340,7 +343,7 @@ func (s *Service) SetRulePriorities(ctx context.Context, in *elbv2types.SetRuleP
 			out.Rules = append(out.Rules, rec.Rule)
 		}
 		for lk := range listenerKeys {
-			rs, err := store.List(tx, rules, lk+"/")
+			rs, err := store.ListUntracked(tx, rules, lk+"/")
 			if err != nil {
 				return fmt.Errorf("list rules: %w", err)
 			}

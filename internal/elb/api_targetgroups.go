@@ -418,11 +418,8 @@ func (s *Service) DeleteTargetGroup(ctx context.Context, in *elbv2types.DeleteTa
 			return elbErr(elbv2types.ErrCodeResourceInUseException,
 				"Target group '%s' is currently in use by a listener or a rule", aws.ToString(rec.TG.TargetGroupArn))
 		}
-		// The tracked list makes a registration racing this delete retry
-		// it; the scans name the ids to delete.
-		if _, err := store.List(tx, targets, p.tgKey()+"/"); err != nil {
-			return fmt.Errorf("list targets: %w", err)
-		}
+		// A registration reads the group it registers in; deleting the
+		// group's record makes a racing one retry and find it gone.
 		if err := deletePrefix(tx, targets, p.tgKey()+"/"); err != nil {
 			return err
 		}
