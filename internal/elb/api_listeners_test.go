@@ -52,9 +52,15 @@ func TestAPICreateListener(t *testing.T) {
 	if aws.ToString(https.Listeners[0].SslPolicy) != "ELBSecurityPolicy-2016-08" {
 		t.Errorf("SslPolicy = %v", aws.ToString(https.Listeners[0].SslPolicy))
 	}
+	certs, err := h.client.DescribeListenerCertificates(ctx, &elbv2.DescribeListenerCertificatesInput{ListenerArn: https.Listeners[0].ListenerArn})
+	if err != nil || len(certs.Certificates) != 1 || !aws.ToBool(certs.Certificates[0].IsDefault) {
+		t.Fatalf("listener certificates: %+v %v", certs, err)
+	}
 	// An NLB: TCP and UDP on the same port are separate claims.
 	h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 5432, forward(tcp.TargetGroupArn))
 	h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumUdp, 53, forward(udp.TargetGroupArn))
+	nlb2 := h.lb(t, "net2", types.LoadBalancerTypeEnumNetwork)
+	udp2 := h.tg(t, "udp2", types.ProtocolEnumTcpUdp, 53)
 	attrs, err := h.client.DescribeListenerAttributes(ctx, &elbv2.DescribeListenerAttributesInput{ListenerArn: l.ListenerArn})
 	if err != nil || len(attrs.Attributes) == 0 {
 		t.Fatalf("listener attributes: %+v %v", attrs, err)
@@ -69,6 +75,7 @@ func TestAPICreateListener(t *testing.T) {
 	}{
 		{"same port", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward(web.TargetGroupArn)}, "DuplicateListener", ""},
 		{"local port of another LB", elbv2.CreateListenerInput{LoadBalancerArn: alb2.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), DefaultActions: forward(web2.TargetGroupArn)}, "InvalidConfigurationRequest", "web"},
+		{"TCP_UDP takes UDP 53 too", elbv2.CreateListenerInput{LoadBalancerArn: nlb2.LoadBalancerArn, Protocol: types.ProtocolEnumTcpUdp, Port: aws.Int32(53), DefaultActions: forward(udp2.TargetGroupArn)}, "InvalidConfigurationRequest", "net"},
 		{"TCP on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), DefaultActions: forward(web.TargetGroupArn)}, "UnsupportedProtocol", ""},
 		{"HTTP on NLB", elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(tcp.TargetGroupArn)}, "UnsupportedProtocol", ""},
 		{"TCP group on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(tcp.TargetGroupArn)}, "IncompatibleProtocols", ""},

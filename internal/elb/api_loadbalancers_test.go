@@ -234,3 +234,28 @@ func TestAPILoadBalancerAttributes(t *testing.T) {
 	}
 	h.unchanged(t, before)
 }
+
+func TestAPILoadBalancerNetworkSettings(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	lb := h.lb(t, "web", "")
+	sg, err := h.client.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: lb.LoadBalancerArn, SecurityGroups: []string{"sg-2", "sg-1"}})
+	if err != nil || len(sg.SecurityGroupIds) != 2 || sg.SecurityGroupIds[0] != "sg-1" {
+		t.Fatalf("SetSecurityGroups: %+v %v", sg, err)
+	}
+	ip, err := h.client.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: lb.LoadBalancerArn, IpAddressType: types.IpAddressTypeDualstack})
+	if err != nil || ip.IpAddressType != types.IpAddressTypeDualstack {
+		t.Fatalf("SetIpAddressType: %+v %v", ip, err)
+	}
+	sn, err := h.client.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: lb.LoadBalancerArn, Subnets: []string{"subnet-1"}})
+	if err != nil || len(sn.AvailabilityZones) != 1 {
+		t.Fatalf("SetSubnets: %+v %v", sn, err)
+	}
+	out, err := h.client.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{*lb.LoadBalancerArn}})
+	if err != nil || len(out.LoadBalancers[0].SecurityGroups) != 2 || out.LoadBalancers[0].IpAddressType != types.IpAddressTypeDualstack {
+		t.Fatalf("after settings: %+v %v", out, err)
+	}
+	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
+	_, err = h.client.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: nlb.LoadBalancerArn, SecurityGroups: []string{"sg-1"}})
+	wantCode(t, err, "InvalidConfigurationRequest")
+}

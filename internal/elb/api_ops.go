@@ -72,9 +72,19 @@ func (s *Service) resourceOps() map[string]api.Operation {
 		"RemoveTags": api.Op(s.RemoveTags, on(func(in *elbv2types.RemoveTagsInput) []*string {
 			return aws.StringSlice(in.ResourceArns)
 		})),
-		"DescribeTags":          api.Op(s.DescribeTags, nil),
-		"DescribeSSLPolicies":   api.Op(s.DescribeSSLPolicies, nil),
-		"DescribeAccountLimits": api.Op(s.DescribeAccountLimits, nil),
+		"DescribeTags": api.Op(s.DescribeTags, nil),
+		"SetSecurityGroups": api.Op(s.SetSecurityGroups, on(func(in *elbv2types.SetSecurityGroupsInput) []*string {
+			return []*string{in.LoadBalancerArn}
+		})),
+		"SetSubnets": api.Op(s.SetSubnets, on(func(in *elbv2types.SetSubnetsInput) []*string {
+			return []*string{in.LoadBalancerArn}
+		})),
+		"SetIpAddressType": api.Op(s.SetIpAddressType, on(func(in *elbv2types.SetIpAddressTypeInput) []*string {
+			return []*string{in.LoadBalancerArn}
+		})),
+		"DescribeListenerCertificates": api.Op(s.DescribeListenerCertificates, nil),
+		"DescribeSSLPolicies":          api.Op(s.DescribeSSLPolicies, nil),
+		"DescribeAccountLimits":        api.Op(s.DescribeAccountLimits, nil),
 	}
 }
 
