@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -27,28 +28,16 @@ func addTGKeys(set map[string]bool, actions []elbv2types.Action) {
 // parseAny parses an ARN whatever its account (the ARNs in records are
 // Berth's own).
 func (arns) parseAny(arn string) (parsedARN, bool) {
-	parts := splitAccount(arn)
-	if parts == "" {
-		return parsedARN{}, false
-	}
-	return arns{account: parts}.parse(arn)
+	return arns{account: splitAccount(arn)}.parse(arn)
 }
 
+// splitAccount is the account field of an ARN ("" when it has none).
 func splitAccount(arn string) string {
-	n := 0
-	start := 0
-	for i := range len(arn) {
-		if arn[i] == ':' {
-			n++
-			if n == 4 {
-				start = i + 1
-			}
-			if n == 5 {
-				return arn[start:i]
-			}
-		}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 {
+		return ""
 	}
-	return ""
+	return parts[4]
 }
 
 // actionTGArns lists the target group ARNs actions forward to.

@@ -27,6 +27,11 @@ type taggable struct {
 func (s *Service) loadTaggable(ctx context.Context, tx *store.Tx, arn string) (taggable, error) {
 	p, ok := s.arns.parse(arn)
 	if !ok {
+		for kind := range kindNoun {
+			if isForeignELBARN(arn, kind) {
+				return taggable{}, notFoundFor(kind)
+			}
+		}
 		return taggable{}, validationErr("'%s' is not a valid load balancer, target group, listener or rule ARN", arn)
 	}
 	if _, err := s.resolve(ctx, arn, p.Kind); err != nil {
