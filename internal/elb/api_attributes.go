@@ -21,26 +21,26 @@ import (
 
 // Load balancer attribute keys Berth acts on.
 const (
-	attrDeletionProtection = "deletion_protection.enabled"
-	attrIdleTimeout        = "idle_timeout.timeout_seconds"
-	attrHTTP2              = "routing.http2.enabled"
-	attrCrossZone          = "load_balancing.cross_zone.enabled"
+	lbAttrDeletionProtection = "deletion_protection.enabled"
+	lbAttrIdleTimeout        = "idle_timeout.timeout_seconds"
+	lbAttrHTTP2              = "routing.http2.enabled"
+	lbAttrCrossZone          = "load_balancing.cross_zone.enabled"
 )
 
 // Target group attribute keys Berth acts on.
 const (
-	attrDeregDelay       = "deregistration_delay.timeout_seconds"
-	attrStickiness       = "stickiness.enabled"
-	attrStickinessType   = "stickiness.type"
-	attrLBCookieDuration = "stickiness.lb_cookie.duration_seconds"
-	attrAppCookieName    = "stickiness.app_cookie.cookie_name"
-	attrAppCookieDur     = "stickiness.app_cookie.duration_seconds"
-	attrAlgorithm        = "load_balancing.algorithm.type"
-	attrSlowStart        = "slow_start.duration_seconds"
+	tgAttrDeregDelay       = "deregistration_delay.timeout_seconds"
+	tgAttrStickiness       = "stickiness.enabled"
+	tgAttrStickinessType   = "stickiness.type"
+	tgAttrLBCookieDuration = "stickiness.lb_cookie.duration_seconds"
+	tgAttrAppCookieName    = "stickiness.app_cookie.cookie_name"
+	tgAttrAppCookieDur     = "stickiness.app_cookie.duration_seconds"
+	tgAttrAlgorithm        = "load_balancing.algorithm.type"
+	tgAttrSlowStart        = "slow_start.duration_seconds"
 )
 
 // Listener attribute keys.
-const attrTCPIdleTimeout = "tcp.idle_timeout.seconds"
+const lnAttrTCPIdleTimeout = "tcp.idle_timeout.seconds"
 
 // lbAttributeDefaults are a new load balancer's attributes.
 func lbAttributeDefaults(lbType string) map[string]string {
@@ -48,18 +48,18 @@ func lbAttributeDefaults(lbType string) map[string]string {
 		"access_logs.s3.enabled":     "false",
 		"access_logs.s3.bucket":      "",
 		"access_logs.s3.prefix":      "",
-		attrDeletionProtection:       "false",
+		lbAttrDeletionProtection:     "false",
 		"ipv6.deny_all_igw_traffic":  "false",
 		"zonal_shift.config.enabled": "false",
 	}
 	if lbType == elbv2types.LoadBalancerTypeEnumNetwork {
-		m[attrCrossZone] = "false"
+		m[lbAttrCrossZone] = "false"
 		m["dns_record.client_routing_policy"] = "any_availability_zone"
 		return m
 	}
 	maps.Copy(m, map[string]string{
-		attrIdleTimeout:                                            "60",
-		attrHTTP2:                                                  "true",
+		lbAttrIdleTimeout:                                          "60",
+		lbAttrHTTP2:                                                "true",
 		"client_keep_alive.seconds":                                "3600",
 		"connection_logs.s3.enabled":                               "false",
 		"connection_logs.s3.bucket":                                "",
@@ -71,7 +71,7 @@ func lbAttributeDefaults(lbType string) map[string]string {
 		"routing.http.xff_client_port.enabled":                     "false",
 		"routing.http.xff_header_processing.mode":                  "append",
 		"waf.fail_open.enabled":                                    "false",
-		attrCrossZone:                                              "true",
+		lbAttrCrossZone:                                            "true",
 	})
 	return m
 }
@@ -124,18 +124,18 @@ func lbAttributeRules(lbType string) map[string]attrRule {
 		"access_logs.s3.enabled":     noS3,
 		"access_logs.s3.bucket":      anyAttr,
 		"access_logs.s3.prefix":      anyAttr,
-		attrDeletionProtection:       boolAttr,
+		lbAttrDeletionProtection:     boolAttr,
 		"ipv6.deny_all_igw_traffic":  boolAttr,
 		"zonal_shift.config.enabled": boolAttr,
 	}
 	if lbType == elbv2types.LoadBalancerTypeEnumNetwork {
-		m[attrCrossZone] = boolAttr
+		m[lbAttrCrossZone] = boolAttr
 		m["dns_record.client_routing_policy"] = enumAttr("availability_zone_affinity", "partial_availability_zone_affinity", "any_availability_zone")
 		return m
 	}
 	maps.Copy(m, map[string]attrRule{
-		attrIdleTimeout:                                            intAttr(1, 4000),
-		attrHTTP2:                                                  boolAttr,
+		lbAttrIdleTimeout:                                          intAttr(1, 4000),
+		lbAttrHTTP2:                                                boolAttr,
 		"client_keep_alive.seconds":                                intAttr(60, 604800),
 		"connection_logs.s3.enabled":                               noS3,
 		"connection_logs.s3.bucket":                                anyAttr,
@@ -147,7 +147,7 @@ func lbAttributeRules(lbType string) map[string]attrRule {
 		"routing.http.xff_client_port.enabled":                     boolAttr,
 		"routing.http.xff_header_processing.mode":                  enumAttr("append", "preserve", "remove"),
 		"waf.fail_open.enabled":                                    boolAttr,
-		attrCrossZone:                                              enumAttr("true"),
+		lbAttrCrossZone:                                            enumAttr("true"),
 	})
 	return m
 }
@@ -161,9 +161,9 @@ func isHTTPProtocol(p string) bool {
 // tgAttributeDefaults are a new target group's attributes.
 func tgAttributeDefaults(tg elbv2types.TargetGroup) map[string]string {
 	m := map[string]string{
-		attrDeregDelay: "300",
-		attrStickiness: "false",
-		attrCrossZone:  "use_load_balancer_configuration",
+		tgAttrDeregDelay: "300",
+		tgAttrStickiness: "false",
+		lbAttrCrossZone:  "use_load_balancer_configuration",
 		"target_group_health.dns_failover.minimum_healthy_targets.count":                 "1",
 		"target_group_health.dns_failover.minimum_healthy_targets.percentage":            "off",
 		"target_group_health.unhealthy_state_routing.minimum_healthy_targets.count":      "1",
@@ -171,13 +171,13 @@ func tgAttributeDefaults(tg elbv2types.TargetGroup) map[string]string {
 	}
 	if isHTTPProtocol(aws.ToString(tg.Protocol)) {
 		maps.Copy(m, map[string]string{
-			attrStickinessType:   "lb_cookie",
-			attrLBCookieDuration: "86400",
-			attrAppCookieName:    "",
-			attrAppCookieDur:     "86400",
-			attrAlgorithm:        "round_robin",
+			tgAttrStickinessType:                          "lb_cookie",
+			tgAttrLBCookieDuration:                        "86400",
+			tgAttrAppCookieName:                           "",
+			tgAttrAppCookieDur:                            "86400",
+			tgAttrAlgorithm:                               "round_robin",
 			"load_balancing.algorithm.anomaly_mitigation": "off",
-			attrSlowStart: "0",
+			tgAttrSlowStart:                               "0",
 		})
 		return m
 	}
@@ -186,7 +186,7 @@ func tgAttributeDefaults(tg elbv2types.TargetGroup) map[string]string {
 		preserve = "false"
 	}
 	maps.Copy(m, map[string]string{
-		attrStickinessType: "source_ip",
+		tgAttrStickinessType: "source_ip",
 		"deregistration_delay.connection_termination.enabled":          "false",
 		"preserve_client_ip.enabled":                                   preserve,
 		"proxy_protocol_v2.enabled":                                    "false",
@@ -230,9 +230,9 @@ func minHealthyCount(v string) string {
 // tgAttributeRules are the keys a target group accepts.
 func tgAttributeRules(tg elbv2types.TargetGroup) map[string]attrRule {
 	m := map[string]attrRule{
-		attrDeregDelay: intAttr(0, 3600),
-		attrStickiness: boolAttr,
-		attrCrossZone:  enumAttr("true", "false", "use_load_balancer_configuration"),
+		tgAttrDeregDelay: intAttr(0, 3600),
+		tgAttrStickiness: boolAttr,
+		lbAttrCrossZone:  enumAttr("true", "false", "use_load_balancer_configuration"),
 		"target_group_health.dns_failover.minimum_healthy_targets.count":                 minHealthyCount,
 		"target_group_health.dns_failover.minimum_healthy_targets.percentage":            minHealthyPercent,
 		"target_group_health.unhealthy_state_routing.minimum_healthy_targets.count":      intAttr(1, 1<<30),
@@ -240,18 +240,18 @@ func tgAttributeRules(tg elbv2types.TargetGroup) map[string]attrRule {
 	}
 	if isHTTPProtocol(aws.ToString(tg.Protocol)) {
 		maps.Copy(m, map[string]attrRule{
-			attrStickinessType:   enumAttr("lb_cookie", "app_cookie"),
-			attrLBCookieDuration: intAttr(1, 604800),
-			attrAppCookieName:    cookieNameRule,
-			attrAppCookieDur:     intAttr(1, 604800),
-			attrAlgorithm:        enumAttr("round_robin", "least_outstanding_requests"),
+			tgAttrStickinessType:                          enumAttr("lb_cookie", "app_cookie"),
+			tgAttrLBCookieDuration:                        intAttr(1, 604800),
+			tgAttrAppCookieName:                           cookieNameRule,
+			tgAttrAppCookieDur:                            intAttr(1, 604800),
+			tgAttrAlgorithm:                               enumAttr("round_robin", "least_outstanding_requests"),
 			"load_balancing.algorithm.anomaly_mitigation": enumAttr("on", "off"),
-			attrSlowStart: slowStartRule,
+			tgAttrSlowStart:                               slowStartRule,
 		})
 		return m
 	}
 	maps.Copy(m, map[string]attrRule{
-		attrStickinessType: enumAttr("source_ip"),
+		tgAttrStickinessType: enumAttr("source_ip"),
 		"deregistration_delay.connection_termination.enabled":          boolAttr,
 		"preserve_client_ip.enabled":                                   boolAttr,
 		"proxy_protocol_v2.enabled":                                    boolAttr,
@@ -265,7 +265,7 @@ func tgAttributeRules(tg elbv2types.TargetGroup) map[string]attrRule {
 func listenerAttributeDefaults(protocol string) map[string]string {
 	switch protocol {
 	case elbv2types.ProtocolEnumTCP:
-		return map[string]string{attrTCPIdleTimeout: "350"}
+		return map[string]string{lnAttrTCPIdleTimeout: "350"}
 	case elbv2types.ProtocolEnumHTTP, elbv2types.ProtocolEnumHTTPS:
 		m := map[string]string{"routing.http.response.server.enabled": "true"}
 		for _, h := range responseHeaderAttrs {
@@ -286,7 +286,7 @@ var responseHeaderAttrs = []string{
 func listenerAttributeRules(protocol string) map[string]attrRule {
 	switch protocol {
 	case elbv2types.ProtocolEnumTCP:
-		return map[string]attrRule{attrTCPIdleTimeout: intAttr(60, 6000)}
+		return map[string]attrRule{lnAttrTCPIdleTimeout: intAttr(60, 6000)}
 	case elbv2types.ProtocolEnumHTTP, elbv2types.ProtocolEnumHTTPS:
 		m := map[string]attrRule{"routing.http.response.server.enabled": boolAttr}
 		for _, h := range responseHeaderAttrs {
@@ -301,7 +301,7 @@ func listenerAttributeRules(protocol string) map[string]attrRule {
 // returns current with them applied.
 func applyAttributes(current map[string]string, rules map[string]attrRule, kv [][2]string, what string) (map[string]string, error) {
 	if len(kv) == 0 {
-		return nil, validationErr("At least one attribute must be specified")
+		return nil, errValidation("At least one attribute must be specified")
 	}
 	out := maps.Clone(current)
 	if out == nil {
@@ -310,10 +310,10 @@ func applyAttributes(current map[string]string, rules map[string]attrRule, kv []
 	for _, p := range kv {
 		rule, ok := rules[p[0]]
 		if !ok {
-			return nil, invalidConfig("The %s attribute key '%s' is not valid here", what, p[0])
+			return nil, errInvalidConfig("The %s attribute key '%s' is not valid here", what, p[0])
 		}
 		if why := rule(p[1]); why != "" {
-			return nil, invalidConfig("The value '%s' of %s attribute '%s' is not valid: it %s", p[1], what, p[0], why)
+			return nil, errInvalidConfig("The value '%s' of %s attribute '%s' is not valid: it %s", p[1], what, p[0], why)
 		}
 		out[p[0]] = p[1]
 	}
@@ -362,7 +362,7 @@ func (s *Service) DescribeLoadBalancerAttributes(ctx context.Context, in *elbv2t
 	}
 	var rec lbRecord
 	err = s.st.View(ctx, func(tx *store.Tx) (err error) {
-		rec, err = getOr(tx, loadBalancers, p.lbKey(), lbNotFound())
+		rec, err = getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer())
 		return err
 	})
 	if err != nil {
@@ -384,7 +384,7 @@ func (s *Service) ModifyLoadBalancerAttributes(ctx context.Context, in *elbv2typ
 	}
 	var attrs map[string]string
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOr(tx, loadBalancers, p.lbKey(), lbNotFound())
+		rec, err := getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer())
 		if err != nil {
 			return err
 		}
@@ -410,7 +410,7 @@ func (s *Service) DescribeTargetGroupAttributes(ctx context.Context, in *elbv2ty
 	}
 	var rec tgRecord
 	err = s.st.View(ctx, func(tx *store.Tx) (err error) {
-		rec, err = getOr(tx, targetGroups, p.tgKey(), tgNotFound())
+		rec, err = getOrErr(tx, targetGroups, p.tgKey(), errNoTargetGroup())
 		return err
 	})
 	if err != nil {
@@ -433,7 +433,7 @@ func (s *Service) ModifyTargetGroupAttributes(ctx context.Context, in *elbv2type
 	}
 	var attrs map[string]string
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOr(tx, targetGroups, p.tgKey(), tgNotFound())
+		rec, err := getOrErr(tx, targetGroups, p.tgKey(), errNoTargetGroup())
 		if err != nil {
 			return err
 		}
@@ -441,11 +441,11 @@ func (s *Service) ModifyTargetGroupAttributes(ctx context.Context, in *elbv2type
 		if err != nil {
 			return err
 		}
-		if attrs[attrStickiness] == "true" && attrs[attrStickinessType] == "app_cookie" && attrs[attrAppCookieName] == "" {
-			return invalidConfig("An application cookie name (%s) is required when stickiness type is app_cookie", attrAppCookieName)
+		if attrs[tgAttrStickiness] == "true" && attrs[tgAttrStickinessType] == "app_cookie" && attrs[tgAttrAppCookieName] == "" {
+			return errInvalidConfig("An application cookie name (%s) is required when stickiness type is app_cookie", tgAttrAppCookieName)
 		}
-		if attrs[attrAlgorithm] == "least_outstanding_requests" && attrs[attrSlowStart] != "" && attrs[attrSlowStart] != "0" {
-			return invalidConfig("Slow start mode cannot be used with the least_outstanding_requests algorithm")
+		if attrs[tgAttrAlgorithm] == "least_outstanding_requests" && attrs[tgAttrSlowStart] != "" && attrs[tgAttrSlowStart] != "0" {
+			return errInvalidConfig("Slow start mode cannot be used with the least_outstanding_requests algorithm")
 		}
 		rec.Attributes = attrs
 		store.Put(tx, targetGroups, p.tgKey(), rec)
@@ -465,7 +465,7 @@ func (s *Service) DescribeListenerAttributes(ctx context.Context, in *elbv2types
 	}
 	var rec listenerRecord
 	err = s.st.View(ctx, func(tx *store.Tx) (err error) {
-		rec, err = getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+		rec, err = getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 		return err
 	})
 	if err != nil {
@@ -487,7 +487,7 @@ func (s *Service) ModifyListenerAttributes(ctx context.Context, in *elbv2types.M
 	}
 	var attrs map[string]string
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+		rec, err := getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 		if err != nil {
 			return err
 		}

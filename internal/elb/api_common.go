@@ -33,45 +33,45 @@ var (
 	tgNames = store.NewCollection[nameClaim]("elb/tg-names")
 )
 
-func elbErr(code, format string, args ...any) *awserr.Error {
+func errELB(code, format string, args ...any) *awserr.Error {
 	return awserr.Newf(code, format, args...)
 }
 
-func validationErr(format string, args ...any) *awserr.Error {
+func errValidation(format string, args ...any) *awserr.Error {
 	return awserr.Newf(awserr.CodeQueryValidation, format, args...)
 }
 
-func invalidConfig(format string, args ...any) *awserr.Error {
+func errInvalidConfig(format string, args ...any) *awserr.Error {
 	return awserr.Newf(elbv2types.ErrCodeInvalidConfigurationRequestException, format, args...)
 }
 
-func lbNotFound() *awserr.Error {
-	return elbErr(elbv2types.ErrCodeLoadBalancerNotFoundException, "One or more load balancers not found")
+func errNoLoadBalancer() *awserr.Error {
+	return errELB(elbv2types.ErrCodeLoadBalancerNotFoundException, "One or more load balancers not found")
 }
 
-func tgNotFound() *awserr.Error {
-	return elbErr(elbv2types.ErrCodeTargetGroupNotFoundException, "One or more target groups not found")
+func errNoTargetGroup() *awserr.Error {
+	return errELB(elbv2types.ErrCodeTargetGroupNotFoundException, "One or more target groups not found")
 }
 
-func listenerNotFound() *awserr.Error {
-	return elbErr(elbv2types.ErrCodeListenerNotFoundException, "One or more listeners not found")
+func errNoListener() *awserr.Error {
+	return errELB(elbv2types.ErrCodeListenerNotFoundException, "One or more listeners not found")
 }
 
-func ruleNotFound() *awserr.Error {
-	return elbErr(elbv2types.ErrCodeRuleNotFoundException, "One or more rules not found")
+func errNoRule() *awserr.Error {
+	return errELB(elbv2types.ErrCodeRuleNotFoundException, "One or more rules not found")
 }
 
 // notFoundFor is the NotFound error of an ARN kind.
-func notFoundFor(kind string) *awserr.Error {
+func errNotFoundFor(kind string) *awserr.Error {
 	switch kind {
 	case "loadbalancer":
-		return lbNotFound()
+		return errNoLoadBalancer()
 	case "listener":
-		return listenerNotFound()
+		return errNoListener()
 	case "listener-rule":
-		return ruleNotFound()
+		return errNoRule()
 	default:
-		return tgNotFound()
+		return errNoTargetGroup()
 	}
 }
 
@@ -89,12 +89,12 @@ func (s *Service) resolve(ctx context.Context, arn, kind string) (parsedARN, err
 	p, ok := s.arns.parse(arn)
 	if !ok || p.Kind != kind {
 		if !ok && isForeignELBARN(arn, kind) {
-			return parsedARN{}, notFoundFor(kind)
+			return parsedARN{}, errNotFoundFor(kind)
 		}
-		return parsedARN{}, validationErr("'%s' is not a valid %s ARN", arn, kindNoun[kind])
+		return parsedARN{}, errValidation("'%s' is not a valid %s ARN", arn, kindNoun[kind])
 	}
 	if p.Region != s.region(ctx) {
-		return parsedARN{}, notFoundFor(kind)
+		return parsedARN{}, errNotFoundFor(kind)
 	}
 	return p, nil
 }
@@ -108,7 +108,7 @@ func isForeignELBARN(arn, kind string) bool {
 }
 
 // getOr reads id from c, answering missing with notFound.
-func getOr[T any](tx *store.Tx, c store.Collection[T], id string, notFound error) (T, error) {
+func getOrErr[T any](tx *store.Tx, c store.Collection[T], id string, notFound error) (T, error) {
 	v, err := store.Get(tx, c, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return v, notFound
@@ -120,7 +120,7 @@ func getOr[T any](tx *store.Tx, c store.Collection[T], id string, notFound error
 }
 
 // exists reads id from c: the value and whether it is there.
-func exists[T any](tx *store.Tx, c store.Collection[T], id string) (T, bool, error) {
+func getIfAny[T any](tx *store.Tx, c store.Collection[T], id string) (T, bool, error) {
 	v, err := store.Get(tx, c, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return v, false, nil
@@ -154,7 +154,7 @@ func decodeMarker(m *string, prefix string) (string, error) {
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(*m)
 	if err != nil || !strings.HasPrefix(string(raw), prefix) {
-		return "", validationErr("The marker '%s' is not valid", *m)
+		return "", errValidation("The marker '%s' is not valid", *m)
 	}
 	return string(raw), nil
 }
@@ -199,18 +199,18 @@ func checkTags(tags []elbv2types.Tag) error {
 	for _, t := range tags {
 		k := aws.ToString(t.Key)
 		if k == "" {
-			return validationErr("A tag key must be specified")
+			return errValidation("A tag key must be specified")
 		}
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return validationErr("Tag keys starting with 'aws:' are reserved for AWS use")
+			return errValidation("Tag keys starting with 'aws:' are reserved for AWS use")
 		}
 		if seen[k] {
-			return elbErr(elbv2types.ErrCodeDuplicateTagKeysException, "A tag key was specified more than once: '%s'", k)
+			return errELB(elbv2types.ErrCodeDuplicateTagKeysException, "A tag key was specified more than once: '%s'", k)
 		}
 		seen[k] = true
 	}
 	if len(tags) > maxTags {
-		return elbErr(elbv2types.ErrCodeTooManyTagsException, "You've reached the limit on the number of tags per resource (%d)", maxTags)
+		return errELB(elbv2types.ErrCodeTooManyTagsException, "You've reached the limit on the number of tags per resource (%d)", maxTags)
 	}
 	return nil
 }
@@ -236,7 +236,7 @@ func mergeTags(old, add []elbv2types.Tag) []elbv2types.Tag {
 
 // nonNil returns s, or an empty slice for nil: lists AWS always answers
 // are present when empty.
-func nonNil[T any](s []T) []T {
+func orEmpty[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}
@@ -244,7 +244,7 @@ func nonNil[T any](s []T) []T {
 }
 
 // errCodeOf is the AWS error code of err, "" for none.
-func errCodeOf(err error) string {
+func awsCodeOf(err error) string {
 	if e, ok := awserr.As(err); ok {
 		return e.Code
 	}

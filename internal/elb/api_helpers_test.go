@@ -14,7 +14,7 @@ import (
 // Helpers of the resource action tests: create resources through the SDK
 // and fail the test on error.
 
-func (h *harness) lb(t *testing.T, name string, typ types.LoadBalancerTypeEnum) types.LoadBalancer {
+func (h *harness) mkLB(t *testing.T, name string, typ types.LoadBalancerTypeEnum) types.LoadBalancer {
 	t.Helper()
 	out, err := h.client.CreateLoadBalancer(context.Background(), &elbv2.CreateLoadBalancerInput{Name: aws.String(name), Type: typ})
 	if err != nil {
@@ -23,7 +23,7 @@ func (h *harness) lb(t *testing.T, name string, typ types.LoadBalancerTypeEnum) 
 	return out.LoadBalancers[0]
 }
 
-func (h *harness) tg(t *testing.T, name string, protocol types.ProtocolEnum, port int32) types.TargetGroup {
+func (h *harness) mkTG(t *testing.T, name string, protocol types.ProtocolEnum, port int32) types.TargetGroup {
 	t.Helper()
 	out, err := h.client.CreateTargetGroup(context.Background(), &elbv2.CreateTargetGroupInput{
 		Name: aws.String(name), Protocol: protocol, Port: aws.Int32(port),
@@ -34,11 +34,11 @@ func (h *harness) tg(t *testing.T, name string, protocol types.ProtocolEnum, por
 	return out.TargetGroups[0]
 }
 
-func forward(tgARN *string) []types.Action {
+func fwdTo(tgARN *string) []types.Action {
 	return []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: tgARN}}
 }
 
-func (h *harness) listener(t *testing.T, lbARN *string, protocol types.ProtocolEnum, port int32, actions []types.Action) types.Listener {
+func (h *harness) mkListener(t *testing.T, lbARN *string, protocol types.ProtocolEnum, port int32, actions []types.Action) types.Listener {
 	t.Helper()
 	out, err := h.client.CreateListener(context.Background(), &elbv2.CreateListenerInput{
 		LoadBalancerArn: lbARN, Protocol: protocol, Port: aws.Int32(port), DefaultActions: actions,
@@ -49,7 +49,7 @@ func (h *harness) listener(t *testing.T, lbARN *string, protocol types.ProtocolE
 	return out.Listeners[0]
 }
 
-func (h *harness) tgLBs(t *testing.T, tgARN *string) []string {
+func (h *harness) lbsOfTG(t *testing.T, tgARN *string) []string {
 	t.Helper()
 	out, err := h.client.DescribeTargetGroups(context.Background(), &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{*tgARN}})
 	if err != nil {
@@ -60,7 +60,7 @@ func (h *harness) tgLBs(t *testing.T, tgARN *string) []string {
 
 // snapshot is every key of the service's namespace with its mod
 // revision: a failed request must leave it as it was.
-func (h *harness) snapshot(t *testing.T) map[string]int64 {
+func (h *harness) storeSnapshot(t *testing.T) map[string]int64 {
 	t.Helper()
 	resp, err := h.st.Client().Get(context.Background(), h.s.st.Namespace()+"/", clientv3.WithPrefix())
 	if err != nil {
@@ -74,15 +74,15 @@ func (h *harness) snapshot(t *testing.T) map[string]int64 {
 }
 
 // unchanged fails the test if the namespace differs from before.
-func (h *harness) unchanged(t *testing.T, before map[string]int64) {
+func (h *harness) unchangedSince(t *testing.T, before map[string]int64) {
 	t.Helper()
-	if after := h.snapshot(t); !maps.Equal(before, after) {
+	if after := h.storeSnapshot(t); !maps.Equal(before, after) {
 		t.Fatalf("a failed request changed the store: %d keys before, %d after", len(before), len(after))
 	}
 }
 
 // wantCode fails the test unless err has the AWS error code want.
-func wantCode(t *testing.T, err error, want string) {
+func wantAPICode(t *testing.T, err error, want string) {
 	t.Helper()
 	if got := code(err); got != want {
 		t.Fatalf("error code = %q (%v), want %q", got, err, want)

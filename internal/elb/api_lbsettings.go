@@ -25,7 +25,7 @@ func (s *Service) updateLB(ctx context.Context, arn *string, change func(*lbReco
 	}
 	var rec lbRecord
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		if rec, err = getOr(tx, loadBalancers, p.lbKey(), lbNotFound()); err != nil {
+		if rec, err = getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer()); err != nil {
 			return err
 		}
 		if err := change(&rec); err != nil {
@@ -43,9 +43,9 @@ func (s *Service) SetSecurityGroups(ctx context.Context, in *elbv2types.SetSecur
 	slices.Sort(sgs)
 	rec, err := s.updateLB(ctx, in.LoadBalancerArn, func(r *lbRecord) error {
 		if aws.ToString(r.LB.Type) == elbv2types.LoadBalancerTypeEnumNetwork && r.LB.SecurityGroups == nil && len(sgs) > 0 {
-			return invalidConfig("A network load balancer created without security groups cannot be given any")
+			return errInvalidConfig("A network load balancer created without security groups cannot be given any")
 		}
-		r.LB.SecurityGroups = nonNil(sgs)
+		r.LB.SecurityGroups = orEmpty(sgs)
 		return nil
 	})
 	if err != nil {
@@ -57,7 +57,7 @@ func (s *Service) SetSecurityGroups(ctx context.Context, in *elbv2types.SetSecur
 // SetSubnets accepts subnets; the load balancer stays in Berth's one zone.
 func (s *Service) SetSubnets(ctx context.Context, in *elbv2types.SetSubnetsInput) (*elbv2types.SetSubnetsOutput, error) {
 	if len(in.Subnets) == 0 && len(in.SubnetMappings) == 0 {
-		return nil, validationErr("Subnets or subnet mappings must be specified")
+		return nil, errValidation("Subnets or subnet mappings must be specified")
 	}
 	rec, err := s.updateLB(ctx, in.LoadBalancerArn, func(r *lbRecord) error {
 		if in.IpAddressType != nil {
@@ -77,7 +77,7 @@ func (s *Service) SetIpAddressType(ctx context.Context, in *elbv2types.SetIpAddr
 		t := aws.ToString(in.IpAddressType)
 		if t == elbv2types.IpAddressTypeDualstackWithoutPublicIpv4 && (aws.ToString(r.LB.Type) != elbv2types.LoadBalancerTypeEnumApplication ||
 			aws.ToString(r.LB.Scheme) != elbv2types.LoadBalancerSchemeEnumInternetFacing) {
-			return validationErr("IP address type '%s' is only supported by internet-facing application load balancers", t)
+			return errValidation("IP address type '%s' is only supported by internet-facing application load balancers", t)
 		}
 		r.LB.IpAddressType = in.IpAddressType
 		return nil
@@ -97,7 +97,7 @@ func (s *Service) DescribeListenerCertificates(ctx context.Context, in *elbv2typ
 	}
 	var rec listenerRecord
 	err = s.st.View(ctx, func(tx *store.Tx) (err error) {
-		rec, err = getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+		rec, err = getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 		return err
 	})
 	if err != nil {

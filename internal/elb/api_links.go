@@ -94,7 +94,7 @@ func (s *Service) relink(tx *store.Tx, lb parsedARN, lbARN string, touched map[s
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		tg, ok, err := exists(tx, targetGroups, k)
+		tg, ok, err := getIfAny(tx, targetGroups, k)
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ var lbSerials = store.NewCollection[lbSerial]("elb/lb-serials")
 
 // bumpSerial reads and bumps a load balancer's serial.
 func bumpSerial(tx *store.Tx, lbKey string) error {
-	v, _, err := exists(tx, lbSerials, lbKey)
+	v, _, err := getIfAny(tx, lbSerials, lbKey)
 	if err != nil {
 		return err
 	}
@@ -188,15 +188,15 @@ func (s *Service) claimPort(tx *store.Tx, l elbv2types.Listener) error {
 	local := s.localPort(aws.ToInt32(l.Port))
 	lbARN, lARN := aws.ToString(l.LoadBalancerArn), aws.ToString(l.ListenerArn)
 	for _, id := range claimIDs(local, aws.ToString(l.Protocol)) {
-		c, ok, err := exists(tx, portClaims, id)
+		c, ok, err := getIfAny(tx, portClaims, id)
 		if err != nil {
 			return err
 		}
 		if ok && c.ListenerArn != lARN && c.LoadBalancerArn == lbARN && c.Port == aws.ToInt32(l.Port) {
-			return elbErr(elbv2types.ErrCodeDuplicateListenerException, "A listener already exists on port %d of this load balancer", c.Port)
+			return errELB(elbv2types.ErrCodeDuplicateListenerException, "A listener already exists on port %d of this load balancer", c.Port)
 		}
 		if ok && c.ListenerArn != lARN {
-			return invalidConfig("Port %d cannot be used: it binds local port %d, which load balancer '%s' already listens on; "+
+			return errInvalidConfig("Port %d cannot be used: it binds local port %d, which load balancer '%s' already listens on; "+
 				"every load balancer on this Berth server listens on the one address %s, so a local port serves one listener",
 				aws.ToInt32(l.Port), local, c.LoadBalancerArn, s.cfg.ListenAddress)
 		}

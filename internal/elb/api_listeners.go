@@ -35,7 +35,7 @@ func fitsLoadBalancer(protocol, lbType string) error {
 		_, ok = nlbGroupProtocols[protocol]
 	}
 	if !ok {
-		return elbErr(elbv2types.ErrCodeUnsupportedProtocolException, "Protocol '%s' is not supported by %s load balancers", protocol, lbType)
+		return errELB(elbv2types.ErrCodeUnsupportedProtocolException, "Protocol '%s' is not supported by %s load balancers", protocol, lbType)
 	}
 	return nil
 }
@@ -44,18 +44,18 @@ func fitsLoadBalancer(protocol, lbType string) error {
 // certificate source, before the transaction (it may be remote).
 func (s *Service) checkCertificates(ctx context.Context, certs []elbv2types.Certificate) error {
 	if len(certs) > 1 {
-		return validationErr("A listener takes exactly one certificate here; add more with AddListenerCertificates")
+		return errValidation("A listener takes exactly one certificate here; add more with AddListenerCertificates")
 	}
 	for _, c := range certs {
 		arn := aws.ToString(c.CertificateArn)
 		if arn == "" {
-			return validationErr("A certificate ARN must be specified")
+			return errValidation("A certificate ARN must be specified")
 		}
 		if s.cfg.Certificates == nil {
-			return elbErr(elbv2types.ErrCodeCertificateNotFoundException, "Certificate '%s' not found: this Berth server has no certificate source", arn)
+			return errELB(elbv2types.ErrCodeCertificateNotFoundException, "Certificate '%s' not found: this Berth server has no certificate source", arn)
 		}
 		if _, err := s.cfg.Certificates.Certificate(ctx, arn); err != nil {
-			return elbErr(elbv2types.ErrCodeCertificateNotFoundException, "Certificate '%s' not found: %v", arn, err)
+			return errELB(elbv2types.ErrCodeCertificateNotFoundException, "Certificate '%s' not found: %v", arn, err)
 		}
 	}
 	return nil
@@ -67,10 +67,10 @@ func tlsSettings(l *elbv2types.Listener, certs []elbv2types.Certificate, sslPoli
 	protocol := aws.ToString(l.Protocol)
 	if !isTLSProtocol(protocol) {
 		if len(certs) > 0 || sslPolicy != nil {
-			return validationErr("Certificates and an SSL policy can only be specified for HTTPS and TLS listeners")
+			return errValidation("Certificates and an SSL policy can only be specified for HTTPS and TLS listeners")
 		}
 		if len(alpn) > 0 {
-			return validationErr("An ALPN policy can only be specified for TLS listeners")
+			return errValidation("An ALPN policy can only be specified for TLS listeners")
 		}
 		l.Certificates, l.SslPolicy, l.AlpnPolicy = nil, nil, nil
 		return nil
@@ -79,11 +79,11 @@ func tlsSettings(l *elbv2types.Listener, certs []elbv2types.Certificate, sslPoli
 		l.Certificates = []elbv2types.Certificate{{CertificateArn: certs[0].CertificateArn}}
 	}
 	if len(l.Certificates) == 0 {
-		return validationErr("A certificate must be specified for %s listeners", protocol)
+		return errValidation("A certificate must be specified for %s listeners", protocol)
 	}
 	if sslPolicy != nil {
 		if _, ok := sslPolicyByName(*sslPolicy); !ok {
-			return elbErr(elbv2types.ErrCodeSSLPolicyNotFoundException, "SSL policy '%s' not found", *sslPolicy)
+			return errELB(elbv2types.ErrCodeSSLPolicyNotFoundException, "SSL policy '%s' not found", *sslPolicy)
 		}
 		l.SslPolicy = sslPolicy
 	}
@@ -92,10 +92,10 @@ func tlsSettings(l *elbv2types.Listener, certs []elbv2types.Certificate, sslPoli
 	}
 	if len(alpn) > 0 {
 		if protocol != elbv2types.ProtocolEnumTLS {
-			return validationErr("An ALPN policy can only be specified for TLS listeners")
+			return errValidation("An ALPN policy can only be specified for TLS listeners")
 		}
 		if len(alpn) != 1 || !slices.Contains(alpnPolicies, alpn[0]) {
-			return elbErr(elbv2types.ErrCodeALPNPolicyNotSupportedException, "ALPN policy %v is not supported", alpn)
+			return errELB(elbv2types.ErrCodeALPNPolicyNotSupportedException, "ALPN policy %v is not supported", alpn)
 		}
 		l.AlpnPolicy = alpn
 	}
@@ -107,7 +107,7 @@ func tlsSettings(l *elbv2types.Listener, certs []elbv2types.Certificate, sslPoli
 
 func checkMutualAuth(m *elbv2types.MutualAuthenticationAttributes) error {
 	if m != nil && aws.ToString(m.Mode) != "" && aws.ToString(m.Mode) != "off" {
-		return invalidConfig("Berth does not support mutual TLS authentication (mode '%s')", aws.ToString(m.Mode))
+		return errInvalidConfig("Berth does not support mutual TLS authentication (mode '%s')", aws.ToString(m.Mode))
 	}
 	return nil
 }
@@ -120,7 +120,7 @@ func checkPortFree(tx *store.Tx, lb parsedARN, port int32, self string) ([]liste
 	}
 	for _, l := range ls {
 		if aws.ToInt32(l.Listener.Port) == port && aws.ToString(l.Listener.ListenerArn) != self {
-			return nil, elbErr(elbv2types.ErrCodeDuplicateListenerException, "A listener already exists on port %d of this load balancer", port)
+			return nil, errELB(elbv2types.ErrCodeDuplicateListenerException, "A listener already exists on port %d of this load balancer", port)
 		}
 	}
 	return ls, nil
@@ -134,10 +134,10 @@ func (s *Service) CreateListener(ctx context.Context, in *elbv2types.CreateListe
 	}
 	protocol := aws.ToString(in.Protocol)
 	if protocol == "" {
-		return nil, validationErr("A listener protocol must be specified")
+		return nil, errValidation("A listener protocol must be specified")
 	}
 	if in.Port == nil {
-		return nil, validationErr("A listener port must be specified")
+		return nil, errValidation("A listener port must be specified")
 	}
 	if err := checkMutualAuth(in.MutualAuthentication); err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func (s *Service) CreateListener(ctx context.Context, in *elbv2types.CreateListe
 	}
 	var out elbv2types.Listener
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		lb, err := getOr(tx, loadBalancers, lbP.lbKey(), lbNotFound())
+		lb, err := getOrErr(tx, loadBalancers, lbP.lbKey(), errNoLoadBalancer())
 		if err != nil {
 			return err
 		}
@@ -164,7 +164,7 @@ func (s *Service) CreateListener(ctx context.Context, in *elbv2types.CreateListe
 			return err
 		}
 		if len(existing) >= maxListenersPerLB {
-			return elbErr(elbv2types.ErrCodeTooManyListenersException, "You've reached the limit of %d listeners per load balancer", maxListenersPerLB)
+			return errELB(elbv2types.ErrCodeTooManyListenersException, "You've reached the limit of %d listeners per load balancer", maxListenersPerLB)
 		}
 		id := newID()
 		l := elbv2types.Listener{
@@ -212,11 +212,11 @@ func (s *Service) ModifyListener(ctx context.Context, in *elbv2types.ModifyListe
 	}
 	var out elbv2types.Listener
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+		rec, err := getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 		if err != nil {
 			return err
 		}
-		lb, err := getOr(tx, loadBalancers, p.lbKey(), lbNotFound())
+		lb, err := getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer())
 		if err != nil {
 			return err
 		}
@@ -282,7 +282,7 @@ func (s *Service) DeleteListener(ctx context.Context, in *elbv2types.DeleteListe
 		return nil, err
 	}
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+		rec, err := getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 		if err != nil {
 			return err
 		}
@@ -311,7 +311,7 @@ func (s *Service) DeleteListener(ctx context.Context, in *elbv2types.DeleteListe
 // listeners named by ARN (all must exist).
 func (s *Service) DescribeListeners(ctx context.Context, in *elbv2types.DescribeListenersInput) (*elbv2types.DescribeListenersOutput, error) {
 	if (in.LoadBalancerArn == nil) == (len(in.ListenerArns) == 0) {
-		return nil, validationErr("You must specify either a load balancer ARN or listener ARNs")
+		return nil, errValidation("You must specify either a load balancer ARN or listener ARNs")
 	}
 	out := &elbv2types.DescribeListenersOutput{Listeners: []elbv2types.Listener{}}
 	if in.LoadBalancerArn != nil {
@@ -320,7 +320,7 @@ func (s *Service) DescribeListeners(ctx context.Context, in *elbv2types.Describe
 			return nil, err
 		}
 		err = s.st.View(ctx, func(tx *store.Tx) error {
-			if _, err := getOr(tx, loadBalancers, lb.lbKey(), lbNotFound()); err != nil {
+			if _, err := getOrErr(tx, loadBalancers, lb.lbKey(), errNoLoadBalancer()); err != nil {
 				return err
 			}
 			page, next, err := scanPage(tx, listeners, lb.lbKey()+"/", in.Marker, in.PageSize)
@@ -354,7 +354,7 @@ func (s *Service) DescribeListeners(ctx context.Context, in *elbv2types.Describe
 		for _, k := range keys {
 			r, ok := found[k]
 			if !ok {
-				return listenerNotFound()
+				return errNoListener()
 			}
 			out.Listeners = append(out.Listeners, r.Listener)
 		}

@@ -12,30 +12,30 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
-// fakeCerts knows one certificate ARN.
-type fakeCerts struct{ arn string }
+// apiCertSource knows one certificate ARN.
+type apiCertSource struct{ arn string }
 
-func (f fakeCerts) Certificate(_ context.Context, arn string) (tls.Certificate, error) {
+func (f apiCertSource) Certificate(_ context.Context, arn string) (tls.Certificate, error) {
 	if arn != f.arn {
 		return tls.Certificate{}, errors.New("no such certificate")
 	}
 	return tls.Certificate{}, nil
 }
 
-const testCertARN = "arn:aws:acm:us-east-1:000000000000:certificate/11111111-2222-3333-4444-555555555555"
+const apiTestCertARN = "arn:aws:acm:us-east-1:000000000000:certificate/11111111-2222-3333-4444-555555555555"
 
 func TestAPICreateListener(t *testing.T) {
-	h := newHarnessWith(t, Config{PortMap: map[int32]int32{80: 8080}, Certificates: fakeCerts{testCertARN}})
+	h := newHarnessWith(t, Config{PortMap: map[int32]int32{80: 8080}, Certificates: apiCertSource{apiTestCertARN}})
 	ctx := context.Background()
-	alb := h.lb(t, "web", "")
-	alb2 := h.lb(t, "web2", "")
-	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
-	web := h.tg(t, "web", types.ProtocolEnumHttp, 80)
-	web2 := h.tg(t, "web2", types.ProtocolEnumHttp, 80)
-	tcp := h.tg(t, "tcp", types.ProtocolEnumTcp, 5432)
-	udp := h.tg(t, "udp", types.ProtocolEnumUdp, 53)
+	alb := h.mkLB(t, "web", "")
+	alb2 := h.mkLB(t, "web2", "")
+	nlb := h.mkLB(t, "net", types.LoadBalancerTypeEnumNetwork)
+	web := h.mkTG(t, "web", types.ProtocolEnumHttp, 80)
+	web2 := h.mkTG(t, "web2", types.ProtocolEnumHttp, 80)
+	tcp := h.mkTG(t, "tcp", types.ProtocolEnumTcp, 5432)
+	udp := h.mkTG(t, "udp", types.ProtocolEnumUdp, 53)
 
-	l := h.listener(t, alb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(web.TargetGroupArn))
+	l := h.mkListener(t, alb.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(web.TargetGroupArn))
 	a := l.DefaultActions[0]
 	if aws.ToString(a.TargetGroupArn) != aws.ToString(web.TargetGroupArn) || a.ForwardConfig == nil ||
 		len(a.ForwardConfig.TargetGroups) != 1 || aws.ToInt32(a.ForwardConfig.TargetGroups[0].Weight) != 1 {
@@ -43,7 +43,7 @@ func TestAPICreateListener(t *testing.T) {
 	}
 	https, err := h.client.CreateListener(ctx, &elbv2.CreateListenerInput{
 		LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(443),
-		Certificates:   []types.Certificate{{CertificateArn: aws.String(testCertARN)}},
+		Certificates:   []types.Certificate{{CertificateArn: aws.String(apiTestCertARN)}},
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("404")}}},
 	})
 	if err != nil {
@@ -57,36 +57,36 @@ func TestAPICreateListener(t *testing.T) {
 		t.Fatalf("listener certificates: %+v %v", certs, err)
 	}
 	// An NLB: TCP and UDP on the same port are separate claims.
-	h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 5432, forward(tcp.TargetGroupArn))
-	h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumUdp, 53, forward(udp.TargetGroupArn))
-	nlb2 := h.lb(t, "net2", types.LoadBalancerTypeEnumNetwork)
-	udp2 := h.tg(t, "udp2", types.ProtocolEnumTcpUdp, 53)
+	h.mkListener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 5432, fwdTo(tcp.TargetGroupArn))
+	h.mkListener(t, nlb.LoadBalancerArn, types.ProtocolEnumUdp, 53, fwdTo(udp.TargetGroupArn))
+	nlb2 := h.mkLB(t, "net2", types.LoadBalancerTypeEnumNetwork)
+	udp2 := h.mkTG(t, "udp2", types.ProtocolEnumTcpUdp, 53)
 	attrs, err := h.client.DescribeListenerAttributes(ctx, &elbv2.DescribeListenerAttributesInput{ListenerArn: l.ListenerArn})
 	if err != nil || len(attrs.Attributes) == 0 {
 		t.Fatalf("listener attributes: %+v %v", attrs, err)
 	}
 
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	for _, tc := range []struct {
 		name    string
 		in      elbv2.CreateListenerInput
 		want    string
 		message string
 	}{
-		{"same port", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward(web.TargetGroupArn)}, "DuplicateListener", ""},
-		{"local port of another LB", elbv2.CreateListenerInput{LoadBalancerArn: alb2.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), DefaultActions: forward(web2.TargetGroupArn)}, "InvalidConfigurationRequest", "web"},
-		{"TCP_UDP takes UDP 53 too", elbv2.CreateListenerInput{LoadBalancerArn: nlb2.LoadBalancerArn, Protocol: types.ProtocolEnumTcpUdp, Port: aws.Int32(53), DefaultActions: forward(udp2.TargetGroupArn)}, "InvalidConfigurationRequest", "net"},
-		{"TCP on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), DefaultActions: forward(web.TargetGroupArn)}, "UnsupportedProtocol", ""},
-		{"HTTP on NLB", elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(tcp.TargetGroupArn)}, "UnsupportedProtocol", ""},
-		{"TCP group on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(tcp.TargetGroupArn)}, "IncompatibleProtocols", ""},
-		{"UDP group on TCP listener", elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), DefaultActions: forward(udp.TargetGroupArn)}, "IncompatibleProtocols", ""},
-		{"group of another LB", elbv2.CreateListenerInput{LoadBalancerArn: alb2.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(web.TargetGroupArn)}, "TargetGroupAssociationLimit", ""},
-		{"unknown group", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(aws.String("arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/x/0123456789abcdef"))}, "TargetGroupNotFound", ""},
-		{"HTTPS without certificate", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: forward(web.TargetGroupArn)}, "ValidationError", ""},
-		{"unknown certificate", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: forward(web.TargetGroupArn),
-			Certificates: []types.Certificate{{CertificateArn: aws.String(testCertARN + "0")}}}, "CertificateNotFound", ""},
-		{"unknown SSL policy", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: forward(web.TargetGroupArn),
-			Certificates: []types.Certificate{{CertificateArn: aws.String(testCertARN)}}, SslPolicy: aws.String("nope")}, "SSLPolicyNotFound", ""},
+		{"same port", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: fwdTo(web.TargetGroupArn)}, "DuplicateListener", ""},
+		{"local port of another LB", elbv2.CreateListenerInput{LoadBalancerArn: alb2.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), DefaultActions: fwdTo(web2.TargetGroupArn)}, "InvalidConfigurationRequest", "web"},
+		{"TCP_UDP takes UDP 53 too", elbv2.CreateListenerInput{LoadBalancerArn: nlb2.LoadBalancerArn, Protocol: types.ProtocolEnumTcpUdp, Port: aws.Int32(53), DefaultActions: fwdTo(udp2.TargetGroupArn)}, "InvalidConfigurationRequest", "net"},
+		{"TCP on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), DefaultActions: fwdTo(web.TargetGroupArn)}, "UnsupportedProtocol", ""},
+		{"HTTP on NLB", elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: fwdTo(tcp.TargetGroupArn)}, "UnsupportedProtocol", ""},
+		{"TCP group on ALB", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: fwdTo(tcp.TargetGroupArn)}, "IncompatibleProtocols", ""},
+		{"UDP group on TCP listener", elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), DefaultActions: fwdTo(udp.TargetGroupArn)}, "IncompatibleProtocols", ""},
+		{"group of another LB", elbv2.CreateListenerInput{LoadBalancerArn: alb2.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: fwdTo(web.TargetGroupArn)}, "TargetGroupAssociationLimit", ""},
+		{"unknown group", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: fwdTo(aws.String("arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/x/0123456789abcdef"))}, "TargetGroupNotFound", ""},
+		{"HTTPS without certificate", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: fwdTo(web.TargetGroupArn)}, "ValidationError", ""},
+		{"unknown certificate", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: fwdTo(web.TargetGroupArn),
+			Certificates: []types.Certificate{{CertificateArn: aws.String(apiTestCertARN + "0")}}}, "CertificateNotFound", ""},
+		{"unknown SSL policy", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(8443), DefaultActions: fwdTo(web.TargetGroupArn),
+			Certificates: []types.Certificate{{CertificateArn: aws.String(apiTestCertARN)}}, SslPolicy: aws.String("nope")}, "SSLPolicyNotFound", ""},
 		{"authenticate action", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81),
 			DefaultActions: []types.Action{{Type: types.ActionTypeEnumAuthenticateOidc}}}, "InvalidConfigurationRequest", "authenticate-oidc"},
 		{"redirect to itself", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81),
@@ -95,29 +95,29 @@ func TestAPICreateListener(t *testing.T) {
 			DefaultActions: []types.Action{{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("200"), ContentType: aws.String("image/png")}}}}, "ValidationError", ""},
 		{"weight too big", elbv2.CreateListenerInput{LoadBalancerArn: alb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81),
 			DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{TargetGroups: []types.TargetGroupTuple{{TargetGroupArn: web.TargetGroupArn, Weight: aws.Int32(1000)}}}}}}, "ValidationError", ""},
-		{"unknown LB", elbv2.CreateListenerInput{LoadBalancerArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/x/0123456789abcdef"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: forward(web.TargetGroupArn)}, "LoadBalancerNotFound", ""},
+		{"unknown LB", elbv2.CreateListenerInput{LoadBalancerArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/x/0123456789abcdef"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(81), DefaultActions: fwdTo(web.TargetGroupArn)}, "LoadBalancerNotFound", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.client.CreateListener(ctx, &tc.in)
-			wantCode(t, err, tc.want)
+			wantAPICode(t, err, tc.want)
 			if tc.message != "" && !strings.Contains(err.Error(), tc.message) {
 				t.Errorf("message %q does not name %q", err, tc.message)
 			}
 		})
 	}
-	h.unchanged(t, before)
+	h.unchangedSince(t, before)
 }
 
 func TestAPIModifyAndDeleteListener(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	lb := h.lb(t, "web", "")
-	other := h.lb(t, "other", "")
-	a := h.tg(t, "a", types.ProtocolEnumHttp, 80)
-	b := h.tg(t, "b", types.ProtocolEnumHttp, 80)
-	c := h.tg(t, "c", types.ProtocolEnumHttp, 80)
-	l := h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(a.TargetGroupArn))
-	h.listener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 90, forward(c.TargetGroupArn))
+	lb := h.mkLB(t, "web", "")
+	other := h.mkLB(t, "other", "")
+	a := h.mkTG(t, "a", types.ProtocolEnumHttp, 80)
+	b := h.mkTG(t, "b", types.ProtocolEnumHttp, 80)
+	c := h.mkTG(t, "c", types.ProtocolEnumHttp, 80)
+	l := h.mkListener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(a.TargetGroupArn))
+	h.mkListener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 90, fwdTo(c.TargetGroupArn))
 
 	// Weighted forward to a and b, on a new port.
 	out, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{
@@ -128,46 +128,46 @@ func TestAPIModifyAndDeleteListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToInt32(out.Listeners[0].Port) != 81 || len(h.tgLBs(t, b.TargetGroupArn)) != 1 {
-		t.Errorf("after modify: %+v, b's LBs %v", out.Listeners[0], h.tgLBs(t, b.TargetGroupArn))
+	if aws.ToInt32(out.Listeners[0].Port) != 81 || len(h.lbsOfTG(t, b.TargetGroupArn)) != 1 {
+		t.Errorf("after modify: %+v, b's LBs %v", out.Listeners[0], h.lbsOfTG(t, b.TargetGroupArn))
 	}
 	// Port 80 is free again: another LB takes it.
-	h.listener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(c.TargetGroupArn))
-	before := h.snapshot(t)
+	h.mkListener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(c.TargetGroupArn))
+	before := h.storeSnapshot(t)
 	_, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, Port: aws.Int32(90)})
-	wantCode(t, err, "InvalidConfigurationRequest")
-	_, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, DefaultActions: forward(c.TargetGroupArn)})
-	wantCode(t, err, "TargetGroupAssociationLimit")
-	h.unchanged(t, before)
+	wantAPICode(t, err, "InvalidConfigurationRequest")
+	_, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, DefaultActions: fwdTo(c.TargetGroupArn)})
+	wantAPICode(t, err, "TargetGroupAssociationLimit")
+	h.unchangedSince(t, before)
 
 	// Back to a alone: b no longer lists the load balancer.
-	if _, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, DefaultActions: forward(a.TargetGroupArn)}); err != nil {
+	if _, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, DefaultActions: fwdTo(a.TargetGroupArn)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.tgLBs(t, b.TargetGroupArn); len(got) != 0 {
+	if got := h.lbsOfTG(t, b.TargetGroupArn); len(got) != 0 {
 		t.Errorf("b's LBs = %v", got)
 	}
 	if _, err := h.client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: l.ListenerArn}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.tgLBs(t, a.TargetGroupArn); len(got) != 0 {
+	if got := h.lbsOfTG(t, a.TargetGroupArn); len(got) != 0 {
 		t.Errorf("a's LBs after delete = %v", got)
 	}
 	_, err = h.client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: l.ListenerArn})
-	wantCode(t, err, "ListenerNotFound")
+	wantAPICode(t, err, "ListenerNotFound")
 	// Port 81 is free.
-	h.listener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 81, forward(c.TargetGroupArn))
+	h.mkListener(t, other.LoadBalancerArn, types.ProtocolEnumHttp, 81, fwdTo(c.TargetGroupArn))
 }
 
 func TestAPIDescribeListeners(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	lb := h.lb(t, "web", "")
-	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
-	tg := h.tg(t, "a", types.ProtocolEnumHttp, 80)
-	tcp := h.tg(t, "t", types.ProtocolEnumTcp, 80)
+	lb := h.mkLB(t, "web", "")
+	nlb := h.mkLB(t, "net", types.LoadBalancerTypeEnumNetwork)
+	tg := h.mkTG(t, "a", types.ProtocolEnumHttp, 80)
+	tcp := h.mkTG(t, "t", types.ProtocolEnumTcp, 80)
 	for _, port := range []int32{80, 81, 82} {
-		h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, port, forward(tg.TargetGroupArn))
+		h.mkListener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, port, fwdTo(tg.TargetGroupArn))
 	}
 	var n int
 	var marker *string
@@ -184,7 +184,7 @@ func TestAPIDescribeListeners(t *testing.T) {
 	if n != 3 {
 		t.Errorf("paged %d listeners, want 3", n)
 	}
-	nl := h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 9000, forward(tcp.TargetGroupArn))
+	nl := h.mkListener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 9000, fwdTo(tcp.TargetGroupArn))
 	attrs, err := h.client.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: nl.ListenerArn,
 		Attributes: []types.ListenerAttribute{{Key: aws.String("tcp.idle_timeout.seconds"), Value: aws.String("600")}}})
 	if err != nil || aws.ToString(attrs.Attributes[0].Value) != "600" {
@@ -192,11 +192,11 @@ func TestAPIDescribeListeners(t *testing.T) {
 	}
 	_, err = h.client.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: nl.ListenerArn,
 		Attributes: []types.ListenerAttribute{{Key: aws.String("tcp.idle_timeout.seconds"), Value: aws.String("10")}}})
-	wantCode(t, err, "InvalidConfigurationRequest")
+	wantAPICode(t, err, "InvalidConfigurationRequest")
 	_, err = h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{})
-	wantCode(t, err, "ValidationError")
+	wantAPICode(t, err, "ValidationError")
 	_, err = h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: []string{*nl.ListenerArn + "x"}})
-	wantCode(t, err, "ValidationError")
+	wantAPICode(t, err, "ValidationError")
 }
 
 // Two load balancers racing to forward to one target group: one wins, and
@@ -204,13 +204,13 @@ func TestAPIDescribeListeners(t *testing.T) {
 func TestAPIListenersRaceForTargetGroup(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	tg := h.tg(t, "shared", types.ProtocolEnumHttp, 80)
-	lbs := []types.LoadBalancer{h.lb(t, "one", ""), h.lb(t, "two", "")}
+	tg := h.mkTG(t, "shared", types.ProtocolEnumHttp, 80)
+	lbs := []types.LoadBalancer{h.mkLB(t, "one", ""), h.mkLB(t, "two", "")}
 	errs := make(chan error, len(lbs))
 	for i, lb := range lbs {
 		go func() {
 			_, err := h.client.CreateListener(ctx, &elbv2.CreateListenerInput{
-				LoadBalancerArn: lb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(int32(8000 + i)), DefaultActions: forward(tg.TargetGroupArn),
+				LoadBalancerArn: lb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(int32(8000 + i)), DefaultActions: fwdTo(tg.TargetGroupArn),
 			})
 			errs <- err
 		}()
@@ -229,7 +229,7 @@ func TestAPIListenersRaceForTargetGroup(t *testing.T) {
 			t.Fatalf("unexpected: %v", err)
 		}
 	}
-	if got := h.tgLBs(t, tg.TargetGroupArn); won != 1 || len(got) != 1 {
+	if got := h.lbsOfTG(t, tg.TargetGroupArn); won != 1 || len(got) != 1 {
 		t.Fatalf("%d won, group lists %v", won, got)
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 // Load balancers: CreateLoadBalancer, DescribeLoadBalancers and
 // DeleteLoadBalancer. There is no VPC: every load balancer answers one
-// fixed VPC, zone and subnet, and is active as soon as it exists (its
+// fixed VPC, zone and subnet, and is active as soon as it getIfAny (its
 // listeners bind Config.ListenAddress).
 
 const (
@@ -36,17 +36,17 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in *elbv2types.CreateL
 	region := s.region(ctx)
 	name := aws.ToString(in.Name)
 	if !nameRE.MatchString(name) {
-		return nil, validationErr("The load balancer name '%s' is not valid: it must have 1 to 32 letters, digits and hyphens, and must not begin or end with a hyphen", name)
+		return nil, errValidation("The load balancer name '%s' is not valid: it must have 1 to 32 letters, digits and hyphens, and must not begin or end with a hyphen", name)
 	}
 	if strings.HasPrefix(name, "internal-") {
-		return nil, validationErr("The load balancer name '%s' is not valid: it must not begin with 'internal-'", name)
+		return nil, errValidation("The load balancer name '%s' is not valid: it must not begin with 'internal-'", name)
 	}
 	lbType := aws.ToString(in.Type)
 	switch lbType {
 	case "":
 		lbType = elbv2types.LoadBalancerTypeEnumApplication
 	case elbv2types.LoadBalancerTypeEnumGateway:
-		return nil, invalidConfig("Berth does not support gateway load balancers")
+		return nil, errInvalidConfig("Berth does not support gateway load balancers")
 	}
 	scheme := aws.ToString(in.Scheme)
 	if scheme == "" {
@@ -57,10 +57,10 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in *elbv2types.CreateL
 		ipType = elbv2types.IpAddressTypeIpv4
 	}
 	if ipType == elbv2types.IpAddressTypeDualstackWithoutPublicIpv4 && (lbType != elbv2types.LoadBalancerTypeEnumApplication || scheme != elbv2types.LoadBalancerSchemeEnumInternetFacing) {
-		return nil, validationErr("IP address type '%s' is only supported by internet-facing application load balancers", ipType)
+		return nil, errValidation("IP address type '%s' is only supported by internet-facing application load balancers", ipType)
 	}
 	if in.CustomerOwnedIpv4Pool != nil || in.IpamPools != nil {
-		return nil, invalidConfig("Berth does not support customer-owned or IPAM address pools")
+		return nil, errInvalidConfig("Berth does not support customer-owned or IPAM address pools")
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -103,17 +103,17 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in *elbv2types.CreateL
 	}
 	out := rec.LB
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		claim, ok, err := exists(tx, lbNames, region+"/"+name)
+		claim, ok, err := getIfAny(tx, lbNames, region+"/"+name)
 		if err != nil {
 			return err
 		}
 		if ok {
-			prev, err := getOr(tx, loadBalancers, region+"/"+claim.ID, lbNotFound())
+			prev, err := getOrErr(tx, loadBalancers, region+"/"+claim.ID, errNoLoadBalancer())
 			if err != nil {
 				return fmt.Errorf("load balancer %s named by its index: %w", name, err)
 			}
 			if !sameLBSettings(prev.LB, rec.LB) {
-				return elbErr(elbv2types.ErrCodeDuplicateLoadBalancerNameException, "A load balancer with the same name '%s' exists, but with different settings", name)
+				return errELB(elbv2types.ErrCodeDuplicateLoadBalancerNameException, "A load balancer with the same name '%s' exists, but with different settings", name)
 			}
 			out = prev.LB
 			return nil
@@ -151,7 +151,7 @@ func tenDigits() string {
 func (s *Service) DescribeLoadBalancers(ctx context.Context, in *elbv2types.DescribeLoadBalancersInput) (*elbv2types.DescribeLoadBalancersOutput, error) {
 	region := s.region(ctx)
 	if len(in.LoadBalancerArns) > 0 && len(in.Names) > 0 {
-		return nil, validationErr("Load balancer names and load balancer ARNs cannot be specified at the same time")
+		return nil, errValidation("Load balancer names and load balancer ARNs cannot be specified at the same time")
 	}
 	var keys []string
 	for _, arn := range in.LoadBalancerArns {
@@ -164,12 +164,12 @@ func (s *Service) DescribeLoadBalancers(ctx context.Context, in *elbv2types.Desc
 	out := &elbv2types.DescribeLoadBalancersOutput{LoadBalancers: []elbv2types.LoadBalancer{}}
 	err := s.st.View(ctx, func(tx *store.Tx) error {
 		for _, name := range in.Names {
-			claim, ok, err := exists(tx, lbNames, region+"/"+name)
+			claim, ok, err := getIfAny(tx, lbNames, region+"/"+name)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				return elbErr(elbv2types.ErrCodeLoadBalancerNotFoundException, "Load balancers '[%s]' not found", name)
+				return errELB(elbv2types.ErrCodeLoadBalancerNotFoundException, "Load balancers '[%s]' not found", name)
 			}
 			keys = append(keys, region+"/"+claim.ID)
 		}
@@ -191,7 +191,7 @@ func (s *Service) DescribeLoadBalancers(ctx context.Context, in *elbv2types.Desc
 		for _, k := range keys {
 			r, ok := found[k]
 			if !ok {
-				return lbNotFound()
+				return errNoLoadBalancer()
 			}
 			out.LoadBalancers = append(out.LoadBalancers, r.LB)
 		}
@@ -216,12 +216,12 @@ func (s *Service) DeleteLoadBalancer(ctx context.Context, in *elbv2types.DeleteL
 		return nil, err
 	}
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		lb, ok, err := exists(tx, loadBalancers, p.lbKey())
+		lb, ok, err := getIfAny(tx, loadBalancers, p.lbKey())
 		if err != nil || !ok {
 			return err
 		}
-		if lb.Attributes[attrDeletionProtection] == "true" {
-			return elbErr(elbv2types.ErrCodeOperationNotPermittedException,
+		if lb.Attributes[lbAttrDeletionProtection] == "true" {
+			return errELB(elbv2types.ErrCodeOperationNotPermittedException,
 				"Load balancer '%s' cannot be deleted because deletion protection is enabled", aws.ToString(lb.LB.LoadBalancerArn))
 		}
 		lrs, err := store.ListUntracked(tx, listeners, p.lbKey()+"/")

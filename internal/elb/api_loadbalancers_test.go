@@ -13,7 +13,7 @@ import (
 func TestAPICreateLoadBalancer(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	alb := h.lb(t, "web", "")
+	alb := h.mkLB(t, "web", "")
 	if alb.Type != types.LoadBalancerTypeEnumApplication || alb.Scheme != types.LoadBalancerSchemeEnumInternetFacing ||
 		alb.State.Code != types.LoadBalancerStateEnumActive || aws.ToString(alb.VpcId) != "vpc-berth" {
 		t.Fatalf("alb = %+v", alb)
@@ -35,12 +35,12 @@ func TestAPICreateLoadBalancer(t *testing.T) {
 		t.Errorf("internal DNSName = %s", dns)
 	}
 	// The same name and settings answer the existing load balancer.
-	again := h.lb(t, "web", types.LoadBalancerTypeEnumApplication)
+	again := h.mkLB(t, "web", types.LoadBalancerTypeEnumApplication)
 	if aws.ToString(again.LoadBalancerArn) != aws.ToString(alb.LoadBalancerArn) {
 		t.Errorf("idempotent create gave %s, want %s", aws.ToString(again.LoadBalancerArn), aws.ToString(alb.LoadBalancerArn))
 	}
 
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	for _, tc := range []struct {
 		name string
 		in   elbv2.CreateLoadBalancerInput
@@ -57,10 +57,10 @@ func TestAPICreateLoadBalancer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.client.CreateLoadBalancer(ctx, &tc.in)
-			wantCode(t, err, tc.want)
+			wantAPICode(t, err, tc.want)
 		})
 	}
-	h.unchanged(t, before)
+	h.unchangedSince(t, before)
 }
 
 func TestAPIDescribeLoadBalancers(t *testing.T) {
@@ -68,7 +68,7 @@ func TestAPIDescribeLoadBalancers(t *testing.T) {
 	ctx := context.Background()
 	var arns []string
 	for _, n := range []string{"a", "b", "c"} {
-		arns = append(arns, aws.ToString(h.lb(t, n, "").LoadBalancerArn))
+		arns = append(arns, aws.ToString(h.mkLB(t, n, "").LoadBalancerArn))
 	}
 	// Pages of two.
 	var got []string
@@ -117,7 +117,7 @@ func TestAPIDescribeLoadBalancers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.client.DescribeLoadBalancers(ctx, &tc.in)
-			wantCode(t, err, tc.want)
+			wantAPICode(t, err, tc.want)
 		})
 	}
 }
@@ -125,16 +125,16 @@ func TestAPIDescribeLoadBalancers(t *testing.T) {
 func TestAPIDeleteLoadBalancer(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	lb := h.lb(t, "web", "")
-	tg := h.tg(t, "app", types.ProtocolEnumHttp, 8080)
-	l := h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(tg.TargetGroupArn))
+	lb := h.mkLB(t, "web", "")
+	tg := h.mkTG(t, "app", types.ProtocolEnumHttp, 8080)
+	l := h.mkListener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(tg.TargetGroupArn))
 	if _, err := h.client.CreateRule(ctx, &elbv2.CreateRuleInput{
-		ListenerArn: l.ListenerArn, Priority: aws.Int32(1), Actions: forward(tg.TargetGroupArn),
+		ListenerArn: l.ListenerArn, Priority: aws.Int32(1), Actions: fwdTo(tg.TargetGroupArn),
 		Conditions: []types.RuleCondition{{Field: aws.String("path-pattern"), Values: []string{"/api/*"}}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.tgLBs(t, tg.TargetGroupArn); len(got) != 1 || got[0] != aws.ToString(lb.LoadBalancerArn) {
+	if got := h.lbsOfTG(t, tg.TargetGroupArn); len(got) != 1 || got[0] != aws.ToString(lb.LoadBalancerArn) {
 		t.Fatalf("LoadBalancerArns = %v", got)
 	}
 
@@ -145,10 +145,10 @@ func TestAPIDeleteLoadBalancer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	_, err := h.client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: lb.LoadBalancerArn})
-	wantCode(t, err, "OperationNotPermitted")
-	h.unchanged(t, before)
+	wantAPICode(t, err, "OperationNotPermitted")
+	h.unchangedSince(t, before)
 	if _, err := h.client.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{
 		LoadBalancerArn: lb.LoadBalancerArn,
 		Attributes:      []types.LoadBalancerAttribute{{Key: aws.String("deletion_protection.enabled"), Value: aws.String("false")}},
@@ -159,17 +159,17 @@ func TestAPIDeleteLoadBalancer(t *testing.T) {
 	if _, err := h.client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: lb.LoadBalancerArn}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.tgLBs(t, tg.TargetGroupArn); len(got) != 0 {
+	if got := h.lbsOfTG(t, tg.TargetGroupArn); len(got) != 0 {
 		t.Errorf("LoadBalancerArns after delete = %v", got)
 	}
 	_, err = h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: []string{*l.ListenerArn}})
-	wantCode(t, err, "ListenerNotFound")
+	wantAPICode(t, err, "ListenerNotFound")
 	// Idempotent; and the name and port are free again.
 	if _, err := h.client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: lb.LoadBalancerArn}); err != nil {
 		t.Fatalf("second delete: %v", err)
 	}
-	lb2 := h.lb(t, "web", "")
-	h.listener(t, lb2.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(tg.TargetGroupArn))
+	lb2 := h.mkLB(t, "web", "")
+	h.mkListener(t, lb2.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(tg.TargetGroupArn))
 	if _, err := h.client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: tg.TargetGroupArn}); code(err) != "ResourceInUse" {
 		t.Errorf("delete of a group in use: %v", err)
 	}
@@ -178,8 +178,8 @@ func TestAPIDeleteLoadBalancer(t *testing.T) {
 func TestAPILoadBalancerAttributes(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	alb := h.lb(t, "web", "")
-	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
+	alb := h.mkLB(t, "web", "")
+	nlb := h.mkLB(t, "net", types.LoadBalancerTypeEnumNetwork)
 	attrs := func(arn *string) map[string]string {
 		out, err := h.client.DescribeLoadBalancerAttributes(ctx, &elbv2.DescribeLoadBalancerAttributesInput{LoadBalancerArn: arn})
 		if err != nil {
@@ -212,7 +212,7 @@ func TestAPILoadBalancerAttributes(t *testing.T) {
 	if attrs(alb.LoadBalancerArn)["idle_timeout.timeout_seconds"] != "120" {
 		t.Error("idle timeout not stored")
 	}
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	for _, tc := range []struct {
 		name     string
 		lb       *string
@@ -229,16 +229,16 @@ func TestAPILoadBalancerAttributes(t *testing.T) {
 			_, err := h.client.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{
 				LoadBalancerArn: tc.lb, Attributes: []types.LoadBalancerAttribute{{Key: aws.String(tc.key), Value: aws.String(tc.val)}},
 			})
-			wantCode(t, err, tc.want)
+			wantAPICode(t, err, tc.want)
 		})
 	}
-	h.unchanged(t, before)
+	h.unchangedSince(t, before)
 }
 
 func TestAPILoadBalancerNetworkSettings(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	lb := h.lb(t, "web", "")
+	lb := h.mkLB(t, "web", "")
 	sg, err := h.client.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: lb.LoadBalancerArn, SecurityGroups: []string{"sg-2", "sg-1"}})
 	if err != nil || len(sg.SecurityGroupIds) != 2 || sg.SecurityGroupIds[0] != "sg-1" {
 		t.Fatalf("SetSecurityGroups: %+v %v", sg, err)
@@ -255,7 +255,7 @@ func TestAPILoadBalancerNetworkSettings(t *testing.T) {
 	if err != nil || len(out.LoadBalancers[0].SecurityGroups) != 2 || out.LoadBalancers[0].IpAddressType != types.IpAddressTypeDualstack {
 		t.Fatalf("after settings: %+v %v", out, err)
 	}
-	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
+	nlb := h.mkLB(t, "net", types.LoadBalancerTypeEnumNetwork)
 	_, err = h.client.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: nlb.LoadBalancerArn, SecurityGroups: []string{"sg-1"}})
-	wantCode(t, err, "InvalidConfigurationRequest")
+	wantAPICode(t, err, "InvalidConfigurationRequest")
 }

@@ -93,7 +93,7 @@ func (s *Service) DescribeSSLPolicies(_ context.Context, in *elbv2types.Describe
 		for _, n := range in.Names {
 			p, ok := sslPolicyByName(n)
 			if !ok {
-				return nil, elbErr(elbv2types.ErrCodeSSLPolicyNotFoundException, "SSL policy '%s' not found", n)
+				return nil, errELB(elbv2types.ErrCodeSSLPolicyNotFoundException, "SSL policy '%s' not found", n)
 			}
 			out.SslPolicies = append(out.SslPolicies, p.wire())
 		}

@@ -36,17 +36,17 @@ func (s *Service) defaultRule(l elbv2types.Listener, listenerID string) elbv2typ
 		Priority:   aws.String("default"),
 		IsDefault:  aws.Bool(true),
 		Conditions: []elbv2types.RuleCondition{},
-		Actions:    nonNil(l.DefaultActions),
+		Actions:    orEmpty(l.DefaultActions),
 	}
 }
 
 // ruleContext reads what a rule of a listener is checked against.
 func ruleContext(tx *store.Tx, p parsedARN) (listenerRecord, lbRecord, error) {
-	l, err := getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+	l, err := getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 	if err != nil {
 		return l, lbRecord{}, err
 	}
-	lb, err := getOr(tx, loadBalancers, p.lbKey(), lbNotFound())
+	lb, err := getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer())
 	return l, lb, err
 }
 
@@ -57,10 +57,10 @@ func (s *Service) CreateRule(ctx context.Context, in *elbv2types.CreateRuleInput
 		return nil, err
 	}
 	if in.Priority == nil {
-		return nil, validationErr("A rule priority must be specified")
+		return nil, errValidation("A rule priority must be specified")
 	}
 	if len(in.Transforms) > 0 {
-		return nil, invalidConfig("Berth does not support rule transforms")
+		return nil, errInvalidConfig("Berth does not support rule transforms")
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -76,14 +76,14 @@ func (s *Service) CreateRule(ctx context.Context, in *elbv2types.CreateRuleInput
 			return err
 		}
 		if aws.ToString(lb.LB.Type) != elbv2types.LoadBalancerTypeEnumApplication {
-			return invalidConfig("Only listeners of application load balancers can have rules besides the default rule")
+			return errInvalidConfig("Only listeners of application load balancers can have rules besides the default rule")
 		}
 		all, err := store.ListUntracked(tx, rules, p.lbKey()+"/")
 		if err != nil {
 			return fmt.Errorf("list rules: %w", err)
 		}
 		if len(all) >= maxRulesPerLB {
-			return elbErr(elbv2types.ErrCodeTooManyRulesException, "You've reached the limit of %d rules per load balancer", maxRulesPerLB)
+			return errELB(elbv2types.ErrCodeTooManyRulesException, "You've reached the limit of %d rules per load balancer", maxRulesPerLB)
 		}
 		prio := priorityString(*in.Priority)
 		mine, err := store.ListUntracked(tx, rules, p.listenerKey()+"/")
@@ -92,7 +92,7 @@ func (s *Service) CreateRule(ctx context.Context, in *elbv2types.CreateRuleInput
 		}
 		for _, r := range mine {
 			if aws.ToString(r.Rule.Priority) == *prio {
-				return elbErr(elbv2types.ErrCodePriorityInUseException, "Priority '%d' is currently in use", *in.Priority)
+				return errELB(elbv2types.ErrCodePriorityInUseException, "Priority '%d' is currently in use", *in.Priority)
 			}
 		}
 		actions, err := s.checkActions(tx, actionContext{lb: lb, protocol: aws.ToString(l.Listener.Protocol)}, in.Actions)
@@ -125,12 +125,12 @@ func (s *Service) ModifyRule(ctx context.Context, in *elbv2types.ModifyRuleInput
 		return nil, err
 	}
 	if len(in.Transforms) > 0 {
-		return nil, invalidConfig("Berth does not support rule transforms")
+		return nil, errInvalidConfig("Berth does not support rule transforms")
 	}
 	var conds []elbv2types.RuleCondition
 	if len(in.Conditions) > 0 {
 		if isDefaultRule(p) {
-			return nil, elbErr(elbv2types.ErrCodeOperationNotPermittedException, "The conditions of a default rule cannot be modified")
+			return nil, errELB(elbv2types.ErrCodeOperationNotPermittedException, "The conditions of a default rule cannot be modified")
 		}
 		if conds, err = checkConditions(in.Conditions); err != nil {
 			return nil, err
@@ -140,8 +140,8 @@ func (s *Service) ModifyRule(ctx context.Context, in *elbv2types.ModifyRuleInput
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
 		l, lb, err := ruleContext(tx, p)
 		if err != nil {
-			if c := errCodeOf(err); c == elbv2types.ErrCodeListenerNotFoundException || c == elbv2types.ErrCodeLoadBalancerNotFoundException {
-				return ruleNotFound()
+			if c := awsCodeOf(err); c == elbv2types.ErrCodeListenerNotFoundException || c == elbv2types.ErrCodeLoadBalancerNotFoundException {
+				return errNoRule()
 			}
 			return err
 		}
@@ -158,7 +158,7 @@ func (s *Service) ModifyRule(ctx context.Context, in *elbv2types.ModifyRuleInput
 			out = s.defaultRule(l.Listener, p.Listener)
 			return s.relink(tx, p, aws.ToString(lb.LB.LoadBalancerArn), touched)
 		}
-		rec, err := getOr(tx, rules, p.ruleKey(), ruleNotFound())
+		rec, err := getOrErr(tx, rules, p.ruleKey(), errNoRule())
 		if err != nil {
 			return err
 		}
@@ -189,16 +189,16 @@ func (s *Service) DeleteRule(ctx context.Context, in *elbv2types.DeleteRuleInput
 	}
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
 		if isDefaultRule(p) {
-			if _, err := getOr(tx, listeners, p.listenerKey(), ruleNotFound()); err != nil {
+			if _, err := getOrErr(tx, listeners, p.listenerKey(), errNoRule()); err != nil {
 				return err
 			}
-			return elbErr(elbv2types.ErrCodeOperationNotPermittedException, "Default rule '%s' cannot be deleted", aws.ToString(in.RuleArn))
+			return errELB(elbv2types.ErrCodeOperationNotPermittedException, "Default rule '%s' cannot be deleted", aws.ToString(in.RuleArn))
 		}
-		rec, err := getOr(tx, rules, p.ruleKey(), ruleNotFound())
+		rec, err := getOrErr(tx, rules, p.ruleKey(), errNoRule())
 		if err != nil {
 			return err
 		}
-		lb, err := getOr(tx, loadBalancers, p.lbKey(), ruleNotFound())
+		lb, err := getOrErr(tx, loadBalancers, p.lbKey(), errNoRule())
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func sortRules(rs []elbv2types.Rule) {
 // last (paged), or the rules named by ARN (all must exist).
 func (s *Service) DescribeRules(ctx context.Context, in *elbv2types.DescribeRulesInput) (*elbv2types.DescribeRulesOutput, error) {
 	if (in.ListenerArn == nil) == (len(in.RuleArns) == 0) {
-		return nil, validationErr("You must specify either a listener ARN or rule ARNs")
+		return nil, errValidation("You must specify either a listener ARN or rule ARNs")
 	}
 	out := &elbv2types.DescribeRulesOutput{Rules: []elbv2types.Rule{}}
 	if in.ListenerArn != nil {
@@ -241,12 +241,12 @@ func (s *Service) DescribeRules(ctx context.Context, in *elbv2types.DescribeRule
 		offset := 0
 		if from != "" {
 			if offset, err = strconv.Atoi(strings.TrimPrefix(from, p.listenerKey()+"#")); err != nil || offset < 0 {
-				return nil, validationErr("The marker '%s' is not valid", aws.ToString(in.Marker))
+				return nil, errValidation("The marker '%s' is not valid", aws.ToString(in.Marker))
 			}
 		}
 		var all []elbv2types.Rule
 		err = s.st.View(ctx, func(tx *store.Tx) error {
-			l, err := getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+			l, err := getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 			if err != nil {
 				return err
 			}
@@ -283,14 +283,14 @@ func (s *Service) DescribeRules(ctx context.Context, in *elbv2types.DescribeRule
 	err := s.st.View(ctx, func(tx *store.Tx) error {
 		for _, p := range ps {
 			if isDefaultRule(p) {
-				l, err := getOr(tx, listeners, p.listenerKey(), ruleNotFound())
+				l, err := getOrErr(tx, listeners, p.listenerKey(), errNoRule())
 				if err != nil {
 					return err
 				}
 				out.Rules = append(out.Rules, s.defaultRule(l.Listener, p.Listener))
 				continue
 			}
-			r, err := getOr(tx, rules, p.ruleKey(), ruleNotFound())
+			r, err := getOrErr(tx, rules, p.ruleKey(), errNoRule())
 			if err != nil {
 				return err
 			}
@@ -318,10 +318,10 @@ func (s *Service) SetRulePriorities(ctx context.Context, in *elbv2types.SetRuleP
 			return nil, err
 		}
 		if rp.Priority == nil {
-			return nil, validationErr("A priority must be specified for rule '%s'", aws.ToString(rp.RuleArn))
+			return nil, errValidation("A priority must be specified for rule '%s'", aws.ToString(rp.RuleArn))
 		}
 		if isDefaultRule(p) {
-			return nil, elbErr(elbv2types.ErrCodeOperationNotPermittedException, "The priority of default rule '%s' cannot be changed", aws.ToString(rp.RuleArn))
+			return nil, errELB(elbv2types.ErrCodeOperationNotPermittedException, "The priority of default rule '%s' cannot be changed", aws.ToString(rp.RuleArn))
 		}
 		changes = append(changes, change{p, *rp.Priority})
 	}
@@ -333,7 +333,7 @@ func (s *Service) SetRulePriorities(ctx context.Context, in *elbv2types.SetRuleP
 			if err := bumpSerial(tx, c.p.lbKey()); err != nil {
 				return err
 			}
-			rec, err := getOr(tx, rules, c.p.ruleKey(), ruleNotFound())
+			rec, err := getOrErr(tx, rules, c.p.ruleKey(), errNoRule())
 			if err != nil {
 				return err
 			}
@@ -351,7 +351,7 @@ func (s *Service) SetRulePriorities(ctx context.Context, in *elbv2types.SetRuleP
 			for _, r := range rs {
 				pr := aws.ToString(r.Rule.Priority)
 				if seen[pr] {
-					return elbErr(elbv2types.ErrCodePriorityInUseException, "Priority '%s' is currently in use", pr)
+					return errELB(elbv2types.ErrCodePriorityInUseException, "Priority '%s' is currently in use", pr)
 				}
 				seen[pr] = true
 			}

@@ -9,17 +9,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
-func pathCond(values ...string) []types.RuleCondition {
+func pathIs(values ...string) []types.RuleCondition {
 	return []types.RuleCondition{{Field: aws.String("path-pattern"), Values: values}}
 }
 
 func TestAPIRules(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	lb := h.lb(t, "web", "")
-	a := h.tg(t, "a", types.ProtocolEnumHttp, 80)
-	b := h.tg(t, "b", types.ProtocolEnumHttp, 80)
-	l := h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(a.TargetGroupArn))
+	lb := h.mkLB(t, "web", "")
+	a := h.mkTG(t, "a", types.ProtocolEnumHttp, 80)
+	b := h.mkTG(t, "b", types.ProtocolEnumHttp, 80)
+	l := h.mkListener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(a.TargetGroupArn))
 	create := func(prio int32, conds []types.RuleCondition, actions []types.Action) (types.Rule, error) {
 		out, err := h.client.CreateRule(ctx, &elbv2.CreateRuleInput{ListenerArn: l.ListenerArn, Priority: aws.Int32(prio), Conditions: conds, Actions: actions})
 		if err != nil {
@@ -27,14 +27,14 @@ func TestAPIRules(t *testing.T) {
 		}
 		return out.Rules[0], nil
 	}
-	r10, err := create(10, pathCond("/api/*"), forward(b.TargetGroupArn))
+	r10, err := create(10, pathIs("/api/*"), fwdTo(b.TargetGroupArn))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := r10.Conditions[0]; c.PathPatternConfig == nil || c.PathPatternConfig.Values[0] != "/api/*" || aws.ToBool(r10.IsDefault) {
 		t.Errorf("rule = %+v", r10)
 	}
-	if got := h.tgLBs(t, b.TargetGroupArn); len(got) != 1 {
+	if got := h.lbsOfTG(t, b.TargetGroupArn); len(got) != 1 {
 		t.Errorf("b's LBs = %v", got)
 	}
 	r5, err := create(5, []types.RuleCondition{
@@ -75,17 +75,17 @@ func TestAPIRules(t *testing.T) {
 	}
 
 	// ModifyRule on the default rule changes the listener's default actions.
-	if _, err := h.client.ModifyRule(ctx, &elbv2.ModifyRuleInput{RuleArn: def.RuleArn, Actions: forward(b.TargetGroupArn)}); err != nil {
+	if _, err := h.client.ModifyRule(ctx, &elbv2.ModifyRuleInput{RuleArn: def.RuleArn, Actions: fwdTo(b.TargetGroupArn)}); err != nil {
 		t.Fatal(err)
 	}
 	ls, err := h.client.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: []string{*l.ListenerArn}})
 	if err != nil || aws.ToString(ls.Listeners[0].DefaultActions[0].TargetGroupArn) != aws.ToString(b.TargetGroupArn) {
 		t.Fatalf("listener after modify of its default rule: %+v %v", ls, err)
 	}
-	if got := h.tgLBs(t, a.TargetGroupArn); len(got) != 0 {
+	if got := h.lbsOfTG(t, a.TargetGroupArn); len(got) != 0 {
 		t.Errorf("a is forwarded to by nothing, but lists %v", got)
 	}
-	mod, err := h.client.ModifyRule(ctx, &elbv2.ModifyRuleInput{RuleArn: r10.RuleArn, Conditions: pathCond("/v2/*")})
+	mod, err := h.client.ModifyRule(ctx, &elbv2.ModifyRuleInput{RuleArn: r10.RuleArn, Conditions: pathIs("/v2/*")})
 	if err != nil || mod.Rules[0].Conditions[0].Values[0] != "/v2/*" || aws.ToString(mod.Rules[0].Priority) != "10" {
 		t.Fatalf("modify rule: %+v %v", mod, err)
 	}
@@ -97,35 +97,35 @@ func TestAPIRules(t *testing.T) {
 		t.Fatalf("set priorities: %+v %v", sp, err)
 	}
 
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	for _, tc := range []struct {
 		name string
 		call func() error
 		want string
 	}{
-		{"priority in use", func() error { _, err := create(10, pathCond("/x"), forward(b.TargetGroupArn)); return err }, "PriorityInUse"},
+		{"priority in use", func() error { _, err := create(10, pathIs("/x"), fwdTo(b.TargetGroupArn)); return err }, "PriorityInUse"},
 		{"six values", func() error {
-			_, err := create(20, pathCond("/1", "/2", "/3", "/4", "/5", "/6"), forward(b.TargetGroupArn))
+			_, err := create(20, pathIs("/1", "/2", "/3", "/4", "/5", "/6"), fwdTo(b.TargetGroupArn))
 			return err
 		}, "ValidationError"},
 		{"too many wildcards", func() error {
-			_, err := create(20, pathCond("/*/*/*", "/*/*/*"), forward(b.TargetGroupArn))
+			_, err := create(20, pathIs("/*/*/*", "/*/*/*"), fwdTo(b.TargetGroupArn))
 			return err
 		}, "ValidationError"},
 		{"two path conditions", func() error {
-			_, err := create(20, append(pathCond("/a"), pathCond("/b")...), forward(b.TargetGroupArn))
+			_, err := create(20, append(pathIs("/a"), pathIs("/b")...), fwdTo(b.TargetGroupArn))
 			return err
 		}, "ValidationError"},
 		{"bad CIDR", func() error {
-			_, err := create(20, []types.RuleCondition{{Field: aws.String("source-ip"), SourceIpConfig: &types.SourceIpConditionConfig{Values: []string{"10.0.0.1"}}}}, forward(b.TargetGroupArn))
+			_, err := create(20, []types.RuleCondition{{Field: aws.String("source-ip"), SourceIpConfig: &types.SourceIpConditionConfig{Values: []string{"10.0.0.1"}}}}, fwdTo(b.TargetGroupArn))
 			return err
 		}, "ValidationError"},
 		{"unknown field", func() error {
-			_, err := create(20, []types.RuleCondition{{Field: aws.String("cookie"), Values: []string{"x"}}}, forward(b.TargetGroupArn))
+			_, err := create(20, []types.RuleCondition{{Field: aws.String("cookie"), Values: []string{"x"}}}, fwdTo(b.TargetGroupArn))
 			return err
 		}, "ValidationError"},
 		{"authenticate", func() error {
-			_, err := create(20, pathCond("/x"), []types.Action{{Type: types.ActionTypeEnumAuthenticateCognito}})
+			_, err := create(20, pathIs("/x"), []types.Action{{Type: types.ActionTypeEnumAuthenticateCognito}})
 			return err
 		}, "InvalidConfigurationRequest"},
 		{"delete default rule", func() error {
@@ -133,7 +133,7 @@ func TestAPIRules(t *testing.T) {
 			return err
 		}, "OperationNotPermitted"},
 		{"conditions on default rule", func() error {
-			_, err := h.client.ModifyRule(ctx, &elbv2.ModifyRuleInput{RuleArn: def.RuleArn, Conditions: pathCond("/x")})
+			_, err := h.client.ModifyRule(ctx, &elbv2.ModifyRuleInput{RuleArn: def.RuleArn, Conditions: pathIs("/x")})
 			return err
 		}, "OperationNotPermitted"},
 		{"set priorities clash", func() error {
@@ -149,9 +149,9 @@ func TestAPIRules(t *testing.T) {
 			return err
 		}, "RuleNotFound"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { wantCode(t, tc.call(), tc.want) })
+		t.Run(tc.name, func(t *testing.T) { wantAPICode(t, tc.call(), tc.want) })
 	}
-	h.unchanged(t, before)
+	h.unchangedSince(t, before)
 
 	// Deleting the redirect rule and the forward rule: b stays linked by
 	// the default action only.
@@ -160,7 +160,7 @@ func TestAPIRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := h.tgLBs(t, b.TargetGroupArn); len(got) != 1 {
+	if got := h.lbsOfTG(t, b.TargetGroupArn); len(got) != 1 {
 		t.Errorf("b's LBs = %v", got)
 	}
 }
@@ -168,12 +168,12 @@ func TestAPIRules(t *testing.T) {
 func TestAPIRulesOnNetworkLoadBalancer(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	nlb := h.lb(t, "net", types.LoadBalancerTypeEnumNetwork)
-	tg := h.tg(t, "t", types.ProtocolEnumTcp, 80)
-	l := h.listener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 80, forward(tg.TargetGroupArn))
-	_, err := h.client.CreateRule(ctx, &elbv2.CreateRuleInput{ListenerArn: l.ListenerArn, Priority: aws.Int32(1), Conditions: pathCond("/"), Actions: forward(tg.TargetGroupArn)})
-	wantCode(t, err, "InvalidConfigurationRequest")
+	nlb := h.mkLB(t, "net", types.LoadBalancerTypeEnumNetwork)
+	tg := h.mkTG(t, "t", types.ProtocolEnumTcp, 80)
+	l := h.mkListener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 80, fwdTo(tg.TargetGroupArn))
+	_, err := h.client.CreateRule(ctx, &elbv2.CreateRuleInput{ListenerArn: l.ListenerArn, Priority: aws.Int32(1), Conditions: pathIs("/"), Actions: fwdTo(tg.TargetGroupArn)})
+	wantAPICode(t, err, "InvalidConfigurationRequest")
 	_, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn,
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("200")}}}})
-	wantCode(t, err, "InvalidLoadBalancerAction")
+	wantAPICode(t, err, "InvalidLoadBalancerAction")
 }

@@ -29,42 +29,42 @@ func (s *Service) loadTaggable(ctx context.Context, tx *store.Tx, arn string) (t
 	if !ok {
 		for kind := range kindNoun {
 			if isForeignELBARN(arn, kind) {
-				return taggable{}, notFoundFor(kind)
+				return taggable{}, errNotFoundFor(kind)
 			}
 		}
-		return taggable{}, validationErr("'%s' is not a valid load balancer, target group, listener or rule ARN", arn)
+		return taggable{}, errValidation("'%s' is not a valid load balancer, target group, listener or rule ARN", arn)
 	}
 	if _, err := s.resolve(ctx, arn, p.Kind); err != nil {
 		return taggable{}, err
 	}
 	switch p.Kind {
 	case "loadbalancer":
-		r, err := getOr(tx, loadBalancers, p.lbKey(), lbNotFound())
+		r, err := getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer())
 		return taggable{r.Tags, func(t []elbv2types.Tag) { r.Tags = t; store.Put(tx, loadBalancers, p.lbKey(), r) }}, err
 	case "targetgroup":
-		r, err := getOr(tx, targetGroups, p.tgKey(), tgNotFound())
+		r, err := getOrErr(tx, targetGroups, p.tgKey(), errNoTargetGroup())
 		return taggable{r.Tags, func(t []elbv2types.Tag) { r.Tags = t; store.Put(tx, targetGroups, p.tgKey(), r) }}, err
 	case "listener":
-		r, err := getOr(tx, listeners, p.listenerKey(), listenerNotFound())
+		r, err := getOrErr(tx, listeners, p.listenerKey(), errNoListener())
 		return taggable{r.Tags, func(t []elbv2types.Tag) { r.Tags = t; store.Put(tx, listeners, p.listenerKey(), r) }}, err
 	default:
 		if isDefaultRule(p) {
-			if _, err := getOr(tx, listeners, p.listenerKey(), ruleNotFound()); err != nil {
+			if _, err := getOrErr(tx, listeners, p.listenerKey(), errNoRule()); err != nil {
 				return taggable{}, err
 			}
 			return taggable{nil, nil}, nil
 		}
-		r, err := getOr(tx, rules, p.ruleKey(), ruleNotFound())
+		r, err := getOrErr(tx, rules, p.ruleKey(), errNoRule())
 		return taggable{r.Tags, func(t []elbv2types.Tag) { r.Tags = t; store.Put(tx, rules, p.ruleKey(), r) }}, err
 	}
 }
 
 func checkTagResources(arns []string) error {
 	if len(arns) == 0 {
-		return validationErr("At least one resource ARN must be specified")
+		return errValidation("At least one resource ARN must be specified")
 	}
 	if len(arns) > maxTagResources {
-		return validationErr("At most %d resource ARNs can be specified", maxTagResources)
+		return errValidation("At most %d resource ARNs can be specified", maxTagResources)
 	}
 	return nil
 }
@@ -75,7 +75,7 @@ func (s *Service) AddTags(ctx context.Context, in *elbv2types.AddTagsInput) (*el
 		return nil, err
 	}
 	if len(in.Tags) == 0 {
-		return nil, validationErr("At least one tag must be specified")
+		return nil, errValidation("At least one tag must be specified")
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -87,11 +87,11 @@ func (s *Service) AddTags(ctx context.Context, in *elbv2types.AddTagsInput) (*el
 				return err
 			}
 			if t.put == nil {
-				return invalidConfig("Berth does not keep tags on a listener's default rule ('%s')", arn)
+				return errInvalidConfig("Berth does not keep tags on a listener's default rule ('%s')", arn)
 			}
 			merged := mergeTags(t.tags, in.Tags)
 			if len(merged) > maxTags {
-				return elbErr(elbv2types.ErrCodeTooManyTagsException, "You've reached the limit of %d tags for resource '%s'", maxTags, arn)
+				return errELB(elbv2types.ErrCodeTooManyTagsException, "You've reached the limit of %d tags for resource '%s'", maxTags, arn)
 			}
 			t.put(merged)
 		}
@@ -109,7 +109,7 @@ func (s *Service) RemoveTags(ctx context.Context, in *elbv2types.RemoveTagsInput
 		return nil, err
 	}
 	if len(in.TagKeys) == 0 {
-		return nil, validationErr("At least one tag key must be specified")
+		return nil, errValidation("At least one tag key must be specified")
 	}
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
 		for _, arn := range in.ResourceArns {
@@ -147,7 +147,7 @@ func (s *Service) DescribeTags(ctx context.Context, in *elbv2types.DescribeTagsI
 			if err != nil {
 				return err
 			}
-			out.TagDescriptions = append(out.TagDescriptions, elbv2types.TagDescription{ResourceArn: aws.String(arn), Tags: nonNil(t.tags)})
+			out.TagDescriptions = append(out.TagDescriptions, elbv2types.TagDescription{ResourceArn: aws.String(arn), Tags: orEmpty(t.tags)})
 		}
 		return nil
 	})

@@ -13,11 +13,11 @@ import (
 func TestAPITags(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	lb := h.lb(t, "web", "")
-	tg := h.tg(t, "a", types.ProtocolEnumHttp, 80)
-	l := h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(tg.TargetGroupArn))
+	lb := h.mkLB(t, "web", "")
+	tg := h.mkTG(t, "a", types.ProtocolEnumHttp, 80)
+	l := h.mkListener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(tg.TargetGroupArn))
 	rule, err := h.client.CreateRule(ctx, &elbv2.CreateRuleInput{ListenerArn: l.ListenerArn, Priority: aws.Int32(1),
-		Conditions: pathCond("/x"), Actions: forward(tg.TargetGroupArn), Tags: []types.Tag{{Key: aws.String("r"), Value: aws.String("1")}}})
+		Conditions: pathIs("/x"), Actions: fwdTo(tg.TargetGroupArn), Tags: []types.Tag{{Key: aws.String("r"), Value: aws.String("1")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestAPITags(t *testing.T) {
 	for i := range 50 {
 		many = append(many, types.Tag{Key: aws.String(fmt.Sprintf("k%d", i)), Value: aws.String("v")})
 	}
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	for _, tc := range []struct {
 		name string
 		in   elbv2.AddTagsInput
@@ -73,10 +73,10 @@ func TestAPITags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.client.AddTags(ctx, &tc.in)
-			wantCode(t, err, tc.want)
+			wantAPICode(t, err, tc.want)
 		})
 	}
-	h.unchanged(t, before)
+	h.unchangedSince(t, before)
 }
 
 func TestAPIPoliciesAndLimits(t *testing.T) {
@@ -96,7 +96,7 @@ func TestAPIPoliciesAndLimits(t *testing.T) {
 		t.Fatalf("all policies: %v", err)
 	}
 	_, err = h.client.DescribeSSLPolicies(ctx, &elbv2.DescribeSSLPoliciesInput{Names: []string{"nope"}})
-	wantCode(t, err, "SSLPolicyNotFound")
+	wantAPICode(t, err, "SSLPolicyNotFound")
 	limits, err := h.client.DescribeAccountLimits(ctx, &elbv2.DescribeAccountLimitsInput{})
 	if err != nil {
 		t.Fatal(err)

@@ -35,24 +35,24 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in *elbv2types.CreateTa
 	region := s.region(ctx)
 	name := aws.ToString(in.Name)
 	if !nameRE.MatchString(name) {
-		return nil, validationErr("The target group name '%s' is not valid: it must have 1 to 32 letters, digits and hyphens, and must not begin or end with a hyphen", name)
+		return nil, errValidation("The target group name '%s' is not valid: it must have 1 to 32 letters, digits and hyphens, and must not begin or end with a hyphen", name)
 	}
 	tt := aws.ToString(in.TargetType)
 	switch tt {
 	case "":
 		tt = elbv2types.TargetTypeEnumInstance
 	case elbv2types.TargetTypeEnumLambda, elbv2types.TargetTypeEnumAlb:
-		return nil, invalidConfig("Berth does not support target groups of target type '%s': use instance or ip", tt)
+		return nil, errInvalidConfig("Berth does not support target groups of target type '%s': use instance or ip", tt)
 	}
 	protocol := aws.ToString(in.Protocol)
 	switch protocol {
 	case "":
-		return nil, validationErr("A protocol must be specified for target groups of target type '%s'", tt)
+		return nil, errValidation("A protocol must be specified for target groups of target type '%s'", tt)
 	case elbv2types.ProtocolEnumGENEVE, elbv2types.ProtocolEnumQUIC, elbv2types.ProtocolEnumTCPQUIC:
-		return nil, elbErr(elbv2types.ErrCodeUnsupportedProtocolException, "Berth does not support target groups with protocol '%s'", protocol)
+		return nil, errELB(elbv2types.ErrCodeUnsupportedProtocolException, "Berth does not support target groups with protocol '%s'", protocol)
 	}
 	if in.Port == nil {
-		return nil, validationErr("A port must be specified for target groups of target type '%s'", tt)
+		return nil, errValidation("A port must be specified for target groups of target type '%s'", tt)
 	}
 	version := aws.ToString(in.ProtocolVersion)
 	if isHTTPProtocol(protocol) {
@@ -60,13 +60,13 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in *elbv2types.CreateTa
 			version = "HTTP1"
 		}
 		if !slices.Contains([]string{"HTTP1", "HTTP2", "GRPC"}, version) {
-			return nil, validationErr("Protocol version '%s' is not valid: it must be HTTP1, HTTP2 or GRPC", version)
+			return nil, errValidation("Protocol version '%s' is not valid: it must be HTTP1, HTTP2 or GRPC", version)
 		}
 	} else if version != "" {
-		return nil, validationErr("A protocol version can only be specified for HTTP and HTTPS target groups")
+		return nil, errValidation("A protocol version can only be specified for HTTP and HTTPS target groups")
 	}
 	if in.TargetControlPort != nil {
-		return nil, invalidConfig("Berth does not support target control ports")
+		return nil, errInvalidConfig("Berth does not support target control ports")
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -104,17 +104,17 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in *elbv2types.CreateTa
 	rec := tgRecord{TG: tg, Attributes: tgAttributeDefaults(tg), Tags: in.Tags}
 	out := tg
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		claim, ok, err := exists(tx, tgNames, region+"/"+name)
+		claim, ok, err := getIfAny(tx, tgNames, region+"/"+name)
 		if err != nil {
 			return err
 		}
 		if ok {
-			prev, err := getOr(tx, targetGroups, region+"/"+claim.ID, tgNotFound())
+			prev, err := getOrErr(tx, targetGroups, region+"/"+claim.ID, errNoTargetGroup())
 			if err != nil {
 				return fmt.Errorf("target group %s named by its index: %w", name, err)
 			}
 			if !sameTGSettings(prev.TG, tg) {
-				return elbErr(elbv2types.ErrCodeDuplicateTargetGroupNameException, "A target group with the same name '%s' exists, but with different settings", name)
+				return errELB(elbv2types.ErrCodeDuplicateTargetGroupNameException, "A target group with the same name '%s' exists, but with different settings", name)
 			}
 			out = prev.TG
 			return nil
@@ -160,15 +160,15 @@ func applyHealthCheck(tg *elbv2types.TargetGroup, hc healthCheck, creating bool)
 	}
 	switch {
 	case hcProto != elbv2types.ProtocolEnumHTTP && hcProto != elbv2types.ProtocolEnumHTTPS && hcProto != elbv2types.ProtocolEnumTCP:
-		return validationErr("Health check protocol '%s' is not supported: use HTTP, HTTPS or TCP", hcProto)
+		return errValidation("Health check protocol '%s' is not supported: use HTTP, HTTPS or TCP", hcProto)
 	case alb && hcProto == elbv2types.ProtocolEnumTCP:
-		return validationErr("Health check protocol 'TCP' is not supported for target groups with protocol '%s'", protocol)
+		return errValidation("Health check protocol 'TCP' is not supported for target groups with protocol '%s'", protocol)
 	}
 	protoChanged := aws.ToString(tg.HealthCheckProtocol) != hcProto
 	tg.HealthCheckProtocol = aws.String(hcProto)
 	if hc.Enabled != nil {
 		if !*hc.Enabled && alb {
-			return invalidConfig("Health checks cannot be disabled for target groups with target type '%s'", aws.ToString(tg.TargetType))
+			return errInvalidConfig("Health checks cannot be disabled for target groups with target type '%s'", aws.ToString(tg.TargetType))
 		}
 		tg.HealthCheckEnabled = hc.Enabled
 	} else if creating {
@@ -177,7 +177,7 @@ func applyHealthCheck(tg *elbv2types.TargetGroup, hc healthCheck, creating bool)
 	if hc.Port != nil {
 		if *hc.Port != "traffic-port" {
 			if n, err := strconv.Atoi(*hc.Port); err != nil || n < 1 || n > 65535 {
-				return validationErr("Health check port '%s' is not valid: it must be 'traffic-port' or a port from 1 to 65535", *hc.Port)
+				return errValidation("Health check port '%s' is not valid: it must be 'traffic-port' or a port from 1 to 65535", *hc.Port)
 			}
 		}
 		tg.HealthCheckPort = hc.Port
@@ -189,13 +189,13 @@ func applyHealthCheck(tg *elbv2types.TargetGroup, hc healthCheck, creating bool)
 	switch {
 	case !httpCheck:
 		if hc.Path != nil || hc.Matcher != nil {
-			return validationErr("A health check path and matcher can only be specified for HTTP and HTTPS health checks")
+			return errValidation("A health check path and matcher can only be specified for HTTP and HTTPS health checks")
 		}
 		tg.HealthCheckPath, tg.Matcher = nil, nil
 	default:
 		if hc.Path != nil {
 			if len(*hc.Path) == 0 || (*hc.Path)[0] != '/' {
-				return validationErr("Health check path '%s' is not valid: it must begin with '/'", *hc.Path)
+				return errValidation("Health check path '%s' is not valid: it must begin with '/'", *hc.Path)
 			}
 			tg.HealthCheckPath = hc.Path
 		} else if creating || protoChanged || tg.HealthCheckPath == nil {
@@ -239,7 +239,7 @@ func applyHealthCheck(tg *elbv2types.TargetGroup, hc healthCheck, creating bool)
 	setInt(&tg.HealthyThresholdCount, hc.Healthy, 5)
 	setInt(&tg.UnhealthyThresholdCount, hc.Unhealthy, 2)
 	if aws.ToInt32(tg.HealthCheckTimeoutSeconds) >= aws.ToInt32(tg.HealthCheckIntervalSeconds) {
-		return validationErr("Health check timeout (%d) must be smaller than the interval (%d)",
+		return errValidation("Health check timeout (%d) must be smaller than the interval (%d)",
 			aws.ToInt32(tg.HealthCheckTimeoutSeconds), aws.ToInt32(tg.HealthCheckIntervalSeconds))
 	}
 	return nil
@@ -250,12 +250,12 @@ func applyHealthCheck(tg *elbv2types.TargetGroup, hc healthCheck, creating bool)
 func checkMatcher(m elbv2types.Matcher, alb, grpc bool) error {
 	if grpc {
 		if m.GrpcCode == nil || !grpcRE.MatchString(*m.GrpcCode) || m.HttpCode != nil {
-			return validationErr("A gRPC matcher must give GrpcCode as codes from 0 to 99 (e.g. 12 or 0-99)")
+			return errValidation("A gRPC matcher must give GrpcCode as codes from 0 to 99 (e.g. 12 or 0-99)")
 		}
 		return nil
 	}
 	if m.GrpcCode != nil || m.HttpCode == nil || !matcherRE.MatchString(*m.HttpCode) {
-		return validationErr("The matcher must give HttpCode as codes (e.g. 200,202) or a range (e.g. 200-299)")
+		return errValidation("The matcher must give HttpCode as codes (e.g. 200,202) or a range (e.g. 200-299)")
 	}
 	hi := 499
 	if !alb {
@@ -263,7 +263,7 @@ func checkMatcher(m elbv2types.Matcher, alb, grpc bool) error {
 	}
 	for _, n := range regexp.MustCompile(`\d{3}`).FindAllString(*m.HttpCode, -1) {
 		if c, _ := strconv.Atoi(n); c < 200 || c > hi {
-			return validationErr("Health check matcher HTTP code '%s' must be from 200 to %d", n, hi)
+			return errValidation("Health check matcher HTTP code '%s' must be from 200 to %d", n, hi)
 		}
 	}
 	return nil
@@ -282,7 +282,7 @@ func (s *Service) ModifyTargetGroup(ctx context.Context, in *elbv2types.ModifyTa
 	}
 	var out elbv2types.TargetGroup
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOr(tx, targetGroups, p.tgKey(), tgNotFound())
+		rec, err := getOrErr(tx, targetGroups, p.tgKey(), errNoTargetGroup())
 		if err != nil {
 			return err
 		}
@@ -310,7 +310,7 @@ func (s *Service) DescribeTargetGroups(ctx context.Context, in *elbv2types.Descr
 		}
 	}
 	if given > 1 {
-		return nil, validationErr("A load balancer ARN, target group ARNs and target group names cannot be specified together")
+		return nil, errValidation("A load balancer ARN, target group ARNs and target group names cannot be specified together")
 	}
 	var keys []string
 	for _, arn := range in.TargetGroupArns {
@@ -330,17 +330,17 @@ func (s *Service) DescribeTargetGroups(ctx context.Context, in *elbv2types.Descr
 	out := &elbv2types.DescribeTargetGroupsOutput{TargetGroups: []elbv2types.TargetGroup{}}
 	err := s.st.View(ctx, func(tx *store.Tx) error {
 		for _, name := range in.Names {
-			claim, ok, err := exists(tx, tgNames, region+"/"+name)
+			claim, ok, err := getIfAny(tx, tgNames, region+"/"+name)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				return elbErr(elbv2types.ErrCodeTargetGroupNotFoundException, "Target groups '[%s]' not found", name)
+				return errELB(elbv2types.ErrCodeTargetGroupNotFoundException, "Target groups '[%s]' not found", name)
 			}
 			keys = append(keys, region+"/"+claim.ID)
 		}
 		if in.LoadBalancerArn != nil {
-			if _, err := getOr(tx, loadBalancers, lb.lbKey(), lbNotFound()); err != nil {
+			if _, err := getOrErr(tx, loadBalancers, lb.lbKey(), errNoLoadBalancer()); err != nil {
 				return err
 			}
 			used := map[string]bool{}
@@ -386,7 +386,7 @@ func (s *Service) DescribeTargetGroups(ctx context.Context, in *elbv2types.Descr
 				if in.LoadBalancerArn != nil {
 					continue
 				}
-				return tgNotFound()
+				return errNoTargetGroup()
 			}
 			out.TargetGroups = append(out.TargetGroups, r.TG)
 		}
@@ -410,12 +410,12 @@ func (s *Service) DeleteTargetGroup(ctx context.Context, in *elbv2types.DeleteTa
 		return nil, err
 	}
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, ok, err := exists(tx, targetGroups, p.tgKey())
+		rec, ok, err := getIfAny(tx, targetGroups, p.tgKey())
 		if err != nil || !ok {
 			return err
 		}
 		if len(rec.TG.LoadBalancerArns) > 0 {
-			return elbErr(elbv2types.ErrCodeResourceInUseException,
+			return errELB(elbv2types.ErrCodeResourceInUseException,
 				"Target group '%s' is currently in use by a listener or a rule", aws.ToString(rec.TG.TargetGroupArn))
 		}
 		// A registration reads the group it registers in; deleting the

@@ -65,14 +65,14 @@ func TestAPICreateTargetGroupDefaults(t *testing.T) {
 func TestAPICreateTargetGroupErrors(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.tg(t, "app", types.ProtocolEnumHttp, 80)
+	h.mkTG(t, "app", types.ProtocolEnumHttp, 80)
 	// Same settings: the same group.
 	again, err := h.client.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("app"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80)})
 	if err != nil {
 		t.Fatalf("idempotent create: %v", err)
 	}
 	_ = again
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	for _, tc := range []struct {
 		name string
 		in   elbv2.CreateTargetGroupInput
@@ -94,18 +94,18 @@ func TestAPICreateTargetGroupErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.client.CreateTargetGroup(ctx, &tc.in)
-			wantCode(t, err, tc.want)
+			wantAPICode(t, err, tc.want)
 		})
 	}
-	h.unchanged(t, before)
+	h.unchangedSince(t, before)
 }
 
 func TestAPIModifyAndDescribeTargetGroups(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	a := h.tg(t, "a", types.ProtocolEnumHttp, 80)
-	b := h.tg(t, "b", types.ProtocolEnumHttp, 81)
-	h.tg(t, "c", types.ProtocolEnumTcp, 82)
+	a := h.mkTG(t, "a", types.ProtocolEnumHttp, 80)
+	b := h.mkTG(t, "b", types.ProtocolEnumHttp, 81)
+	h.mkTG(t, "c", types.ProtocolEnumTcp, 82)
 	out, err := h.client.ModifyTargetGroup(ctx, &elbv2.ModifyTargetGroupInput{
 		TargetGroupArn: a.TargetGroupArn, HealthCheckPath: aws.String("/healthz"), Matcher: &types.Matcher{HttpCode: aws.String("200-299")},
 		HealthyThresholdCount: aws.Int32(3),
@@ -118,10 +118,10 @@ func TestAPIModifyAndDescribeTargetGroups(t *testing.T) {
 		aws.ToInt32(g.HealthCheckIntervalSeconds) != 30 {
 		t.Errorf("modified = %+v", g)
 	}
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	_, err = h.client.ModifyTargetGroup(ctx, &elbv2.ModifyTargetGroupInput{TargetGroupArn: a.TargetGroupArn, HealthCheckPath: aws.String("x")})
-	wantCode(t, err, "ValidationError")
-	h.unchanged(t, before)
+	wantAPICode(t, err, "ValidationError")
+	h.unchangedSince(t, before)
 
 	var names []string
 	var marker *string
@@ -144,8 +144,8 @@ func TestAPIModifyAndDescribeTargetGroups(t *testing.T) {
 	if err != nil || aws.ToString(byName.TargetGroups[0].TargetGroupArn) != aws.ToString(b.TargetGroupArn) {
 		t.Fatalf("by name: %+v %v", byName, err)
 	}
-	lb := h.lb(t, "web", "")
-	h.listener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, forward(b.TargetGroupArn))
+	lb := h.mkLB(t, "web", "")
+	h.mkListener(t, lb.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(b.TargetGroupArn))
 	byLB, err := h.client.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{LoadBalancerArn: lb.LoadBalancerArn})
 	if err != nil || len(byLB.TargetGroups) != 1 || aws.ToString(byLB.TargetGroups[0].TargetGroupName) != "b" {
 		t.Fatalf("by load balancer: %+v %v", byLB, err)
@@ -161,7 +161,7 @@ func TestAPIModifyAndDescribeTargetGroups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.client.DescribeTargetGroups(ctx, &tc.in)
-			wantCode(t, err, tc.want)
+			wantAPICode(t, err, tc.want)
 		})
 	}
 }
@@ -169,9 +169,9 @@ func TestAPIModifyAndDescribeTargetGroups(t *testing.T) {
 func TestAPIDeleteTargetGroupDeletesTargets(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	g := h.tg(t, "app", types.ProtocolEnumHttp, 80)
+	g := h.mkTG(t, "app", types.ProtocolEnumHttp, 80)
 	p, _ := h.s.arns.parse(aws.ToString(g.TargetGroupArn))
-	other := h.tg(t, "other", types.ProtocolEnumHttp, 80)
+	other := h.mkTG(t, "other", types.ProtocolEnumHttp, 80)
 	op, _ := h.s.arns.parse(aws.ToString(other.TargetGroupArn))
 	// Targets as the targets API would write them.
 	err := h.s.st.Update(ctx, func(tx *store.Tx) error {
@@ -207,14 +207,14 @@ func TestAPIDeleteTargetGroupDeletesTargets(t *testing.T) {
 	if _, err := h.client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: g.TargetGroupArn}); err != nil {
 		t.Fatal(err)
 	}
-	h.tg(t, "app", types.ProtocolEnumTcp, 80)
+	h.mkTG(t, "app", types.ProtocolEnumTcp, 80)
 }
 
 func TestAPITargetGroupAttributes(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	web := h.tg(t, "web", types.ProtocolEnumHttp, 80)
-	tcp := h.tg(t, "tcp", types.ProtocolEnumTcp, 80)
+	web := h.mkTG(t, "web", types.ProtocolEnumHttp, 80)
+	tcp := h.mkTG(t, "tcp", types.ProtocolEnumTcp, 80)
 	modify := func(arn *string, kv ...string) error {
 		var attrs []types.TargetGroupAttribute
 		for i := 0; i < len(kv); i += 2 {
@@ -230,7 +230,7 @@ func TestAPITargetGroupAttributes(t *testing.T) {
 	if err := modify(tcp.TargetGroupArn, "stickiness.enabled", "true", "proxy_protocol_v2.enabled", "true"); err != nil {
 		t.Fatal(err)
 	}
-	before := h.snapshot(t)
+	before := h.storeSnapshot(t)
 	for _, tc := range []struct {
 		name string
 		arn  *string
@@ -247,8 +247,8 @@ func TestAPITargetGroupAttributes(t *testing.T) {
 		{"unknown key", web.TargetGroupArn, []string{"nope", "1"}, "InvalidConfigurationRequest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantCode(t, modify(tc.arn, tc.kv...), tc.want)
+			wantAPICode(t, modify(tc.arn, tc.kv...), tc.want)
 		})
 	}
-	h.unchanged(t, before)
+	h.unchangedSince(t, before)
 }

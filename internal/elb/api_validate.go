@@ -31,10 +31,10 @@ type actionContext struct {
 // to no other load balancer.
 func (s *Service) checkActions(tx *store.Tx, ac actionContext, actions []elbv2types.Action) ([]elbv2types.Action, error) {
 	if len(actions) == 0 {
-		return nil, validationErr("At least one action must be specified")
+		return nil, errValidation("At least one action must be specified")
 	}
 	if len(actions) > 1 {
-		return nil, elbErr(elbv2types.ErrCodeTooManyActionsException,
+		return nil, errELB(elbv2types.ErrCodeTooManyActionsException,
 			"Berth supports one action per rule: a forward, redirect or fixed-response action (authenticate actions are not supported)")
 	}
 	a := actions[0]
@@ -42,7 +42,7 @@ func (s *Service) checkActions(tx *store.Tx, ac actionContext, actions []elbv2ty
 	lbType := aws.ToString(ac.lb.LB.Type)
 	kind := aws.ToString(a.Type)
 	if lbType == elbv2types.LoadBalancerTypeEnumNetwork && kind != elbv2types.ActionTypeEnumForward {
-		return nil, elbErr(elbv2types.ErrCodeInvalidLoadBalancerActionException, "Network load balancers only support forward actions, not '%s'", kind)
+		return nil, errELB(elbv2types.ErrCodeInvalidLoadBalancerActionException, "Network load balancers only support forward actions, not '%s'", kind)
 	}
 	switch kind {
 	case elbv2types.ActionTypeEnumForward:
@@ -74,9 +74,9 @@ func (s *Service) checkActions(tx *store.Tx, ac actionContext, actions []elbv2ty
 		}
 		out.FixedResponseConfig = a.FixedResponseConfig
 	case "":
-		return nil, validationErr("An action type must be specified")
+		return nil, errValidation("An action type must be specified")
 	default:
-		return nil, invalidConfig("Berth does not support '%s' actions: use forward, redirect or fixed-response", kind)
+		return nil, errInvalidConfig("Berth does not support '%s' actions: use forward, redirect or fixed-response", kind)
 	}
 	return []elbv2types.Action{out}, nil
 }
@@ -93,11 +93,11 @@ func (s *Service) checkForward(tx *store.Tx, ac actionContext, a elbv2types.Acti
 		case len(fc.TargetGroups) == 0:
 			fc.TargetGroups = []elbv2types.TargetGroupTuple{{TargetGroupArn: a.TargetGroupArn}}
 		case len(fc.TargetGroups) != 1 || aws.ToString(fc.TargetGroups[0].TargetGroupArn) != *a.TargetGroupArn:
-			return nil, validationErr("You cannot specify both a target group ARN and a forward config naming other target groups")
+			return nil, errValidation("You cannot specify both a target group ARN and a forward config naming other target groups")
 		}
 	}
 	if len(fc.TargetGroups) == 0 {
-		return nil, validationErr("A forward action must specify a target group ARN or a forward config with target groups")
+		return nil, errValidation("A forward action must specify a target group ARN or a forward config with target groups")
 	}
 	lbType := aws.ToString(ac.lb.LB.Type)
 	limit := 5
@@ -105,11 +105,11 @@ func (s *Service) checkForward(tx *store.Tx, ac actionContext, a elbv2types.Acti
 		limit = 1
 	}
 	if len(fc.TargetGroups) > limit {
-		return nil, elbErr(elbv2types.ErrCodeTooManyTargetGroupsException, "A forward action of a %s load balancer can forward to at most %d target groups", lbType, limit)
+		return nil, errELB(elbv2types.ErrCodeTooManyTargetGroupsException, "A forward action of a %s load balancer can forward to at most %d target groups", lbType, limit)
 	}
 	if sc := fc.TargetGroupStickinessConfig; sc != nil && aws.ToBool(sc.Enabled) {
 		if d := aws.ToInt32(sc.DurationSeconds); d < 1 || d > 604800 {
-			return nil, validationErr("Target group stickiness duration must be from 1 to 604800 seconds")
+			return nil, errValidation("Target group stickiness duration must be from 1 to 604800 seconds")
 		}
 	}
 	if fc.TargetGroupStickinessConfig == nil {
@@ -121,26 +121,26 @@ func (s *Service) checkForward(tx *store.Tx, ac actionContext, a elbv2types.Acti
 		t := &fc.TargetGroups[i]
 		arn := aws.ToString(t.TargetGroupArn)
 		if seen[arn] {
-			return nil, validationErr("Target group '%s' is specified more than once in a forward action", arn)
+			return nil, errValidation("Target group '%s' is specified more than once in a forward action", arn)
 		}
 		seen[arn] = true
 		if t.Weight == nil {
 			t.Weight = aws.Int32(1)
 		}
 		if w := *t.Weight; w < 0 || w > 999 {
-			return nil, validationErr("Target group weight %d is not valid: it must be from 0 to 999", w)
+			return nil, errValidation("Target group weight %d is not valid: it must be from 0 to 999", w)
 		}
 		p, ok := s.arns.parse(arn)
 		if !ok || p.Kind != "targetgroup" {
 			if ok || isForeignELBARN(arn, "targetgroup") {
-				return nil, tgNotFound()
+				return nil, errNoTargetGroup()
 			}
-			return nil, validationErr("'%s' is not a valid target group ARN", arn)
+			return nil, errValidation("'%s' is not a valid target group ARN", arn)
 		}
 		if p.Region != regionOf(lbARN) {
-			return nil, tgNotFound()
+			return nil, errNoTargetGroup()
 		}
-		tg, err := getOr(tx, targetGroups, p.tgKey(), tgNotFound())
+		tg, err := getOrErr(tx, targetGroups, p.tgKey(), errNoTargetGroup())
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +149,7 @@ func (s *Service) checkForward(tx *store.Tx, ac actionContext, a elbv2types.Acti
 		}
 		for _, other := range tg.TG.LoadBalancerArns {
 			if other != lbARN {
-				return nil, elbErr(elbv2types.ErrCodeTargetGroupAssociationLimitException,
+				return nil, errELB(elbv2types.ErrCodeTargetGroupAssociationLimitException,
 					"Target group '%s' is already associated with load balancer '%s': a target group can be associated with only one load balancer", arn, other)
 			}
 		}
@@ -181,13 +181,13 @@ func fitsListener(tg elbv2types.TargetGroup, lbType, listenerProtocol string) er
 	tp := aws.ToString(tg.Protocol)
 	if lbType == elbv2types.LoadBalancerTypeEnumApplication {
 		if !isHTTPProtocol(tp) {
-			return elbErr(elbv2types.ErrCodeIncompatibleProtocolsException,
+			return errELB(elbv2types.ErrCodeIncompatibleProtocolsException,
 				"Target group '%s' has protocol '%s': application load balancers forward only to HTTP and HTTPS target groups", aws.ToString(tg.TargetGroupArn), tp)
 		}
 		return nil
 	}
 	if !slices.Contains(nlbGroupProtocols[listenerProtocol], tp) {
-		return elbErr(elbv2types.ErrCodeIncompatibleProtocolsException,
+		return errELB(elbv2types.ErrCodeIncompatibleProtocolsException,
 			"Target group '%s' has protocol '%s', which a %s listener cannot forward to (it takes %s)",
 			aws.ToString(tg.TargetGroupArn), tp, listenerProtocol, strings.Join(nlbGroupProtocols[listenerProtocol], " or "))
 	}
@@ -200,32 +200,32 @@ var redirectPortRE = regexp.MustCompile(`^(#\{port\}|[0-9]{1,5})$`)
 // and a target that differs from the request's URL.
 func checkRedirect(rc *elbv2types.RedirectActionConfig) error {
 	if rc == nil {
-		return validationErr("A redirect action must have a redirect config")
+		return errValidation("A redirect action must have a redirect config")
 	}
 	if sc := aws.ToString(rc.StatusCode); sc != elbv2types.RedirectActionStatusCodeEnumHTTP301 && sc != elbv2types.RedirectActionStatusCodeEnumHTTP302 {
-		return validationErr("Redirect status code '%s' is not valid: it must be HTTP_301 or HTTP_302", sc)
+		return errValidation("Redirect status code '%s' is not valid: it must be HTTP_301 or HTTP_302", sc)
 	}
 	if p := rc.Protocol; p != nil && *p != "HTTP" && *p != "HTTPS" && *p != "#{protocol}" {
-		return validationErr("Redirect protocol '%s' is not valid: it must be HTTP, HTTPS or #{protocol}", *p)
+		return errValidation("Redirect protocol '%s' is not valid: it must be HTTP, HTTPS or #{protocol}", *p)
 	}
 	if p := rc.Port; p != nil {
 		if !redirectPortRE.MatchString(*p) {
-			return validationErr("Redirect port '%s' is not valid", *p)
+			return errValidation("Redirect port '%s' is not valid", *p)
 		}
 		if n, err := strconv.Atoi(*p); err == nil && (n < 1 || n > 65535) {
-			return validationErr("Redirect port '%s' is not valid: it must be from 1 to 65535", *p)
+			return errValidation("Redirect port '%s' is not valid: it must be from 1 to 65535", *p)
 		}
 	}
 	if p := rc.Path; p != nil && !strings.HasPrefix(*p, "/") {
-		return validationErr("Redirect path '%s' is not valid: it must begin with '/'", *p)
+		return errValidation("Redirect path '%s' is not valid: it must begin with '/'", *p)
 	}
 	if h := rc.Host; h != nil && *h == "" {
-		return validationErr("Redirect host must not be empty")
+		return errValidation("Redirect host must not be empty")
 	}
 	same := func(v *string, def string) bool { return v == nil || *v == def }
 	if same(rc.Host, "#{host}") && same(rc.Path, "/#{path}") && same(rc.Port, "#{port}") &&
 		same(rc.Protocol, "#{protocol}") && same(rc.Query, "#{query}") {
-		return invalidConfig("The redirect must change at least one of host, path, port, protocol or query: it would redirect to itself")
+		return errInvalidConfig("The redirect must change at least one of host, path, port, protocol or query: it would redirect to itself")
 	}
 	return nil
 }
@@ -238,16 +238,16 @@ var (
 
 func checkFixedResponse(fc *elbv2types.FixedResponseActionConfig) error {
 	if fc == nil {
-		return validationErr("A fixed-response action must have a fixed response config")
+		return errValidation("A fixed-response action must have a fixed response config")
 	}
 	if !fixedStatusRE.MatchString(aws.ToString(fc.StatusCode)) {
-		return validationErr("Fixed response status code '%s' is not valid: it must be 2XX, 4XX or 5XX", aws.ToString(fc.StatusCode))
+		return errValidation("Fixed response status code '%s' is not valid: it must be 2XX, 4XX or 5XX", aws.ToString(fc.StatusCode))
 	}
 	if ct := fc.ContentType; ct != nil && !slices.Contains(fixedContentTypes, *ct) {
-		return validationErr("Fixed response content type '%s' is not valid: it must be one of %s", *ct, strings.Join(fixedContentTypes, ", "))
+		return errValidation("Fixed response content type '%s' is not valid: it must be one of %s", *ct, strings.Join(fixedContentTypes, ", "))
 	}
 	if len(aws.ToString(fc.MessageBody)) > maxFixedBodyLength {
-		return validationErr("Fixed response message body must be at most %d characters", maxFixedBodyLength)
+		return errValidation("Fixed response message body must be at most %d characters", maxFixedBodyLength)
 	}
 	return nil
 }
@@ -273,7 +273,7 @@ var (
 // values and 5 wildcards per rule.
 func checkConditions(conds []elbv2types.RuleCondition) ([]elbv2types.RuleCondition, error) {
 	if len(conds) == 0 {
-		return nil, validationErr("A rule must have at least one condition")
+		return nil, errValidation("A rule must have at least one condition")
 	}
 	out := make([]elbv2types.RuleCondition, 0, len(conds))
 	seen := map[string]bool{}
@@ -289,7 +289,7 @@ func checkConditions(conds []elbv2types.RuleCondition) ([]elbv2types.RuleConditi
 	for _, c := range conds {
 		field := aws.ToString(c.Field)
 		if len(c.RegexValues) > 0 || hasRegexValues(c) {
-			return nil, invalidConfig("Berth does not support regular expression conditions (RegexValues)")
+			return nil, errInvalidConfig("Berth does not support regular expression conditions (RegexValues)")
 		}
 		n := elbv2types.RuleCondition{Field: c.Field}
 		switch field {
@@ -298,7 +298,7 @@ func checkConditions(conds []elbv2types.RuleCondition) ([]elbv2types.RuleConditi
 			cfg := c.HostHeaderConfig != nil && field == "host-header" || c.PathPatternConfig != nil && field == "path-pattern"
 			if cfg {
 				if len(vs) > 0 {
-					return nil, validationErr("Specify the values of a %s condition in Values or in its config, not both", field)
+					return nil, errValidation("Specify the values of a %s condition in Values or in its config, not both", field)
 				}
 				if field == "host-header" {
 					vs = c.HostHeaderConfig.Values
@@ -323,7 +323,7 @@ func checkConditions(conds []elbv2types.RuleCondition) ([]elbv2types.RuleConditi
 		case "http-header":
 			hc := c.HttpHeaderConfig
 			if hc == nil || aws.ToString(hc.HttpHeaderName) == "" || !headerNameRE.MatchString(*hc.HttpHeaderName) || len(*hc.HttpHeaderName) > 40 {
-				return nil, validationErr("An http-header condition needs an HttpHeaderConfig with a valid header name")
+				return nil, errValidation("An http-header condition needs an HttpHeaderConfig with a valid header name")
 			}
 			if err := checkValues(field, hc.Values, nil); err != nil {
 				return nil, err
@@ -333,7 +333,7 @@ func checkConditions(conds []elbv2types.RuleCondition) ([]elbv2types.RuleConditi
 		case "http-request-method":
 			hc := c.HttpRequestMethodConfig
 			if hc == nil {
-				return nil, validationErr("An http-request-method condition needs an HttpRequestMethodConfig")
+				return nil, errValidation("An http-request-method condition needs an HttpRequestMethodConfig")
 			}
 			if err := checkValues(field, hc.Values, methodValueRE); err != nil {
 				return nil, err
@@ -343,11 +343,11 @@ func checkConditions(conds []elbv2types.RuleCondition) ([]elbv2types.RuleConditi
 		case "query-string":
 			qc := c.QueryStringConfig
 			if qc == nil || len(qc.Values) == 0 {
-				return nil, validationErr("A query-string condition needs a QueryStringConfig with at least one key/value pair")
+				return nil, errValidation("A query-string condition needs a QueryStringConfig with at least one key/value pair")
 			}
 			for _, kv := range qc.Values {
 				if aws.ToString(kv.Value) == "" {
-					return nil, validationErr("Every query-string condition pair needs a value")
+					return nil, errValidation("Every query-string condition pair needs a value")
 				}
 				count([]string{aws.ToString(kv.Key), aws.ToString(kv.Value)}, true)
 				values-- // a pair counts once
@@ -356,33 +356,33 @@ func checkConditions(conds []elbv2types.RuleCondition) ([]elbv2types.RuleConditi
 		case "source-ip":
 			sc := c.SourceIpConfig
 			if sc == nil || len(sc.Values) == 0 {
-				return nil, validationErr("A source-ip condition needs a SourceIpConfig with at least one CIDR block")
+				return nil, errValidation("A source-ip condition needs a SourceIpConfig with at least one CIDR block")
 			}
 			for _, v := range sc.Values {
 				if _, err := netip.ParsePrefix(v); err != nil {
-					return nil, validationErr("Source IP '%s' is not a valid CIDR block", v)
+					return nil, errValidation("Source IP '%s' is not a valid CIDR block", v)
 				}
 			}
 			count(sc.Values, false)
 			n.SourceIpConfig = &elbv2types.SourceIpConditionConfig{Values: sc.Values}
 		case "":
-			return nil, validationErr("A condition field must be specified")
+			return nil, errValidation("A condition field must be specified")
 		default:
-			return nil, validationErr("Condition field '%s' is not valid", field)
+			return nil, errValidation("Condition field '%s' is not valid", field)
 		}
 		if field != "http-header" && field != "query-string" {
 			if seen[field] {
-				return nil, validationErr("A rule can have only one '%s' condition", field)
+				return nil, errValidation("A rule can have only one '%s' condition", field)
 			}
 			seen[field] = true
 		}
 		out = append(out, n)
 	}
 	if values > maxConditionValues {
-		return nil, validationErr("A rule can have at most %d condition values in total, not %d", maxConditionValues, values)
+		return nil, errValidation("A rule can have at most %d condition values in total, not %d", maxConditionValues, values)
 	}
 	if wildcards > maxConditionWildcards {
-		return nil, validationErr("A rule can have at most %d wildcards in its conditions, not %d", maxConditionWildcards, wildcards)
+		return nil, errValidation("A rule can have at most %d wildcards in its conditions, not %d", maxConditionWildcards, wildcards)
 	}
 	return out, nil
 }
@@ -395,14 +395,14 @@ func hasRegexValues(c elbv2types.RuleCondition) bool {
 
 func checkValues(field string, vs []string, re *regexp.Regexp) error {
 	if len(vs) == 0 {
-		return validationErr("A '%s' condition needs at least one value", field)
+		return errValidation("A '%s' condition needs at least one value", field)
 	}
 	for _, v := range vs {
 		if v == "" || len(v) > maxConditionValueLen {
-			return validationErr("Condition value '%s' of '%s' must have 1 to %d characters", v, field, maxConditionValueLen)
+			return errValidation("Condition value '%s' of '%s' must have 1 to %d characters", v, field, maxConditionValueLen)
 		}
 		if re != nil && !re.MatchString(v) {
-			return validationErr("Condition value '%s' is not valid for '%s'", v, field)
+			return errValidation("Condition value '%s' is not valid for '%s'", v, field)
 		}
 	}
 	return nil
