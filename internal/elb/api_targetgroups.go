@@ -167,7 +167,9 @@ func applyHealthCheck(tg *elbv2types.TargetGroup, hc healthCheck, creating bool)
 	protoChanged := aws.ToString(tg.HealthCheckProtocol) != hcProto
 	tg.HealthCheckProtocol = aws.String(hcProto)
 	if hc.Enabled != nil {
-		if !*hc.Enabled && alb {
+		// AWS: health checks of instance, ip and alb groups are always
+		// enabled; only lambda groups (which Berth refuses) can turn them off.
+		if !*hc.Enabled {
 			return errInvalidConfig("Health checks cannot be disabled for target groups with target type '%s'", aws.ToString(tg.TargetType))
 		}
 		tg.HealthCheckEnabled = hc.Enabled

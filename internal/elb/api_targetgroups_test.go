@@ -90,6 +90,7 @@ func TestAPICreateTargetGroupErrors(t *testing.T) {
 		{"bad matcher", elbv2.CreateTargetGroupInput{Name: aws.String("x"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80),
 			Matcher: &types.Matcher{HttpCode: aws.String("600")}}, "ValidationError"},
 		{"version on TCP", elbv2.CreateTargetGroupInput{Name: aws.String("x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), ProtocolVersion: aws.String("HTTP2")}, "ValidationError"},
+		{"health check disabled", elbv2.CreateTargetGroupInput{Name: aws.String("x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), HealthCheckEnabled: aws.Bool(false)}, "InvalidConfigurationRequest"},
 		{"GENEVE", elbv2.CreateTargetGroupInput{Name: aws.String("x"), Protocol: types.ProtocolEnumGeneve, Port: aws.Int32(6081)}, "UnsupportedProtocol"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
