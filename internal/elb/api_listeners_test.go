@@ -233,3 +233,49 @@ func TestAPIListenersRaceForTargetGroup(t *testing.T) {
 		t.Fatalf("%d won, group lists %v", won, got)
 	}
 }
+
+func TestAPIModifyListenerProtocol(t *testing.T) {
+	h := newHarnessWith(t, Config{Certificates: apiCertSource{apiTestCertARN}})
+	ctx := context.Background()
+	alb := h.mkLB(t, "web", "")
+	nlb := h.mkLB(t, "net", types.LoadBalancerTypeEnumNetwork)
+	web := h.mkTG(t, "web", types.ProtocolEnumHttp, 80)
+	tcp := h.mkTG(t, "tcp", types.ProtocolEnumTcp, 80)
+	l := h.mkListener(t, alb.LoadBalancerArn, types.ProtocolEnumHttp, 80, fwdTo(web.TargetGroupArn))
+	nl := h.mkListener(t, nlb.LoadBalancerArn, types.ProtocolEnumTcp, 9000, fwdTo(tcp.TargetGroupArn))
+
+	before := h.storeSnapshot(t)
+	_, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(443)})
+	wantAPICode(t, err, "ValidationError") // HTTPS needs a certificate
+	_, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: nl.ListenerArn, Protocol: types.ProtocolEnumUdp})
+	wantAPICode(t, err, "IncompatibleProtocols") // the TCP group cannot take UDP
+	h.unchangedSince(t, before)
+
+	out, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(443),
+		Certificates: []types.Certificate{{CertificateArn: aws.String(apiTestCertARN)}}, SslPolicy: aws.String("ELBSecurityPolicy-TLS13-1-2-2021-06")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.Listeners[0]
+	if got.Protocol != types.ProtocolEnumHttps || aws.ToInt32(got.Port) != 443 || len(got.Certificates) != 1 ||
+		aws.ToString(got.SslPolicy) != "ELBSecurityPolicy-TLS13-1-2-2021-06" {
+		t.Errorf("listener = %+v", got)
+	}
+	// Back to HTTP: certificate and policy go.
+	out, err = h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: l.ListenerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80)})
+	if err != nil || len(out.Listeners[0].Certificates) != 0 || out.Listeners[0].SslPolicy != nil {
+		t.Fatalf("back to HTTP: %+v %v", out, err)
+	}
+	// TCP to TCP_UDP, forwarding to a TCP_UDP group: the TCP group is let go.
+	if _, err := h.client.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: nl.ListenerArn, Protocol: types.ProtocolEnumTcpUdp,
+		DefaultActions: fwdTo(h.mkTG(t, "both", types.ProtocolEnumTcpUdp, 80).TargetGroupArn)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.lbsOfTG(t, tcp.TargetGroupArn); len(got) != 0 {
+		t.Errorf("tcp group still lists %v", got)
+	}
+	attrs, err := h.client.DescribeListenerAttributes(ctx, &elbv2.DescribeListenerAttributesInput{ListenerArn: nl.ListenerArn})
+	if err != nil || len(attrs.Attributes) != 0 {
+		t.Errorf("TCP_UDP listener attributes = %+v %v", attrs, err)
+	}
+}
