@@ -304,7 +304,8 @@ func TestELBHTTPSAndNetwork(t *testing.T) {
 	echo := echoBackends(t)
 	tcpUDP, err := c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(uniqueName(t, "echo")), Protocol: elbtypes.ProtocolEnumTcpUdp,
 		Port: aws.Int32(int32(echo)), TargetType: elbtypes.TargetTypeEnumIp, VpcId: aws.String("vpc-berth"),
-		HealthCheckProtocol: elbtypes.ProtocolEnumTcp, HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
+		HealthCheckProtocol: elbtypes.ProtocolEnumTcp, HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2),
+		HealthyThresholdCount: aws.Int32(2)})
 	if err != nil {
 		t.Fatalf("CreateTargetGroup TCP_UDP: %v", err)
 	}

@@ -134,7 +134,7 @@ func TestCLIALBServices(t *testing.T) {
 	srv := startServer(t, serverOptions{Args: []string{"--lb-port-map", fmt.Sprintf("80=%d", lbPort)}})
 	cluster := uniqueName(t, "c")
 	srv.createCluster(t, cluster)
-	ag := srv.startAgent(t, agentOptions{Name: "node-a", Cluster: cluster, CPU: 1024, MemoryMiB: 1024})
+	ag := srv.startAgent(t, agentOptions{Name: "node-a", Cluster: cluster, CPU: 1024, MemoryMiB: 1024, Zone: "zone-a"})
 	var insts struct {
 		ContainerInstances []struct{ Ec2InstanceId string }
 	}

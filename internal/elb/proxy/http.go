@@ -1,0 +1,375 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// appListener is an application listener (HTTP or HTTPS): an http.Server
+// whose handler evaluates the current table's rules.
+type appListener struct {
+	e     *Engine
+	tbl   atomic.Pointer[table]
+	ln    net.Listener
+	srv   *http.Server
+	conns connSet
+	reqs  tracker
+	done  chan struct{} // Serve returned
+}
+
+var _ listenerRuntime = (*appListener)(nil)
+
+func newAppListener(e *Engine, tbl *table) (*appListener, error) {
+	raw, err := net.Listen("tcp", tbl.l.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	a := &appListener{e: e, done: make(chan struct{})}
+	a.tbl.Store(tbl)
+	a.ln = trackingListener{Listener: raw, set: &a.conns}
+	idle := tbl.l.IdleTimeout
+	if idle <= 0 {
+		idle = defaultAppIdleTimeout
+	}
+	a.srv = &http.Server{
+		Handler:           a,
+		IdleTimeout:       idle,
+		ReadHeaderTimeout: idle,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return e.ctx },
+	}
+	https := strings.EqualFold(tbl.l.Protocol, "HTTPS")
+	if https {
+		a.srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return a.tbl.Load().certificate(h)
+			},
+		}
+	}
+	go func() {
+		defer close(a.done)
+		var err error
+		if https {
+			err = a.srv.ServeTLS(a.ln, "", "")
+		} else {
+			err = a.srv.Serve(a.ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			e.log.Warn("listener stopped", "listener", tbl.l.ARN, "err", err)
+		}
+	}()
+	return a, nil
+}
+
+func (a *appListener) setTable(t *table) { a.tbl.Store(t) }
+func (a *appListener) addr() net.Addr    { return a.ln.Addr() }
+func (a *appListener) stopAccepting()    { _ = a.ln.Close() }
+
+func (a *appListener) finish(ctx context.Context) {
+	_ = a.srv.Shutdown(ctx) // waits for requests in flight
+	a.conns.wait(ctx)       // and for hijacked connections (websockets)
+	_ = a.srv.Close()
+	a.conns.closeAll()
+	a.reqs.wait()
+	<-a.done
+}
+
+// ServeHTTP answers one request by the first matching rule's action.
+func (a *appListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.reqs.add()
+	defer a.reqs.done()
+	tbl := a.tbl.Load()
+	mr := newMatchRequest(r)
+	rule := matchRules(tbl.rules, &mr)
+	if rule == nil || len(rule.rule.Actions) == 0 {
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	act := &rule.rule.Actions[len(rule.rule.Actions)-1]
+	switch act.Type {
+	case ActionForward:
+		a.e.forward(w, r, tbl, rule, act)
+	case ActionRedirect:
+		if act.Redirect == nil {
+			writeError(w, http.StatusInternalServerError)
+			return
+		}
+		writeRedirect(w, r, &tbl.l, act.Redirect)
+	case ActionFixedResponse:
+		if act.Fixed == nil {
+			writeError(w, http.StatusInternalServerError)
+			return
+		}
+		writeFixed(w, act.Fixed)
+	default:
+		writeError(w, http.StatusInternalServerError)
+	}
+}
+
+// proxyCall is one forwarded request's choices, carried to the
+// ReverseProxy callbacks in the request context.
+type proxyCall struct {
+	e       *Engine
+	tbl     *table
+	g       *groupView
+	tv      *targetView
+	scheme  string
+	ruleKey string
+	act     *Action
+	// setGroupCookie: the weighted forward's group stickiness needs
+	// (re)setting on the response.
+	setGroupCookie bool
+	timer          *time.Timer
+	idle           time.Duration
+}
+
+type callKey struct{}
+
+// errTargetTimeout is the cause when a target sends no response header
+// within the idle timeout.
+var errTargetTimeout = errors.New("target timed out")
+
+// errDrainCut is the cause when a draining target's DrainUntil passes
+// with the request in flight.
+var errDrainCut = errors.New("target's deregistration delay passed")
+
+// forward proxies r to a target chosen from the action's groups.
+func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rule *compiledRule, act *Action) {
+	now := e.now()
+	ruleKey := rule.rule.ARN
+	if ruleKey == "" {
+		ruleKey = tbl.l.ARN + "/" + strconv.Itoa(rule.rule.Priority)
+	}
+	groupSticky := act.Stickiness > 0 && len(act.Forward) > 1
+	stickyG := ""
+	if groupSticky {
+		stickyG = e.codec.stickyGroup(r, ruleKey)
+	}
+	g := pickGroup(tbl.groups, act.Forward, stickyG)
+	if g == nil {
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	tv := g.pick(pickHint{sticky: e.codec.stickyTarget(r, g)}, now)
+	if tv == nil && stickyG != "" {
+		// The sticky group has nothing to offer: weigh the groups afresh.
+		if g = pickGroup(tbl.groups, act.Forward, ""); g != nil {
+			tv = g.pick(pickHint{}, now)
+		}
+	}
+	if tv == nil {
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	e.acquire(tv.st)
+	defer e.release(tv.st)
+
+	call := &proxyCall{e: e, tbl: tbl, g: g, tv: tv, scheme: "http", ruleKey: ruleKey, act: act,
+		setGroupCookie: groupSticky}
+	if strings.EqualFold(g.cfg.Protocol, "HTTPS") {
+		call.scheme = "https"
+	}
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, call))
+	defer cancel(nil)
+	call.idle = tbl.l.IdleTimeout
+	if call.idle <= 0 {
+		call.idle = defaultAppIdleTimeout
+	}
+	call.timer = time.AfterFunc(call.idle, func() { cancel(errTargetTimeout) })
+	defer call.timer.Stop()
+	defer tv.st.onCut(func() { cancel(errDrainCut) })()
+
+	rp := e.tr.rp1
+	if v := strings.ToUpper(g.cfg.ProtocolVersion); v == "HTTP2" || v == "GRPC" {
+		rp = e.tr.rp2
+	}
+	rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// transports are the shared connections to targets: HTTP/1.1 (HTTP and
+// HTTPS groups) and HTTP/2 (ProtocolVersion HTTP2 or GRPC; h2c to HTTP
+// groups). Targets' certificates are not verified, as ELB does not.
+type transports struct {
+	h1, h2   *http.Transport
+	rp1, rp2 *httputil.ReverseProxy
+}
+
+func newTransports(dialTimeout time.Duration, log *slog.Logger) *transports {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	mk := func(p http.Protocols) *http.Transport {
+		return &http.Transport{
+			DialContext:           d.DialContext,
+			MaxIdleConnsPerHost:   1024,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   dialTimeout,
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true,
+			TLSClientConfig:       &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // ELB does not verify targets
+			Protocols:             &p,
+		}
+	}
+	var p1, p2 http.Protocols
+	p1.SetHTTP1(true)
+	p2.SetHTTP2(true)
+	p2.SetUnencryptedHTTP2(true)
+	t := &transports{h1: mk(p1), h2: mk(p2)}
+	t.rp1 = newReverseProxy(t.h1, log)
+	t.rp2 = newReverseProxy(t.h2, log)
+	return t
+}
+
+func (t *transports) closeIdle() {
+	t.h1.CloseIdleConnections()
+	t.h2.CloseIdleConnections()
+}
+
+func newReverseProxy(tr http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport: tr,
+		// Body copy errors (a client or target gone mid-response) are
+		// routine for a proxy.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Streaming responses (unknown length, text/event-stream) flush
+		// on every write anyway; a body of known length is not worth a
+		// syscall per write.
+		FlushInterval:  0,
+		Rewrite:        rewrite,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   proxyError,
+	}
+}
+
+// rewrite points the outgoing request at the chosen target and adds the
+// headers ELB adds.
+func rewrite(pr *httputil.ProxyRequest) {
+	call := pr.In.Context().Value(callKey{}).(*proxyCall)
+	pr.Out.URL.Scheme = call.scheme
+	pr.Out.URL.Host = call.tv.addr
+	pr.Out.Host = pr.In.Host
+
+	h := pr.Out.Header
+	client := clientAddr(pr.In.RemoteAddr)
+	xff := ""
+	if client.IsValid() {
+		xff = client.String()
+	}
+	if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+		xff = strings.Join(prior, ", ") + ", " + xff
+	}
+	h.Set("X-Forwarded-For", xff)
+	h.Set("X-Forwarded-Proto", strings.ToLower(call.tbl.l.Protocol))
+	h.Set("X-Forwarded-Port", strconv.Itoa(int(call.tbl.l.Port)))
+	if h.Get("X-Amzn-Trace-Id") == "" {
+		h.Set("X-Amzn-Trace-Id", newTraceID(time.Now()))
+	}
+}
+
+// newTraceID is an X-Amzn-Trace-Id root: 1-<epoch seconds hex>-<96 random
+// bits hex>.
+func newTraceID(now time.Time) string {
+	var b [12]byte
+	for i := 0; i < len(b); i += 8 {
+		v := rand.Uint64()
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return fmt.Sprintf("Root=1-%08x-%s", uint32(now.Unix()), hex.EncodeToString(b[:]))
+}
+
+// modifyResponse runs when the target's response header arrives: the
+// target answered in time, and stickiness cookies go on the response.
+func modifyResponse(resp *http.Response) error {
+	call, ok := resp.Request.Context().Value(callKey{}).(*proxyCall)
+	if !ok {
+		return nil
+	}
+	call.timer.Stop()
+	now := call.e.now()
+	if call.setGroupCookie {
+		call.e.codec.setStickyGroup(resp.Header, call.ruleKey, call.g.cfg.ARN, call.act.Stickiness, now)
+	}
+	call.e.codec.setStickyTarget(resp.Header, call.g, call.tv.key, now)
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (websocket) idles out like any other.
+		resp.Body = newIdleCloser(rwc, call.idle)
+	}
+	return nil
+}
+
+// idleCloser closes an upgraded connection's target side once nothing
+// has moved either way for idle; ReverseProxy then closes the client side.
+type idleCloser struct {
+	io.ReadWriteCloser
+	idle  time.Duration
+	last  atomic.Int64
+	timer *time.Timer
+}
+
+func newIdleCloser(rwc io.ReadWriteCloser, idle time.Duration) *idleCloser {
+	c := &idleCloser{ReadWriteCloser: rwc, idle: idle}
+	c.last.Store(time.Now().UnixNano())
+	c.timer = time.AfterFunc(idle, c.check)
+	return c
+}
+
+func (c *idleCloser) check() {
+	if quiet := time.Since(time.Unix(0, c.last.Load())); quiet < c.idle {
+		c.timer.Reset(c.idle - quiet)
+		return
+	}
+	_ = c.ReadWriteCloser.Close()
+}
+
+func (c *idleCloser) Read(p []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Read(p)
+	c.last.Store(time.Now().UnixNano())
+	return n, err
+}
+
+func (c *idleCloser) Write(p []byte) (int, error) {
+	c.last.Store(time.Now().UnixNano())
+	return c.ReadWriteCloser.Write(p)
+}
+
+// Close stops the idle timer and closes the target side.
+func (c *idleCloser) Close() error {
+	c.timer.Stop()
+	return c.ReadWriteCloser.Close()
+}
+
+// proxyError answers a request the target did not: 504 when it timed
+// out, 502 when it could not be reached or broke off.
+func proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	switch {
+	case errors.Is(context.Cause(ctx), errTargetTimeout):
+		writeError(w, http.StatusGatewayTimeout)
+	case errors.Is(context.Cause(ctx), errDrainCut):
+		writeError(w, http.StatusBadGateway)
+	case ctx.Err() != nil:
+		// The client went away; nobody hears an answer.
+		return
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			writeError(w, http.StatusGatewayTimeout)
+			return
+		}
+		writeError(w, http.StatusBadGateway)
+	}
+}
