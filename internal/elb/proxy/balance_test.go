@@ -98,7 +98,7 @@ func proxyGoroutines() []string {
 }
 
 func TestCloseCutsEverythingAndLeavesNoGoroutine(t *testing.T) {
-	e := New(Options{Logger: quietLogger()})
+	e := New(Options{Logger: quietLogger(), newProber: noProber})
 	ws := wsEchoBackend(t)
 	cfg := config([]Listener{
 		httpListener("H", forward("WS")),

@@ -25,7 +25,7 @@ func (r *applyingReporter) TargetDrained(group, key string) {
 
 func TestReporterMayApplyFromTargetDrained(t *testing.T) {
 	rep := &applyingReporter{fakeReporter: newFakeReporter(), errs: make(chan error, 1)}
-	e := New(Options{Reporter: rep, Logger: quietLogger()})
+	e := New(Options{Reporter: rep, Logger: quietLogger(), newProber: noProber})
 	t.Cleanup(e.Close)
 	g := group("G", hostPort(namedBackend(t, "a")), hostPort(namedBackend(t, "b")))
 	l := httpListener("L", forward("G"))

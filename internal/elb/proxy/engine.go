@@ -43,6 +43,18 @@ type Options struct {
 	// Now is the clock (slow start, cookie expiry, drains); time.Now when
 	// nil.
 	Now func() time.Time
+
+	// newProber makes the engine's health source (health.New when nil);
+	// tests replace it to decide health themselves through ObserveHealth.
+	newProber func(health.Options) healthSource
+}
+
+// healthSource is what the engine needs of a health prober
+// (*health.Prober).
+type healthSource interface {
+	Update(groups []health.Group)
+	Result(groupARN, targetKey string) (health.Result, bool)
+	Close()
 }
 
 // Engine is the running data plane: the bound listeners, the routing
@@ -55,7 +67,7 @@ type Engine struct {
 	codec  cookieCodec
 	tr     *transports
 	states *stateStore
-	prober *health.Prober
+	prober healthSource
 	notify *notifier
 
 	// ctx ends on Close: background listener drains cut what is left.
@@ -129,7 +141,11 @@ func New(opts Options) *Engine {
 		defer e.bg.Done()
 		e.notify.run(ctx)
 	}()
-	e.prober = health.New(health.Options{Report: e.ObserveHealth, Logger: opts.Logger})
+	newProber := opts.newProber
+	if newProber == nil {
+		newProber = func(o health.Options) healthSource { return health.New(o) }
+	}
+	e.prober = newProber(health.Options{Report: e.ObserveHealth, Logger: opts.Logger})
 	return e
 }
 

@@ -68,10 +68,21 @@ func newTestEngine(t testing.TB, rep Reporter) *Engine {
 	if rep == nil {
 		rep = newFakeReporter()
 	}
-	e := New(Options{Reporter: rep, Logger: quietLogger(), DrainTimeout: 5 * time.Second})
+	e := New(Options{Reporter: rep, Logger: quietLogger(), DrainTimeout: 5 * time.Second,
+		newProber: noProber})
 	t.Cleanup(e.Close)
 	return e
 }
+
+// noProbes is a health source that never probes: a test decides every
+// target's health through ObserveHealth.
+type noProbes struct{}
+
+func noProber(health.Options) healthSource { return noProbes{} }
+
+func (noProbes) Update([]health.Group)                       {}
+func (noProbes) Result(string, string) (health.Result, bool) { return health.Result{}, false }
+func (noProbes) Close()                                      {}
 
 // namedBackend answers every request with its name.
 func namedBackend(t testing.TB, name string) *httptest.Server {

@@ -186,7 +186,7 @@ func TestUDPPassThrough(t *testing.T) {
 
 func TestUDPFlowIdleExpiry(t *testing.T) {
 	rep := newFakeReporter()
-	e := New(Options{Reporter: rep, Logger: quietLogger(), UDPIdleTimeout: 50 * time.Millisecond})
+	e := New(Options{Reporter: rep, Logger: quietLogger(), UDPIdleTimeout: 50 * time.Millisecond, newProber: noProber})
 	t.Cleanup(e.Close)
 	g := netGroup("G", "UDP", udpEcho(t, "a", "127.0.0.1:0"))
 	mustApply(t, e, config([]Listener{netListener("N", "UDP", "G")}, g))
