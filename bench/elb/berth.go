@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,11 +34,15 @@ type berthALB struct {
 // to lbAddr's port, and sets up an ALB through the ELB API: an HTTP target
 // group of ip targets (the backends), a listener on 80 forwarding to it.
 // It returns once both targets are healthy and the listener answers 200.
-func startBerth(ctx context.Context, bin, dir, lbAddr string, lbPort int, backends []*backend) (*berthALB, error) {
+func startBerth(ctx context.Context, bin, dir, lbAddr string, backends []*backend) (*berthALB, error) {
+	_, lbPort, err := net.SplitHostPort(lbAddr)
+	if err != nil {
+		return nil, err
+	}
 	env := append(os.Environ(), "BERTH_ROOT_ACCESS_KEY_ID="+keyID, "BERTH_ROOT_SECRET_ACCESS_KEY="+secret)
 	logPath := filepath.Join(dir, "berth.log")
 	p, err := benchproc.Start(bin, env, logPath, "server", "--data-dir", filepath.Join(dir, "berth-data"),
-		"--listen", "127.0.0.1:0", "--lb-port-map", fmt.Sprintf("80=%d", lbPort))
+		"--listen", "127.0.0.1:0", "--lb-port-map", "80="+lbPort)
 	if err != nil {
 		return nil, err
 	}

@@ -70,14 +70,8 @@ type target struct {
 }
 
 func run(ctx context.Context, o options) error {
-	var missing []string
-	for _, bin := range []string{haproxyBin, wrkBin} {
-		if _, err := os.Stat(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%s not found (apt-get install -y haproxy wrk)", strings.Join(missing, " and "))
+	if err := installed(haproxyBin, wrkBin); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "berth-bench-elb-")
 	if err != nil {
@@ -124,10 +118,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		_, lbPort, _ := net.SplitHostPort(lbAddr)
-		var port int
-		fmt.Sscan(lbPort, &port)
-		b, err := startBerth(ctx, bin, dir, lbAddr, port, backends)
+		b, err := startBerth(ctx, bin, dir, lbAddr, backends)
 		if err != nil {
 			return err
 		}
@@ -184,6 +175,21 @@ func run(ctx context.Context, o options) error {
 		if n, first := benchproc.CountWarnings(targets[len(targets)-1].proc.Log); n > 0 {
 			fmt.Printf("berth server warnings: %d, first: %s\n", n, first)
 		}
+	}
+	return nil
+}
+
+// installed says which of the Debian packages' binaries are missing, and
+// how to install them.
+func installed(bins ...string) error {
+	var missing []string
+	for _, bin := range bins {
+		if _, err := os.Stat(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s not found (apt-get install -y haproxy wrk)", strings.Join(missing, " and "))
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"testing"
 	"time"
 )
@@ -61,5 +63,25 @@ Transfer/sec:     614.00B
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestInstalled(t *testing.T) {
+	present := t.TempDir() + "/present"
+	if err := os.WriteFile(present, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bins []string
+		want string // "" for no error
+	}{
+		{[]string{present}, ""},
+		{[]string{present, "/nonexistent/wrk"}, "/nonexistent/wrk not found (apt-get install -y haproxy wrk)"},
+		{[]string{"/nonexistent/haproxy", "/nonexistent/wrk"}, "/nonexistent/haproxy and /nonexistent/wrk not found (apt-get install -y haproxy wrk)"},
+	} {
+		err := installed(tc.bins...)
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("installed(%q) = %v, want %q", tc.bins, err, tc.want)
+		}
 	}
 }
