@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,3 +107,43 @@ func drive(b *testing.B, url string) {
 }
 
 func testingProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkReverseProxy is net/http/httputil's ReverseProxy alone, set up as
+// internal/elb/proxy sets up its own (no BufferPool) and with a BufferPool:
+// the floor of a net/http proxy, and what pooling the copy buffer saves.
+func BenchmarkReverseProxy(b *testing.B) {
+	for _, pooled := range []bool{false, true} {
+		name := "plain"
+		if pooled {
+			name = "buffer-pool"
+		}
+		b.Run(name, func(b *testing.B) {
+			be := httptest.NewServer(backendHandler())
+			defer be.Close()
+			target, _ := url.Parse(be.URL)
+			tr := &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			rp := &httputil.ReverseProxy{Transport: tr, Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.SetXForwarded()
+			}}
+			if pooled {
+				rp.BufferPool = &bufferPool{}
+			}
+			px := httptest.NewServer(rp)
+			defer px.Close()
+			drive(b, px.URL+"/")
+		})
+	}
+}
+
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if v := bp.p.Get(); v != nil {
+		return *v.(*[]byte)
+	}
+	return make([]byte, 32*1024)
+}
+
+func (bp *bufferPool) Put(buf []byte) { bp.p.Put(&buf) }
