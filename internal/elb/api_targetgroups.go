@@ -421,13 +421,10 @@ func (s *Service) DeleteTargetGroup(ctx context.Context, in *elbv2types.DeleteTa
 				"Target group '%s' is currently in use by a listener or a rule", aws.ToString(rec.TG.TargetGroupArn))
 		}
 		// A registration reads the group it registers in; deleting the
-		// group's record makes a racing one retry and find it gone.
-		if err := deletePrefix(tx, targets, p.tgKey()+"/"); err != nil {
-			return err
-		}
-		if err := deletePrefix(tx, targetHealth, p.tgKey()+"/"); err != nil {
-			return err
-		}
+		// group's record makes a racing one retry and find it gone. Its
+		// targets (up to 1,000, too many for one transaction on an etcd
+		// with default limits) go with the data plane's sweep of targets
+		// whose group is gone (sweepDrained); nothing reads them meanwhile.
 		store.Delete(tx, targetGroups, p.tgKey())
 		store.Delete(tx, tgNames, p.Region+"/"+aws.ToString(rec.TG.TargetGroupName))
 		return nil
@@ -436,20 +433,4 @@ func (s *Service) DeleteTargetGroup(ctx context.Context, in *elbv2types.DeleteTa
 		return nil, fmt.Errorf("delete target group %s: %w", aws.ToString(in.TargetGroupArn), err)
 	}
 	return &elbv2types.DeleteTargetGroupOutput{}, nil
-}
-
-// deletePrefix deletes every record of c under prefix.
-func deletePrefix[T any](tx *store.Tx, c store.Collection[T], prefix string) error {
-	var ids []string
-	err := store.Scan(tx, c, prefix, "", false, func(id string, _ T) (bool, error) {
-		ids = append(ids, id)
-		return true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("delete %s under %s: %w", c.Name(), prefix, err)
-	}
-	for _, id := range ids {
-		store.Delete(tx, c, id)
-	}
-	return nil
 }
