@@ -266,9 +266,11 @@ func (inf *Informer[T]) decode(id string, raw []byte, modRev int64) (*entry[T], 
 	return e, true
 }
 
-// apply puts (e != nil) or deletes one id, then tells OnChange.
-// Events the cache already reflects (a re-list got there first) are
-// skipped.
+// apply puts (e != nil) or deletes one id, then tells OnChange, and only
+// then moves the revision: a Sync that returns has every OnChange of what
+// it waited for behind it. Events the cache already reflects (a re-list
+// got there first) are skipped. Only the informer's one run goroutine
+// applies, so the revision still moves in order.
 func (inf *Informer[T]) apply(id string, e *entry[T], rev int64) {
 	inf.mu.Lock()
 	old := inf.items[id]
@@ -276,11 +278,11 @@ func (inf *Informer[T]) apply(id string, e *entry[T], rev int64) {
 	if !stale {
 		inf.setLocked(id, old, e)
 	}
-	inf.advanceLocked(rev)
 	inf.mu.Unlock()
 	if !stale {
 		inf.notify(id, old, e)
 	}
+	inf.advance(rev)
 }
 
 // replace swaps the cache for a fresh list and tells OnChange what differs.
@@ -305,11 +307,11 @@ func (inf *Informer[T]) replace(fresh map[string]*entry[T], rev int64) {
 		inf.setLocked(id, old, e)
 		changes = append(changes, change{id, old, e})
 	}
-	inf.advanceLocked(rev)
 	inf.mu.Unlock()
 	for _, c := range changes {
 		inf.notify(c.id, c.old, c.new)
 	}
+	inf.advance(rev) // after OnChange, as in apply
 }
 
 // setLocked replaces old with e (nil = delete) in the map and the indexes.

@@ -83,7 +83,7 @@ func TestQuickStart(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	want := []*regexp.Regexp{
 		regexp.MustCompile(`^arn:aws:ecs:us-east-1:000000000000:task-definition/berth-demo:\d+$`),
-		regexp.MustCompile(`^\{"hostname":"[0-9a-f]{12}","env":\{"APP_GREETING":"hello from a Berth task"\},"args":\[\]\}$`),
+		regexp.MustCompile(`^\{"hostname":"[0-9a-f]{12}","env":\{"APP_GREETING":"hello from a Berth task"\},"args":\[\],"path":"/"\}$`),
 		regexp.MustCompile(`^STOPPED$`),
 		regexp.MustCompile(`^STOPPED\tUserInitiated\tdone with the demo$`),
 		regexp.MustCompile(`^arn:aws:ecs:us-east-1:000000000000:task-definition/hello-nginx:\d+$`),

@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -247,11 +248,27 @@ func newReverseProxy(tr http.RoundTripper, log *slog.Logger) *httputil.ReversePr
 		// on every write anyway; a body of known length is not worth a
 		// syscall per write.
 		FlushInterval:  0,
+		BufferPool:     &copyBuffers,
 		Rewrite:        rewrite,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   proxyError,
 	}
 }
+
+// copyBuffers are the proxies' body copy buffers: without a pool every
+// response, however small, would allocate ReverseProxy's own 32 KiB.
+var copyBuffers bufferPool
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // rewrite points the outgoing request at the chosen target and adds the
 // headers ELB adds.
