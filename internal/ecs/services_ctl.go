@@ -146,6 +146,11 @@ type serviceObservation struct {
 	generation int64
 	// breaker is what the deployment circuit breaker saw and decided.
 	breaker breakerObservation
+	// loadBalanced: the service's tasks are (or were) in target groups;
+	// targetGroups is its record's TargetGroups after the pass (nil:
+	// unchanged).
+	loadBalanced bool
+	targetGroups []string
 	// daemonDesired is a DAEMON service's desiredCount: its eligible
 	// instances (services_ctl_daemon.go).
 	daemonDesired *int32
@@ -185,9 +190,11 @@ func (s *Service) reconcileService(ctx context.Context, rm *readModel, id string
 	// (services_ctl_lb.go).
 	var lbp lbPass
 	elbUnhealthy := map[string]string{} // task ARN -> the group that fails it
-	if s.usesLoadBalancers(svc) {
+	if s.loadBalanced(&rec) {
+		obs.loadBalanced = true
 		var err error
-		lbp, err = s.reconcileTargets(ctx, rm, cname, svc)
+		lbp, err = s.reconcileTargets(ctx, rm, cname, &rec)
+		obs.targetGroups = lbp.groups
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -275,7 +282,7 @@ func (s *Service) stopServiceTasks(ctx context.Context, cname string, svc *ecsty
 	}
 	name := aws.ToString(svc.ServiceName)
 	// A task behind a load balancer drains before it stops.
-	deactivate := s.usesLoadBalancers(svc)
+	deactivate := obs.loadBalanced
 	stops := make([]taskStop, 0, len(arns))
 	arnOf := make(map[string]string, len(arns))
 	for _, arn := range arns {
@@ -602,6 +609,12 @@ func (s *Service) writeServiceStatus(ctx context.Context, id, name string, obs *
 // applyObservation updates the controller's fields of a service record.
 func applyObservation(rec *serviceRecord, name string, obs *serviceObservation, now time.Time) {
 	svc := &rec.Service
+	if obs.targetGroups != nil {
+		rec.TargetGroups = obs.targetGroups
+		if len(rec.TargetGroups) == 0 {
+			rec.TargetGroups = nil
+		}
+	}
 	events := append([]string{}, obs.events...)
 	if n := obs.daemonDesired; n != nil {
 		svc.DesiredCount = aws.Int32(*n)

@@ -253,11 +253,13 @@ func (s *Service) reconcileDaemon(ctx context.Context, rm *readModel, id string,
 	var errs []error
 	// Load balancer targets, as for REPLICA services (services_ctl_lb.go).
 	var lbp lbPass
-	if s.usesLoadBalancers(svc) {
+	if s.loadBalanced(&rec) {
+		obs.loadBalanced = true
 		var err error
-		if lbp, err = s.reconcileTargets(ctx, rm, cname, svc); err != nil {
+		if lbp, err = s.reconcileTargets(ctx, rm, cname, &rec); err != nil {
 			errs = append(errs, err)
 		}
+		obs.targetGroups = lbp.groups
 		obs.events = append(obs.events, lbp.events...)
 	}
 	for _, d := range svc.Deployments {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +49,9 @@ type lbPass struct {
 	// held counts the Deactivating tasks still draining: a deleted
 	// service is not INACTIVE before they are let go.
 	held int
+	// groups are the target groups the service names or still has targets
+	// in: the record's TargetGroups.
+	groups []string
 }
 
 // deactivateGrace is how long past its groups' deregistration delay a
@@ -55,12 +59,16 @@ type lbPass struct {
 // drained (no data plane runs).
 const deactivateGrace = 30 * time.Second
 
-// usesLoadBalancers says whether the service's tasks go into target groups.
-func (s *Service) usesLoadBalancers(svc *ecstypes.Service) bool {
+// loadBalanced says whether the service's tasks go into target groups,
+// or did and some may still be there (its loadBalancers changed).
+func (s *Service) loadBalanced(rec *serviceRecord) bool {
 	if s.cfg.LoadBalancing == nil {
 		return false
 	}
-	for _, lb := range svc.LoadBalancers {
+	if len(rec.TargetGroups) > 0 {
+		return true
+	}
+	for _, lb := range rec.Service.LoadBalancers {
 		if lb.TargetGroupArn != nil {
 			return true
 		}
@@ -69,10 +77,12 @@ func (s *Service) usesLoadBalancers(svc *ecstypes.Service) bool {
 }
 
 // reconcileTargets registers the service's RUNNING tasks in its target
-// groups, deregisters the targets of tasks that are gone or stopping, lets
+// groups, deregisters the targets of tasks that are gone or stopping (and
+// every target it has in a group its loadBalancers no longer name), lets
 // Deactivating tasks go once their targets drained, and answers each
 // RUNNING task's health as the groups see it.
-func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname string, svc *ecstypes.Service) (lbPass, error) {
+func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname string, rec *serviceRecord) (lbPass, error) {
+	svc := &rec.Service
 	pass := lbPass{health: map[string]lbTaskHealth{}}
 	var live, deactivating []string // task store ids
 	for _, d := range svc.Deployments {
@@ -97,94 +107,61 @@ func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname str
 			recs, err = store.GetMany(tx, tasks, append(append([]string{}, live...), deactivating...))
 			return err
 		}); err != nil {
+			pass.held = len(deactivating)
 			return pass, fmt.Errorf("read the service's tasks: %w", err)
 		}
 	}
-	region, owner, name := s.cfg.Region, aws.ToString(svc.ServiceArn), aws.ToString(svc.ServiceName)
-	held := map[string]bool{} // Deactivating tasks whose targets still drain
+	// A Deactivating task is held while any group still has one of its
+	// host ports: its targets drain.
+	draining := map[string]map[string]bool{} // task id -> its targets' keys
+	for _, id := range deactivating {
+		draining[id] = taskTargetKeys(rm, cname, recs[id])
+	}
+	held := map[string]bool{}
 	var maxDelay time.Duration
 	var errs []error
-	for _, lb := range svc.LoadBalancers {
-		group := aws.ToString(lb.TargetGroupArn)
-		if group == "" {
-			continue
-		}
-		info, err := s.cfg.LoadBalancing.TargetGroup(ctx, region, group)
-		if err != nil {
+	var groups []string // what the service record keeps (TargetGroups)
+	syncOne := func(group string, lb *ecstypes.LoadBalancer) {
+		info, err := s.cfg.LoadBalancing.TargetGroup(ctx, s.cfg.Region, group)
+		switch {
+		case errors.Is(err, lbtarget.ErrTargetGroupNotFound) && lb == nil:
+			return // a retired group deleted since: nothing left there
+		case err != nil:
 			errs = append(errs, fmt.Errorf("target group %s: %w", group, err))
-			continue
+			groups = append(groups, group)
+			return
 		}
 		maxDelay = max(maxDelay, time.Duration(info.DeregistrationDelaySeconds)*time.Second)
-		owned, err := s.cfg.LoadBalancing.OwnedTargets(ctx, region, group, owner)
+		owned, err := s.syncGroup(ctx, rm, cname, svc, group, lb, live, recs, &pass)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("targets of %s: %w", group, err))
-			continue
+			errs = append(errs, err)
 		}
-		have := make(map[string]lbtarget.Status, len(owned))
-		for _, st := range owned {
-			have[st.Key()] = st
+		if lb != nil || len(owned) > 0 {
+			groups = append(groups, group)
 		}
-		want := map[string]bool{}
-		var register []lbtarget.Target
-		for _, id := range live {
-			rec, ok := recs[id]
-			if !ok {
-				continue
-			}
-			arn := aws.ToString(rec.Task.TaskArn)
-			t, ok := taskTarget(rm, cname, rec, lb)
-			if !ok {
-				pass.health[arn] = lbTaskHealth{} // not registrable yet: not healthy
-				continue
-			}
-			want[t.Key()] = true
-			h, seen := pass.health[arn]
-			if !seen {
-				h.healthy = true
-			}
-			st, registered := have[t.Key()]
-			switch {
-			case !registered || st.State == lbtarget.StateDraining:
-				register = append(register, t)
-				h.healthy = false
-			case st.State == lbtarget.StateUnhealthy:
-				h.healthy = false
-				if h.unhealthyIn == "" {
-					h.unhealthyIn = group
-				}
-			case st.State != lbtarget.StateHealthy:
-				h.healthy = false
-			}
-			pass.health[arn] = h
-		}
-		var deregister []lbtarget.Target
-		for key, st := range have {
-			if !want[key] && st.State != lbtarget.StateDraining {
-				deregister = append(deregister, st.Target)
-			}
-		}
-		for _, id := range deactivating {
-			if t, ok := taskTarget(rm, cname, recs[id], lb); ok {
-				if _, still := have[t.Key()]; still {
+		for id, keys := range draining {
+			for _, st := range owned {
+				if keys[st.Key()] {
 					held[id] = true
 				}
 			}
 		}
-		if len(register) > 0 {
-			if err := s.cfg.LoadBalancing.RegisterTargets(ctx, region, group, owner, register); err != nil {
-				errs = append(errs, fmt.Errorf("register targets in %s: %w", group, err))
-			} else {
-				pass.events = append(pass.events, fmt.Sprintf("(service %s) registered %d targets in (target-group %s)", name, len(register), group))
-			}
-		}
-		if len(deregister) > 0 {
-			if err := s.cfg.LoadBalancing.DeregisterTargets(ctx, region, group, deregister); err != nil {
-				errs = append(errs, fmt.Errorf("deregister targets in %s: %w", group, err))
-			} else {
-				pass.events = append(pass.events, fmt.Sprintf("(service %s) deregistered %d targets in (target-group %s)", name, len(deregister), group))
-			}
+	}
+	current := map[string]bool{}
+	for i := range svc.LoadBalancers {
+		lb := &svc.LoadBalancers[i]
+		if group := aws.ToString(lb.TargetGroupArn); group != "" && !current[group] {
+			current[group] = true
+			syncOne(group, lb)
 		}
 	}
+	for _, group := range rec.TargetGroups {
+		if !current[group] {
+			syncOne(group, nil) // retired: every target goes
+		}
+	}
+	slices.Sort(groups)
+	pass.groups = append([]string{}, groups...) // non-nil: the record takes it
 	if len(errs) > 0 {
 		// Without every group's view, no Deactivating task is let go.
 		pass.held = len(deactivating)
@@ -205,6 +182,97 @@ func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname str
 		return pass, err
 	}
 	return pass, nil
+}
+
+// syncGroup brings one group's targets of the service in line: the live
+// tasks registered (lb names the container and port; nil for a group the
+// service no longer names, whose targets all go), the rest deregistered.
+// It notes each live task's health in pass and returns the service's
+// targets in the group as they were.
+func (s *Service) syncGroup(ctx context.Context, rm *readModel, cname string, svc *ecstypes.Service, group string, lb *ecstypes.LoadBalancer,
+	live []string, recs map[string]taskRecord, pass *lbPass) ([]lbtarget.Status, error) {
+	owner, name := aws.ToString(svc.ServiceArn), aws.ToString(svc.ServiceName)
+	owned, err := s.cfg.LoadBalancing.OwnedTargets(ctx, s.cfg.Region, group, owner)
+	if err != nil {
+		return nil, fmt.Errorf("targets of %s: %w", group, err)
+	}
+	have := make(map[string]lbtarget.Status, len(owned))
+	for _, st := range owned {
+		have[st.Key()] = st
+	}
+	want := map[string]bool{}
+	var register []lbtarget.Target
+	for _, id := range live {
+		rec, ok := recs[id]
+		if !ok || lb == nil {
+			continue
+		}
+		arn := aws.ToString(rec.Task.TaskArn)
+		t, ok := taskTarget(rm, cname, rec, *lb)
+		if !ok {
+			pass.health[arn] = lbTaskHealth{} // not registrable yet: not healthy
+			continue
+		}
+		want[t.Key()] = true
+		h, seen := pass.health[arn]
+		if !seen {
+			h.healthy = true
+		}
+		st, registered := have[t.Key()]
+		switch {
+		case !registered || st.State == lbtarget.StateDraining:
+			register = append(register, t)
+			h.healthy = false
+		case st.State == lbtarget.StateUnhealthy:
+			h.healthy = false
+			if h.unhealthyIn == "" {
+				h.unhealthyIn = group
+			}
+		case st.State != lbtarget.StateHealthy:
+			h.healthy = false
+		}
+		pass.health[arn] = h
+	}
+	var deregister []lbtarget.Target
+	for key, st := range have {
+		if !want[key] && st.State != lbtarget.StateDraining {
+			deregister = append(deregister, st.Target)
+		}
+	}
+	var errs []error
+	if len(register) > 0 {
+		if err := s.cfg.LoadBalancing.RegisterTargets(ctx, s.cfg.Region, group, owner, register); err != nil {
+			errs = append(errs, fmt.Errorf("register targets in %s: %w", group, err))
+		} else {
+			pass.events = append(pass.events, fmt.Sprintf("(service %s) registered %d targets in (target-group %s)", name, len(register), group))
+		}
+	}
+	if len(deregister) > 0 {
+		if err := s.cfg.LoadBalancing.DeregisterTargets(ctx, s.cfg.Region, group, deregister); err != nil {
+			errs = append(errs, fmt.Errorf("deregister targets in %s: %w", group, err))
+		} else {
+			pass.events = append(pass.events, fmt.Sprintf("(service %s) deregistered %d targets in (target-group %s)", name, len(deregister), group))
+		}
+	}
+	return owned, errors.Join(errs...)
+}
+
+// taskTargetKeys are the target keys a task may have in any group: its
+// instance's id with each of its host ports.
+func taskTargetKeys(rm *readModel, cname string, rec taskRecord) map[string]bool {
+	keys := map[string]bool{}
+	inst, ok := rm.instances.Get(cname + "/" + rec.InstanceID)
+	if !ok || inst.Instance.Ec2InstanceId == nil {
+		return keys
+	}
+	for _, c := range rec.Task.Containers {
+		for _, b := range c.NetworkBindings {
+			if p := aws.ToInt32(b.HostPort); p > 0 {
+				keys[lbtarget.Target{ID: *inst.Instance.Ec2InstanceId, Port: p}.Key()] = true
+			}
+		}
+	}
+	return keys
 }
 
 // releaseDeactivated lets Deactivating tasks go: their agents are told

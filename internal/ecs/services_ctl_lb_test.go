@@ -335,3 +335,48 @@ func TestDeletedServiceWaitsForDrains(t *testing.T) {
 		t.Fatalf("service %s once its task stopped, want INACTIVE", st)
 	}
 }
+
+// TestServiceLeavesRetiredTargetGroup: when a service's loadBalancers
+// name another group, its targets leave the old group (draining) and the
+// record forgets the old group once it holds none of them.
+func TestServiceLeavesRetiredTargetGroup(t *testing.T) {
+	const tg2 = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web2/0123456789abcde0"
+	lbs := []string{"arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef"}
+	lb := newFakeLB(lbtarget.Group{ARN: testTG, TargetType: "instance", LoadBalancerARNs: lbs},
+		lbtarget.Group{ARN: tg2, TargetType: "instance", LoadBalancerARNs: lbs})
+	s := newLBService(t, lb)
+	createCluster(t, s, "prod")
+	inst := registerInstance(t, s, "prod", 4096, 8192)
+	connectAgent(t, s, inst)
+	td := registerTaskDef(t, s, dynTaskDef)
+	dep := putService(t, s, "prod", "web", td, 1, 100, 200, func(svc *ecstypes.Service) {
+		svc.LoadBalancers = []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(testTG), ContainerName: aws.String("app"), ContainerPort: aws.Int32(80)}}
+	})
+	pass(t, s)
+	reportRunningOn(t, s, "prod", aws.ToString(liveTasks(t, s, "prod", dep)[0].TaskArn), 32768)
+	pass(t, s)
+	lb.set(testTG, lbtarget.StateInitial, lbtarget.StateHealthy)
+	pass(t, s)
+	if got := getService(t, s, "prod", "web").TargetGroups; !slices.Equal(got, []string{testTG}) {
+		t.Fatalf("record's target groups %q", got)
+	}
+
+	editService(t, s, "prod", "web", func(rec *serviceRecord) {
+		rec.Service.LoadBalancers = []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(tg2), ContainerName: aws.String("app"), ContainerPort: aws.Int32(80)}}
+	})
+	pass(t, s)
+	if got := lb.snapshot(testTG); len(got) != 1 || !strings.Contains(got[0], " draining ") {
+		t.Fatalf("the old group's targets %q, want the one draining", got)
+	}
+	if got := lb.snapshot(tg2); len(got) != 1 || !strings.Contains(got[0], " initial ") {
+		t.Fatalf("the new group's targets %q, want the task registered", got)
+	}
+	if got := getService(t, s, "prod", "web").TargetGroups; !slices.Equal(got, sorted(testTG, tg2)) {
+		t.Fatalf("record's target groups %q while the old one drains", got)
+	}
+	lb.drop(testTG)
+	pass(t, s)
+	if got := getService(t, s, "prod", "web").TargetGroups; !slices.Equal(got, []string{tg2}) {
+		t.Fatalf("record's target groups %q once the old one is empty, want only %s", got, tg2)
+	}
+}

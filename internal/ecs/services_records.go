@@ -46,6 +46,9 @@ type serviceRecord struct {
 	Breaker       *breakerRecord       `json:"breaker,omitempty"`
 	// History lists the service deployments kept (services_history.go).
 	History *serviceHistory `json:"history,omitempty"`
+	// TargetGroups are the target groups the service's loadBalancers name
+	// or named and it still has targets in (services_ctl_lb.go).
+	TargetGroups []string `json:"targetGroups,omitempty"`
 }
 
 var services = store.NewCollection[serviceRecord]("ecs/services")
