@@ -113,7 +113,8 @@ func (p *backendPool) get(ctx context.Context, addr string) (*backendConn, error
 // put keeps c for the next request to addr, or closes it when the pool
 // is full or closed.
 func (p *backendPool) put(addr string, c *backendConn) {
-	c.idleAt = time.Now()
+	now := time.Now()
+	c.idleAt = now
 	c.nread = 0
 	p.mu.Lock()
 	if p.closed || len(p.idle[addr]) >= maxIdlePerTarget {
@@ -121,8 +122,18 @@ func (p *backendPool) put(addr string, c *backendConn) {
 		c.close()
 		return
 	}
-	p.idle[addr] = append(p.idle[addr], c)
+	// The oldest come first (get takes the newest): expired ones leave.
+	cs := p.idle[addr]
+	n := 0
+	for n < len(cs) && now.Sub(cs[n].idleAt) >= backendIdleExpiry {
+		n++
+	}
+	stale := cs[:n:n]
+	p.idle[addr] = append(cs[n:], c)
 	p.mu.Unlock()
+	for _, s := range stale {
+		s.close()
+	}
 }
 
 // closeIdle closes every idle connection; with final, later ones too.
@@ -229,6 +240,9 @@ func (h *h1Conn) roundTrip(bc *backendConn, req *http.Request, body *h1Body, idl
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return nil, errors.New("target switched protocols unasked")
+		}
+		if !req.ProtoAtLeast(1, 1) {
+			continue // an HTTP/1.0 client knows no interim responses
 		}
 		removeHopHeaders(resp.Header)
 		writeHead(h.bw, req, resp.StatusCode, resp.Header, true)

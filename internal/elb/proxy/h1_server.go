@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -41,7 +42,7 @@ type headerParser struct {
 type fastConns struct {
 	mu       sync.Mutex
 	m        map[*h1Conn]struct{}
-	shutting bool
+	shutting atomic.Bool // set under mu; read without it per request
 	wg       sync.WaitGroup
 }
 
@@ -49,7 +50,7 @@ type fastConns struct {
 func (s *fastConns) add(c *h1Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shutting {
+	if s.shutting.Load() {
 		return false
 	}
 	if s.m == nil {
@@ -73,13 +74,7 @@ func (s *fastConns) setIdle(c *h1Conn, idle bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.idle = idle
-	return !s.shutting
-}
-
-func (s *fastConns) isShutting() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.shutting
+	return !s.shutting.Load()
 }
 
 // shutdown refuses new connections and closes the idle ones; the others
@@ -87,7 +82,7 @@ func (s *fastConns) isShutting() bool {
 func (s *fastConns) shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.shutting = true
+	s.shutting.Store(true)
 	for c := range s.m {
 		if c.idle {
 			_ = c.c.Close()
@@ -356,7 +351,9 @@ func (h *h1Conn) serveRequest(req *http.Request, tbl *table, rule *compiledRule,
 	defer h.a.reqs.done()
 	body := newH1Body(h.br, req)
 	req.Body = body
-	keep := !req.Close
+	// A listener shutting down closes the connection after this
+	// response, and says so in it.
+	keep := !req.Close && !h.a.fast.shutting.Load()
 	if act != nil && act.Type == ActionForward {
 		keep = h.forward(req, body, tbl, rule, act, keep)
 	} else {
@@ -364,7 +361,7 @@ func (h *h1Conn) serveRequest(req *http.Request, tbl *table, rule *compiledRule,
 		answerAction(&w, req, &tbl.l, act)
 		keep = h.writeAnswer(req, body, &w, keep)
 	}
-	return keep && !h.a.fast.isShutting()
+	return keep && !h.a.fast.shutting.Load()
 }
 
 // h1Body is a request body read from the client connection: a length or
