@@ -128,8 +128,10 @@ func (a *appListener) serveFast() {
 
 // h1Conn is one client connection served by the fast path.
 type h1Conn struct {
-	a      *appListener
-	c      net.Conn
+	a *appListener
+	c net.Conn // as accepted (tracked): closing it cuts everything
+	// rw is what requests move over: c, or its TLS server side.
+	rw     net.Conn
 	remote string
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -157,30 +159,38 @@ func (h *h1Conn) abortBackend() {
 }
 
 func (h *h1Conn) serve() {
+	defer h.a.fast.remove(h)
+	idle := h.a.tbl.Load().l.IdleTimeout
+	if idle <= 0 {
+		idle = defaultAppIdleTimeout
+	}
+	h.rw = h.c
+	if h.a.tlsConf != nil {
+		tc, ok := h.handshake(idle)
+		if !ok {
+			return
+		}
+		h.rw = tc
+	}
 	h.br = clientReaders.Get().(*bufio.Reader)
-	h.br.Reset(h.c)
+	h.br.Reset(h.rw)
 	h.bw = clientWriters.Get().(*bufio.Writer)
-	h.bw.Reset(h.c)
+	h.bw.Reset(h.rw)
 	handedOff := false
 	defer func() {
 		h.bw.Reset(nil)
 		clientWriters.Put(h.bw)
 		if !handedOff {
-			_ = h.c.Close()
+			_ = h.rw.Close()
 			h.br.Reset(nil)
 			clientReaders.Put(h.br)
 		}
-		h.a.fast.remove(h)
 	}()
-	idle := h.a.tbl.Load().l.IdleTimeout
-	if idle <= 0 {
-		idle = defaultAppIdleTimeout
-	}
 	for {
 		if !h.a.fast.setIdle(h, true) {
 			return
 		}
-		_ = h.c.SetReadDeadline(time.Now().Add(idle))
+		_ = h.rw.SetReadDeadline(time.Now().Add(idle))
 		if _, err := h.br.Peek(1); err != nil {
 			return
 		}
@@ -211,13 +221,13 @@ func (h *h1Conn) serve() {
 		if req == nil {
 			// net/http serves the rest of this connection, from the
 			// request's first byte.
-			_ = h.c.SetReadDeadline(time.Time{})
+			_ = h.rw.SetReadDeadline(time.Time{})
 			handedOff = true
-			h.a.hand.give(&replayConn{Conn: h.c, br: h.br})
+			h.a.hand.give(&replayConn{Conn: h.rw, br: h.br})
 			return
 		}
 		_, _ = h.br.Discard(len(hdr))
-		_ = h.c.SetReadDeadline(time.Time{})
+		_ = h.rw.SetReadDeadline(time.Time{})
 		if !h.serveRequest(req, tbl, rule, act) {
 			return
 		}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -314,4 +315,41 @@ func TestFastPathHandsOffWebsocketAndExpectContinue(t *testing.T) {
 	if resp.StatusCode != 200 || body != "100-continue payload" {
 		t.Errorf("expect continue: status %d body %q", resp.StatusCode, body)
 	}
+}
+
+func TestFastPathHTTPS(t *testing.T) {
+	e := newTestEngine(t, nil)
+	cert, _ := selfSigned(t, "a.test")
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s", r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Port"), b)
+	}))
+	t.Cleanup(s.Close)
+	l := httpListener("L", forward("G"), Rule{ARN: "ws", Priority: 1,
+		Conditions: []Condition{{Field: FieldPathPattern, Values: []string{"/ws"}}}, Actions: []Action{forward("WS")}})
+	l.Protocol, l.Port = "HTTPS", 443
+	l.Certificates = []tls.Certificate{cert}
+	mustApply(t, e, config([]Listener{l}, group("G", hostPort(s)), group("WS", hostPort(wsEchoBackend(t)))))
+	addr := e.Addr("L").String()
+
+	// No ALPN (Go's client without ForceAttemptHTTP2): HTTP/1.1 on the
+	// fast path, chunked upload included.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // test certificate
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/", io.MultiReader(strings.NewReader("up"), strings.NewReader("load")))
+		resp, body := do(t, c, req)
+		if resp.ProtoMajor != 1 || body != "https 443 upload" {
+			t.Fatalf("%s: body %q", resp.Proto, body)
+		}
+	}
+	// A websocket over TLS is handed to net/http after the handshake.
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // test certificate
+	wc, _, err := d.Dial("wss://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("wss dial: %v", err)
+	}
+	defer wc.Close()
+	wsRoundTrip(t, wc, "over tls")
 }

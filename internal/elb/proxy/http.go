@@ -20,9 +20,10 @@ import (
 )
 
 // appListener is an application listener (HTTP or HTTPS): an http.Server
-// whose handler evaluates the current table's rules. An HTTP listener
-// accepts connections itself and serves them on the fast path
-// (h1_server.go), which hands to the http.Server what it does not serve.
+// whose handler evaluates the current table's rules. The listener
+// accepts connections itself and serves HTTP/1.x on the fast path
+// (h1_server.go, h1_tls.go), which hands to the http.Server what it does
+// not serve.
 type appListener struct {
 	e     *Engine
 	tbl   atomic.Pointer[table]
@@ -31,11 +32,14 @@ type appListener struct {
 	conns connSet
 	reqs  tracker
 	done  chan struct{} // Serve returned
-	// hand feeds the http.Server the fast path's hand-offs; fast is
-	// the fast path's connections (and its accept loop). Both unused
-	// for HTTPS.
+	// hand feeds the http.Server the fast path's hand-offs (and, for
+	// HTTPS, the connections whose ALPN chose HTTP/2); fast is the fast
+	// path's connections and its accept loop.
 	hand *handoffListener
 	fast fastConns
+	// tlsConf is the HTTPS listener's (nil for HTTP), as the fast path
+	// handshakes; the http.Server's own may be changed by its Serve.
+	tlsConf *tls.Config
 }
 
 var _ listenerRuntime = (*appListener)(nil)
@@ -63,24 +67,19 @@ func newAppListener(e *Engine, tbl *table) (*appListener, error) {
 	if https {
 		a.srv.TLSConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
+			NextProtos: alpnProtos,
 			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return a.tbl.Load().certificate(h)
 			},
 		}
+		a.tlsConf = a.srv.TLSConfig.Clone()
 	}
-	if !https {
-		a.hand = newHandoffListener(a.ln.Addr())
-		a.fast.wg.Add(1)
-		go a.serveFast()
-	}
+	a.hand = newHandoffListener(a.ln.Addr())
+	a.fast.wg.Add(1)
+	go a.serveFast()
 	go func() {
 		defer close(a.done)
-		var err error
-		if https {
-			err = a.srv.ServeTLS(a.ln, "", "")
-		} else {
-			err = a.srv.Serve(a.hand)
-		}
+		err := a.srv.Serve(a.hand)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			e.log.Warn("listener stopped", "listener", tbl.l.ARN, "err", err)
 		}
