@@ -166,6 +166,7 @@ func (h *h1Conn) forward(req *http.Request, body *h1Body, tbl *table, rule *comp
 	defer tv.st.onCut(func() { cut.Store(true); h.abortBackend() })()
 
 	removeHopHeaders(req.Header)
+	delete(req.Header, "Content-Length") // writeRequest frames the body itself
 	delete(req.Header, "Forwarded")
 	delete(req.Header, "X-Forwarded-Host")
 	setForwardedHeaders(req.Header, req, &tbl.l)

@@ -104,6 +104,7 @@ func TestFastPathChunkedBodies(t *testing.T) {
 		fmt.Fprintf(w, "te=%v len=%d ", r.TransferEncoding, r.ContentLength)
 		w.(http.Flusher).Flush()
 		fmt.Fprint(w, string(b))
+
 	}))
 	t.Cleanup(s.Close)
 	rc := dialRaw(t, fastListener(t, hostPort(s)))
@@ -352,4 +353,28 @@ func TestFastPathHTTPS(t *testing.T) {
 	}
 	defer wc.Close()
 	wsRoundTrip(t, wc, "over tls")
+}
+
+func TestFastPathSendsOneContentLength(t *testing.T) {
+	addr := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		n := 0
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(strings.ToLower(line), "content-length:") {
+				n++
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", n)
+	})
+	rc := dialRaw(t, fastListener(t, addr))
+	resp, body := rc.do("POST", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+	if resp.StatusCode != 200 || body != "1" {
+		t.Errorf("status %d, target saw %s Content-Length headers, want 1", resp.StatusCode, body)
+	}
 }
