@@ -79,6 +79,7 @@ func (p *backendPool) get(ctx context.Context, addr string) (*backendConn, error
 	cs := p.idle[addr]
 	for len(cs) > 0 {
 		last := cs[len(cs)-1]
+		cs[len(cs)-1] = nil
 		cs = cs[:len(cs)-1]
 		if now.Sub(last.idleAt) < backendIdleExpiry {
 			c = last
@@ -177,7 +178,7 @@ func (h *h1Conn) forward(req *http.Request, body *h1Body, tbl *table, rule *comp
 			return h.answerError(req, body, gatewayStatus(err, false), keep)
 		}
 		h.setBackend(bc)
-		resp, err := h.roundTrip(bc, req, body, call.idle)
+		resp, err := h.roundTrip(bc, req, body, call)
 		if err != nil {
 			h.setBackend(nil)
 			bc.close()
@@ -226,9 +227,9 @@ func replayable(r *http.Request) bool {
 
 // roundTrip writes req (head and body) to bc and reads the response
 // head, passing interim (1xx) responses on to the client.
-func (h *h1Conn) roundTrip(bc *backendConn, req *http.Request, body *h1Body, idle time.Duration) (*http.Response, error) {
-	_ = bc.SetDeadline(time.Now().Add(idle))
-	if err := writeRequest(bc.bw, req, body); err != nil {
+func (h *h1Conn) roundTrip(bc *backendConn, req *http.Request, body *h1Body, call *proxyCall) (*http.Response, error) {
+	_ = bc.SetDeadline(time.Now().Add(call.idle))
+	if err := writeRequest(bc.bw, req, body, call.tv.addr); err != nil {
 		return nil, err
 	}
 	for {
@@ -253,11 +254,12 @@ func (h *h1Conn) roundTrip(bc *backendConn, req *http.Request, body *h1Body, idl
 	}
 }
 
-// writeRequest writes req's head and body to a target.
-func writeRequest(bw *bufio.Writer, req *http.Request, body *h1Body) error {
+// writeRequest writes req's head and body to a target; a request without
+// a host (HTTP/1.0) names the target, as net/http's Transport does.
+func writeRequest(bw *bufio.Writer, req *http.Request, body *h1Body, target string) error {
 	host := req.Host
 	if host == "" {
-		host = req.URL.Host
+		host = target
 	}
 	_, _ = bw.WriteString(req.Method)
 	_ = bw.WriteByte(' ')
