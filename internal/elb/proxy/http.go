@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,7 +21,10 @@ import (
 )
 
 // appListener is an application listener (HTTP or HTTPS): an http.Server
-// whose handler evaluates the current table's rules.
+// whose handler evaluates the current table's rules. The listener
+// accepts connections itself and serves HTTP/1.x on the fast path
+// (h1_server.go, h1_tls.go), which hands to the http.Server what it does
+// not serve.
 type appListener struct {
 	e     *Engine
 	tbl   atomic.Pointer[table]
@@ -29,6 +33,14 @@ type appListener struct {
 	conns connSet
 	reqs  tracker
 	done  chan struct{} // Serve returned
+	// hand feeds the http.Server the fast path's hand-offs (and, for
+	// HTTPS, the connections whose ALPN chose HTTP/2); fast is the fast
+	// path's connections and its accept loop.
+	hand *handoffListener
+	fast fastConns
+	// tlsConf is the HTTPS listener's (nil for HTTP), as the fast path
+	// handshakes; the http.Server's own may be changed by its Serve.
+	tlsConf *tls.Config
 }
 
 var _ listenerRuntime = (*appListener)(nil)
@@ -56,19 +68,19 @@ func newAppListener(e *Engine, tbl *table) (*appListener, error) {
 	if https {
 		a.srv.TLSConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
+			NextProtos: alpnProtos,
 			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return a.tbl.Load().certificate(h)
 			},
 		}
+		a.tlsConf = a.srv.TLSConfig.Clone()
 	}
+	a.hand = newHandoffListener(a.ln.Addr())
+	a.fast.wg.Add(1)
+	go a.serveFast()
 	go func() {
 		defer close(a.done)
-		var err error
-		if https {
-			err = a.srv.ServeTLS(a.ln, "", "")
-		} else {
-			err = a.srv.Serve(a.ln)
-		}
+		err := a.srv.Serve(a.hand)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			e.log.Warn("listener stopped", "listener", tbl.l.ARN, "err", err)
 		}
@@ -81,11 +93,14 @@ func (a *appListener) addr() net.Addr    { return a.ln.Addr() }
 func (a *appListener) stopAccepting()    { _ = a.ln.Close() }
 
 func (a *appListener) finish(ctx context.Context) {
+	a.fast.shutdown()       // closes idle fast-path connections
 	_ = a.srv.Shutdown(ctx) // waits for requests in flight
-	a.conns.wait(ctx)       // and for hijacked connections (websockets)
+	a.conns.wait(ctx)       // and for hijacked and fast-path connections
 	_ = a.srv.Close()
 	a.conns.closeAll()
+	a.fast.abortAll()
 	a.reqs.wait()
+	a.fast.wg.Wait()
 	<-a.done
 }
 
@@ -94,22 +109,40 @@ func (a *appListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.reqs.add()
 	defer a.reqs.done()
 	tbl := a.tbl.Load()
+	rule, act := route(tbl, r)
+	if act != nil && act.Type == ActionForward {
+		a.e.forward(w, r, tbl, rule, act)
+		return
+	}
+	answerAction(w, r, &tbl.l, act)
+}
+
+// route is r's first matching rule and its answering (last) action; act
+// is nil when no rule matches or it has no action.
+func route(tbl *table, r *http.Request) (*compiledRule, *Action) {
 	mr := newMatchRequest(r)
 	rule := matchRules(tbl.rules, &mr)
 	if rule == nil || len(rule.rule.Actions) == 0 {
+		return rule, nil
+	}
+	return rule, &rule.rule.Actions[len(rule.rule.Actions)-1]
+}
+
+// answerAction answers r by the load balancer itself: a redirect or
+// fixed-response action, or its error page when act is nil (503) or
+// cannot answer (500). Forward actions are the caller's.
+func answerAction(w http.ResponseWriter, r *http.Request, l *Listener, act *Action) {
+	if act == nil {
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
-	act := &rule.rule.Actions[len(rule.rule.Actions)-1]
 	switch act.Type {
-	case ActionForward:
-		a.e.forward(w, r, tbl, rule, act)
 	case ActionRedirect:
 		if act.Redirect == nil {
 			writeError(w, http.StatusInternalServerError)
 			return
 		}
-		writeRedirect(w, r, &tbl.l, act.Redirect)
+		writeRedirect(w, r, l, act.Redirect)
 	case ActionFixedResponse:
 		if act.Fixed == nil {
 			writeError(w, http.StatusInternalServerError)
@@ -150,6 +183,32 @@ var errDrainCut = errors.New("target's deregistration delay passed")
 
 // forward proxies r to a target chosen from the action's groups.
 func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rule *compiledRule, act *Action) {
+	call := e.choose(r, tbl, rule, act)
+	if call == nil {
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	tv, g := call.tv, call.g
+	e.acquire(tv.st)
+	defer e.release(tv.st)
+
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, call))
+	defer cancel(nil)
+	call.timer = time.AfterFunc(call.idle, func() { cancel(errTargetTimeout) })
+	defer call.timer.Stop()
+	defer tv.st.onCut(func() { cancel(errDrainCut) })()
+
+	rp := e.tr.rp1
+	if v := strings.ToUpper(g.cfg.ProtocolVersion); v == "HTTP2" || v == "GRPC" {
+		rp = e.tr.rp2
+	}
+	rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// choose picks the group and target for a forward of r (stickiness
+// cookies, group weights, health, balancing); nil when there is none,
+// which is a 503. Both the net/http path and the fast path call it.
+func (e *Engine) choose(r *http.Request, tbl *table, rule *compiledRule, act *Action) *proxyCall {
 	now := e.now()
 	ruleKey := rule.rule.ARN
 	if ruleKey == "" {
@@ -162,8 +221,7 @@ func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rul
 	}
 	g := pickGroup(tbl.groups, act.Forward, stickyG)
 	if g == nil {
-		writeError(w, http.StatusServiceUnavailable)
-		return
+		return nil
 	}
 	tv := g.pick(pickHint{sticky: e.codec.stickyTarget(r, g)}, now)
 	if tv == nil && stickyG != "" {
@@ -173,32 +231,27 @@ func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rul
 		}
 	}
 	if tv == nil {
-		writeError(w, http.StatusServiceUnavailable)
-		return
+		return nil
 	}
-	e.acquire(tv.st)
-	defer e.release(tv.st)
-
 	call := &proxyCall{e: e, tbl: tbl, g: g, tv: tv, scheme: "http", ruleKey: ruleKey, act: act,
-		setGroupCookie: groupSticky}
+		setGroupCookie: groupSticky, idle: tbl.l.IdleTimeout}
 	if strings.EqualFold(g.cfg.Protocol, "HTTPS") {
 		call.scheme = "https"
 	}
-	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, call))
-	defer cancel(nil)
-	call.idle = tbl.l.IdleTimeout
 	if call.idle <= 0 {
 		call.idle = defaultAppIdleTimeout
 	}
-	call.timer = time.AfterFunc(call.idle, func() { cancel(errTargetTimeout) })
-	defer call.timer.Stop()
-	defer tv.st.onCut(func() { cancel(errDrainCut) })()
+	return call
+}
 
-	rp := e.tr.rp1
-	if v := strings.ToUpper(g.cfg.ProtocolVersion); v == "HTTP2" || v == "GRPC" {
-		rp = e.tr.rp2
+// stick adds the stickiness cookies the call's choice needs to the
+// response headers h.
+func (call *proxyCall) stick(h http.Header) {
+	now := call.e.now()
+	if call.setGroupCookie {
+		call.e.codec.setStickyGroup(h, call.ruleKey, call.g.cfg.ARN, call.act.Stickiness, now)
 	}
-	rp.ServeHTTP(w, r.WithContext(ctx))
+	call.e.codec.setStickyTarget(h, call.g, call.tv.key, now)
 }
 
 // transports are the shared connections to targets: HTTP/1.1 (HTTP and
@@ -207,6 +260,8 @@ func (e *Engine) forward(w http.ResponseWriter, r *http.Request, tbl *table, rul
 type transports struct {
 	h1, h2   *http.Transport
 	rp1, rp2 *httputil.ReverseProxy
+	// fast is the HTTP listeners' fast path's pool (h1_backend.go).
+	fast *backendPool
 }
 
 func newTransports(dialTimeout time.Duration, log *slog.Logger) *transports {
@@ -227,7 +282,7 @@ func newTransports(dialTimeout time.Duration, log *slog.Logger) *transports {
 	p1.SetHTTP1(true)
 	p2.SetHTTP2(true)
 	p2.SetUnencryptedHTTP2(true)
-	t := &transports{h1: mk(p1), h2: mk(p2)}
+	t := &transports{h1: mk(p1), h2: mk(p2), fast: newBackendPool(dialTimeout)}
 	t.rp1 = newReverseProxy(t.h1, log)
 	t.rp2 = newReverseProxy(t.h2, log)
 	return t
@@ -236,6 +291,7 @@ func newTransports(dialTimeout time.Duration, log *slog.Logger) *transports {
 func (t *transports) closeIdle() {
 	t.h1.CloseIdleConnections()
 	t.h2.CloseIdleConnections()
+	t.fast.closeIdle(true)
 }
 
 func newReverseProxy(tr http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
@@ -278,18 +334,24 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = call.tv.addr
 	pr.Out.Host = pr.In.Host
 
-	h := pr.Out.Header
-	client := clientAddr(pr.In.RemoteAddr)
+	setForwardedHeaders(pr.Out.Header, pr.In, &call.tbl.l)
+}
+
+// setForwardedHeaders sets the headers ELB adds to a forwarded request
+// (X-Forwarded-For/-Proto/-Port, X-Amzn-Trace-Id) on h, the outgoing
+// headers of in.
+func setForwardedHeaders(h http.Header, in *http.Request, l *Listener) {
+	client := clientAddr(in.RemoteAddr)
 	xff := ""
 	if client.IsValid() {
 		xff = client.String()
 	}
-	if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+	if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
 		xff = strings.Join(prior, ", ") + ", " + xff
 	}
 	h.Set("X-Forwarded-For", xff)
-	h.Set("X-Forwarded-Proto", strings.ToLower(call.tbl.l.Protocol))
-	h.Set("X-Forwarded-Port", strconv.Itoa(int(call.tbl.l.Port)))
+	h.Set("X-Forwarded-Proto", strings.ToLower(l.Protocol))
+	h.Set("X-Forwarded-Port", strconv.Itoa(int(l.Port)))
 	if h.Get("X-Amzn-Trace-Id") == "" {
 		h.Set("X-Amzn-Trace-Id", newTraceID(time.Now()))
 	}
@@ -305,7 +367,16 @@ func newTraceID(now time.Time) string {
 			b[i+j] = byte(v >> (8 * j))
 		}
 	}
-	return fmt.Sprintf("Root=1-%08x-%s", uint32(now.Unix()), hex.EncodeToString(b[:]))
+	// "Root=1-" + 8 hex digits + "-" + 24 hex digits, built in place: one
+	// allocation per request instead of Sprintf's several.
+	var out [7 + 8 + 1 + 24]byte
+	copy(out[:], "Root=1-")
+	var ts [4]byte
+	binary.BigEndian.PutUint32(ts[:], uint32(now.Unix()))
+	hex.Encode(out[7:15], ts[:])
+	out[15] = '-'
+	hex.Encode(out[16:], b[:])
+	return string(out[:])
 }
 
 // modifyResponse runs when the target's response header arrives: the
@@ -316,11 +387,7 @@ func modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	call.timer.Stop()
-	now := call.e.now()
-	if call.setGroupCookie {
-		call.e.codec.setStickyGroup(resp.Header, call.ruleKey, call.g.cfg.ARN, call.act.Stickiness, now)
-	}
-	call.e.codec.setStickyTarget(resp.Header, call.g, call.tv.key, now)
+	call.stick(resp.Header)
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		// An upgraded connection (websocket) idles out like any other.
 		resp.Body = newIdleCloser(rwc, call.idle)
