@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/berth-dev/berth/internal/api/awserr"
 	"github.com/berth-dev/berth/internal/api/gen/elbv2types"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -330,28 +331,122 @@ func sortedPairs(m map[string]string) [][2]string {
 	return out
 }
 
-func lbAttrs(m map[string]string) []elbv2types.LoadBalancerAttribute {
-	out := []elbv2types.LoadBalancerAttribute{}
-	for _, p := range sortedPairs(m) {
-		out = append(out, elbv2types.LoadBalancerAttribute{Key: aws.String(p[0]), Value: aws.String(p[1])})
+// attrPairs are a modify call's attributes as key/value pairs.
+func attrPairs[A any](as []A, kv func(A) (k, v *string)) [][2]string {
+	out := make([][2]string, 0, len(as))
+	for _, a := range as {
+		k, v := kv(a)
+		out = append(out, [2]string{aws.ToString(k), aws.ToString(v)})
 	}
 	return out
+}
+
+// attrList is a record's attributes in one of the reply shapes, in key
+// order (present when empty).
+func attrList[A any](m map[string]string, mk func(k, v *string) A) []A {
+	out := []A{}
+	for _, p := range sortedPairs(m) {
+		out = append(out, mk(aws.String(p[0]), aws.String(p[1])))
+	}
+	return out
+}
+
+// attrHolder is how the attribute actions reach one kind of record: its
+// collection, its name in errors, and its attributes, their rules and the
+// checks they must pass together.
+type attrHolder[T any] struct {
+	c        store.Collection[T]
+	kind     string
+	notFound func() *awserr.Error
+	attrs    func(*T) *map[string]string
+	rules    func(*T) map[string]attrRule
+	// check, when set, checks the attributes as they stand after a modify.
+	check func(map[string]string) error
+}
+
+var (
+	lbAttrHolder = attrHolder[lbRecord]{c: loadBalancers, kind: "load balancer", notFound: errNoLoadBalancer,
+		attrs: func(r *lbRecord) *map[string]string { return &r.Attributes },
+		rules: func(r *lbRecord) map[string]attrRule { return lbAttributeRules(aws.ToString(r.LB.Type)) }}
+	tgAttrHolder = attrHolder[tgRecord]{c: targetGroups, kind: "target group", notFound: errNoTargetGroup,
+		attrs: func(r *tgRecord) *map[string]string { return &r.Attributes },
+		rules: func(r *tgRecord) map[string]attrRule { return tgAttributeRules(r.TG) },
+		check: checkTargetGroupAttributes}
+	listenerAttrHolder = attrHolder[listenerRecord]{c: listeners, kind: "listener", notFound: errNoListener,
+		attrs: func(r *listenerRecord) *map[string]string { return &r.Attributes },
+		rules: func(r *listenerRecord) map[string]attrRule {
+			return listenerAttributeRules(aws.ToString(r.Listener.Protocol))
+		}}
+)
+
+// describeAttributes reads the attributes of the record at key.
+func describeAttributes[T any](ctx context.Context, s *Service, h attrHolder[T], key string) (map[string]string, error) {
+	var attrs map[string]string
+	err := s.st.View(ctx, func(tx *store.Tx) error {
+		rec, err := getOrErr(tx, h.c, key, h.notFound())
+		attrs = *h.attrs(&rec)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe %s attributes: %w", h.kind, err)
+	}
+	return attrs, nil
+}
+
+// modifyAttributes applies kv to the attributes of the record at key, in
+// one transaction, and returns them all.
+func modifyAttributes[T any](ctx context.Context, s *Service, h attrHolder[T], key string, kv [][2]string) (map[string]string, error) {
+	var attrs map[string]string
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		rec, err := getOrErr(tx, h.c, key, h.notFound())
+		if err != nil {
+			return err
+		}
+		cur := h.attrs(&rec)
+		if attrs, err = applyAttributes(*cur, h.rules(&rec), kv, h.kind); err != nil {
+			return err
+		}
+		if h.check != nil {
+			if err := h.check(attrs); err != nil {
+				return err
+			}
+		}
+		*cur = attrs
+		store.Put(tx, h.c, key, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("modify %s attributes: %w", h.kind, err)
+	}
+	return attrs, nil
+}
+
+// checkTargetGroupAttributes checks the stickiness and algorithm settings
+// together, as they stand after a change.
+func checkTargetGroupAttributes(attrs map[string]string) error {
+	if attrs[tgAttrStickiness] == "true" && attrs[tgAttrStickinessType] == "app_cookie" && attrs[tgAttrAppCookieName] == "" {
+		return errInvalidConfig("An application cookie name (%s) is required when stickiness type is app_cookie", tgAttrAppCookieName)
+	}
+	if attrs[tgAttrAlgorithm] == "least_outstanding_requests" && attrs[tgAttrSlowStart] != "" && attrs[tgAttrSlowStart] != "0" {
+		return errInvalidConfig("Slow start mode cannot be used with the least_outstanding_requests algorithm")
+	}
+	return nil
+}
+
+func lbAttrs(m map[string]string) []elbv2types.LoadBalancerAttribute {
+	return attrList(m, func(k, v *string) elbv2types.LoadBalancerAttribute {
+		return elbv2types.LoadBalancerAttribute{Key: k, Value: v}
+	})
 }
 
 func tgAttrs(m map[string]string) []elbv2types.TargetGroupAttribute {
-	out := []elbv2types.TargetGroupAttribute{}
-	for _, p := range sortedPairs(m) {
-		out = append(out, elbv2types.TargetGroupAttribute{Key: aws.String(p[0]), Value: aws.String(p[1])})
-	}
-	return out
+	return attrList(m, func(k, v *string) elbv2types.TargetGroupAttribute {
+		return elbv2types.TargetGroupAttribute{Key: k, Value: v}
+	})
 }
 
 func listenerAttrs(m map[string]string) []elbv2types.ListenerAttribute {
-	out := []elbv2types.ListenerAttribute{}
-	for _, p := range sortedPairs(m) {
-		out = append(out, elbv2types.ListenerAttribute{Key: aws.String(p[0]), Value: aws.String(p[1])})
-	}
-	return out
+	return attrList(m, func(k, v *string) elbv2types.ListenerAttribute { return elbv2types.ListenerAttribute{Key: k, Value: v} })
 }
 
 // DescribeLoadBalancerAttributes answers every attribute of a load balancer.
@@ -360,15 +455,11 @@ func (s *Service) DescribeLoadBalancerAttributes(ctx context.Context, in *elbv2t
 	if err != nil {
 		return nil, err
 	}
-	var rec lbRecord
-	err = s.st.View(ctx, func(tx *store.Tx) (err error) {
-		rec, err = getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer())
-		return err
-	})
+	attrs, err := describeAttributes(ctx, s, lbAttrHolder, p.lbKey())
 	if err != nil {
-		return nil, fmt.Errorf("describe load balancer attributes: %w", err)
+		return nil, err
 	}
-	return &elbv2types.DescribeLoadBalancerAttributesOutput{Attributes: lbAttrs(rec.Attributes)}, nil
+	return &elbv2types.DescribeLoadBalancerAttributesOutput{Attributes: lbAttrs(attrs)}, nil
 }
 
 // ModifyLoadBalancerAttributes changes attributes of a load balancer and
@@ -378,26 +469,10 @@ func (s *Service) ModifyLoadBalancerAttributes(ctx context.Context, in *elbv2typ
 	if err != nil {
 		return nil, err
 	}
-	kv := make([][2]string, 0, len(in.Attributes))
-	for _, a := range in.Attributes {
-		kv = append(kv, [2]string{aws.ToString(a.Key), aws.ToString(a.Value)})
-	}
-	var attrs map[string]string
-	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOrErr(tx, loadBalancers, p.lbKey(), errNoLoadBalancer())
-		if err != nil {
-			return err
-		}
-		attrs, err = applyAttributes(rec.Attributes, lbAttributeRules(aws.ToString(rec.LB.Type)), kv, "load balancer")
-		if err != nil {
-			return err
-		}
-		rec.Attributes = attrs
-		store.Put(tx, loadBalancers, p.lbKey(), rec)
-		return nil
-	})
+	kv := attrPairs(in.Attributes, func(a elbv2types.LoadBalancerAttribute) (*string, *string) { return a.Key, a.Value })
+	attrs, err := modifyAttributes(ctx, s, lbAttrHolder, p.lbKey(), kv)
 	if err != nil {
-		return nil, fmt.Errorf("modify load balancer attributes: %w", err)
+		return nil, err
 	}
 	return &elbv2types.ModifyLoadBalancerAttributesOutput{Attributes: lbAttrs(attrs)}, nil
 }
@@ -408,15 +483,11 @@ func (s *Service) DescribeTargetGroupAttributes(ctx context.Context, in *elbv2ty
 	if err != nil {
 		return nil, err
 	}
-	var rec tgRecord
-	err = s.st.View(ctx, func(tx *store.Tx) (err error) {
-		rec, err = getOrErr(tx, targetGroups, p.tgKey(), errNoTargetGroup())
-		return err
-	})
+	attrs, err := describeAttributes(ctx, s, tgAttrHolder, p.tgKey())
 	if err != nil {
-		return nil, fmt.Errorf("describe target group attributes: %w", err)
+		return nil, err
 	}
-	return &elbv2types.DescribeTargetGroupAttributesOutput{Attributes: tgAttrs(rec.Attributes)}, nil
+	return &elbv2types.DescribeTargetGroupAttributesOutput{Attributes: tgAttrs(attrs)}, nil
 }
 
 // ModifyTargetGroupAttributes changes attributes of a target group and
@@ -427,32 +498,10 @@ func (s *Service) ModifyTargetGroupAttributes(ctx context.Context, in *elbv2type
 	if err != nil {
 		return nil, err
 	}
-	kv := make([][2]string, 0, len(in.Attributes))
-	for _, a := range in.Attributes {
-		kv = append(kv, [2]string{aws.ToString(a.Key), aws.ToString(a.Value)})
-	}
-	var attrs map[string]string
-	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOrErr(tx, targetGroups, p.tgKey(), errNoTargetGroup())
-		if err != nil {
-			return err
-		}
-		attrs, err = applyAttributes(rec.Attributes, tgAttributeRules(rec.TG), kv, "target group")
-		if err != nil {
-			return err
-		}
-		if attrs[tgAttrStickiness] == "true" && attrs[tgAttrStickinessType] == "app_cookie" && attrs[tgAttrAppCookieName] == "" {
-			return errInvalidConfig("An application cookie name (%s) is required when stickiness type is app_cookie", tgAttrAppCookieName)
-		}
-		if attrs[tgAttrAlgorithm] == "least_outstanding_requests" && attrs[tgAttrSlowStart] != "" && attrs[tgAttrSlowStart] != "0" {
-			return errInvalidConfig("Slow start mode cannot be used with the least_outstanding_requests algorithm")
-		}
-		rec.Attributes = attrs
-		store.Put(tx, targetGroups, p.tgKey(), rec)
-		return nil
-	})
+	kv := attrPairs(in.Attributes, func(a elbv2types.TargetGroupAttribute) (*string, *string) { return a.Key, a.Value })
+	attrs, err := modifyAttributes(ctx, s, tgAttrHolder, p.tgKey(), kv)
 	if err != nil {
-		return nil, fmt.Errorf("modify target group attributes: %w", err)
+		return nil, err
 	}
 	return &elbv2types.ModifyTargetGroupAttributesOutput{Attributes: tgAttrs(attrs)}, nil
 }
@@ -463,15 +512,11 @@ func (s *Service) DescribeListenerAttributes(ctx context.Context, in *elbv2types
 	if err != nil {
 		return nil, err
 	}
-	var rec listenerRecord
-	err = s.st.View(ctx, func(tx *store.Tx) (err error) {
-		rec, err = getOrErr(tx, listeners, p.listenerKey(), errNoListener())
-		return err
-	})
+	attrs, err := describeAttributes(ctx, s, listenerAttrHolder, p.listenerKey())
 	if err != nil {
-		return nil, fmt.Errorf("describe listener attributes: %w", err)
+		return nil, err
 	}
-	return &elbv2types.DescribeListenerAttributesOutput{Attributes: listenerAttrs(rec.Attributes)}, nil
+	return &elbv2types.DescribeListenerAttributesOutput{Attributes: listenerAttrs(attrs)}, nil
 }
 
 // ModifyListenerAttributes changes attributes of a listener and answers
@@ -481,26 +526,10 @@ func (s *Service) ModifyListenerAttributes(ctx context.Context, in *elbv2types.M
 	if err != nil {
 		return nil, err
 	}
-	kv := make([][2]string, 0, len(in.Attributes))
-	for _, a := range in.Attributes {
-		kv = append(kv, [2]string{aws.ToString(a.Key), aws.ToString(a.Value)})
-	}
-	var attrs map[string]string
-	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		rec, err := getOrErr(tx, listeners, p.listenerKey(), errNoListener())
-		if err != nil {
-			return err
-		}
-		attrs, err = applyAttributes(rec.Attributes, listenerAttributeRules(aws.ToString(rec.Listener.Protocol)), kv, "listener")
-		if err != nil {
-			return err
-		}
-		rec.Attributes = attrs
-		store.Put(tx, listeners, p.listenerKey(), rec)
-		return nil
-	})
+	kv := attrPairs(in.Attributes, func(a elbv2types.ListenerAttribute) (*string, *string) { return a.Key, a.Value })
+	attrs, err := modifyAttributes(ctx, s, listenerAttrHolder, p.listenerKey(), kv)
 	if err != nil {
-		return nil, fmt.Errorf("modify listener attributes: %w", err)
+		return nil, err
 	}
 	return &elbv2types.ModifyListenerAttributesOutput{Attributes: listenerAttrs(attrs)}, nil
 }
