@@ -225,10 +225,14 @@ func (inf *Informer[T]) watch(ctx context.Context, rev int64) bool {
 			inf.advance(resp.Header.Revision)
 			continue
 		}
+		// The events of one revision (one transaction) come in one
+		// response: the revision moves once they are all applied, or a
+		// SyncTo could return with part of a transaction in the cache.
+		var last int64
 		for _, ev := range resp.Events {
+			last = max(last, ev.Kv.ModRevision)
 			id := string(ev.Kv.Key[len(base):])
 			if id == "" { // the sync marker: only moves the revision
-				inf.advance(ev.Kv.ModRevision)
 				continue
 			}
 			if ev.Type == mvccpb.DELETE {
@@ -239,6 +243,7 @@ func (inf *Informer[T]) watch(ctx context.Context, rev int64) bool {
 				inf.apply(id, e, ev.Kv.ModRevision)
 			}
 		}
+		inf.advance(last)
 	}
 	return delivered
 }
@@ -266,11 +271,12 @@ func (inf *Informer[T]) decode(id string, raw []byte, modRev int64) (*entry[T], 
 	return e, true
 }
 
-// apply puts (e != nil) or deletes one id, then tells OnChange, and only
-// then moves the revision: a Sync that returns has every OnChange of what
-// it waited for behind it. Events the cache already reflects (a re-list
-// got there first) are skipped. Only the informer's one run goroutine
-// applies, so the revision still moves in order.
+// apply puts (e != nil) or deletes one id, then tells OnChange; the
+// caller moves the revision once every event of the revision is applied
+// and heard, so that a Sync that returns has the whole transaction it
+// waited for, and every OnChange of it, behind it. Events the cache
+// already reflects (a re-list got there first) are skipped. Only the
+// informer's one run goroutine applies.
 func (inf *Informer[T]) apply(id string, e *entry[T], rev int64) {
 	inf.mu.Lock()
 	old := inf.items[id]
@@ -282,7 +288,6 @@ func (inf *Informer[T]) apply(id string, e *entry[T], rev int64) {
 	if !stale {
 		inf.notify(id, old, e)
 	}
-	inf.advance(rev)
 }
 
 // replace swaps the cache for a fresh list and tells OnChange what differs.
