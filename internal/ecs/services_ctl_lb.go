@@ -124,8 +124,10 @@ func (s *Service) reconcileTargets(ctx context.Context, rm *readModel, cname str
 	syncOne := func(group string, lb *ecstypes.LoadBalancer) {
 		info, err := s.cfg.LoadBalancing.TargetGroup(ctx, s.cfg.Region, group)
 		switch {
-		case errors.Is(err, lbtarget.ErrTargetGroupNotFound) && lb == nil:
-			return // a retired group deleted since: nothing left there
+		case errors.Is(err, lbtarget.ErrTargetGroupNotFound):
+			// Deleted: nothing drains there, and no task can be
+			// registered (nor counted healthy) while the service names it.
+			return
 		case err != nil:
 			errs = append(errs, fmt.Errorf("target group %s: %w", group, err))
 			groups = append(groups, group)

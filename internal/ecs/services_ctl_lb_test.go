@@ -380,3 +380,32 @@ func TestServiceLeavesRetiredTargetGroup(t *testing.T) {
 		t.Fatalf("record's target groups %q once the old one is empty, want only %s", got, tg2)
 	}
 }
+
+// TestDeletedTargetGroupDoesNotHoldTasks: a service whose target group was
+// deleted still stops its tasks (nothing drains in a group that is gone).
+func TestDeletedTargetGroupDoesNotHoldTasks(t *testing.T) {
+	lb := newFakeLB(lbtarget.Group{ARN: testTG, TargetType: "instance", LoadBalancerARNs: []string{"arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef"}})
+	s := newLBService(t, lb)
+	createCluster(t, s, "prod")
+	inst := registerInstance(t, s, "prod", 4096, 8192)
+	connectAgent(t, s, inst)
+	dep := putService(t, s, "prod", "web", registerTaskDef(t, s, dynTaskDef), 1, 100, 200, func(svc *ecstypes.Service) {
+		svc.LoadBalancers = []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(testTG), ContainerName: aws.String("app"), ContainerPort: aws.Int32(80)}}
+	})
+	pass(t, s)
+	task := liveTasks(t, s, "prod", dep)[0]
+	reportRunningOn(t, s, "prod", aws.ToString(task.TaskArn), 32768)
+	pass(t, s)
+	lb.mu.Lock()
+	delete(lb.groups, testTG)
+	delete(lb.targets, testTG)
+	lb.mu.Unlock()
+	if _, err := s.DeleteService(t.Context(), &ecstypes.DeleteServiceRequest{Cluster: aws.String("prod"), Service: aws.String("web"), Force: aws.Bool(true)}); err != nil {
+		t.Fatalf("DeleteService: %v", err)
+	}
+	pass(t, s) // stops the task: Deactivating
+	pass(t, s) // nothing drains in a deleted group: let go
+	if taskRecordOf(t, s, "prod", aws.ToString(task.TaskArn)).Deactivating {
+		t.Fatal("a task is held for a target group that no longer exists")
+	}
+}
