@@ -78,7 +78,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	loadBefore := loadavg()
+	loadBefore := benchproc.LoadAvg()
 
 	var bin string
 	if o.berth {
@@ -162,7 +162,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, loadavg(), numCPU())
+	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, benchproc.LoadAvg(), benchproc.NumCPU())
 	fmt.Printf("wrk %s: -t%d -c%d, %s per run, %d rounds (order rotating) after a %s warm-up each; Host: %s\n",
 		wrkVersion(), o.threads, o.connections, o.duration, o.rounds, o.warmup, l.host)
 	fmt.Printf("backends: 2 processes of this command (Go net/http, keep-alive, GET / -> 200 with %d bytes); direct: the first alone\n", len(body))
@@ -209,25 +209,6 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func numCPU() int {
-	out, err := exec.Command("nproc").Output()
-	if err != nil {
-		return 0
-	}
-	var n int
-	fmt.Sscan(string(out), &n)
-	return n
 }
 
 // wrkVersion is the first line of wrk -v ("wrk 4.1.0 [epoll] ..."), which

@@ -70,7 +70,7 @@ func run(rounds, nLayers, layerBytes, parallel int, withDocker bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	loadBefore := loadavg()
+	loadBefore := benchproc.LoadAvg()
 
 	bin, err := benchproc.Build(dir)
 	if err != nil {
@@ -150,7 +150,7 @@ func run(rounds, nLayers, layerBytes, parallel int, withDocker bool) error {
 		}
 	}
 
-	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, loadavg(), numCPU())
+	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, benchproc.LoadAvg(), benchproc.NumCPU())
 	fmt.Printf("image: %d layers of %d MB random bytes (uncompressed tar) + config + manifest = %.1f MB; %d rounds, a fresh image and repository each\n",
 		nLayers, layerBytes/1_000_000, float64(imageBytes)/1e6, rounds)
 	fmt.Printf("Berth: berth server (not --dev), fs blob store; reference: %s\n", refVersion())
@@ -287,25 +287,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func numCPU() int {
-	out, err := exec.Command("nproc").Output()
-	if err != nil {
-		return 0
-	}
-	var n int
-	fmt.Sscan(string(out), &n)
-	return n
 }
 
 func refVersion() string {

@@ -158,3 +158,25 @@ func CPUTicks(pid int) int64 {
 	k, _ := strconv.ParseInt(fields[12], 10, 64)
 	return u + k
 }
+
+// LoadAvg is the machine's 1, 5 and 15 minute load averages ("?" when
+// /proc/loadavg cannot be read): benchmarks print it before and after.
+func LoadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// NumCPU is what nproc says (0 when it cannot be run).
+func NumCPU() int {
+	out, err := exec.Command("nproc").Output()
+	if err != nil {
+		return 0
+	}
+	var n int
+	fmt.Sscan(string(out), &n)
+	return n
+}
